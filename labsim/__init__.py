@@ -1,0 +1,3 @@
+"""labsim: network lab and test harness for IPv6-only readiness."""
+
+__version__ = "0.1.0"

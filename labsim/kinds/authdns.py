@@ -1,0 +1,149 @@
+"""`authdns`: PowerDNS Authoritative (bind backend) serving the lab's zones.
+
+Records come from the node's `zones` and from every node's `names` (an A/AAAA record per
+address of that node, in the zone that holds the name). A and AAAA values are IP literals
+or node names; a node name stands for that node's addresses of the record's family.
+"""
+
+from __future__ import annotations
+
+from ipaddress import ip_address
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from ..model.plan import PlanError
+from ..model.topology import NodeBase, Strict
+from .base import DnsProbe, Kind, NodeContext, Service
+from .common import base_files
+
+RRType = Literal["A", "AAAA", "CNAME", "TXT", "MX", "NS", "SRV", "PTR"]
+
+
+class Zone(Strict):
+    ttl: int = Field(60, ge=0, le=86400)
+    # record name (relative to the zone, '@' for the apex) -> type -> value or values
+    records: dict[str, dict[RRType, str | list[str]]] = Field(default_factory=dict)
+
+
+class Schema(NodeBase):
+    kind: Literal["authdns"]
+    zones: dict[str, Zone] = Field(min_length=1)
+
+    @field_validator("zones")
+    @classmethod
+    def _zone_names(cls, zones: dict[str, Zone]) -> dict[str, Zone]:
+        return {z.rstrip(".").lower(): v for z, v in zones.items()}
+
+
+def zone_of(ctx_plan, fqdn: str) -> tuple[str, str] | None:
+    """(authdns node, zone) holding `fqdn`: the longest matching zone in the lab."""
+    fqdn = fqdn.rstrip(".").lower()
+    best = None
+    for node, spec in ctx_plan.topology.nodes.items():
+        if spec.kind != "authdns":
+            continue
+        for zone in spec.zones:
+            if fqdn == zone or fqdn.endswith("." + zone):
+                if best is None or len(zone) > len(best[1]):
+                    best = (node, zone)
+    return best
+
+
+def zone_records(ctx: NodeContext, zone: str) -> list[tuple[str, int, str, str]]:
+    """(owner, ttl, type, value) rows of one zone; raises PlanError for bad references."""
+    plan, spec = ctx.plan, ctx.spec
+    z = spec.zones[zone]
+    rows: list[tuple[str, int, str, str]] = []
+    for owner, rrsets in z.records.items():
+        for rtype, values in rrsets.items():
+            loc = ("nodes", ctx.name, "zones", zone, "records", owner, rtype)
+            for value in [values] if isinstance(values, str) else values:
+                for v in _expand(plan, rtype, value, loc):
+                    rows.append((owner, z.ttl, rtype, v))
+    for node, nspec in plan.topology.nodes.items():
+        for i, name in enumerate(nspec.names):
+            if zone_of(plan, name) != (ctx.name, zone):
+                continue
+            owner = name.rstrip(".").lower()
+            owner = "@" if owner == zone else owner[: -len(zone) - 1]
+            for addr in plan.nodes[node].addresses():
+                rows.append((owner, z.ttl, "AAAA" if addr.version == 6 else "A", str(addr)))
+    return rows
+
+
+def _expand(plan, rtype: str, value: str, loc) -> list[str]:
+    if rtype not in ("A", "AAAA"):
+        return [value]
+    family = 4 if rtype == "A" else 6
+    try:
+        addr = ip_address(value)
+    except ValueError:
+        if value not in plan.nodes:
+            raise PlanError(loc, f"{value!r} is neither an IPv{family} address nor a node") from None
+        addrs = plan.nodes[value].addresses(family)
+        if not addrs:
+            raise PlanError(loc, f"node {value!r} has no IPv{family} address for an {rtype} record")
+        return [str(a) for a in addrs]
+    if addr.version != family:
+        raise PlanError(loc, f"{value} is not an IPv{family} address")
+    return [value]
+
+
+def ns_name(node: str, zone: str) -> str:
+    return f"{node}-ns.{zone}."
+
+
+def zone_file(ctx: NodeContext, zone: str) -> str:
+    z = ctx.spec.zones[zone]
+    ns = ns_name(ctx.name, zone)
+    lines = [f"$ORIGIN {zone}.", f"$TTL {z.ttl}",
+             f"@ IN SOA {ns} hostmaster.{zone}. 1 3600 600 86400 {z.ttl}",
+             f"@ IN NS {ns}"]
+    lines += [f"{ns} IN {'AAAA' if a.version == 6 else 'A'} {a}" for a in ctx.node.addresses()]
+    lines += [f"{owner} {ttl} IN {rtype} {value}" for owner, ttl, rtype, value in zone_records(ctx, zone)]
+    return "\n".join(lines) + "\n"
+
+
+class AuthDns(Kind):
+    name = "authdns"
+    schema = Schema
+    packages = ("pdns-server", "pdns-backend-bind")
+    binaries = ("pdns_server",)
+
+    def render(self, ctx: NodeContext) -> dict[str, str]:
+        files = base_files(ctx)
+        named = []
+        for zone in ctx.spec.zones:
+            files[f"zones/{zone}.zone"] = zone_file(ctx, zone)
+            named.append(f'zone "{zone}" {{ type master; file "{ctx.dir}/zones/{zone}.zone"; }};')
+        files["named.conf"] = "\n".join(named) + "\n"
+        files["pdns.conf"] = "\n".join([
+            "launch=bind",
+            f"bind-config={ctx.dir}/named.conf",
+            "local-address=0.0.0.0, ::",
+            "local-port=53",
+            "daemon=no",
+            "guardian=no",
+            "disable-syslog=yes",
+            "log-timestamp=no",
+            f"socket-dir={ctx.dir}",
+            "security-poll-suffix=",  # no version polling: the lab has no way out
+            "enable-lua-records=yes",
+            "webserver=no",
+            "api=no",
+            "loglevel=4",
+            "",
+        ])
+        return files
+
+    def services(self, ctx: NodeContext) -> list[Service]:
+        return [Service("pdns", ["pdns_server", f"--config-dir={ctx.dir}"])]
+
+    def probes(self, ctx: NodeContext):
+        addr = ctx.node.addresses()[0]
+        return [DnsProbe(addr, zone, "SOA", rcode="NOERROR") for zone in ctx.spec.zones]
+
+    def validate(self, ctx: NodeContext) -> None:
+        for zone in ctx.spec.zones:
+            zone_records(ctx, zone)

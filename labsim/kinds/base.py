@@ -1,0 +1,109 @@
+"""What a node kind is: a schema, pure renderers, the processes it runs, how it is probed.
+
+A kind module defines a `Kind` subclass. Everything here is pure: it takes a `NodeContext`
+(planned data) and returns files, commands and probe descriptions. The orchestrator runs
+them through a runtime; nothing here touches the kernel, so it is testable without root.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from ipaddress import IPv4Address, IPv6Address
+from typing import ClassVar
+
+from ..model.plan import IPNetwork, NodePlan, Plan
+from ..model.topology import NodeBase, Topology
+
+IPAddress = IPv4Address | IPv6Address
+
+
+@dataclass(frozen=True)
+class NodeContext:
+    plan: Plan
+    node: NodePlan
+    spec: NodeBase
+    dir: str  # the node's own directory, as seen inside the node
+    python: str = "python3"  # interpreter for labsim's own in-node programs
+
+    @property
+    def name(self) -> str:
+        return self.node.name
+
+
+@dataclass(frozen=True)
+class Service:
+    """A long-running process; `name` names its log file."""
+
+    name: str
+    argv: list[str]
+
+
+@dataclass(frozen=True)
+class DnsProbe:
+    """Ready when `server` answers a query for `qname` (any rcode unless `rcode` is set)."""
+
+    server: IPAddress
+    qname: str
+    rdtype: str = "SOA"
+    rcode: str | None = None
+
+
+@dataclass(frozen=True)
+class TcpProbe:
+    address: IPAddress
+    port: int
+
+
+@dataclass(frozen=True)
+class FdProbe:
+    """Ready when the service's process holds a file open (tayga: /dev/net/tun)."""
+
+    service: str
+    target: str
+
+
+Probe = DnsProbe | TcpProbe | FdProbe
+
+
+@dataclass(frozen=True)
+class TlsRequest:
+    """The node wants a certificate from the lab CA for these names, at these paths."""
+
+    names: list[str]
+    cert: str = "tls/cert.pem"
+    key: str = "tls/key.pem"
+
+
+class Kind:
+    name: ClassVar[str]
+    schema: ClassVar[type[NodeBase]]
+    forwards: ClassVar[bool] = False  # routes packets between its links
+    packages: ClassVar[tuple[str, ...]] = ()  # Debian packages it needs
+    binaries: ClassVar[tuple[str, ...]] = ()  # checked before anything is created
+
+    def owned_prefixes(self, name: str, spec: NodeBase, topo: Topology) -> list[IPNetwork]:
+        """Prefixes this node answers for beyond its links (planned as routes to it)."""
+        return []
+
+    def sysctls(self, ctx_node: NodePlan, spec: NodeBase) -> dict[str, str]:
+        return {}
+
+    def render(self, ctx: NodeContext) -> dict[str, str]:
+        """Config files: '/etc/...' paths or paths relative to the node directory."""
+        return {}
+
+    def setup(self, ctx: NodeContext) -> list[list[str]]:
+        """Commands run once, in order, before the services (config checks, tun devices)."""
+        return []
+
+    def services(self, ctx: NodeContext) -> list[Service]:
+        return []
+
+    def probes(self, ctx: NodeContext) -> list[Probe]:
+        return []
+
+    def tls(self, ctx: NodeContext) -> TlsRequest | None:
+        return None
+
+    def validate(self, ctx: NodeContext) -> None:
+        """Cross-node checks at load time; raise PlanError(loc, message)."""

@@ -1,0 +1,82 @@
+"""Files every node gets: its own resolv.conf, hosts and nsswitch.conf, and trust in the lab CA.
+
+`ip netns exec` bind-mounts `/etc/netns/<ns>/*` over `/etc`, so these are what libc in the
+node reads. nsswitch is pinned to `files dns` so that a host's mdns/myhostname modules never
+change what a lab measures.
+"""
+
+from __future__ import annotations
+
+from ipaddress import ip_address
+
+from ..model.plan import PlanError
+from .base import NodeContext
+
+NSSWITCH = """\
+# labsim: name resolution in this node is files, then DNS through resolv.conf
+passwd:         files
+group:          files
+shadow:         files
+hosts:          files dns
+networks:       files
+protocols:      files
+services:       files
+"""
+
+
+def default_nameservers(ctx: NodeContext) -> list[str]:
+    """With no resolver given: the lab's DNS64 resolvers, else its authoritative servers,
+    keeping only those that share an address family with this node."""
+    nodes = ctx.plan.topology.nodes
+    mine = {a.version for a in ctx.node.addresses()}
+    for kind in ("dns64", "authdns"):
+        found = [n for n, spec in nodes.items() if spec.kind == kind and n != ctx.name
+                 and mine & {a.version for a in ctx.plan.nodes[n].addresses()}]
+        if found:
+            return found
+    return []
+
+
+def nameserver_addresses(ctx: NodeContext) -> list[str]:
+    """resolv.conf nameserver lines in order; node names become the address the node can
+    use (IPv6 first when both sides have it). Raises PlanError for a bad reference."""
+    spec = ctx.spec.resolver
+    names = spec.nameservers if spec and spec.nameservers else default_nameservers(ctx)
+    out = []
+    for i, ref in enumerate(names):
+        loc = ("nodes", ctx.name, "resolver", "nameservers", i)
+        try:
+            out.append(str(ip_address(ref)))
+            continue
+        except ValueError:
+            pass
+        if ref not in ctx.plan.nodes:
+            raise PlanError(loc, f"{ref!r} is neither a node nor an IP address")
+        other = ctx.plan.nodes[ref]
+        addr = next((a for fam in (6, 4) if ctx.node.addresses(fam) for a in other.addresses(fam)),
+                    None)
+        if addr is None:
+            raise PlanError(loc, f"node {ref!r} has no address in a family {ctx.name!r} has")
+        out.append(str(addr))
+    return out
+
+
+def resolv_conf(ctx: NodeContext) -> str:
+    lines = ["# labsim: resolver of node " + ctx.name]
+    spec = ctx.spec.resolver
+    if spec and spec.search:
+        lines.append("search " + " ".join(spec.search))
+    lines += [f"nameserver {a}" for a in nameserver_addresses(ctx)]
+    if spec and spec.options:
+        lines.append("options " + " ".join(spec.options))
+    return "\n".join(lines) + "\n"
+
+
+def hosts(ctx: NodeContext) -> str:
+    return ("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+            + "".join(f"{a}\t{ctx.name}\n" for a in ctx.node.addresses()))
+
+
+def base_files(ctx: NodeContext) -> dict[str, str]:
+    return {"/etc/resolv.conf": resolv_conf(ctx), "/etc/hosts": hosts(ctx),
+            "/etc/nsswitch.conf": NSSWITCH}

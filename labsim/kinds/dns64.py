@@ -1,0 +1,100 @@
+"""`dns64`: a recursive resolver that synthesizes AAAA records (RFC 6147), here unbound.
+
+Every zone of the lab's authoritative servers is a stub zone, so the resolver needs no way
+out. unbound answers `.test` (and other special-use TLDs) itself unless told `nodefault`.
+"""
+
+from __future__ import annotations
+
+from ipaddress import IPv6Network
+from typing import Literal
+
+from ..model.plan import PlanError
+from ..model.topology import NodeBase
+from .authdns import zone_of
+from .base import DnsProbe, Kind, NodeContext, Service
+from .common import base_files
+
+# TLDs unbound serves locally by default (unbound.conf(5), "local-zone ... default")
+UNBOUND_LOCAL_TLDS = {"test", "local", "localhost", "invalid", "onion", "home.arpa", "example"}
+
+
+class Schema(NodeBase):
+    kind: Literal["dns64"]
+    implementation: Literal["unbound"] = "unbound"
+    prefix: IPv6Network | None = None  # default: the topology's nat64_prefix
+
+
+def dns64_prefix(ctx: NodeContext) -> IPv6Network:
+    prefix = ctx.spec.prefix or ctx.plan.topology.nat64_prefix
+    if prefix is None:
+        raise PlanError(("nodes", ctx.name, "prefix"),
+                        "a dns64 node needs a prefix: set 'prefix' here or 'nat64_prefix' at the top")
+    return prefix
+
+
+def stub_zones(ctx: NodeContext) -> dict[str, list[str]]:
+    """zone -> addresses of its authoritative server that this resolver can reach."""
+    out: dict[str, list[str]] = {}
+    for node, spec in ctx.plan.topology.nodes.items():
+        if spec.kind != "authdns":
+            continue
+        auth = ctx.plan.nodes[node]
+        addrs = [str(a) for fam in (6, 4) if ctx.node.addresses(fam) for a in auth.addresses(fam)]
+        for zone in spec.zones:
+            if zone_of(ctx.plan, zone) == (node, zone):
+                out[zone] = addrs
+    return out
+
+
+class Dns64(Kind):
+    name = "dns64"
+    schema = Schema
+    packages = ("unbound",)
+    binaries = ("unbound", "unbound-checkconf")
+
+    def render(self, ctx: NodeContext) -> dict[str, str]:
+        files = base_files(ctx)
+        server = [
+            "server:",
+            "  verbosity: 1",
+            "  use-syslog: no",
+            '  logfile: ""',
+            '  chroot: ""',
+            '  username: ""',
+            f'  directory: "{ctx.dir}"',
+            '  pidfile: ""',
+            "  port: 53",
+            "  interface: 127.0.0.1",
+            "  interface: ::1",
+        ]
+        server += [f"  interface: {a}" for a in ctx.node.addresses()]
+        server += [
+            "  access-control: 0.0.0.0/0 allow",
+            "  access-control: ::/0 allow",
+            '  module-config: "dns64 iterator"',
+            f"  dns64-prefix: {dns64_prefix(ctx)}",
+            "  do-not-query-localhost: no",
+            "  qname-minimisation: no",
+            "  prefetch: no",
+        ]
+        zones = stub_zones(ctx)
+        tlds = {z.rsplit(".", 1)[-1] for z in zones} | {z for z in zones if z in UNBOUND_LOCAL_TLDS}
+        server += [f'  local-zone: "{t}." nodefault' for t in sorted(tlds & UNBOUND_LOCAL_TLDS)]
+        server += ["remote-control:", "  control-enable: no"]
+        for zone, addrs in sorted(zones.items()):
+            server += ["stub-zone:", f'  name: "{zone}."'] + [f"  stub-addr: {a}" for a in addrs]
+        files["unbound.conf"] = "\n".join(server) + "\n"
+        return files
+
+    def setup(self, ctx: NodeContext) -> list[list[str]]:
+        return [["unbound-checkconf", f"{ctx.dir}/unbound.conf"]]
+
+    def services(self, ctx: NodeContext) -> list[Service]:
+        return [Service("unbound", ["unbound", "-d", "-c", f"{ctx.dir}/unbound.conf"])]
+
+    def probes(self, ctx: NodeContext):
+        return [DnsProbe(ctx.node.addresses()[0], "localhost.", "A")]
+
+    def validate(self, ctx: NodeContext) -> None:
+        dns64_prefix(ctx)

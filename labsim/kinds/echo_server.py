@@ -1,0 +1,114 @@
+"""The backend's echo service: answers every request with what it received, as JSON.
+
+Method, path, query, headers, cookies, body and the peer address come back, so a test can
+see exactly what crossed a proxy or CDN. Run inside a node:
+
+    python -m labsim.kinds.echo_server --listen :: --http 80 --https 443 --cert C --key K
+
+`--listen ::` is dual-stack (IPV6_V6ONLY off); `--listen 0.0.0.0` is IPv4 only, the classic
+"daemon bound to 0.0.0.0" mistake a lab can reproduce.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import socket
+import ssl
+import threading
+from http.cookies import SimpleCookie
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+
+class EchoHandler(BaseHTTPRequestHandler):
+    server_version = "labsim-echo/1"
+    protocol_version = "HTTP/1.1"
+
+    def _echo(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        url = urlsplit(self.path)
+        cookies = SimpleCookie(self.headers.get("Cookie", ""))
+        payload = {
+            "node": self.server.node_name,  # type: ignore[attr-defined]
+            "method": self.command,
+            "path": url.path,
+            "query": parse_qs(url.query, keep_blank_values=True),
+            "raw_query": url.query,
+            "headers": {k: v for k, v in self.headers.items()},
+            "cookies": {k: m.value for k, m in cookies.items()},
+            "body": body.decode("utf-8", "replace"),
+            "remote": self.client_address[0],
+            "tls": isinstance(self.connection, ssl.SSLSocket),
+        }
+        data = json.dumps(payload, indent=1).encode() + b"\n"
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("Cache-Control", "no-store")
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = _echo
+
+    def log_message(self, fmt: str, *args) -> None:  # one line per request on stderr
+        super().log_message(fmt, *args)
+
+
+class EchoServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, listen: str, port: int, node_name: str, tls: ssl.SSLContext | None = None):
+        self.address_family = socket.AF_INET6 if ":" in listen else socket.AF_INET
+        self.node_name = node_name
+        self.tls = tls
+        super().__init__((listen, port), EchoHandler)
+
+    def finish_request(self, request, client_address) -> None:
+        # the TLS handshake happens in the request's thread, so a silent client (a port
+        # probe) never blocks accept()
+        if self.tls is not None:
+            request.settimeout(10)
+            request = self.tls.wrap_socket(request, server_side=True)
+        super().finish_request(request, client_address)
+
+    def handle_error(self, request, client_address) -> None:
+        import sys
+        print(f"echo: {client_address[0]}: {sys.exc_info()[1]!r}", file=sys.stderr, flush=True)
+
+    def server_bind(self) -> None:
+        if self.address_family == socket.AF_INET6:
+            # '::' serves IPv4 too (mapped); an explicit v6 address does not
+            self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        super().server_bind()
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--listen", action="append", default=[])
+    ap.add_argument("--http", type=int, default=80)
+    ap.add_argument("--https", type=int, default=0)
+    ap.add_argument("--cert")
+    ap.add_argument("--key")
+    ap.add_argument("--name", default="backend")
+    args = ap.parse_args(argv)
+    servers = []
+    for listen in args.listen or ["::"]:
+        if args.http:
+            servers.append(EchoServer(listen, args.http, args.name))
+        if args.https:
+            ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            ctx.load_cert_chain(args.cert, args.key)
+            servers.append(EchoServer(listen, args.https, args.name, tls=ctx))
+    threads = [threading.Thread(target=s.serve_forever, daemon=True) for s in servers]
+    for t in threads:
+        t.start()
+    print(f"echo: listening on {', '.join(args.listen or ['::'])}", flush=True)
+    for t in threads:
+        t.join()
+
+
+if __name__ == "__main__":
+    main()

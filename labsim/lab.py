@@ -1,0 +1,235 @@
+"""Bring a planned lab up through a runtime, and take labs down or collect their garbage.
+
+    up:  claim state -> hub + bridges -> nodes (netns, sysctls, veths, routes) -> lab CA
+         -> files -> setup commands -> services -> readiness probes -> status 'up'
+Any failure or interrupt on the way tears down everything recorded so far.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from .errors import EnvironmentMissingError, LabNotFoundError, RuntimeOpError
+from .kinds import registry
+from .kinds.base import NodeContext
+from .labca import LabCA
+from .loader import LoadedLab
+from .readiness import PendingProbe, wait_ready
+from .runtime import nsutil
+from .runtime.base import Runtime
+from .runtime.netns import NETNS_ETC, NetnsRuntime, destroy_state, node_ns, ns_prefix
+from .runtime.state import LabState
+
+# every node: no DAD (addresses usable at once), no router advertisements unless asked for
+BASE_SYSCTLS = {
+    "net.ipv6.conf.all.accept_dad": "0",
+    "net.ipv6.conf.default.accept_dad": "0",
+    "net.ipv6.conf.default.accept_ra": "0",
+}
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class UpResult:
+    state: LabState
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def check_environment(loaded: LoadedLab) -> None:
+    """Root and every binary the lab's kinds need, before anything is created."""
+    if os.geteuid() != 0:
+        raise EnvironmentMissingError("labsim needs root for network namespaces (run with sudo)")
+    missing = {}
+    for spec in loaded.topology.nodes.values():
+        kind = registry.get(spec.kind)
+        for binary in kind.binaries + ("ip",):
+            if shutil.which(binary) is None:
+                missing[binary] = kind.packages or ("iproute2",)
+    if missing:
+        pkgs = sorted({p for ps in missing.values() for p in ps})
+        raise EnvironmentMissingError(
+            f"missing {', '.join(sorted(missing))}: install the Debian packages "
+            f"{' '.join(pkgs)} (or run `make setup`)")
+
+
+def up(loaded: LoadedLab, runtime: str = "netns", progress: Progress | None = None,
+       ready_timeout: float = 15.0) -> UpResult:
+    say = progress or (lambda msg: None)
+    check_environment(loaded)
+    plan = loaded.plan
+    state = LabState.claim(plan.lab, runtime, str(Path(loaded.path).resolve()))
+    rt = make_runtime(state)
+    timings: dict[str, float] = {}
+    t0 = time.monotonic()
+    try:
+        say(f"creating {len(plan.nodes)} nodes on {len(plan.bridges)} networks")
+        _build_network(rt, loaded)
+        timings["network"] = time.monotonic() - t0
+        say("writing configuration and the lab CA")
+        pending = _start_services(rt, loaded, state, say)
+        timings["services"] = time.monotonic() - t0 - timings["network"]
+        say(f"waiting for {len(pending)} readiness probes")
+        timings["ready_wait"] = wait_ready(rt, pending, ready_timeout)
+        timings["total"] = time.monotonic() - t0
+        state.status = "up"
+        state.nodes = _summary(loaded, rt)
+        state.extra["timings"] = timings
+        state.save()
+        return UpResult(state, timings)
+    except BaseException:
+        say("bring-up failed: tearing down what was created")
+        rt.destroy()
+        raise
+    finally:
+        if isinstance(rt, NetnsRuntime):
+            rt.close()
+
+
+def make_runtime(state: LabState) -> Runtime:
+    if state.runtime == "netns":
+        return NetnsRuntime(state)
+    raise RuntimeOpError(f"unknown runtime {state.runtime!r}; available: netns")
+
+
+def _ctx(loaded: LoadedLab, rt: Runtime, name: str) -> NodeContext:
+    return NodeContext(loaded.plan, loaded.plan.nodes[name], loaded.topology.nodes[name],
+                       dir=rt.node_dir(name), python=sys.executable)
+
+
+def _build_network(rt: Runtime, loaded: LoadedLab) -> None:
+    plan = loaded.plan
+    rt.create_hub()  # type: ignore[attr-defined]
+    for bridge in plan.bridges.values():
+        rt.create_network(bridge)
+    for node in plan.nodes.values():
+        spec = loaded.topology.nodes[node.name]
+        rt.create_node(node.name, {**BASE_SYSCTLS, **registry.get(node.kind).sysctls(node, spec)})
+        for iface in node.ifaces:
+            rt.connect(node.name, iface, plan.bridges[iface.network])
+        rt.add_routes(node.name, list(node.routes))
+
+
+def _start_services(rt: Runtime, loaded: LoadedLab, state: LabState, say: Progress) -> list[PendingProbe]:
+    ca = LabCA.create(loaded.plan.lab)
+    ca_path = state.dir / "ca.pem"
+    ca_path.write_bytes(ca.cert_pem)
+    state.extra["ca"] = str(ca_path)
+    ctxs = {name: _ctx(loaded, rt, name) for name in loaded.plan.nodes}
+    for name, ctx in ctxs.items():
+        kind = registry.get(ctx.node.kind)
+        for path, text in kind.render(ctx).items():
+            rt.write_file(name, path, text)
+        tls = kind.tls(ctx)
+        if tls is not None:
+            chain, key = ca.issue(tls.names)
+            rt.write_file(name, tls.cert, chain)
+            rt.write_file(name, tls.key, key, mode=0o600)
+        if getattr(ctx.spec, "trust_lab_ca", False):
+            for path, data in ca.trust_files().items():
+                rt.write_file(name, path, data)
+    # setup commands (config checks, TUN devices) run per node in parallel, in order within one
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        list(pool.map(lambda ctx: _run_setup(rt, ctx), ctxs.values()))
+    pending: list[PendingProbe] = []
+    for name, ctx in ctxs.items():
+        kind = registry.get(ctx.node.kind)
+        pids = {}
+        for svc in kind.services(ctx):
+            say(f"starting {svc.name} in {name}")
+            pids[svc.name] = rt.spawn(name, svc.name, svc.argv)
+        logs = {p["service"]: p["log"] for p in state.processes if p["node"] == name}
+        first = next(iter(pids), None)
+        for probe in kind.probes(ctx):
+            svc = getattr(probe, "service", first)
+            pending.append(PendingProbe(name, probe, pids.get(svc), logs.get(svc)))
+    return pending
+
+
+def _run_setup(rt: Runtime, ctx: NodeContext) -> None:
+    for argv in registry.get(ctx.node.kind).setup(ctx):
+        res = rt.exec(ctx.name, argv, timeout=20)
+        if res.returncode != 0:
+            out = (res.stderr or res.stdout or b"").decode(errors="replace").strip()
+            raise RuntimeOpError(f"node {ctx.name!r}: `{' '.join(argv)[:80]}` failed "
+                                 f"(exit {res.returncode}): {out}")
+
+
+def _summary(loaded: LoadedLab, rt: Runtime) -> dict:
+    out = {}
+    for node in loaded.plan.nodes.values():
+        out[node.name] = {
+            "kind": node.kind,
+            "netns": node_ns(loaded.plan.lab, node.name),
+            "interfaces": [{"name": i.ifname, "network": i.network,
+                            "ipv6": str(i.ipv6) if i.ipv6 else None,
+                            "ipv4": str(i.ipv4) if i.ipv4 else None} for i in node.ifaces],
+            "routes": [{"to": str(r.dst), "via": str(r.via)} for r in node.routes],
+            "names": list(loaded.topology.nodes[node.name].names),
+        }
+    return out
+
+
+# -- down and gc ----------------------------------------------------------------------------
+def lab_namespaces(lab: str) -> list[str]:
+    """Namespaces on the host that belong to `lab` by name (hub `ls-L`, nodes `ls-L_*`)."""
+    try:
+        names = os.listdir(nsutil.NETNS_RUN_DIR)
+    except FileNotFoundError:
+        return []
+    hub = ns_prefix(lab)
+    return sorted(n for n in names if n == hub or n.startswith(hub + "_"))
+
+
+def down(lab: str) -> list[str]:
+    try:
+        state = LabState.load(lab)
+    except FileNotFoundError:
+        if not lab_namespaces(lab):
+            raise LabNotFoundError(f"no lab named {lab!r}; labs: {', '.join(LabState.all_labs()) or 'none'}") from None
+        state = _orphan_state(lab)
+    # belt and braces: anything named for this lab goes too, recorded or not
+    state.namespaces += [n for n in lab_namespaces(lab) if n not in state.namespaces]
+    return destroy_state(state)
+
+
+def _orphan_state(lab: str) -> LabState:
+    st = LabState(lab=lab, runtime="netns", status="orphan")
+    st.dir.mkdir(parents=True, exist_ok=True)
+    st.namespaces = lab_namespaces(lab)
+    st.paths = [str(NETNS_ETC / n) for n in st.namespaces]
+    return st
+
+
+def gc() -> dict[str, list[str]]:
+    """Remove labs whose bring-up died (status not 'up', owner gone) and orphans by name."""
+    removed: dict[str, list[str]] = {}
+    for lab in LabState.all_labs():
+        try:
+            state = LabState.load(lab)
+        except (FileNotFoundError, ValueError):
+            state = _orphan_state(lab)
+        if state.status == "up" or state.owner_alive():
+            continue
+        state.namespaces += [n for n in lab_namespaces(lab) if n not in state.namespaces]
+        removed[lab] = destroy_state(state)
+    known = set(LabState.all_labs())
+    orphans: set[str] = set()
+    for base in (Path(nsutil.NETNS_RUN_DIR), NETNS_ETC):
+        if base.is_dir():
+            for entry in base.iterdir():
+                if entry.name.startswith("ls-"):
+                    orphans.add(entry.name[3:].split("_", 1)[0])
+    for lab in sorted(orphans - known):
+        st = _orphan_state(lab)
+        st.paths += [str(p) for p in NETNS_ETC.glob(f"ls-{lab}_*") if str(p) not in st.paths]
+        st.paths += [str(p) for p in NETNS_ETC.glob(f"ls-{lab}") if str(p) not in st.paths]
+        removed[lab] = destroy_state(st)
+    return removed

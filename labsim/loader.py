@@ -1,0 +1,159 @@
+"""Load a topology file into a validated Topology and its Plan, or fail with file:line.
+
+Every check that can fail on input runs here, before anything is created: YAML syntax,
+unknown keys and kinds, value types, cross references (networks, nodes, zones), address
+planning, and each kind's own validation plus a dry run of its renderers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from .errors import InputError
+from .kinds import registry
+from .kinds.base import NodeContext
+from .model.plan import Plan, PlanError, make_plan
+from .model.topology import LabName, NodeBase, Topology
+from .model.yamlpos import Loc, SourceMap, format_loc, load_yaml, parse_yaml
+
+FRIENDLY_PATTERNS = {
+    "^[a-z0-9][a-z0-9-]{0,15}$": "a lab name is 1-16 lowercase letters, digits or '-'",
+    "^[a-z][a-z0-9-]{0,30}$": "a node name is a lowercase letter, then up to 30 lowercase "
+                              "letters, digits or '-'",
+    "^[a-z][a-z0-9-]{0,14}$": "a network name is a lowercase letter, then up to 14 lowercase "
+                              "letters, digits or '-' (it names a bridge; interface names stop at 15)",
+}
+
+
+@dataclass(frozen=True)
+class LoadedLab:
+    topology: Topology
+    plan: Plan
+    source: SourceMap
+    path: str
+
+
+def load_lab(path: str | Path, name: str | None = None) -> LoadedLab:
+    data, smap = load_yaml(path)
+    return build_lab(data, smap, name, str(path))
+
+
+def load_lab_text(text: str, name: str | None = None, filename: str = "<string>") -> LoadedLab:
+    data, smap = parse_yaml(text, filename)
+    return build_lab(data, smap, name, filename)
+
+
+def build_lab(data: Any, smap: SourceMap, name: str | None, path: str) -> LoadedLab:
+    if not isinstance(data, dict):
+        raise smap.error((), "a topology is a mapping with 'name', 'networks' and 'nodes'")
+    data = dict(data)
+    if name is not None:
+        _check_lab_name(name, smap)
+        data["name"] = name
+    nodes_raw = data.get("nodes")
+    if isinstance(nodes_raw, dict):
+        data["nodes"] = {n: _node(n, raw, smap) for n, raw in nodes_raw.items()}
+    try:
+        topo = Topology.model_validate(data)
+    except ValidationError as exc:
+        raise _from_pydantic(exc, (), smap, Topology) from None
+    try:
+        plan = make_plan(topo, topo.name, forwards=registry.forwards,
+                         owned_prefixes=lambda n, spec, t: registry.get(spec.kind).owned_prefixes(n, spec, t))
+        for node in plan.nodes.values():
+            kind = registry.get(node.kind)
+            ctx = NodeContext(plan, node, topo.nodes[node.name], dir=f"/labsim/{node.name}")
+            kind.validate(ctx)
+            kind.render(ctx)  # dry run: a bad reference fails now, not half-way up
+    except PlanError as exc:
+        raise smap.error(exc.loc, exc.message) from None
+    return LoadedLab(topo, plan, smap, path)
+
+
+def _check_lab_name(name: str, smap: SourceMap) -> None:
+    from pydantic import TypeAdapter
+
+    try:
+        TypeAdapter(LabName).validate_python(name)
+    except ValidationError:
+        raise InputError(f"--name {name!r}: {FRIENDLY_PATTERNS['^[a-z0-9][a-z0-9-]{0,15}$']}") from None
+
+
+def _node(name: Any, raw: Any, smap: SourceMap) -> Any:
+    """Validate one node against its kind's schema (so errors list that kind's fields)."""
+    loc: Loc = ("nodes", name)
+    if not isinstance(raw, dict):
+        raise smap.error(loc, "a node is a mapping with at least 'kind' and 'links'")
+    if "kind" not in raw:
+        raise smap.error(loc, "missing 'kind'; valid kinds are: " + ", ".join(sorted(registry.KINDS)))
+    try:
+        kind = registry.get(str(raw["kind"]))
+    except InputError as exc:
+        raise smap.error(loc + ("kind",), exc.message) from None
+    try:
+        return kind.schema.model_validate(raw)
+    except ValidationError as exc:
+        raise _from_pydantic(exc, loc, smap, kind.schema) from None
+
+
+def _from_pydantic(exc: ValidationError, prefix: Loc, smap: SourceMap,
+                   model: type[BaseModel]) -> InputError:
+    """The first pydantic error as file:line: field: message (what was expected, what came)."""
+    err = exc.errors(include_url=False)[0]
+    loc = prefix + tuple(p for p in err["loc"] if p != "[key]")
+    kind = err["type"]
+    value = err.get("input")
+    if kind == "extra_forbidden":
+        fields = _fields_at(model, tuple(err["loc"][:-1]))
+        hint = f"; expected one of: {', '.join(fields)}" if fields else ""
+        return smap.error(loc, f"unknown field {loc[-1]!r}{hint}")
+    if kind == "missing":
+        return smap.error(loc, "required field is missing")
+    if kind == "string_pattern_mismatch":
+        pattern = (err.get("ctx") or {}).get("pattern", "")
+        return smap.error(loc, f"{value!r}: " + FRIENDLY_PATTERNS.get(pattern, err["msg"]))
+    msg = err["msg"].removeprefix("Value error, ")
+    if kind in ("ip_v4_network", "ip_v6_network", "ip_v4_address", "ip_v6_address",
+                "ip_any_network", "ip_any_address", "literal_error", "int_parsing",
+                "bool_parsing", "string_type", "dict_type", "list_type") or "input" in err:
+        if value is not None and not isinstance(value, (dict, list)):
+            msg = f"{value!r}: {msg}"
+    return smap.error(loc, msg)
+
+
+def _fields_at(model: type[BaseModel], loc: tuple) -> list[str]:
+    """Field names of the model found at `loc` inside `model`, when it can be found."""
+    current: Any = model
+    for part in loc:
+        if isinstance(part, int) or not (isinstance(current, type) and issubclass(current, BaseModel)):
+            if isinstance(part, int):
+                continue
+            return []
+        field = current.model_fields.get(part)
+        if field is None:
+            return []
+        current = _inner_model(field.annotation)
+        if current is None:
+            return []
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return sorted(current.model_fields)
+    return []
+
+
+def _inner_model(annotation: Any) -> Any:
+    import typing
+
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in typing.get_args(annotation):
+        found = _inner_model(arg)
+        if found is not None:
+            return found
+    return None
+
+
+__all__ = ["LoadedLab", "load_lab", "load_lab_text", "NodeBase", "format_loc"]

@@ -1,0 +1,279 @@
+"""Deterministic address and route planning. Pure: a Topology in, a Plan out.
+
+Addresses: on each network, forwarding nodes (routers, NAT64) are numbered first, then the
+others, each in file order, from host 1 of the prefix; explicit addresses are kept and
+skipped by the numbering. Routes: for every prefix a node is not attached to, the shortest
+path through forwarding nodes gives the next hop (ties go to file order). NAT64 prefixes and
+IPv4 pools are prefixes owned by their NAT64 node. A node gets no route in a family it has
+no address in, so an IPv6-only client has no IPv4 route at all.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections import deque
+from dataclasses import dataclass, field
+from ipaddress import IPv4Interface, IPv6Interface, IPv4Network, IPv6Network, ip_address, ip_network
+from typing import Any, Callable
+
+from .topology import NodeBase, Topology
+
+IPNetwork = IPv4Network | IPv6Network
+IPInterface = IPv4Interface | IPv6Interface
+
+
+class PlanError(Exception):
+    """A semantic error at a YAML path; the loader adds file and line."""
+
+    def __init__(self, loc: tuple[Any, ...], message: str):
+        self.loc = tuple(loc)
+        self.message = message
+        super().__init__(message)
+
+
+@dataclass(frozen=True)
+class IfacePlan:
+    ifname: str  # inside the node: eth0, eth1, ... in link order
+    peer: str  # hub-side name of the veth, unique within the lab's hub
+    network: str
+    ipv6: IPv6Interface | None = None
+    ipv4: IPv4Interface | None = None
+
+
+@dataclass(frozen=True)
+class RoutePlan:
+    dst: IPNetwork
+    via: ipaddress.IPv4Address | ipaddress.IPv6Address
+
+    @property
+    def family(self) -> int:
+        return self.dst.version
+
+
+@dataclass(frozen=True)
+class NodePlan:
+    name: str
+    kind: str
+    index: int
+    ifaces: tuple[IfacePlan, ...]
+    routes: tuple[RoutePlan, ...]
+    forwards: bool
+
+    def addresses(self, family: int | None = None) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
+        out = []
+        for iface in self.ifaces:
+            for ifa in (iface.ipv6, iface.ipv4):
+                if ifa is not None and family in (None, ifa.version):
+                    out.append(ifa.ip)
+        return out
+
+    def address_on(self, network: str, family: int):
+        for iface in self.ifaces:
+            if iface.network == network:
+                ifa = iface.ipv6 if family == 6 else iface.ipv4
+                return ifa.ip if ifa else None
+        return None
+
+
+@dataclass(frozen=True)
+class Plan:
+    lab: str
+    topology: Topology
+    nodes: dict[str, NodePlan]
+    bridges: dict[str, str]  # network name -> bridge name in the hub
+    owned: dict[str, tuple[IPNetwork, ...]] = field(default_factory=dict)  # node -> extra prefixes
+
+    def node(self, name: str) -> NodePlan:
+        return self.nodes[name]
+
+    def spec(self, name: str) -> NodeBase:
+        return self.topology.nodes[name]
+
+
+def make_plan(topo: Topology, lab: str, *, forwards: Callable[[str], bool],
+              owned_prefixes: Callable[[str, NodeBase, Topology], list[IPNetwork]]) -> Plan:
+    """Plan addresses and routes. `forwards(kind)` says whether a kind routes packets;
+    `owned_prefixes` lists prefixes a node answers for beyond its links (NAT64 prefix, pool)."""
+    names = list(topo.nodes)
+    for name, node in topo.nodes.items():
+        for i, link in enumerate(node.links):
+            if link.network not in topo.networks:
+                raise PlanError(("nodes", name, "links", i, "network"),
+                                f"unknown network {link.network!r}; networks are: "
+                                + ", ".join(sorted(topo.networks)))
+    addrs = _plan_addresses(topo, names, forwards)
+    owned = {n: tuple(owned_prefixes(n, topo.nodes[n], topo)) for n in names}
+    _check_overlaps(topo, owned)
+    nodes: dict[str, NodePlan] = {}
+    for idx, name in enumerate(names):
+        spec = topo.nodes[name]
+        ifaces = []
+        for i, link in enumerate(spec.links):
+            v6, v4 = addrs[(name, i)]
+            peer = f"{name}-e{i}" if len(f"{name}-e{i}") <= 15 else f"~{idx}e{i}"
+            ifaces.append(IfacePlan(f"eth{i}", peer, link.network, v6, v4))
+        nodes[name] = NodePlan(name, spec.kind, idx, tuple(ifaces), (), forwards(spec.kind))
+    for name in names:
+        routes = _plan_routes(topo, nodes, owned, name)
+        routes = _apply_explicit_routes(topo, nodes, name, routes)
+        nodes[name] = NodePlan(**{**nodes[name].__dict__, "routes": tuple(routes)})
+    bridges = {net: net for net in topo.networks}
+    return Plan(lab, topo, nodes, bridges, owned)
+
+
+def _plan_addresses(topo: Topology, names: list[str], forwards) -> dict:
+    out: dict[tuple[str, int], list] = {}
+    for net_name, net in topo.networks.items():
+        members = [(n, i, link) for n in names for i, link in enumerate(topo.nodes[n].links)
+                   if link.network == net_name]
+        members.sort(key=lambda m: (not forwards(topo.nodes[m[0]].kind), names.index(m[0]), m[1]))
+        for family, prefix in ((6, net.ipv6), (4, net.ipv4)):
+            taken: dict[Any, tuple] = {}
+            for n, i, link in members:
+                explicit = link.ipv6 if family == 6 else link.ipv4
+                loc = ("nodes", n, "links", i, "ipv6" if family == 6 else "ipv4")
+                if explicit is None:
+                    continue
+                if prefix is None:
+                    raise PlanError(loc, f"network {net_name!r} has no IPv{family} prefix")
+                if explicit not in prefix or explicit in (prefix.network_address,):
+                    raise PlanError(loc, f"{explicit} is not a host address in {prefix} "
+                                         f"(network {net_name!r})")
+                if explicit in taken:
+                    raise PlanError(loc, f"{explicit} is already used by node {taken[explicit][0]!r}")
+                taken[explicit] = (n, i)
+            hosts = prefix.hosts() if prefix is not None else iter(())
+            for n, i, link in members:
+                slot = out.setdefault((n, i), [None, None])
+                explicit = link.ipv6 if family == 6 else link.ipv4
+                if prefix is None:
+                    continue
+                addr = explicit
+                if addr is None:
+                    addr = next((h for h in hosts if h not in taken), None)
+                    if addr is None:
+                        raise PlanError(("networks", net_name), f"{prefix} has too few addresses "
+                                                                f"for its {len(members)} links")
+                    taken[addr] = (n, i)
+                iface = ipaddress.ip_interface(f"{addr}/{prefix.prefixlen}")
+                slot[0 if family == 6 else 1] = iface
+    return out
+
+
+def _check_overlaps(topo: Topology, owned: dict[str, tuple]) -> None:
+    seen: list[tuple[IPNetwork, tuple]] = []
+    for net_name, net in topo.networks.items():
+        for fam, prefix in (("ipv6", net.ipv6), ("ipv4", net.ipv4)):
+            if prefix is not None:
+                seen.append((prefix, ("networks", net_name, fam)))
+    for node, prefixes in owned.items():
+        for p in prefixes:
+            seen.append((p, ("nodes", node)))
+    for i, (a, loc_a) in enumerate(seen):
+        for b, loc_b in seen[:i]:
+            if a.version == b.version and a.overlaps(b):
+                raise PlanError(loc_a, f"{a} overlaps {b} (at {'.'.join(map(str, loc_b))})")
+
+
+def _neighbors(nodes: dict[str, NodePlan], name: str, family: int):
+    """(neighbor, its address) pairs sharing a network in `family`, in file order."""
+    me = nodes[name]
+    for iface in me.ifaces:
+        mine = iface.ipv6 if family == 6 else iface.ipv4
+        if mine is None:
+            continue
+        for other in nodes.values():
+            if other.name == name:
+                continue
+            addr = other.address_on(iface.network, family)
+            if addr is not None:
+                yield other.name, addr
+
+
+def _plan_routes(topo: Topology, nodes: dict[str, NodePlan], owned, name: str) -> list[RoutePlan]:
+    me = nodes[name]
+    routes: list[RoutePlan] = []
+    for family in (6, 4):
+        if not me.addresses(family):
+            continue
+        attached = {i.network for i in me.ifaces}
+        targets: list[tuple[IPNetwork, set[str]]] = []
+        for net_name, net in topo.networks.items():
+            prefix = net.ipv6 if family == 6 else net.ipv4
+            if prefix is None or net_name in attached:
+                continue
+            holders = {n.name for n in nodes.values()
+                       if n.forwards and n.address_on(net_name, family) is not None}
+            targets.append((prefix, holders))
+        for owner, prefixes in owned.items():
+            if owner == name:
+                continue
+            for p in prefixes:
+                if p.version == family:
+                    targets.append((p, {owner}))
+        for prefix, holders in targets:
+            via = _first_hop(nodes, name, family, holders)
+            if via is not None:
+                routes.append(RoutePlan(prefix, via))
+    return routes
+
+
+def _first_hop(nodes, src: str, family: int, holders: set[str]):
+    """Breadth-first over forwarding nodes; returns the first hop's address or None."""
+    queue: deque[tuple[str, Any]] = deque()
+    seen = {src}
+    for nb, addr in _neighbors(nodes, src, family):
+        if nb not in seen and nodes[nb].forwards:
+            seen.add(nb)
+            queue.append((nb, addr))
+    while queue:
+        cur, first = queue.popleft()
+        if cur in holders:
+            return first
+        for nb, _ in _neighbors(nodes, cur, family):
+            if nb not in seen and nodes[nb].forwards:
+                seen.add(nb)
+                queue.append((nb, first))
+    return None
+
+
+def _apply_explicit_routes(topo, nodes, name, routes: list[RoutePlan]) -> list[RoutePlan]:
+    spec = topo.nodes[name]
+    for i, r in enumerate(spec.routes):
+        loc = ("nodes", name, "routes", i)
+        dst = _route_dst(topo, r.to, loc)
+        via = _route_via(nodes, name, r.via, dst, loc + ("via",))
+        fams = [dst] if dst is not None else [ip_network("::/0"), ip_network("0.0.0.0/0")]
+        for d in fams:
+            if via.version != d.version:
+                if dst is None:
+                    continue
+                raise PlanError(loc, f"route to {d} cannot go via IPv{via.version} address {via}")
+            routes = [x for x in routes if x.dst != d] + [RoutePlan(d, via)]
+    return routes
+
+
+def _route_dst(topo, to: str, loc):
+    if to == "default":
+        return None
+    if to in topo.networks:
+        net = topo.networks[to]
+        return net.ipv6 or net.ipv4
+    try:
+        return ip_network(to)
+    except ValueError:
+        raise PlanError(loc + ("to",), f"{to!r} is not 'default', a network name or a prefix") from None
+
+
+def _route_via(nodes, name, via: str, dst, loc):
+    fams = (dst.version,) if dst is not None else (6, 4)
+    if via in nodes:
+        for fam in fams:
+            for nb, addr in _neighbors(nodes, name, fam):
+                if nb == via:
+                    return addr
+        raise PlanError(loc, f"node {via!r} shares no network with {name!r} in that family")
+    try:
+        return ip_address(via)
+    except ValueError:
+        raise PlanError(loc, f"{via!r} is neither a node nor an address") from None

@@ -1,0 +1,114 @@
+"""The topology model: data only, no I/O, no runtime handles.
+
+A topology is a set of L2 networks (each with an IPv6 and/or IPv4 prefix) and nodes of a
+`kind` that link into them. Kind-specific fields live in each kind's schema
+(`labsim.kinds.<kind>.Schema`, a subclass of `NodeBase`); unknown keys are errors.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, StringConstraints, field_validator, model_validator
+
+LabName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,15}$")]
+NodeName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{0,30}$")]
+# A network becomes a bridge named after it, and interface names stop at 15 characters.
+NetName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{0,14}$")]
+
+NAT64_PREFIX_LENGTHS = (32, 40, 48, 56, 64, 96)  # RFC 6052 §2.2
+WELL_KNOWN_PREFIX = IPv6Network("64:ff9b::/96")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Network(Strict):
+    """An L2 segment. Nodes on it get addresses from its prefixes, in plan order."""
+
+    ipv6: IPv6Network | None = None
+    ipv4: IPv4Network | None = None
+
+    @model_validator(mode="after")
+    def _has_a_prefix(self) -> "Network":
+        if self.ipv6 is None and self.ipv4 is None:
+            raise ValueError("a network needs an 'ipv6' or an 'ipv4' prefix (or both)")
+        return self
+
+
+class Link(Strict):
+    """A node's attachment to a network; addresses are planned unless given here."""
+
+    network: NetName
+    ipv6: IPv6Address | None = None
+    ipv4: IPv4Address | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, value):
+        # `links: [lan6]` is short for `links: [{network: lan6}]`
+        return {"network": value} if isinstance(value, str) else value
+
+
+class Resolver(Strict):
+    """What goes into the node's own resolv.conf. Nameservers are node names or IP literals."""
+
+    nameservers: list[str] = Field(default_factory=list)
+    options: list[str] = Field(default_factory=list)
+    search: list[str] = Field(default_factory=list)
+
+    @field_validator("options")
+    @classmethod
+    def _options_look_right(cls, options: list[str]) -> list[str]:
+        for opt in options:
+            if not opt or any(c.isspace() for c in opt):
+                raise ValueError(f"resolv.conf option {opt!r} must be one word, e.g. 'timeout:1'")
+        return options
+
+
+class Route(Strict):
+    """An explicit route; it replaces the planned route to the same destination."""
+
+    to: str  # 'default', a prefix, or a network name
+    via: str  # a node name or an address
+
+
+class NodeBase(Strict):
+    """Fields every node has. Kinds extend this with their own."""
+
+    kind: str
+    links: list[Link] = Field(min_length=1)
+    resolver: Resolver | None = None
+    # DNS names that the lab's authoritative servers publish for this node's addresses
+    names: list[str] = Field(default_factory=list)
+    routes: list[Route] = Field(default_factory=list)
+
+
+class Topology(Strict):
+    name: LabName
+    description: str = ""
+    nat64_prefix: IPv6Network | None = None
+    networks: dict[NetName, Network] = Field(min_length=1)
+    nodes: dict[NodeName, SerializeAsAny[NodeBase]] = Field(min_length=1)
+
+    @field_validator("nat64_prefix")
+    @classmethod
+    def _rfc6052_length(cls, prefix: IPv6Network | None) -> IPv6Network | None:
+        if prefix is not None and prefix.prefixlen not in NAT64_PREFIX_LENGTHS:
+            raise ValueError(f"a NAT64 prefix must be /32, /40, /48, /56, /64 or /96 (RFC 6052), "
+                             f"not /{prefix.prefixlen}")
+        return prefix
+
+
+def is_global_ipv4(net: IPv4Network | IPv4Address) -> bool:
+    """True when every address is global unicast (RFC 6052 §3.1 lets the WKP carry only these)."""
+    if isinstance(net, IPv4Address):
+        return net.is_global
+    return net.network_address.is_global and net.broadcast_address.is_global and not any(
+        net.overlaps(ipaddress.ip_network(p)) for p in ("100.64.0.0/10", "192.0.0.0/24"))
+
+
+Family = Literal[4, 6]

@@ -1,0 +1,208 @@
+"""The default runtime: one named network namespace per node, `ip netns` compatible.
+
+Names: the hub `ls-<lab>` holds one bridge per network; node `n` lives in `ls-<lab>_<n>`
+(lab and node names cannot contain '_', so no two labs collide). Files under `/etc/` go to
+`/etc/netns/<ns>/`, which `ip netns exec` bind-mounts over /etc (resolv.conf, hosts, ...);
+other files go to `/run/labsim/<lab>/nodes/<n>/`. Processes run through `ip netns exec` so
+they see those files, in their own session, logging to the node directory.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+from pyroute2 import IPRoute
+
+from ..errors import RuntimeOpError
+from ..model.plan import IfacePlan, RoutePlan
+from . import links, nsutil
+from .base import Runtime
+from .state import LabState, alive, process_start_time
+
+NETNS_ETC = Path("/etc/netns")
+
+
+def ns_prefix(lab: str) -> str:
+    return f"ls-{lab}"
+
+
+def node_ns(lab: str, node: str) -> str:
+    return f"ls-{lab}_{node}"
+
+
+class NetnsRuntime(Runtime):
+    name = "netns"
+
+    def __init__(self, state: LabState):
+        self.state = state
+        self.lab = state.lab
+        self.hub = ns_prefix(self.lab)
+        self._ipr: dict[str, IPRoute] = {}
+        self._hub_fd: int | None = None
+
+    # -- helpers -----------------------------------------------------------------------
+    def ns(self, node: str) -> str:
+        return node_ns(self.lab, node)
+
+    def _host_dir(self, node: str) -> Path:
+        return self.state.dir / "nodes" / node
+
+    def _netlink(self, ns: str) -> IPRoute:
+        if ns not in self._ipr:
+            self._ipr[ns] = nsutil.iproute_in(nsutil.netns_path(ns))
+        return self._ipr[ns]
+
+    def close(self) -> None:
+        """Close the netlink sockets kept open during bring-up."""
+        for ipr in self._ipr.values():
+            ipr.close()
+        self._ipr.clear()
+        if self._hub_fd is not None:
+            os.close(self._hub_fd)
+            self._hub_fd = None
+
+    # -- Runtime -----------------------------------------------------------------------
+    def create_hub(self) -> None:
+        self.state.record(namespaces=[self.hub])
+        nsutil.create_netns(self.hub, {"net.ipv6.conf.all.disable_ipv6": "1",
+                                       "net.ipv6.conf.default.disable_ipv6": "1"})
+        self._hub_fd = os.open(nsutil.netns_path(self.hub), os.O_RDONLY)
+
+    def create_node(self, node: str, sysctls: dict[str, str]) -> None:
+        ns = self.ns(node)
+        host_dir = self._host_dir(node)
+        self.state.record(namespaces=[ns], paths=[str(NETNS_ETC / ns)])
+        host_dir.mkdir(parents=True, exist_ok=True)
+        (NETNS_ETC / ns).mkdir(parents=True, exist_ok=True)
+        nsutil.create_netns(ns, sysctls)
+        links.loopback_up(self._netlink(ns))
+
+    def create_network(self, bridge: str) -> None:
+        links.make_bridge(self._netlink(self.hub), bridge)
+
+    def connect(self, node: str, iface: IfacePlan, bridge: str) -> None:
+        assert self._hub_fd is not None, "create_hub first"
+        links.connect(self._netlink(self.ns(node)), self._netlink(self.hub), self._hub_fd,
+                      iface, bridge)
+
+    def add_routes(self, node: str, routes: list[RoutePlan]) -> None:
+        links.add_routes(self._netlink(self.ns(node)), routes)
+
+    def node_dir(self, node: str) -> str:
+        return str(self._host_dir(node))
+
+    def write_file(self, node: str, path: str, text: str | bytes, mode: int = 0o644) -> str:
+        if path.startswith("/etc/"):
+            host = NETNS_ETC / self.ns(node) / path[len("/etc/"):]
+            seen = path
+        else:
+            host = self._host_dir(node) / path
+            seen = str(host)
+        host.parent.mkdir(parents=True, exist_ok=True)
+        data = text.encode() if isinstance(text, str) else text
+        host.write_bytes(data)
+        os.chmod(host, mode)
+        return seen
+
+    def exec(self, node: str, argv: list[str], timeout: float = 30.0,
+             input: bytes | None = None) -> subprocess.CompletedProcess:
+        try:
+            return subprocess.run(["ip", "netns", "exec", self.ns(node), *argv], input=input,
+                                  capture_output=True, timeout=timeout)
+        except subprocess.TimeoutExpired as exc:
+            raise RuntimeOpError(f"node {node}: {argv[0]} still running after {timeout}s") from exc
+
+    def spawn(self, node: str, service: str, argv: list[str]) -> int:
+        log = self._host_dir(node) / f"{service}.log"
+        with open(log, "ab") as out:
+            proc = subprocess.Popen(["ip", "netns", "exec", self.ns(node), *argv],
+                                    stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                                    start_new_session=True, close_fds=True)
+        # `ip netns exec` execs the command in place, so this PID is the daemon's
+        self.state.record(processes=[{"node": node, "service": service, "pid": proc.pid,
+                                      "start": process_start_time(proc.pid), "argv": argv,
+                                      "log": str(log)}])
+        proc.returncode = 0  # we never wait() on it here; teardown reaps or kills it
+        return proc.pid
+
+    def socket(self, node: str, family: int, type_: int = socket.SOCK_DGRAM) -> socket.socket:
+        return nsutil.socket_in(nsutil.netns_path(self.ns(node)), family, type_)
+
+    def destroy(self) -> list[str]:
+        self.close()
+        return destroy_state(self.state)
+
+
+def destroy_state(state: LabState, grace_s: float = 1.0) -> list[str]:
+    """Remove everything `state` lists. Works from the state file alone (down, gc)."""
+    removed: list[str] = []
+    paths = [nsutil.netns_path(n) for n in state.namespaces]
+    victims = set(nsutil.pids_in_netns(paths))
+    victims |= {p["pid"] for p in state.processes if alive(p["pid"], p.get("start"))}
+    removed += [f"process {pid}" for pid in sorted(victims)]
+    _stop_processes(victims, grace_s)
+    for ns in reversed(state.namespaces):
+        if nsutil.remove_netns(ns):
+            removed.append(f"netns {ns}")
+    for path in state.paths:
+        p = Path(path)
+        if p.is_dir():
+            shutil.rmtree(p, ignore_errors=True)
+            removed.append(f"dir {p}")
+        elif p.exists():
+            p.unlink()
+            removed.append(f"file {p}")
+    state.forget()
+    for d in (NETNS_ETC, Path(nsutil.NETNS_RUN_DIR)):
+        try:
+            d.rmdir()  # only when empty: no other lab or tool is using it
+        except OSError:
+            pass
+    return removed
+
+
+def _stop_processes(pids: set[int], grace_s: float) -> None:
+    """SIGTERM, wait up to `grace_s`, then SIGKILL what is left; reap our own children."""
+    for pid in pids:
+        _signal(pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace_s
+    left = set(pids)
+    while left and time.monotonic() < deadline:
+        left = {p for p in left if _running(p)}
+        if left:
+            time.sleep(0.01)
+    for pid in left:
+        _signal(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 2.0
+    while left and time.monotonic() < deadline:
+        left = {p for p in left if _running(p)}
+        if left:
+            time.sleep(0.01)
+
+
+def _signal(pid: int, sig: int) -> None:
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def _running(pid: int) -> bool:
+    """False once the process is gone or a zombie (reaping it if it is our child)."""
+    try:
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        if done == pid:
+            return False
+    except ChildProcessError:
+        pass
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
