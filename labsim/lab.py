@@ -162,7 +162,7 @@ def _run_setup(rt: Runtime, ctx: NodeContext) -> None:
                                  f"(exit {res.returncode}): {out}")
 
 
-def _summary(loaded: LoadedLab, rt: Runtime) -> dict:
+def _summary(loaded: LoadedLab, rt: object = None) -> dict:
     out = {}
     for node in loaded.plan.nodes.values():
         out[node.name] = {

@@ -1,0 +1,266 @@
+"""labsim's command line. The only place errors become exit codes:
+0 ok, 1 an expectation failed, 2 bad input, 3 environment or runtime problem."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from . import __version__
+from .errors import LabNotFoundError, LabsimError
+
+app = typer.Typer(
+    add_completion=False, no_args_is_help=True, rich_markup_mode="rich",
+    help="""Network labs for IPv6-only readiness: real DNS64 (unbound), NAT64 (tayga),
+authoritative DNS (PowerDNS) and backends in Linux network namespaces.
+
+[bold]Typical session[/bold]
+
+  labsim up topologies/apple-review.yml --name t1
+  labsim exec --lab t1 client -- curl -s http://api.example.test/
+  labsim exec --lab t1 client -- getent ahosts api.example.test
+  labsim logs --lab t1 dns64
+  labsim down t1
+
+Exit codes: 0 ok, 2 bad input (file:line: field: message, nothing created),
+3 environment or runtime problem (not root, daemon missing, not ready in time).""")
+out = Console()
+err = Console(stderr=True)
+
+
+def _fail(exc: LabsimError) -> None:
+    err.print(f"[bold red]labsim: error:[/] {exc}", highlight=False, markup=True, soft_wrap=True)
+    raise typer.Exit(exc.exit_code)
+
+
+def _interrupt_on_term() -> None:
+    # SIGTERM/SIGHUP become KeyboardInterrupt so bring-up's cleanup runs on every exit path
+    def handler(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, handler)
+
+
+def _pick_lab(lab: str | None) -> str:
+    from .runtime.state import LabState
+
+    if lab:
+        return lab
+    labs = LabState.all_labs()
+    if len(labs) == 1:
+        return labs[0]
+    raise LabNotFoundError("more than one lab is up; say which with --lab: " + ", ".join(labs)
+                           if labs else "no lab is up (labsim up FILE)")
+
+
+@app.command()
+def up(
+    file: Path = typer.Argument(..., help="Topology file (YAML), e.g. topologies/apple-review.yml."),
+    name: Optional[str] = typer.Option(None, "--name", "-n", help="Lab name (default: the file's `name`). "
+                                       "Two labs from one file need two names."),
+    runtime: str = typer.Option("netns", "--runtime", help="Where nodes run: netns (network namespaces)."),
+    timeout: float = typer.Option(15.0, help="Seconds to wait for every daemon to answer its probe."),
+    as_json: bool = typer.Option(False, "--json", help="Print the lab's nodes as JSON."),
+) -> None:
+    """Bring a lab up; returns when every node's daemon answers, then prints nodes and addresses.
+
+    If anything fails (or you press Ctrl-C) everything created so far is removed."""
+    from . import lab as labmod
+    from .loader import load_lab
+
+    _interrupt_on_term()
+    try:
+        loaded = load_lab(file, name)
+        with err.status("bringing up", spinner="dots") as status:
+            result = labmod.up(loaded, runtime, progress=lambda m: status.update(m), ready_timeout=timeout)
+    except LabsimError as exc:
+        _fail(exc)
+    except KeyboardInterrupt:
+        err.print("labsim: interrupted; the lab was removed")
+        raise typer.Exit(130)
+    st = result.state
+    if as_json:
+        print(json.dumps({"lab": st.lab, "nodes": st.nodes, "timings": result.timings}, indent=1))
+        return
+    _print_nodes(st.lab, st.nodes)
+    err.print(f"lab [bold]{st.lab}[/] ready in {result.timings['total']:.2f}s "
+              f"(lab CA: {st.extra.get('ca')}). Next: labsim exec --lab {st.lab} NODE -- CMD")
+
+
+def _print_nodes(lab: str, nodes: dict) -> None:
+    table = Table(title=f"lab {lab}", title_justify="left")
+    for col in ("node", "kind", "netns", "addresses", "routes"):
+        table.add_column(col)
+    for name, n in nodes.items():
+        addrs = "\n".join(f"{i['name']} {a}" for i in n["interfaces"] for a in (i["ipv6"], i["ipv4"]) if a)
+        routes = "\n".join(f"{r['to']} via {r['via']}" for r in n["routes"])
+        table.add_row(name, n["kind"], n["netns"], addrs, routes)
+    out.print(table)
+
+
+@app.command()
+def status(
+    name: Optional[str] = typer.Argument(None, help="One lab (default: all)."),
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+) -> None:
+    """List labs, their state, nodes and addresses, and which daemons are running."""
+    from .runtime.state import LabState, alive
+
+    labs = [name] if name else LabState.all_labs()
+    report = []
+    try:
+        for lab in labs:
+            try:
+                st = LabState.load(lab)
+            except FileNotFoundError:
+                raise LabNotFoundError(f"no lab named {lab!r}") from None
+            procs = [{**p, "running": alive(p["pid"], p.get("start"))} for p in st.processes]
+            report.append({"lab": st.lab, "status": st.status, "runtime": st.runtime,
+                           "topology": st.topology, "ca": st.extra.get("ca"), "nodes": st.nodes,
+                           "processes": procs})
+    except LabsimError as exc:
+        _fail(exc)
+    if as_json:
+        print(json.dumps(report, indent=1))
+        return
+    if not report:
+        out.print("no labs")
+    for r in report:
+        dead = [f"{p['node']}/{p['service']}" for p in r["processes"] if not p["running"]]
+        out.print(f"[bold]{r['lab']}[/] {r['status']} ({r['runtime']}, {r['topology']})"
+                  + (f" [red]stopped: {', '.join(dead)}[/]" if dead else ""))
+        if r["nodes"]:
+            _print_nodes(r["lab"], r["nodes"])
+
+
+@app.command(context_settings={"allow_interspersed_args": False, "ignore_unknown_options": True})
+def exec(  # noqa: A001 - the command is called exec
+    node: str = typer.Argument(..., help="Node to run in."),
+    cmd: List[str] = typer.Argument(..., help="Command and its arguments (after --)."),
+    lab: Optional[str] = typer.Option(None, "--lab", "-l", help="Lab name (default: the only lab up)."),
+) -> None:
+    """Run a command inside a node, with the node's own resolv.conf and hosts; its exit code
+    passes through. Example: labsim exec --lab t1 client -- curl -s http://api.example.test/"""
+    from .runtime.netns import node_ns
+    from .runtime.state import LabState
+
+    try:
+        lab = _pick_lab(lab)
+        try:
+            st = LabState.load(lab)
+        except FileNotFoundError:
+            raise LabNotFoundError(f"no lab named {lab!r}") from None
+        if node not in st.nodes:
+            raise LabNotFoundError(f"lab {lab!r} has no node {node!r}; nodes: {', '.join(st.nodes)}")
+    except LabsimError as exc:
+        _fail(exc)
+    if cmd and cmd[0] == "--":
+        cmd = cmd[1:]
+    os.execvp("ip", ["ip", "netns", "exec", node_ns(lab, node), *cmd])
+
+
+@app.command()
+def logs(
+    node: str = typer.Argument(..., help="Node whose daemons' logs to print."),
+    lab: Optional[str] = typer.Option(None, "--lab", "-l", help="Lab name (default: the only lab up)."),
+    lines: int = typer.Option(50, "--lines", "-n", help="Last N lines of each log (0: all)."),
+) -> None:
+    """Print the logs of the daemons running in a node."""
+    from .runtime.state import LabState
+
+    try:
+        lab = _pick_lab(lab)
+        st = LabState.load(lab)
+        procs = [p for p in st.processes if p["node"] == node]
+        if node not in st.nodes:
+            raise LabNotFoundError(f"lab {lab!r} has no node {node!r}; nodes: {', '.join(st.nodes)}")
+    except FileNotFoundError:
+        _fail(LabNotFoundError(f"no lab named {lab!r}"))
+    except LabsimError as exc:
+        _fail(exc)
+    if not procs:
+        err.print(f"node {node!r} runs no daemon")
+    for p in procs:
+        out.print(f"[bold]== {node}/{p['service']}[/] ({p['log']})", highlight=False)
+        text = Path(p["log"]).read_text(errors="replace") if Path(p["log"]).exists() else ""
+        body = text.splitlines()[-lines:] if lines else text.splitlines()
+        print("\n".join(body))
+
+
+@app.command()
+def down(
+    name: Optional[str] = typer.Argument(None, help="Lab to remove (default: the only lab up)."),
+    all_labs: bool = typer.Option(False, "--all", help="Remove every lab."),
+) -> None:
+    """Remove a lab: its processes, namespaces, interfaces, mounts and files."""
+    from . import lab as labmod
+    from .runtime.state import LabState
+
+    try:
+        names = LabState.all_labs() if all_labs else [_pick_lab(name)]
+        for lab in names:
+            removed = labmod.down(lab)
+            err.print(f"lab {lab}: removed {len(removed)} objects")
+    except LabsimError as exc:
+        _fail(exc)
+
+
+@app.command()
+def gc() -> None:
+    """Remove what crashed or killed bring-ups left (labs never marked up whose `labsim up` is
+    gone, and namespaces or files named for labsim with no state)."""
+    from . import lab as labmod
+
+    try:
+        removed = labmod.gc()
+    except LabsimError as exc:
+        _fail(exc)
+    if not removed:
+        err.print("nothing to collect")
+    for lab, items in removed.items():
+        err.print(f"lab {lab}: removed {len(items)} objects: {', '.join(items)}")
+
+
+@app.command()
+def validate(
+    file: Path = typer.Argument(..., help="Topology file to check."),
+    as_json: bool = typer.Option(False, "--json", help="Print the plan as JSON."),
+) -> None:
+    """Check a topology file and print the planned addresses and routes (no root, creates nothing)."""
+    from .lab import _summary
+    from .loader import load_lab
+
+    try:
+        loaded = load_lab(file)
+    except LabsimError as exc:
+        _fail(exc)
+
+    nodes = _summary(loaded)
+    if as_json:
+        print(json.dumps({"lab": loaded.plan.lab, "nodes": nodes}, indent=1))
+    else:
+        _print_nodes(loaded.plan.lab, nodes)
+
+
+@app.callback(invoke_without_command=True)
+def _root(version: bool = typer.Option(False, "--version", help="Print labsim's version.")) -> None:
+    if version:
+        print(__version__)
+        raise typer.Exit(0)
+
+
+def main() -> None:
+    app(prog_name="labsim")
+
+
+if __name__ == "__main__":
+    main()
