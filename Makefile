@@ -1,0 +1,43 @@
+# labsim: two commands on a fresh Debian machine (as root):
+#   make demo   bring up topologies/apple-review.yml, fetch the API from the IPv6-only client, tear down
+#   make test   the test suite (installs what it needs first)
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+DEBS   := tayga unbound pdns-server pdns-backend-bind curl iproute2 nftables dnsutils \
+          iputils-ping procps ca-certificates python3
+BENCH_DEBS := mininet bridge-utils
+
+.PHONY: setup debs venv demo test test-fast bench clean
+
+setup: debs venv
+
+debs:
+	@scripts/install-debs.sh $(DEBS)
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "labsim needs Python >= 3.11")'
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	@touch $@
+
+demo: setup
+	@scripts/demo.sh
+
+test: setup
+	$(PY) -m pytest -ra
+
+test-fast: venv
+	$(PY) -m pytest -ra -m "not root"
+
+bench: setup
+	@scripts/install-debs.sh $(BENCH_DEBS)
+	$(PY) bench/bringup.py
+
+clean:
+	-$(VENV)/bin/labsim down --all
+	-$(VENV)/bin/labsim gc
+	rm -rf $(VENV) *.egg-info

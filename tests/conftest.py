@@ -1,0 +1,105 @@
+"""Shared fixtures: the installed `labsim` command, unique lab names, and a snapshot of the
+host's own network state so tests can prove a lab left nothing behind.
+
+Tests that need root are marked `root`; outside CI they skip without it, in CI (CI=true) a
+missing requirement is a failure, never a silent skip.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+LABSIM = str(Path(sys.executable).parent / "labsim")
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Outside CI, root tests skip without root; in CI they run and fail loudly instead."""
+    if os.geteuid() == 0 or IN_CI:
+        return
+    for item in items:
+        if item.get_closest_marker("root"):
+            item.add_marker(pytest.mark.skip(reason="needs root (network namespaces); CI=true fails instead"))
+
+
+def run_labsim(*args: str, timeout: float = 60, check: bool = False, **kw) -> subprocess.CompletedProcess:
+    res = subprocess.run([LABSIM, *args], capture_output=True, text=True, timeout=timeout, cwd=REPO, **kw)
+    if check and res.returncode != 0:
+        raise AssertionError(f"labsim {' '.join(args)} -> {res.returncode}\n{res.stdout}\n{res.stderr}")
+    return res
+
+
+@pytest.fixture
+def lab_name():
+    """A unique lab name; whatever the test leaves is removed afterwards."""
+    name = "t" + uuid.uuid4().hex[:8]
+    yield name
+    subprocess.run([LABSIM, "down", name], capture_output=True, timeout=60)
+
+
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_text()
+    except OSError:
+        return None
+
+
+def host_snapshot() -> dict:
+    """The host namespace's own network state, and labsim's traces on the file system."""
+    def cmd(*argv):
+        return subprocess.run(argv, capture_output=True, text=True, timeout=20).stdout
+
+    sysctls = {}
+    for base in ("/proc/sys/net/ipv4", "/proc/sys/net/ipv6/conf/all", "/proc/sys/net/ipv6/conf/default",
+                 "/proc/sys/net/ipv4/conf/all", "/proc/sys/net/ipv4/conf/default", "/proc/sys/net/core"):
+        for p in Path(base).glob("*"):
+            if p.is_file():
+                sysctls[str(p)] = _read(p)
+    links = json.loads(cmd("ip", "-j", "link", "show") or "[]")
+    addrs = json.loads(cmd("ip", "-j", "addr", "show") or "[]")
+    return {
+        "links": sorted((l["ifname"], l.get("operstate")) for l in links),
+        "addrs": sorted((a["ifname"], i["local"], i["prefixlen"]) for a in addrs for i in a.get("addr_info", [])),
+        "routes4": cmd("ip", "-4", "route", "show", "table", "all"),
+        "routes6": cmd("ip", "-6", "route", "show", "table", "all"),
+        "rules": cmd("ip", "rule", "show") + cmd("ip", "-6", "rule", "show"),
+        "nft": cmd("nft", "list", "ruleset"),
+        "sysctls": sysctls,
+        "mounts": sorted(line.split()[4] for line in Path("/proc/self/mountinfo").read_text().splitlines()),
+        "netns": sorted(os.listdir("/run/netns")) if os.path.isdir("/run/netns") else [],
+        "etc_netns": sorted(os.listdir("/etc/netns")) if os.path.isdir("/etc/netns") else [],
+        "run_labsim": sorted(str(p) for p in Path("/run/labsim").rglob("*")) if os.path.isdir("/run/labsim") else [],
+    }
+
+
+def lab_processes(lab: str) -> list[str]:
+    """Live (non-zombie) processes whose command line mentions the lab's directory."""
+    needle = f"/run/labsim/{lab}/".encode()
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if needle in cmdline and state != "Z":
+            found.append(pid + ": " + cmdline.replace(b"\0", b" ").decode(errors="replace"))
+    return found
+
+
+def assert_same_host(before: dict, after: dict) -> None:
+    for key in before:
+        assert before[key] == after[key], f"host {key} changed"
+
+
+@pytest.fixture
+def host_state():
+    return host_snapshot
