@@ -1,0 +1,132 @@
+"""The in-node agent: what an application sees, measured inside a node, printed as JSON.
+
+Runs with labsim's interpreter inside a node (`ip netns exec ... python -m labsim.agent`),
+so name resolution is the node's own libc reading the node's own resolv.conf. Standard
+library only, to start fast.
+
+    resolve NAME [--family any|4|6] [--no-addrconfig]
+    tcp HOST PORT [--timeout S]            getaddrinfo, then connect in order like an app
+    tls HOST PORT [--servername N]         a verified TLS handshake; certificate names
+"""
+
+from __future__ import annotations
+
+import argparse
+import errno
+import json
+import socket
+import ssl
+import sys
+import time
+
+FAMILIES = {"any": socket.AF_UNSPEC, "4": socket.AF_INET, "6": socket.AF_INET6}
+EAI_NAMES = {getattr(socket, n): n for n in dir(socket) if n.startswith("EAI_")}
+
+
+def resolve(name: str, family: str = "any", addrconfig: bool = True) -> dict:
+    flags = socket.AI_ADDRCONFIG if addrconfig else 0
+    t0 = time.perf_counter()
+    try:
+        infos = socket.getaddrinfo(name, None, FAMILIES[family], socket.SOCK_STREAM, 0, flags)
+        err = None
+    except socket.gaierror as exc:
+        infos, err = [], {"code": EAI_NAMES.get(exc.errno, str(exc.errno)), "text": exc.strerror}
+    ms = (time.perf_counter() - t0) * 1000
+    addrs = list(dict.fromkeys(i[4][0] for i in infos))
+    return {"addresses": addrs, "error": err, "ms": ms}
+
+
+def tcp(host: str, port: int, timeout: float) -> dict:
+    res = resolve(host)
+    out = {"resolve": res, "attempts": [], "connected": None, "ms": None}
+    for addr in res["addresses"]:
+        fam = socket.AF_INET6 if ":" in addr else socket.AF_INET
+        s = socket.socket(fam, socket.SOCK_STREAM)
+        s.settimeout(timeout)
+        t0 = time.perf_counter()
+        try:
+            s.connect((addr, port))
+            out["connected"], out["ms"] = addr, (time.perf_counter() - t0) * 1000
+            out["attempts"].append({"address": addr, "error": None, "ms": out["ms"]})
+            s.close()
+            break
+        except OSError as exc:
+            code = "ETIMEDOUT" if isinstance(exc, TimeoutError) else errno.errorcode.get(exc.errno, str(exc.errno))
+            out["attempts"].append({"address": addr, "error": code, "ms": (time.perf_counter() - t0) * 1000})
+        finally:
+            s.close()
+    return out
+
+
+def tls(host: str, port: int, servername: str | None, timeout: float) -> dict:
+    out = tcp(host, port, timeout)
+    if out["connected"] is None:
+        return out
+    addr = out["connected"]
+    fam = socket.AF_INET6 if ":" in addr else socket.AF_INET
+    ctx = ssl.create_default_context()
+    raw = socket.socket(fam, socket.SOCK_STREAM)
+    raw.settimeout(timeout)
+    raw.connect((addr, port))
+    t0 = time.perf_counter()
+    try:
+        with ctx.wrap_socket(raw, server_hostname=servername or host) as s:
+            cert = s.getpeercert()
+            out["tls"] = {"ok": True, "version": s.version(), "cipher": s.cipher()[0],
+                          "names": [v for k, v in cert.get("subjectAltName", ())],
+                          "ms": (time.perf_counter() - t0) * 1000}
+    except ssl.SSLCertVerificationError as exc:
+        out["tls"] = {"ok": False, "verify_code": exc.verify_code, "error": exc.verify_message,
+                      "names": _unverified_names(addr, port, servername or host, timeout)}
+    except (ssl.SSLError, OSError) as exc:
+        out["tls"] = {"ok": False, "verify_code": None, "error": str(exc)}
+    return out
+
+
+def _unverified_names(addr: str, port: int, sni: str, timeout: float) -> list[str]:
+    """The names the server's certificate does carry, to show next to a mismatch."""
+    try:
+        from cryptography import x509
+
+        ctx = ssl.create_default_context()
+        ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+        fam = socket.AF_INET6 if ":" in addr else socket.AF_INET
+        with socket.socket(fam, socket.SOCK_STREAM) as raw:
+            raw.settimeout(timeout)
+            raw.connect((addr, port))
+            with ctx.wrap_socket(raw, server_hostname=sni) as s:
+                der = s.getpeercert(binary_form=True)
+        san = x509.load_der_x509_certificate(der).extensions.get_extension_for_class(
+            x509.SubjectAlternativeName).value
+        return [str(n.value) for n in san]
+    except Exception:  # only decoration for the report
+        return []
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="labsim.agent", description=__doc__.splitlines()[0])
+    sub = ap.add_subparsers(dest="op", required=True)
+    r = sub.add_parser("resolve")
+    r.add_argument("name")
+    r.add_argument("--family", choices=FAMILIES, default="any")
+    r.add_argument("--no-addrconfig", action="store_true")
+    for op in ("tcp", "tls"):
+        p = sub.add_parser(op)
+        p.add_argument("host")
+        p.add_argument("port", type=int)
+        p.add_argument("--timeout", type=float, default=3.0)
+        if op == "tls":
+            p.add_argument("--servername")
+    a = ap.parse_args(argv)
+    if a.op == "resolve":
+        out = resolve(a.name, a.family, not a.no_addrconfig)
+    elif a.op == "tcp":
+        out = tcp(a.host, a.port, a.timeout)
+    else:
+        out = tls(a.host, a.port, a.servername, a.timeout)
+    json.dump(out, sys.stdout)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

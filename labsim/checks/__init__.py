@@ -1,0 +1,23 @@
+"""Checks run from inside a node. Each is `run_X(spec, env) -> CheckResult`; none prints."""
+
+from __future__ import annotations
+
+from .base import CheckEnv, CheckSpec
+from .dns import DnsCheck, run_dns
+from .http import HttpCheck, run_http
+from .ping import PingCheck, run_ping
+from .resolve import ResolveCheck, run_resolve
+from .result import CheckResult, Reason
+from .tcp import TcpCheck, run_tcp
+from .tls import TlsCheck, run_tls
+
+CHECKS = {
+    "resolve": (ResolveCheck, run_resolve),
+    "dns": (DnsCheck, run_dns),
+    "http": (HttpCheck, run_http),
+    "tls": (TlsCheck, run_tls),
+    "tcp": (TcpCheck, run_tcp),
+    "ping": (PingCheck, run_ping),
+}
+
+__all__ = ["CHECKS", "CheckEnv", "CheckResult", "CheckSpec", "Reason"]

@@ -1,0 +1,56 @@
+"""What a check returns: raw facts, timings, and a reason code a user can act on.
+
+A failed check is data, never an exception. `ok` says whether the operation itself worked
+(a name resolved, a connection was made, a response came back); `reason` names why not, or
+a warning when it worked with something fragile in it (`warnings`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class Reason(StrEnum):
+    NO_AAAA = "NO_AAAA"  # the name has A records but no AAAA, and nothing synthesizes one
+    NXDOMAIN = "NXDOMAIN"
+    NO_ADDRESS = "NO_ADDRESS"  # the name exists but has neither A nor AAAA
+    DNS_TIMEOUT = "DNS_TIMEOUT"
+    DNS_SERVFAIL = "DNS_SERVFAIL"
+    IPV4_LITERAL = "IPV4_LITERAL"  # an IPv4 literal cannot be reached from an IPv6-only node
+    NO_ROUTE = "NO_ROUTE"
+    CONNECT_REFUSED = "CONNECT_REFUSED"
+    CONNECT_TIMEOUT = "CONNECT_TIMEOUT"
+    TIMEOUT = "TIMEOUT"  # connected, but no complete answer in time
+    TLS_NAME_MISMATCH = "TLS_NAME_MISMATCH"  # curl error 60: the certificate does not name the host
+    TLS_VERIFY_FAILED = "TLS_VERIFY_FAILED"
+    TLS_HANDSHAKE = "TLS_HANDSHAKE"
+    HTTP_STATUS = "HTTP_STATUS"
+    REDIRECT_TO_IPV4_LITERAL = "REDIRECT_TO_IPV4_LITERAL"
+    IPV4_LITERAL_IN_BODY = "IPV4_LITERAL_IN_BODY"
+    EMPTY_REPLY = "EMPTY_REPLY"
+    RECV_ERROR = "RECV_ERROR"
+    PACKET_LOSS = "PACKET_LOSS"
+    UNKNOWN = "UNKNOWN"
+
+
+@dataclass
+class CheckResult:
+    check: str  # resolve, dns, http, tls, tcp, ping
+    node: str  # where it ran
+    target: str  # what it asked for (name, URL, host:port)
+    ok: bool
+    reason: Reason | None = None
+    detail: str = ""  # the underlying error text, as the tool said it
+    facts: dict[str, Any] = field(default_factory=dict)  # addresses, remote_ip, status, ...
+    timings_ms: dict[str, float] = field(default_factory=dict)
+    warnings: list[Reason] = field(default_factory=list)
+    tries: list["CheckResult"] = field(default_factory=list)  # repeated checks keep each try
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["reason"] = self.reason.value if self.reason else None
+        d["warnings"] = [w.value for w in self.warnings]
+        d["tries"] = [t.to_dict() for t in self.tries]
+        return d
