@@ -32,7 +32,8 @@ authoritative DNS (PowerDNS) and backends in Linux network namespaces.
 
 Exit codes: 0 ok, 2 bad input (file:line: field: message, nothing created),
 3 environment or runtime problem (not root, daemon missing, not ready in time).""")
-out = Console()
+# reports are wide tables: when not on a terminal (CI logs, pipes), don't squeeze to 80
+out = Console(width=None if sys.stdout.isatty() else int(os.environ.get("COLUMNS", 150)))
 err = Console(stderr=True)
 
 
@@ -228,6 +229,48 @@ def gc() -> None:
         err.print("nothing to collect")
     for lab, items in removed.items():
         err.print(f"lab {lab}: removed {len(items)} objects: {', '.join(items)}")
+
+
+@app.command()
+def run(
+    files: List[Path] = typer.Argument(..., help="Scenario files (YAML), e.g. scenarios/*.yml."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Write every result (raw facts, timings) as JSON."),
+    junit_out: Optional[Path] = typer.Option(None, "--junit", help="Write JUnit XML (a testcase per step)."),
+    keep: bool = typer.Option(False, "--keep", help="Leave each lab up after its steps (labsim down NAME later)."),
+    runtime: str = typer.Option("netns", "--runtime", help="Where nodes run: netns."),
+) -> None:
+    """Run scenarios: bring each lab up, run its checks and actions, tear it down.
+
+    Exit 0 when every expectation holds, 1 when one fails, 2 on a bad file (every file is
+    checked before any lab is made), 3 when a lab cannot be built."""
+    from .report import console as console_report
+    from .report.junit import to_xml
+    from .scenario.load import load_scenario
+    from .scenario.runner import run_scenario
+
+    _interrupt_on_term()
+    try:
+        loaded = [load_scenario(f) for f in files]
+    except LabsimError as exc:
+        _fail(exc)
+    results = []
+    try:
+        with err.status("running", spinner="dots") as status:
+            for ls in loaded:
+                results.append(run_scenario(ls, progress=lambda m: status.update(m), keep=keep, runtime=runtime))
+    except LabsimError as exc:
+        _fail(exc)
+    except KeyboardInterrupt:
+        err.print("labsim: interrupted; labs were removed")
+        raise typer.Exit(130)
+    console_report.render(results, out)
+    if json_out:
+        json_out.write_text(json.dumps([r.to_dict() for r in results], indent=1, default=str))
+    if junit_out:
+        junit_out.write_text(to_xml(results))
+    passed = sum(r.passed for r in results)
+    out.print(f"{passed} passed, {len(results) - passed} failed")
+    raise typer.Exit(0 if passed == len(results) else 1)
 
 
 @app.command()

@@ -27,11 +27,14 @@ from .runtime.base import Runtime
 from .runtime.netns import NETNS_ETC, NetnsRuntime, destroy_state, node_ns, ns_prefix
 from .runtime.state import LabState
 
-# every node: no DAD (addresses usable at once), no router advertisements unless asked for
+# every node: no DAD (addresses usable at once), no router advertisements unless asked for,
+# and IPv6 addresses that survive a link going down and up (a scenario's `stop: links`)
 BASE_SYSCTLS = {
     "net.ipv6.conf.all.accept_dad": "0",
     "net.ipv6.conf.default.accept_dad": "0",
     "net.ipv6.conf.default.accept_ra": "0",
+    "net.ipv6.conf.all.keep_addr_on_down": "1",
+    "net.ipv6.conf.default.keep_addr_on_down": "1",
 }
 
 Progress = Callable[[str], None]
@@ -139,18 +142,28 @@ def _start_services(rt: Runtime, loaded: LoadedLab, state: LabState, say: Progre
     with ThreadPoolExecutor(max_workers=4) as pool:
         list(pool.map(lambda ctx: _run_setup(rt, ctx), ctxs.values()))
     pending: list[PendingProbe] = []
-    for name, ctx in ctxs.items():
-        kind = registry.get(ctx.node.kind)
-        pids = {}
-        for svc in kind.services(ctx):
-            say(f"starting {svc.name} in {name}")
-            pids[svc.name] = rt.spawn(name, svc.name, svc.argv)
-        logs = {p["service"]: p["log"] for p in state.processes if p["node"] == name}
-        first = next(iter(pids), None)
-        for probe in kind.probes(ctx):
-            svc = getattr(probe, "service", first)
-            pending.append(PendingProbe(name, probe, pids.get(svc), logs.get(svc)))
+    for ctx in ctxs.values():
+        pending += spawn_services(rt, ctx, state, say)
     return pending
+
+
+def spawn_services(rt: Runtime, ctx: NodeContext, state: LabState, say: Progress | None = None) -> list[PendingProbe]:
+    """Start a node's daemons; returns the probes that tell when they are ready."""
+    kind = registry.get(ctx.node.kind)
+    pids: dict[str, int] = {}
+    for svc in kind.services(ctx):
+        if say:
+            say(f"starting {svc.name} in {ctx.name}")
+        pids[svc.name] = rt.spawn(ctx.name, svc.name, svc.argv)
+    logs = {p["service"]: p["log"] for p in state.processes if p["node"] == ctx.name}
+    first = next(iter(pids), None)
+    return [PendingProbe(ctx.name, probe, pids.get(getattr(probe, "service", first)),
+                         logs.get(getattr(probe, "service", first)))
+            for probe in kind.probes(ctx)]
+
+
+def node_context(loaded: LoadedLab, rt: Runtime, name: str) -> NodeContext:
+    return _ctx(loaded, rt, name)
 
 
 def _run_setup(rt: Runtime, ctx: NodeContext) -> None:

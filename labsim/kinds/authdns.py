@@ -24,6 +24,9 @@ class Zone(Strict):
     ttl: int = Field(60, ge=0, le=86400)
     # record name (relative to the zone, '@' for the apex) -> type -> value or values
     records: dict[str, dict[RRType, str | list[str]]] = Field(default_factory=dict)
+    # record name -> A/AAAA -> {value: weight}: one answer per query, drawn by weight
+    # (PowerDNS LUA pickwrandom); values are IP literals or node names
+    weighted: dict[str, dict[Literal["A", "AAAA"], dict[str, int]]] = Field(default_factory=dict)
 
 
 class Schema(NodeBase):
@@ -61,6 +64,11 @@ def zone_records(ctx: NodeContext, zone: str) -> list[tuple[str, int, str, str]]
             for value in [values] if isinstance(values, str) else values:
                 for v in _expand(plan, rtype, value, loc):
                     rows.append((owner, z.ttl, rtype, v))
+    for owner, rrsets in z.weighted.items():
+        for rtype, weights in rrsets.items():
+            loc = ("nodes", ctx.name, "zones", zone, "weighted", owner, rtype)
+            picks = ", ".join(f"{{{w}, '{_expand(plan, rtype, v, loc)[0]}'}}" for v, w in weights.items())
+            rows.append((owner, z.ttl, "LUA", f'{rtype} "pickwrandom({{{picks}}})"'))
     for node, nspec in plan.topology.nodes.items():
         for i, name in enumerate(nspec.names):
             if zone_of(plan, name) != (ctx.name, zone):
@@ -130,6 +138,11 @@ class AuthDns(Kind):
             f"socket-dir={ctx.dir}",
             "security-poll-suffix=",  # no version polling: the lab has no way out
             "enable-lua-records=yes",
+            # no packet or query cache: weighted answers are drawn per query, and a
+            # changed record is served as soon as the zone is reloaded
+            "cache-ttl=0",
+            "query-cache-ttl=0",
+            "negquery-cache-ttl=0",
             "webserver=no",
             "api=no",
             "loglevel=4",
@@ -139,6 +152,10 @@ class AuthDns(Kind):
 
     def services(self, ctx: NodeContext) -> list[Service]:
         return [Service("pdns", ["pdns_server", f"--config-dir={ctx.dir}"])]
+
+    def reload_argv(self, ctx: NodeContext, zone: str) -> list[str]:
+        """Serve a rewritten zone file now (bind backend)."""
+        return ["pdns_control", f"--config-dir={ctx.dir}", "bind-reload-now", zone]
 
     def probes(self, ctx: NodeContext):
         addr = ctx.node.addresses()[0]

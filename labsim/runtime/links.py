@@ -60,6 +60,7 @@ def loopback_up(ipr: IPRoute) -> None:
 def add_routes(ipr: IPRoute, routes: list[RoutePlan]) -> None:
     for r in routes:
         try:
-            ipr.route("add", dst=str(r.dst), gateway=str(r.via))
+            # replace, not add: re-installing the plan (after links come back up) is a no-op
+            ipr.route("replace", dst=str(r.dst), gateway=str(r.via))
         except NetlinkError as exc:
             raise _fail(f"route {r.dst} via {r.via}", exc) from exc

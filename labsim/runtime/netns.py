@@ -146,7 +146,7 @@ def destroy_state(state: LabState, grace_s: float = 1.0) -> list[str]:
     victims = set(nsutil.pids_in_netns(paths))
     victims |= {p["pid"] for p in state.processes if alive(p["pid"], p.get("start"))}
     removed += [f"process {pid}" for pid in sorted(victims)]
-    _stop_processes(victims, grace_s)
+    stop_processes(victims, grace_s)
     for ns in reversed(state.namespaces):
         if nsutil.remove_netns(ns):
             removed.append(f"netns {ns}")
@@ -167,7 +167,7 @@ def destroy_state(state: LabState, grace_s: float = 1.0) -> list[str]:
     return removed
 
 
-def _stop_processes(pids: set[int], grace_s: float) -> None:
+def stop_processes(pids: set[int], grace_s: float = 1.0) -> None:
     """SIGTERM, wait up to `grace_s`, then SIGKILL what is left; reap our own children."""
     for pid in pids:
         _signal(pid, signal.SIGTERM)

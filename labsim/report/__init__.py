@@ -1,0 +1,1 @@
+"""Reporters see only results: console table, JSON, JUnit XML."""

@@ -1,0 +1,32 @@
+"""JUnit XML: a testsuite per scenario, a testcase per step (CI systems render these)."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+
+from ..scenario.runner import ScenarioResult
+
+
+def to_xml(results: list[ScenarioResult]) -> str:
+    root = ET.Element("testsuites", name="labsim")
+    for r in results:
+        failures = sum(not s.passed for s in r.steps) + (1 if r.error else 0)
+        suite = ET.SubElement(root, "testsuite", name=r.name, tests=str(len(r.steps)),
+                              failures=str(failures), errors="0", time=f"{r.duration_s:.3f}",
+                              file=r.file)
+        if r.error:
+            case = ET.SubElement(suite, "testcase", classname=f"labsim.{r.name}", name="bring-up")
+            ET.SubElement(case, "error", message=r.error)
+        for s in r.steps:
+            case = ET.SubElement(suite, "testcase", classname=f"labsim.{r.name}",
+                                 name=f"{s.index + 1:02d} {s.title}", time=f"{s.duration_ms / 1000:.3f}")
+            if not s.passed:
+                bad = [o for o in s.outcomes if not o.passed]
+                msg = "; ".join(f"{o.what}: expected {o.expected}, got {o.actual}" for o in bad) or (s.error or "failed")
+                fail = ET.SubElement(case, "failure", message=msg[:500])
+                reason = s.result.reason.value if s.result and s.result.reason else ""
+                fail.text = f"{msg}\nreason: {reason}\ndetail: {s.result.detail if s.result else ''}"
+            elif s.did:
+                ET.SubElement(case, "system-out").text = s.did
+    ET.indent(root)
+    return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"

@@ -1,0 +1,132 @@
+"""Actions: what a scenario does to a running lab between checks. Each returns a short
+description of what it did (shown in reports) and raises ActionError when it cannot."""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+
+from ..errors import LabsimError
+from ..kinds.authdns import zone_of
+from ..readiness import wait_ready
+from ..lab import spawn_services
+from ..runtime.netns import stop_processes
+from ..runtime.state import alive
+from .model import DropAction, MoveAddress, NodeAction, SetRecord, StartAction, StopAction
+from .session import LabSession
+
+NFT_TABLE = "labsim"
+
+
+class ActionError(LabsimError):
+    exit_code = 3
+
+
+def _exec(s: LabSession, node: str, argv: list[str]) -> str:
+    res = s.runtime.exec(node, argv, timeout=20)
+    if res.returncode != 0:
+        raise ActionError(f"{node}: {' '.join(argv)}: {res.stderr.decode(errors='replace').strip()}")
+    return res.stdout.decode(errors="replace")
+
+
+def stop(s: LabSession, a: StopAction) -> str:
+    if a.what == "links":
+        for iface in s.loaded.plan.nodes[a.node].ifaces:
+            _exec(s, a.node, ["ip", "link", "set", "dev", iface.ifname, "down"])
+        return f"links of {a.node} down"
+    procs = [p for p in s.state.processes if p["node"] == a.node and alive(p["pid"], p.get("start"))]
+    stop_processes({p["pid"] for p in procs}, grace_s=2.0)
+    return f"stopped {', '.join(p['service'] for p in procs) or 'nothing'} in {a.node}"
+
+
+def start(s: LabSession, a: StartAction) -> str:
+    if a.what == "links":
+        node = s.loaded.plan.nodes[a.node]
+        for iface in node.ifaces:
+            _exec(s, a.node, ["ip", "link", "set", "dev", iface.ifname, "up"])
+        s.runtime.add_routes(a.node, list(node.routes))  # link-down flushed its gateway routes
+        return f"links of {a.node} up"
+    running = {p["service"] for p in s.state.processes if p["node"] == a.node and alive(p["pid"], p.get("start"))}
+    if running:
+        return f"{a.node} already running {', '.join(sorted(running))}"
+    waited = wait_ready(s.runtime, spawn_services(s.runtime, s.ctx(a.node), s.state), 15.0)
+    return f"started {a.node} (ready after {waited:.2f}s)"
+
+
+def move_address(s: LabSession, a: MoveAddress) -> str:
+    plan = s.loaded.plan
+    node = plan.nodes[a.node]
+    iface = next(i for i in node.ifaces if i.network == a.network)
+    old = iface.ipv6 if a.to.version == 6 else iface.ipv4
+    if old is None:
+        raise ActionError(f"{a.node} has no IPv{a.to.version} address on {a.network}")
+    new = ipaddress.ip_interface(f"{a.to}/{old.network.prefixlen}")
+    flags = ["nodad"] if a.to.version == 6 else []
+    _exec(s, a.node, ["ip", "addr", "add", str(new), "dev", iface.ifname, *flags])
+    _exec(s, a.node, ["ip", "addr", "del", str(old), "dev", iface.ifname])
+    field = "ipv6" if a.to.version == 6 else "ipv4"
+    ifaces = tuple(dataclasses.replace(i, **{field: new}) if i is iface else i for i in node.ifaces)
+    nodes = {**plan.nodes, a.node: dataclasses.replace(node, ifaces=ifaces)}
+    s.replace_plan(dataclasses.replace(plan, nodes=nodes))
+    zones = s.rerender_zones()
+    return f"{a.node} {old.ip} -> {a.to} on {a.network}; reloaded {', '.join(zones) or 'no zones'}"
+
+
+def set_record(s: LabSession, a: SetRecord) -> str:
+    topo = s.loaded.topology
+    auth, zone = zone_of(s.loaded.plan, a.name)
+    owner = a.name.rstrip(".").lower()
+    owner = "@" if owner == zone else owner[: -len(zone) - 1]
+    z = topo.nodes[auth].zones[zone]
+    records = {k: dict(v) for k, v in z.records.items()}
+    weighted = {k: dict(v) for k, v in z.weighted.items()}
+    records.get(owner, {}).pop(a.type, None)
+    weighted.get(owner, {}).pop(a.type, None)
+    # a name's other record sources (node `names`) would mix in: only explicit records change
+    if a.values is not None:
+        records.setdefault(owner, {})[a.type] = list(a.values)
+    else:
+        weighted.setdefault(owner, {})[a.type] = dict(a.weights)
+    new_zone = z.model_copy(update={"records": records, "weighted": weighted})
+    new_node = topo.nodes[auth].model_copy(update={"zones": {**topo.nodes[auth].zones, zone: new_zone}})
+    s.replace_plan(topology=topo.model_copy(update={"nodes": {**topo.nodes, auth: new_node}}))
+    s.rerender_zones()
+    what = a.values if a.values is not None else {k: v for k, v in a.weights.items()}
+    return f"{a.name} {a.type} -> {what}"
+
+
+def _match(s: LabSession, ref: str, direction: str) -> list[str]:
+    if ref in s.loaded.plan.nodes:
+        addrs = s.loaded.plan.nodes[ref].addresses()
+    else:
+        addrs = [ipaddress.ip_network(ref, strict=False)]
+    return [f"{'ip6' if a.version == 6 else 'ip'} {direction} {a}" for a in addrs]
+
+
+def drop(s: LabSession, a: DropAction) -> str:
+    base = ["nft", "add"]
+    _exec(s, a.node, [*base, "table", "inet", NFT_TABLE])
+    for chain, hook in (("out", "output"), ("in", "input"), ("fwd", "forward")):
+        _exec(s, a.node, [*base, "chain", "inet", NFT_TABLE, chain,
+                          f"{{ type filter hook {hook} priority 0 ; }}"])
+    proto = [] if a.proto == "any" else ["meta", "l4proto", {"icmp": "{ icmp, ipv6-icmp }"}.get(a.proto, a.proto)]
+    port = ["th", "dport", str(a.port)] if a.port else []
+    rules = []
+    for ref, direction, chains in ((a.to, "daddr", ("out", "fwd")), (a.source, "saddr", ("in", "fwd"))):
+        if ref is None:
+            continue
+        for match in _match(s, ref, direction):
+            for chain in chains:
+                rule = [*match.split(), *proto, *port, "counter", "drop"]
+                _exec(s, a.node, ["nft", "add", "rule", "inet", NFT_TABLE, chain, *rule])
+                rules.append(" ".join(rule))
+    return f"{a.node} drops: " + "; ".join(sorted(set(rules)))
+
+
+def undrop(s: LabSession, a: NodeAction) -> str:
+    s.runtime.exec(a.node, ["nft", "delete", "table", "inet", NFT_TABLE], timeout=10)
+    return f"{a.node} drops nothing"
+
+
+RUN = {"stop": stop, "start": start, "move_address": move_address, "set_record": set_record,
+       "drop": drop, "undrop": undrop}

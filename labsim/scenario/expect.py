@@ -1,0 +1,205 @@
+"""Expectations on a check's result, each evaluated to (what, expected, actual, passed).
+
+Per-try expectations (status, reason, remote_ip_in, ...) hold for every try unless
+`success_ratio` is set; then a try counts as a success when all of them hold for it, and the
+share of successes must reach the ratio. `split` compares the observed share of each answer
+with the expected one, inside an exact two-sided binomial 99.9% interval.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..checks.result import CheckResult, Reason
+
+IPNet = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+class Expect(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    ok: bool | None = None  # default: true, unless `reason` is expected
+    reason: Reason | None = None
+    status: int | None = None
+    rcode: str | None = None
+    remote_ip_in: IPNet | None = None
+    family: int | None = Field(None, ge=4, le=6)
+    addresses: list[str] | None = None  # exactly these (any order)
+    addresses_in: IPNet | None = None  # every address inside this prefix
+    body: dict[str, Any] | None = None  # dotted path into the JSON body -> value
+    body_contains: str | None = None
+    headers: dict[str, str] | None = None  # response headers (names case-insensitive)
+    warnings: list[Reason] | None = None  # exactly these warnings
+    max_ms: float | None = Field(None, gt=0)  # total time of each try
+    success_ratio: float | None = Field(None, ge=0, le=1)
+    split: dict[str, float] | None = None  # answer -> expected share over the tries
+
+
+@dataclass
+class Outcome:
+    what: str
+    expected: Any
+    actual: Any
+    passed: bool
+
+    def to_dict(self) -> dict:
+        return {"what": self.what, "expected": _plain(self.expected), "actual": _plain(self.actual),
+                "passed": self.passed}
+
+
+def _plain(v: Any) -> Any:
+    if isinstance(v, (list, tuple)):
+        return [_plain(x) for x in v]
+    if isinstance(v, dict):
+        return {str(k): _plain(x) for k, x in v.items()}
+    return v if isinstance(v, (int, float, str, bool)) or v is None else str(v)
+
+
+def observed_value(r: CheckResult) -> str | None:
+    """What one try 'answered', for splits: the first DNS answer, the address connected to,
+    or the first address resolved."""
+    if r.check == "dns":
+        return (r.facts.get("answers") or [None])[0]
+    if r.facts.get("remote_ip"):
+        return r.facts["remote_ip"]
+    return (r.facts.get("addresses") or [None])[0]
+
+
+def per_try(exp: Expect, r: CheckResult) -> list[Outcome]:
+    out = []
+    want_ok = exp.ok if exp.ok is not None else exp.reason is None
+    out.append(Outcome("ok", want_ok, r.ok, r.ok == want_ok))
+    if exp.reason is not None:
+        out.append(Outcome("reason", exp.reason.value, r.reason.value if r.reason else None, r.reason == exp.reason))
+    f = r.facts
+    if exp.status is not None:
+        out.append(Outcome("status", exp.status, f.get("status"), f.get("status") == exp.status))
+    if exp.rcode is not None:
+        out.append(Outcome("rcode", exp.rcode, f.get("rcode"), f.get("rcode") == exp.rcode))
+    addrs = f.get("answers") if r.check == "dns" else f.get("addresses")
+    if exp.remote_ip_in is not None:
+        ip = f.get("remote_ip")
+        out.append(Outcome("remote_ip_in", exp.remote_ip_in, ip, _in(ip, exp.remote_ip_in)))
+    if exp.family is not None:
+        seen = [f["remote_ip"]] if f.get("remote_ip") else list(addrs or [])
+        fams = sorted({ipaddress.ip_address(a).version for a in seen if _is_ip(a)})
+        out.append(Outcome("family", exp.family, fams, fams == [exp.family]))
+    if exp.addresses is not None:
+        out.append(Outcome("addresses", sorted(exp.addresses), sorted(addrs or []),
+                           sorted(map(_norm, addrs or [])) == sorted(map(_norm, exp.addresses))))
+    if exp.addresses_in is not None:
+        out.append(Outcome("addresses_in", exp.addresses_in, addrs,
+                           bool(addrs) and all(_in(a, exp.addresses_in) for a in addrs)))
+    if exp.body is not None:
+        for path, want in exp.body.items():
+            got = _dig(f.get("json"), path)
+            out.append(Outcome(f"body.{path}", want, got, got == want))
+    if exp.body_contains is not None:
+        out.append(Outcome("body_contains", exp.body_contains, None, exp.body_contains in (f.get("body") or "")))
+    if exp.headers is not None:
+        hdrs = f.get("headers") or {}
+        for k, want in exp.headers.items():
+            got = hdrs.get(k.lower())
+            out.append(Outcome(f"header {k}", want, got, got == want))
+    if exp.warnings is not None:
+        got = sorted(w.value for w in r.warnings)
+        out.append(Outcome("warnings", sorted(w.value for w in exp.warnings), got,
+                           got == sorted(w.value for w in exp.warnings)))
+    if exp.max_ms is not None:
+        ms = r.timings_ms.get("total")
+        out.append(Outcome("max_ms", exp.max_ms, ms, ms is not None and ms <= exp.max_ms))
+    return out
+
+
+def evaluate(exp: Expect | None, tries: list[CheckResult]) -> list[Outcome]:
+    exp = exp or Expect()
+    per = [per_try(exp, r) for r in tries]
+    outcomes: list[Outcome] = []
+    if exp.success_ratio is not None:
+        good = sum(all(o.passed for o in p) for p in per)
+        ratio = good / len(tries)
+        outcomes.append(Outcome("success_ratio", f">= {exp.success_ratio}", round(ratio, 4),
+                                ratio >= exp.success_ratio))
+    elif len(tries) == 1:
+        outcomes += per[0]
+    else:
+        for i, p in enumerate(per):
+            outcomes += [Outcome(f"try {i + 1}: {o.what}", o.expected, o.actual, False)
+                         for o in p if not o.passed]
+        if not outcomes:
+            outcomes.append(Outcome(f"all {len(tries)} tries", "pass", "pass", True))
+    if exp.split is not None:
+        outcomes += split_outcomes(exp.split, [observed_value(r) for r in tries])
+    return outcomes
+
+
+def split_outcomes(expected: dict[str, float], seen: list[str | None]) -> list[Outcome]:
+    n = len(seen)
+    total = sum(expected.values())
+    out = []
+    for value, weight in expected.items():
+        p = weight / total if total else 0.0
+        k = sum(1 for s in seen if s is not None and _norm(s) == _norm(value))
+        lo, hi = binomial_interval(n, p, 0.999)
+        out.append(Outcome(f"split {value}", f"{p:.3f} ({lo}..{hi} of {n})", f"{k / n:.3f} ({k} of {n})",
+                           lo <= k <= hi))
+    others = sum(1 for s in seen if s is None or _norm(s) not in {_norm(v) for v in expected})
+    out.append(Outcome("split other answers", 0, others, others == 0))
+    return out
+
+
+def binomial_interval(n: int, p: float, confidence: float) -> tuple[int, int]:
+    """Exact central interval [lo, hi] holding `confidence` of Binomial(n, p) mass."""
+    if p <= 0:
+        return 0, 0
+    if p >= 1:
+        return n, n
+    tail = (1 - confidence) / 2
+    logs = [math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1)
+            + k * math.log(p) + (n - k) * math.log1p(-p) for k in range(n + 1)]
+    pmf = [math.exp(x) for x in logs]
+    acc, lo = 0.0, 0
+    for k in range(n + 1):
+        if acc + pmf[k] > tail:
+            lo = k
+            break
+        acc += pmf[k]
+    acc, hi = 0.0, n
+    for k in range(n, -1, -1):
+        if acc + pmf[k] > tail:
+            hi = k
+            break
+        acc += pmf[k]
+    return lo, hi
+
+
+def _is_ip(a: Any) -> bool:
+    try:
+        ipaddress.ip_address(a)
+        return True
+    except (ValueError, TypeError):
+        return False
+
+
+def _norm(a: str) -> str:
+    return str(ipaddress.ip_address(a)) if _is_ip(a) else str(a).rstrip(".").lower()
+
+
+def _in(ip: Any, net: IPNet) -> bool:
+    return _is_ip(ip) and ipaddress.ip_address(ip) in net
+
+
+def _dig(data: Any, path: str) -> Any:
+    for part in path.split("."):
+        if isinstance(data, dict):
+            data = data.get(part)
+        elif isinstance(data, list) and part.isdigit() and int(part) < len(data):
+            data = data[int(part)]
+        else:
+            return None
+    return data

@@ -1,0 +1,129 @@
+"""Scenario files: a topology, then steps. A step is one check run from inside a node, with
+expectations, or one action that changes the lab (stop a node, move an address, change a
+DNS record or weight, drop packets)."""
+
+from __future__ import annotations
+
+from ipaddress import IPv4Address, IPv6Address
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from ..checks import CHECKS
+from ..checks.base import CheckSpec
+from .expect import Expect
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class NodeAction(Strict):
+    node: str
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, v: Any) -> Any:
+        return {"node": v} if isinstance(v, str) else v
+
+
+class StopAction(NodeAction):
+    """Stop a node's daemons (clients then see refused connections), or take its links
+    down (timeouts, as when a machine dies)."""
+
+    what: Literal["daemons", "links"] = "daemons"
+
+
+class StartAction(NodeAction):
+    """Undo `stop`: start the daemons again (and wait until ready), or bring links back up."""
+
+    what: Literal["daemons", "links"] = "daemons"
+
+
+class MoveAddress(Strict):
+    """Give a node another address on one of its networks; DNS records naming it follow."""
+
+    node: str
+    network: str
+    to: IPv4Address | IPv6Address
+
+
+class SetRecord(Strict):
+    """Replace one name's records of a type in the lab's zones (values), or its weights."""
+
+    name: str  # fully qualified, e.g. api.example.test
+    type: Literal["A", "AAAA", "CNAME", "TXT"] = "A"
+    values: list[str] | None = None  # IP literals, node names or names (CNAME)
+    weights: dict[str, int] | None = None  # value -> weight, served with LUA pickwrandom
+
+    @model_validator(mode="after")
+    def _one(self) -> "SetRecord":
+        if (self.values is None) == (self.weights is None):
+            raise ValueError("give either 'values' or 'weights'")
+        return self
+
+
+class DropAction(Strict):
+    """Drop packets in a node with nftables (namespace-local): to/from an address, prefix or node."""
+
+    node: str
+    to: str | None = None
+    source: str | None = Field(None, alias="from")
+    proto: Literal["any", "tcp", "udp", "icmp"] = "any"
+    port: int | None = Field(None, ge=1, le=65535)
+
+
+ACTIONS: dict[str, type[BaseModel]] = {
+    "stop": StopAction, "start": StartAction, "move_address": MoveAddress,
+    "set_record": SetRecord, "drop": DropAction, "undrop": NodeAction,
+}
+STEP_KEYS = tuple(CHECKS) + tuple(ACTIONS)
+
+
+def step_model(key: str) -> type[BaseModel]:
+    return CHECKS[key][0] if key in CHECKS else ACTIONS[key]
+
+
+class Step(Strict):
+    name: str | None = None
+    kind: str  # which check or action (the key it was given under)
+    spec: Any  # the check's or action's model
+    tries: int = Field(1, ge=1, le=100000)
+    within: float | None = Field(None, gt=0, le=300)  # retry until the expectations hold
+    expect: Expect | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _pick(cls, raw: Any) -> Any:
+        if not isinstance(raw, dict):
+            raise ValueError("a step is a mapping with one of: " + ", ".join(STEP_KEYS))
+        keys = [k for k in raw if k in STEP_KEYS]
+        if len(keys) != 1:
+            raise ValueError(f"a step needs exactly one of: {', '.join(STEP_KEYS)} (got {keys or 'none'})")
+        key = keys[0]
+        rest = {k: v for k, v in raw.items() if k != key}
+        if key in ACTIONS and ({"expect", "tries", "within"} & set(rest)):
+            raise ValueError(f"an action ({key}) takes no expect/tries/within")
+        spec = raw[key]
+        if not isinstance(spec, BaseModel):
+            spec = step_model(key).model_validate(spec)
+        return {**rest, "kind": key, "spec": spec}
+
+    @property
+    def is_check(self) -> bool:
+        return isinstance(self.spec, CheckSpec)
+
+    def title(self) -> str:
+        if self.name:
+            return self.name
+        s = self.spec
+        target = getattr(s, "url", None) or getattr(s, "name", None) or getattr(s, "host", None) or getattr(s, "node", "")
+        return f"{self.kind} {target}"
+
+
+class Scenario(Strict):
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,63}$")
+    description: str = ""
+    catalog: int | None = None  # the failure-catalog row this reproduces (DESIGN.md)
+    topology: str | dict  # a file (relative to this one) or the topology itself
+    steps: list[Step] = Field(min_length=1)
