@@ -12,6 +12,7 @@ from typing import List, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from . import __version__
@@ -38,7 +39,8 @@ err = Console(stderr=True)
 
 
 def _fail(exc: LabsimError) -> None:
-    err.print(f"[bold red]labsim: error:[/] {exc}", highlight=False, markup=True, soft_wrap=True)
+    # the message quotes user input ('[/]' is valid YAML): never read it as markup
+    err.print(f"[bold red]labsim: error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
     raise typer.Exit(exc.exit_code)
 
 

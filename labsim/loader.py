@@ -7,8 +7,10 @@ planning, and each kind's own validation plus a dry run of its renderers.
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
+import typing
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -69,9 +71,22 @@ def build_lab(data: Any, smap: SourceMap, name: str | None, path: str) -> Loaded
             ctx = NodeContext(plan, node, topo.nodes[node.name], dir=f"/labsim/{node.name}")
             kind.validate(ctx)
             kind.render(ctx)  # dry run: a bad reference fails now, not half-way up
+        _check_names(plan)
     except PlanError as exc:
         raise smap.error(exc.loc, exc.message) from None
     return LoadedLab(topo, plan, smap, path)
+
+
+def _check_names(plan: Plan) -> None:
+    """Every `names:` entry must land in a zone some authdns node serves."""
+    from .kinds.authdns import zone_of
+
+    zones = sorted(z for spec in plan.topology.nodes.values() if spec.kind == "authdns" for z in spec.zones)
+    for node, spec in plan.topology.nodes.items():
+        for i, name in enumerate(spec.names):
+            if zone_of(plan, name) is None:
+                raise PlanError(("nodes", node, "names", i),
+                                f"no authdns zone in the lab holds {name!r}; zones: {', '.join(zones) or 'none'}")
 
 
 def _check_lab_name(name: str, smap: SourceMap) -> None:
@@ -103,7 +118,9 @@ def _node(name: Any, raw: Any, smap: SourceMap) -> Any:
 def _from_pydantic(exc: ValidationError, prefix: Loc, smap: SourceMap,
                    model: type[BaseModel]) -> InputError:
     """The first pydantic error as file:line: field: message (what was expected, what came)."""
-    err = exc.errors(include_url=False)[0]
+    errors = exc.errors(include_url=False)
+    # an unknown key explains a 'missing' one better than the other way round (typos)
+    err = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
     loc = prefix + tuple(p for p in err["loc"] if p != "[key]")
     kind = err["type"]
     value = err.get("input")
@@ -117,6 +134,12 @@ def _from_pydantic(exc: ValidationError, prefix: Loc, smap: SourceMap,
         pattern = (err.get("ctx") or {}).get("pattern", "")
         return smap.error(loc, f"{value!r}: " + FRIENDLY_PATTERNS.get(pattern, err["msg"]))
     msg = err["msg"].removeprefix("Value error, ")
+    if kind in ("ip_v4_network", "ip_v6_network", "ip_any_network") and isinstance(value, str):
+        try:
+            iface = ipaddress.ip_interface(value)
+            msg += f" (host bits are set: did you mean {iface.network}?)"
+        except ValueError:
+            pass
     if kind in ("ip_v4_network", "ip_v6_network", "ip_v4_address", "ip_v6_address",
                 "ip_any_network", "ip_any_address", "literal_error", "int_parsing",
                 "bool_parsing", "string_type", "dict_type", "list_type") or "input" in err:
@@ -126,16 +149,20 @@ def _from_pydantic(exc: ValidationError, prefix: Loc, smap: SourceMap,
 
 
 def _fields_at(model: type[BaseModel], loc: tuple) -> list[str]:
-    """Field names of the model found at `loc` inside `model`, when it can be found."""
+    """Field names of the model found at `loc` inside `model`, when it can be found. List
+    indexes and dict keys (node names, zone names) are stepped over."""
     current: Any = model
+    skip_key = False
     for part in loc:
-        if isinstance(part, int) or not (isinstance(current, type) and issubclass(current, BaseModel)):
-            if isinstance(part, int):
-                continue
+        if isinstance(part, int) or skip_key:
+            skip_key = False
+            continue
+        if not (isinstance(current, type) and issubclass(current, BaseModel)):
             return []
         field = current.model_fields.get(part)
         if field is None:
             return []
+        skip_key = typing.get_origin(field.annotation) is dict
         current = _inner_model(field.annotation)
         if current is None:
             return []
@@ -145,8 +172,6 @@ def _fields_at(model: type[BaseModel], loc: tuple) -> list[str]:
 
 
 def _inner_model(annotation: Any) -> Any:
-    import typing
-
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return annotation
     for arg in typing.get_args(annotation):

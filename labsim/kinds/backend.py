@@ -12,6 +12,9 @@ from typing import Literal
 
 from pydantic import Field
 
+from ipaddress import ip_address
+
+from ..model.plan import PlanError
 from ..model.topology import NodeBase
 from .base import Kind, NodeContext, Service, TcpProbe, TlsRequest
 from .common import base_files
@@ -29,6 +32,18 @@ def listen_addresses(ctx: NodeContext) -> list[str]:
     if ctx.spec.listen:
         return ctx.spec.listen
     return ["::"] if ctx.node.addresses(6) else ["0.0.0.0"]
+
+
+def probe_address(ctx: NodeContext):
+    """An address of the node the service answers on: `::` serves both families (mapped),
+    `0.0.0.0` only IPv4, anything else only itself."""
+    listen = listen_addresses(ctx)
+    mine = ctx.node.addresses()
+    if "::" in listen:
+        return mine[0]
+    if "0.0.0.0" in listen:
+        return next((a for a in mine if a.version == 4), None)
+    return next((a for a in mine if str(a) in listen), None)
 
 
 class Backend(Kind):
@@ -59,8 +74,19 @@ class Backend(Kind):
         return [Service("echo", argv)]
 
     def probes(self, ctx: NodeContext):
-        listen = listen_addresses(ctx)
-        fam = 6 if any(":" in a for a in listen) and ctx.node.addresses(6) else 4
-        addr = ctx.node.addresses(fam)[0] if ctx.node.addresses(fam) else ctx.node.addresses()[0]
+        addr = probe_address(ctx)
+        if addr is None:  # listening somewhere the node has no address: probe it as given
+            addr = ip_address(listen_addresses(ctx)[0])
         ports = [p for p in (ctx.spec.http_port, ctx.spec.https_port) if p]
         return [TcpProbe(addr, p) for p in ports]
+
+    def validate(self, ctx: NodeContext) -> None:
+        for i, addr in enumerate(ctx.spec.listen or []):
+            try:
+                ip_address(addr)
+            except ValueError:
+                raise PlanError(("nodes", ctx.name, "listen", i), f"{addr!r} is not an IP address") from None
+        if ctx.spec.listen and "0.0.0.0" in ctx.spec.listen and "::" not in ctx.spec.listen \
+                and not ctx.node.addresses(4):
+            raise PlanError(("nodes", ctx.name, "listen"),
+                            "0.0.0.0 serves IPv4 only and this node has no IPv4 address")

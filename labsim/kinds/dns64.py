@@ -10,19 +10,39 @@ from ipaddress import IPv6Network
 from typing import Literal
 
 from ..model.plan import PlanError
-from ..model.topology import NodeBase
+from ..model.topology import Nat64Prefix, NodeBase
 from .authdns import zone_of
 from .base import DnsProbe, Kind, NodeContext, Service
 from .common import base_files
 
-# TLDs unbound serves locally by default (unbound.conf(5), "local-zone ... default")
-UNBOUND_LOCAL_TLDS = {"test", "local", "localhost", "invalid", "onion", "home.arpa", "example"}
+# Zones unbound answers itself by default (unbound.conf(5), local-zone, "default zones"):
+# special-use names and the AS112/RFC 6303 reverse zones, documentation ranges included.
+# A lab zone inside one of them needs `local-zone: "<it>." nodefault` to reach its stub.
+UNBOUND_DEFAULT_ZONES = {
+    "localhost", "test", "invalid", "onion", "home.arpa", "resolver.arpa", "service.arpa",
+    "127.in-addr.arpa", "0.in-addr.arpa", "254.169.in-addr.arpa", "2.0.192.in-addr.arpa",
+    "100.51.198.in-addr.arpa", "113.0.203.in-addr.arpa", "255.255.255.255.in-addr.arpa",
+    "10.in-addr.arpa", "168.192.in-addr.arpa",
+    *(f"{n}.172.in-addr.arpa" for n in range(16, 32)),
+    *(f"{n}.100.in-addr.arpa" for n in range(64, 128)),
+    "d.f.ip6.arpa", "8.e.f.ip6.arpa", "9.e.f.ip6.arpa", "a.e.f.ip6.arpa", "b.e.f.ip6.arpa",
+    "8.b.d.0.1.0.0.2.ip6.arpa",
+    "0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.ip6.arpa",
+    "1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.ip6.arpa",
+}
+
+
+def default_zones_covering(zone: str) -> list[str]:
+    """The default local zones that contain `zone` (itself included), shortest first."""
+    labels = zone.rstrip(".").lower().split(".")
+    suffixes = [".".join(labels[i:]) for i in range(len(labels) - 1, -1, -1)]
+    return [z for z in suffixes if z in UNBOUND_DEFAULT_ZONES]
 
 
 class Schema(NodeBase):
     kind: Literal["dns64"]
     implementation: Literal["unbound"] = "unbound"
-    prefix: IPv6Network | None = None  # default: the topology's nat64_prefix
+    prefix: Nat64Prefix | None = None  # default: the topology's nat64_prefix
 
 
 def dns64_prefix(ctx: NodeContext) -> IPv6Network:
@@ -79,8 +99,8 @@ class Dns64(Kind):
             "  prefetch: no",
         ]
         zones = stub_zones(ctx)
-        tlds = {z.rsplit(".", 1)[-1] for z in zones} | {z for z in zones if z in UNBOUND_LOCAL_TLDS}
-        server += [f'  local-zone: "{t}." nodefault' for t in sorted(tlds & UNBOUND_LOCAL_TLDS)]
+        local = sorted({d for z in zones for d in default_zones_covering(z)})
+        server += [f'  local-zone: "{d}." nodefault' for d in local]
         server += ["remote-control:", "  control-enable: no"]
         for zone, addrs in sorted(zones.items()):
             server += ["stub-zone:", f'  name: "{zone}."'] + [f"  stub-addr: {a}" for a in addrs]

@@ -12,7 +12,9 @@ from ipaddress import IPv4Network, IPv6Network
 from typing import Literal
 
 from ..model.plan import PlanError
-from ..model.topology import WELL_KNOWN_PREFIX, NodeBase, Topology, is_global_ipv4
+from pydantic import field_validator
+
+from ..model.topology import WELL_KNOWN_PREFIX, Nat64Prefix, NodeBase, Topology, is_global_ipv4
 from .base import FdProbe, Kind, NodeContext, Service
 from .common import base_files
 
@@ -21,8 +23,16 @@ TUN = "nat64"
 
 class Schema(NodeBase):
     kind: Literal["nat64"]
-    prefix: IPv6Network | None = None  # default: the topology's nat64_prefix
+    prefix: Nat64Prefix | None = None  # default: the topology's nat64_prefix
     pool4: IPv4Network = IPv4Network("198.18.0.0/24")
+
+    @field_validator("pool4")
+    @classmethod
+    def _room(cls, pool: IPv4Network) -> IPv4Network:
+        if pool.prefixlen > 30:
+            raise ValueError(f"{pool} is too small: the pool holds tayga's own address and one "
+                             "per IPv6 client, so /30 at the least")
+        return pool
 
 
 def _prefix(spec: Schema, topo: Topology) -> IPv6Network | None:

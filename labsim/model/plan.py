@@ -96,11 +96,16 @@ def make_plan(topo: Topology, lab: str, *, forwards: Callable[[str], bool],
     `owned_prefixes` lists prefixes a node answers for beyond its links (NAT64 prefix, pool)."""
     names = list(topo.nodes)
     for name, node in topo.nodes.items():
+        seen: dict[str, int] = {}
         for i, link in enumerate(node.links):
             if link.network not in topo.networks:
                 raise PlanError(("nodes", name, "links", i, "network"),
                                 f"unknown network {link.network!r}; networks are: "
                                 + ", ".join(sorted(topo.networks)))
+            if link.network in seen:
+                raise PlanError(("nodes", name, "links", i, "network"),
+                                f"{name!r} is already linked to {link.network!r} (links[{seen[link.network]}])")
+            seen[link.network] = i
     addrs = _plan_addresses(topo, names, forwards)
     owned = {n: tuple(owned_prefixes(n, topo.nodes[n], topo)) for n in names}
     _check_overlaps(topo, owned)
@@ -136,7 +141,9 @@ def _plan_addresses(topo: Topology, names: list[str], forwards) -> dict:
                     continue
                 if prefix is None:
                     raise PlanError(loc, f"network {net_name!r} has no IPv{family} prefix")
-                if explicit not in prefix or explicit in (prefix.network_address,):
+                reserved = (prefix.network_address, prefix.broadcast_address) \
+                    if family == 4 and prefix.prefixlen < 31 else (prefix.network_address,)
+                if explicit not in prefix or explicit in reserved:
                     raise PlanError(loc, f"{explicit} is not a host address in {prefix} "
                                          f"(network {net_name!r})")
                 if explicit in taken:
@@ -238,42 +245,53 @@ def _first_hop(nodes, src: str, family: int, holders: set[str]):
 
 
 def _apply_explicit_routes(topo, nodes, name, routes: list[RoutePlan]) -> list[RoutePlan]:
-    spec = topo.nodes[name]
-    for i, r in enumerate(spec.routes):
+    """Each explicit route replaces the planned one to the same destination, in every
+    family that the destination, the next hop and the node all have."""
+    me = nodes[name]
+    for i, r in enumerate(topo.nodes[name].routes):
         loc = ("nodes", name, "routes", i)
-        dst = _route_dst(topo, r.to, loc)
-        via = _route_via(nodes, name, r.via, dst, loc + ("via",))
-        fams = [dst] if dst is not None else [ip_network("::/0"), ip_network("0.0.0.0/0")]
-        for d in fams:
-            if via.version != d.version:
-                if dst is None:
-                    continue
-                raise PlanError(loc, f"route to {d} cannot go via IPv{via.version} address {via}")
+        dsts = _route_dsts(topo, r.to, loc)
+        vias = _route_vias(nodes, name, r.via, loc + ("via",))
+        pairs = [(d, vias[d.version]) for d in dsts if d.version in vias and me.addresses(d.version)]
+        if not pairs:
+            fams = "/".join(f"IPv{d.version}" for d in dsts)
+            raise PlanError(loc, f"route to {r.to} ({fams}) via {r.via}: {name!r} has no next hop "
+                                 "and address in a common family")
+        for d, via in pairs:
             routes = [x for x in routes if x.dst != d] + [RoutePlan(d, via)]
     return routes
 
 
-def _route_dst(topo, to: str, loc):
+def _route_dsts(topo, to: str, loc) -> list[IPNetwork]:
     if to == "default":
-        return None
+        return [ip_network("::/0"), ip_network("0.0.0.0/0")]
     if to in topo.networks:
         net = topo.networks[to]
-        return net.ipv6 or net.ipv4
+        return [p for p in (net.ipv6, net.ipv4) if p is not None]
     try:
-        return ip_network(to)
+        return [ip_network(to)]
     except ValueError:
         raise PlanError(loc + ("to",), f"{to!r} is not 'default', a network name or a prefix") from None
 
 
-def _route_via(nodes, name, via: str, dst, loc):
-    fams = (dst.version,) if dst is not None else (6, 4)
+def _route_vias(nodes, name, via: str, loc) -> dict[int, Any]:
+    """family -> next-hop address; the next hop must be on one of the node's networks."""
+    me = nodes[name]
     if via in nodes:
-        for fam in fams:
+        out = {}
+        for fam in (6, 4):
             for nb, addr in _neighbors(nodes, name, fam):
-                if nb == via:
-                    return addr
-        raise PlanError(loc, f"node {via!r} shares no network with {name!r} in that family")
+                if nb == via and fam not in out:
+                    out[fam] = addr
+        if not out:
+            raise PlanError(loc, f"node {via!r} shares no network with {name!r}")
+        return out
     try:
-        return ip_address(via)
+        addr = ip_address(via)
     except ValueError:
         raise PlanError(loc, f"{via!r} is neither a node nor an address") from None
+    on_link = any(ifa is not None and addr in ifa.network
+                  for iface in me.ifaces for ifa in (iface.ipv6, iface.ipv4))
+    if not on_link:
+        raise PlanError(loc, f"{addr} is not on any network {name!r} is linked to")
+    return {addr.version: addr}

@@ -11,7 +11,8 @@ import ipaddress
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, StringConstraints, field_validator, model_validator
+from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, SerializeAsAny, StringConstraints,
+                      field_validator, model_validator)
 
 LabName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,15}$")]
 NodeName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{0,30}$")]
@@ -20,6 +21,16 @@ NetName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{0,14}$")]
 
 NAT64_PREFIX_LENGTHS = (32, 40, 48, 56, 64, 96)  # RFC 6052 §2.2
 WELL_KNOWN_PREFIX = IPv6Network("64:ff9b::/96")
+
+
+def _rfc6052_length(prefix: IPv6Network) -> IPv6Network:
+    if prefix.prefixlen not in NAT64_PREFIX_LENGTHS:
+        raise ValueError(f"a NAT64 prefix must be /32, /40, /48, /56, /64 or /96 (RFC 6052), "
+                         f"not /{prefix.prefixlen}")
+    return prefix
+
+
+Nat64Prefix = Annotated[IPv6Network, AfterValidator(_rfc6052_length)]
 
 
 class Strict(BaseModel):
@@ -90,17 +101,9 @@ class NodeBase(Strict):
 class Topology(Strict):
     name: LabName
     description: str = ""
-    nat64_prefix: IPv6Network | None = None
+    nat64_prefix: Nat64Prefix | None = None
     networks: dict[NetName, Network] = Field(min_length=1)
     nodes: dict[NodeName, SerializeAsAny[NodeBase]] = Field(min_length=1)
-
-    @field_validator("nat64_prefix")
-    @classmethod
-    def _rfc6052_length(cls, prefix: IPv6Network | None) -> IPv6Network | None:
-        if prefix is not None and prefix.prefixlen not in NAT64_PREFIX_LENGTHS:
-            raise ValueError(f"a NAT64 prefix must be /32, /40, /48, /56, /64 or /96 (RFC 6052), "
-                             f"not /{prefix.prefixlen}")
-        return prefix
 
 
 def is_global_ipv4(net: IPv4Network | IPv4Address) -> bool:

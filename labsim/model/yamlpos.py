@@ -27,11 +27,15 @@ class SourceMap:
     lines: dict[Loc, int] = field(default_factory=dict)
 
     def line_of(self, loc: Loc) -> int | None:
-        """Line of `loc`, or of its nearest ancestor that is in the file (missing fields)."""
+        """Line of `loc`, or of its nearest ancestor that is in the file (missing fields).
+        Keys match as DNS names do too (case, trailing dot), since zone names are normalized."""
         loc = tuple(loc)
+        folded = {tuple(map(_fold, k)): v for k, v in self.lines.items()}
         while True:
             if loc in self.lines:
                 return self.lines[loc]
+            if tuple(map(_fold, loc)) in folded:
+                return folded[tuple(map(_fold, loc))]
             if not loc:
                 return None
             loc = loc[:-1]
@@ -39,6 +43,10 @@ class SourceMap:
     def error(self, loc: Loc, message: str) -> InputError:
         return InputError(message, file=self.file, line=self.line_of(loc),
                           field=format_loc(loc) or None)
+
+
+def _fold(part: Any) -> Any:
+    return part.rstrip(".").lower() if isinstance(part, str) else part
 
 
 def format_loc(loc: Loc) -> str:
@@ -57,9 +65,12 @@ def load_yaml(path: str | Path) -> tuple[Any, SourceMap]:
     path = Path(path)
     name = str(path)
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise InputError(f"cannot read file: {exc.strerror}", file=name) from exc
+    except UnicodeDecodeError as exc:
+        line = path.read_bytes()[: exc.start].count(b"\n") + 1
+        raise InputError(f"not UTF-8 text (byte {exc.object[exc.start]:#x})", file=name, line=line) from exc
     return parse_yaml(text, name)
 
 
@@ -68,15 +79,29 @@ def parse_yaml(text: str, name: str = "<string>") -> tuple[Any, SourceMap]:
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark else None
-        problem = exc.problem or str(exc)
-        raise InputError(f"invalid YAML: {problem}", file=name, line=line) from exc
+        raise _marked(exc, name) from exc
     except yaml.YAMLError as exc:
         raise InputError(f"invalid YAML: {exc}", file=name) from exc
     if root is None:
         raise InputError("the file is empty", file=name, line=1)
-    return _build(root, (), smap), smap
+    try:
+        return _build(root, (), smap), smap
+    except yaml.MarkedYAMLError as exc:
+        raise _marked(exc, name) from exc
+
+
+def _marked(exc: yaml.MarkedYAMLError, name: str) -> InputError:
+    """PyYAML's error with its own words; the line is where the construct began when it
+    says so ('while parsing a flow sequence'), since that is usually where the typo is."""
+    problem = exc.problem or str(exc)
+    if exc.context and exc.context_mark is not None:
+        line = exc.context_mark.line + 1
+        problem = f"{exc.context} starting here: {problem} (line {exc.problem_mark.line + 1})" \
+            if exc.problem_mark is not None else f"{exc.context}: {problem}"
+    else:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else None
+    return InputError(f"invalid YAML: {problem}", file=name, line=line)
 
 
 _constructor = yaml.SafeLoader("")
@@ -85,22 +110,35 @@ _constructor = yaml.SafeLoader("")
 def _build(node: yaml.Node, loc: Loc, smap: SourceMap) -> Any:
     smap.lines[loc] = node.start_mark.line + 1
     if isinstance(node, yaml.MappingNode):
-        out: dict[Any, Any] = {}
-        for key_node, value_node in node.value:
-            if not isinstance(key_node, yaml.ScalarNode):
-                raise InputError("mapping keys must be plain values", file=smap.file,
-                                 line=key_node.start_mark.line + 1, field=format_loc(loc) or None)
-            key = _constructor.construct_object(key_node)
-            if key in out:
-                raise InputError(
-                    f"duplicate key {key!r} (first defined on line {smap.lines[loc + (key,)]})",
-                    file=smap.file, line=key_node.start_mark.line + 1,
-                    field=format_loc(loc) or None)
-            smap.lines[loc + (key,)] = key_node.start_mark.line + 1
-            out[key] = _build(value_node, loc + (key,), smap)
-            # the key's own line is more useful than the value's for a nested block
-            smap.lines[loc + (key,)] = key_node.start_mark.line + 1
-        return out
+        return _build_mapping(node, loc, smap)
     if isinstance(node, yaml.SequenceNode):
         return [_build(item, loc + (i,), smap) for i, item in enumerate(node.value)]
     return _constructor.construct_object(node)
+
+
+def _build_mapping(node: yaml.MappingNode, loc: Loc, smap: SourceMap) -> dict:
+    own = {id(k) for k, _ in node.value if k.tag != "tag:yaml.org,2002:merge"}
+    # apply `<<: *anchor` merges: merged pairs come first, the mapping's own keys override them
+    _constructor.flatten_mapping(node)
+    out: dict[Any, Any] = {}
+    own_lines: dict[Any, int] = {}
+    for key_node, value_node in node.value:
+        line = key_node.start_mark.line + 1
+        if not isinstance(key_node, yaml.ScalarNode):
+            raise InputError("mapping keys must be plain values", file=smap.file, line=line,
+                             field=format_loc(loc) or None)
+        key = _constructor.construct_object(key_node)
+        if isinstance(key, bool):
+            raise InputError(f"the key {key_node.value!r} is read by YAML as the boolean {key}: quote it",
+                             file=smap.file, line=line, field=format_loc(loc) or None)
+        if id(key_node) in own:
+            if key in own_lines:
+                raise InputError(f"duplicate key {key!r} (first defined on line {own_lines[key]})",
+                                 file=smap.file, line=line, field=format_loc(loc) or None)
+            own_lines[key] = line
+        elif key in out:
+            continue
+        out[key] = _build(value_node, loc + (key,), smap)
+        # the key's own line is more useful than the value's for a nested block
+        smap.lines[loc + (key,)] = line
+    return out
