@@ -126,6 +126,7 @@ def _start_services(rt: Runtime, loaded: LoadedLab, state: LabState, say: Progre
     ca_path.write_bytes(ca.cert_pem)
     state.extra["ca"] = str(ca_path)
     ctxs = {name: _ctx(loaded, rt, name) for name in loaded.plan.nodes}
+    trust_dir = None
     for name, ctx in ctxs.items():
         kind = registry.get(ctx.node.kind)
         for path, text in kind.render(ctx).items():
@@ -136,8 +137,8 @@ def _start_services(rt: Runtime, loaded: LoadedLab, state: LabState, say: Progre
             rt.write_file(name, tls.cert, chain)
             rt.write_file(name, tls.key, key, mode=0o600)
         if getattr(ctx.spec, "trust_lab_ca", False):
-            for path, data in ca.trust_files().items():
-                rt.write_file(name, path, data)
+            trust_dir = trust_dir or ca.write_trust_dir(state.dir / "ssl")
+            rt.write_file(name, "/etc/ssl", b"", shared=str(trust_dir))
     # setup commands (config checks, TUN devices) run per node in parallel, in order within one
     with ThreadPoolExecutor(max_workers=4) as pool:
         list(pool.map(lambda ctx: _run_setup(rt, ctx), ctxs.values()))

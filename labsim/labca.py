@@ -35,11 +35,13 @@ class LabCA:
         chain = b"".join(blob.bytes() for blob in leaf.cert_chain_pems)
         return chain, leaf.private_key_pem.bytes()
 
-    def trust_files(self) -> dict[str, bytes]:
-        """/etc/ssl files for a node that trusts the lab CA (over the host's own)."""
+    def write_trust_dir(self, target: Path) -> Path:
+        """An /etc/ssl for nodes that trust the lab CA: the host's bundle plus the lab CA,
+        written once per lab (nodes link to it)."""
         bundle = SYSTEM_BUNDLE.read_bytes() if SYSTEM_BUNDLE.exists() else b""
-        files = {"/etc/ssl/certs/ca-certificates.crt": bundle + self.cert_pem,
-                 "/etc/ssl/certs/labsim-ca.pem": self.cert_pem}
+        (target / "certs").mkdir(parents=True, exist_ok=True)
+        (target / "certs" / "ca-certificates.crt").write_bytes(bundle + self.cert_pem)
+        (target / "certs" / "labsim-ca.pem").write_bytes(self.cert_pem)
         if OPENSSL_CNF.exists():
-            files["/etc/ssl/openssl.cnf"] = OPENSSL_CNF.read_bytes()
-        return files
+            (target / "openssl.cnf").write_bytes(OPENSSL_CNF.read_bytes())
+        return target

@@ -22,11 +22,12 @@ lab CA when `trust_lab_ca` is on.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from ..model.plan import PlanError
 from ..model.topology import NodeBase
@@ -47,6 +48,13 @@ class Schema(NodeBase):
     https_port: int | None = Field(443, ge=1, le=65535)
     tls_names: list[str] | None = None  # default: names + node name + addresses
     trust_lab_ca: bool = True  # the edge verifies an HTTPS origin's lab certificate
+
+    @field_validator("host_header")
+    @classmethod
+    def _one_token(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[A-Za-z0-9._:\[\]-]+", value):
+            raise ValueError(f"{value!r} is not a host name (with an optional port)")
+        return value
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ of has no IPv6; a DNS64 resolver's synthesized AAAA would lead back to a NAT64).
 
 from __future__ import annotations
 
+import re
 from ipaddress import ip_address
 from typing import Annotated, Literal
 
@@ -35,6 +36,8 @@ from .base import IPAddress, Kind, NodeContext, Service, TcpProbe
 from .common import base_files, nameserver_addresses
 
 STREAM_MODULE = "/usr/lib/nginx/modules/ngx_stream_module.so"
+DNS_NAME = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9])?\.)+"
+                      r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.?$")
 RESOLVE_VALID_S = 1  # how long a resolved upstream address is kept before asking again
 
 TcpPort = Annotated[int, Field(ge=1, le=65535)]
@@ -82,7 +85,11 @@ def node_address(ctx: NodeContext, node: str, loc: tuple) -> IPAddress:
 
 def resolve_host(ctx: NodeContext, host: str, loc: tuple) -> str:
     """An IP literal or DNS name as given; a node name becomes its address."""
-    if is_ip(host) or is_dns_name(host):
+    if is_ip(host):
+        return host
+    if is_dns_name(host):
+        if not DNS_NAME.match(host):
+            raise PlanError(loc, f"{host!r} is not a valid DNS name")
         return host
     return str(node_address(ctx, host, loc))
 

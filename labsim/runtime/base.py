@@ -32,9 +32,11 @@ class Runtime(ABC):
     def add_routes(self, node: str, routes: list[RoutePlan]) -> None: ...
 
     @abstractmethod
-    def write_file(self, node: str, path: str, text: str | bytes, mode: int = 0o644) -> str:
+    def write_file(self, node: str, path: str, text: str | bytes, mode: int = 0o644,
+                   shared: str | None = None) -> str:
         """Write a file the node sees at `path` ('/etc/...' or relative to the node's
-        directory); returns where the node sees it."""
+        directory); returns where the node sees it. With `shared`, the node sees that
+        lab-level host path (a file or directory) at `path` instead: written once per lab."""
 
     @abstractmethod
     def node_dir(self, node: str) -> str:

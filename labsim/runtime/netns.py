@@ -97,7 +97,8 @@ class NetnsRuntime(Runtime):
     def node_dir(self, node: str) -> str:
         return str(self._host_dir(node))
 
-    def write_file(self, node: str, path: str, text: str | bytes, mode: int = 0o644) -> str:
+    def write_file(self, node: str, path: str, text: str | bytes, mode: int = 0o644,
+                   shared: str | None = None) -> str:
         if path.startswith("/etc/"):
             host = NETNS_ETC / self.ns(node) / path[len("/etc/"):]
             seen = path
@@ -105,6 +106,10 @@ class NetnsRuntime(Runtime):
             host = self._host_dir(node) / path
             seen = str(host)
         host.parent.mkdir(parents=True, exist_ok=True)
+        if shared is not None:
+            # one lab-level copy, linked: `ip netns exec` bind-mounts follow the link
+            host.symlink_to(shared)
+            return seen
         data = text.encode() if isinstance(text, str) else text
         host.write_bytes(data)
         os.chmod(host, mode)
@@ -194,15 +199,19 @@ def _signal(pid: int, sig: int) -> None:
 
 
 def _running(pid: int) -> bool:
-    """False once the process is gone or a zombie (reaping it if it is our child)."""
+    """False once the process is gone: reaped if it is our child, else exited or a zombie.
+    A multi-threaded daemon (pdns) shows 'Z' while its other threads still exit and cannot
+    be reaped yet; for our own child that means: keep waiting, or it stays a zombie."""
     try:
         done, _ = os.waitpid(pid, os.WNOHANG)
         if done == pid:
             return False
+        ours = True
     except ChildProcessError:
-        pass
+        ours = False
     try:
         with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+            state = f.read().rsplit(")", 1)[1].split()[0]
     except OSError:
         return False
+    return ours or state != "Z"
