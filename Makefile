@@ -31,7 +31,7 @@ test: setup
 	$(PY) -m pytest -ra
 
 test-fast: venv
-	$(PY) -m pytest -ra -m "not root"
+	$(PY) -m pytest -ra -m "not root and not labsim_scenario"
 
 bench: setup
 	@scripts/install-debs.sh $(BENCH_DEBS)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import dns.exception
 import dns.message
@@ -31,6 +31,14 @@ class CheckSpec(BaseModel):
 class CheckEnv:
     runtime: Runtime
     python: str  # labsim's interpreter, as a path inside the node
+    addresses: dict[str, list[str]] = field(default_factory=dict)  # node -> its addresses
+
+    def address_of(self, ref: str, prefer: int = 6) -> str:
+        """A node name becomes its address (IPv6 first); anything else is returned as is."""
+        addrs = self.addresses.get(ref)
+        if not addrs:
+            return ref
+        return next((a for a in addrs if (":" in a) == (prefer == 6)), addrs[0])
 
     def agent(self, node: str, *args: str, timeout: float = 30.0) -> dict:
         res = self.runtime.exec(node, [self.python, "-m", "labsim.agent", *args], timeout=timeout)
@@ -59,6 +67,7 @@ def query(env: CheckEnv, node: str, server: str, name: str, rdtype: str, timeout
     fam = socket.AF_INET6 if addr.version == 6 else socket.AF_INET
     q = dns.message.make_query(name, rdtype)
     with env.runtime.socket(node, fam, socket.SOCK_DGRAM) as s:
+        s.setblocking(False)  # dnspython waits with its own deadline only on non-blocking sockets
         t0 = time.perf_counter()
         try:
             # dnspython sends from our socket, which lives in the node's namespace

@@ -14,12 +14,13 @@ from .result import CheckResult, Reason
 class DnsCheck(CheckSpec):
     name: str
     type: str = "AAAA"
-    server: str | None = None  # an address; default: the node's first nameserver
+    server: str | None = None  # an address or a node name; default: the node's first nameserver
     timeout: float = 2.0
 
 
 def run_dns(spec: DnsCheck, env: CheckEnv, server: str | None = None) -> CheckResult:
-    server = server or spec.server or (env.nameservers(spec.node) or [""])[0]
+    server = server or (env.address_of(spec.server) if spec.server else None) \
+        or (env.nameservers(spec.node) or [""])[0]
     target = f"{spec.name} {spec.type} @{server}"
     try:
         ipaddress.ip_address(server)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
+from typing import Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field
@@ -31,6 +32,7 @@ class HttpCheck(CheckSpec):
     cookies: dict[str, str] = Field(default_factory=dict)
     data: str | None = None
     connect_to: list[str] = Field(default_factory=list)  # curl --connect-to HOST:PORT:HOST2:PORT2
+    family: Literal[4, 6] | None = None  # only this address family (curl -4 / -6)
 
 
 def curl_argv(spec: HttpCheck) -> list[str]:
@@ -44,6 +46,8 @@ def curl_argv(spec: HttpCheck) -> list[str]:
         argv += ["--data-binary", spec.data]
     for c in spec.connect_to:
         argv += ["--connect-to", c]
+    if spec.family:
+        argv.append(f"-{spec.family}")
     return argv + [spec.url]
 
 

@@ -114,6 +114,9 @@ def nginx_main(ctx: NodeContext, *, stream: bool) -> list[str]:
     """The top of an nginx.conf that keeps everything in the node directory and on stderr."""
     lines = [f"load_module {STREAM_MODULE};"] if stream else []
     return lines + [
+        # no user switch, like the lab's other daemons: workers keep the starter's identity
+        # (a check in an unprivileged user namespace cannot chown temp dirs to `nobody`)
+        "user root;",
         "worker_processes 1;",
         f"pid {ctx.dir}/nginx.pid;",
         f"lock_file {ctx.dir}/nginx.lock;",

@@ -24,7 +24,8 @@ def step_facts(s: StepResult) -> str:
             parts.append(f"{k}={','.join(map(str, v)) if isinstance(v, list) else v}")
     summary = s.result.facts.get("tries_summary")
     if summary:
-        parts.append(f"ok {summary['ok']}/{summary['count']}")
+        seen = " ".join(f"{k}×{v}" for k, v in summary["observed"].items())
+        return f"{summary['ok']}/{summary['count']} ok; answers: {seen}"
     if s.result.warnings:
         parts.append("warn " + ",".join(w.value for w in s.result.warnings))
     return " ".join(parts)

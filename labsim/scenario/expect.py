@@ -138,6 +138,23 @@ def evaluate(exp: Expect | None, tries: list[CheckResult]) -> list[Outcome]:
     return outcomes
 
 
+def hopeless(exp: Expect | None, tries: list[CheckResult], planned: int) -> bool:
+    """True once more tries cannot change a failing verdict (so a step of 1000 tries
+    against a dead server ends after the first failures, not after 1000 timeouts)."""
+    exp = exp or Expect()
+    if exp.split is not None:
+        known = {_norm(v) for v in exp.split}
+        seen = observed_value(tries[-1])
+        if seen is None or _norm(seen) not in known:
+            return True
+    if not all(o.passed for o in per_try(exp, tries[-1])):
+        if exp.success_ratio is None:
+            return True
+        failures = sum(not all(o.passed for o in per_try(exp, t)) for t in tries)
+        return failures > (1 - exp.success_ratio) * planned
+    return False
+
+
 def split_outcomes(expected: dict[str, float], seen: list[str | None]) -> list[Outcome]:
     n = len(seen)
     total = sum(expected.values())

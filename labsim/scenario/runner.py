@@ -18,7 +18,7 @@ from ..errors import LabsimError
 from ..lab import make_runtime
 from ..runtime.state import LabState
 from . import actions
-from .expect import Outcome, evaluate, observed_value
+from .expect import Outcome, evaluate, hopeless, observed_value
 from .load import LoadedScenario
 from .model import Step
 from .session import LabSession
@@ -108,9 +108,17 @@ def run_step(session: LabSession, index: int, step: Step) -> StepResult:
                               duration_ms=(time.monotonic() - t0) * 1000)
     run = CHECKS[step.kind][1]
     deadline = t0 + (step.within or 0)
+    env = session.env
     while True:
-        tries = [run(step.spec, session.env) for _ in range(step.tries)]
+        tries: list[CheckResult] = []
+        for _ in range(step.tries):
+            tries.append(run(step.spec, env))
+            if step.tries > 1 and hopeless(step.expect, tries, step.tries):
+                break
         outcomes = evaluate(step.expect, tries)
+        if len(tries) < step.tries:
+            outcomes.append(Outcome("tries", step.tries, f"stopped after {len(tries)}: the verdict "
+                                    "could no longer pass", False))
         passed = all(o.passed for o in outcomes)
         if passed or time.monotonic() + RETRY_EVERY_S > deadline:
             break

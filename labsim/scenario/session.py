@@ -24,7 +24,8 @@ class LabSession:
 
     @property
     def env(self) -> CheckEnv:
-        return CheckEnv(self.runtime, sys.executable)
+        addrs = {n: [str(a) for a in p.addresses()] for n, p in self.loaded.plan.nodes.items()}
+        return CheckEnv(self.runtime, sys.executable, addrs)
 
     def ctx(self, node: str) -> NodeContext:
         return node_context(self.loaded, self.runtime, node)
