@@ -16,7 +16,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from . import __version__
-from .errors import LabNotFoundError, LabsimError
+from .errors import InputError, LabNotFoundError, LabsimError
 
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, rich_markup_mode="rich",
@@ -273,6 +273,59 @@ def run(
     passed = sum(r.passed for r in results)
     out.print(f"{passed} passed, {len(results) - passed} failed")
     raise typer.Exit(0 if passed == len(results) else 1)
+
+
+@app.command()
+def review(
+    urls: Optional[List[str]] = typer.Argument(None, help="Endpoints to review (http:// or https:// URLs)."),
+    urls_file: Optional[Path] = typer.Option(None, "--urls", help="A file of URLs, one a line "
+                                             "(optionally 'METHOD URL'; # comments)."),
+    har: Optional[Path] = typer.Option(None, "--har", help="A HAR capture of the app: every request's URL "
+                                       "(POST/PUT/... replayed as OPTIONS)."),
+    topology: Path = typer.Option(Path("topologies/apple-review.yml"), "--topology",
+                                  help="The lab the endpoints live in; with no URLs given, every name "
+                                       "its backends, proxies and CDN edges publish is reviewed."),
+    client: Optional[str] = typer.Option(None, "--client", help="Node to run from (default: the first "
+                                         "IPv6-only client)."),
+    network: Optional[List[str]] = typer.Option(None, "--network", help="Only these networks: "
+                                                "dns64-nat64, ipv6-only (default: both)."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Write verdicts and raw facts as JSON."),
+    timeout: float = typer.Option(5.0, help="Seconds per request."),
+) -> None:
+    """Replay endpoints on the two networks app review uses and give a verdict for each.
+
+    [bold]dns64-nat64[/]: IPv6-only client, DNS64 resolver, NAT64.
+    [bold]ipv6-only[/]: the same network with no translation at all.
+
+    Verdicts: PASS, WARN (works, with something IPv6-only users trip on), FAIL, each with a
+    reason code (NO_AAAA, IPV4_LITERAL, TLS_NAME_MISMATCH, ...) and what to do about it.
+    Exit 0 when nothing FAILs, 1 when something does, 2 on bad input."""
+    from .loader import load_lab
+    from .report.review import render
+    from .scenario.review import NETWORKS, endpoints_from, lab_endpoints, run_review
+
+    _interrupt_on_term()
+    nets = tuple(network) if network else NETWORKS
+    try:
+        bad = [n for n in nets if n not in NETWORKS]
+        if bad:
+            raise InputError(f"--network {bad[0]!r}: choose from {', '.join(NETWORKS)}")
+        loaded = load_lab(topology)
+        endpoints = endpoints_from(urls or [], urls_file, har) or lab_endpoints(loaded)
+        if not endpoints:
+            raise InputError("no endpoints: give URLs, --urls FILE or --har FILE")
+        with err.status("reviewing", spinner="dots") as status:
+            reviews = run_review(loaded, endpoints, client, nets, timeout, progress=lambda m: status.update(m))
+    except LabsimError as exc:
+        _fail(exc)
+    except KeyboardInterrupt:
+        err.print("labsim: interrupted; labs were removed")
+        raise typer.Exit(130)
+    render(reviews, nets, out)
+    if json_out:
+        json_out.write_text(json.dumps([r.to_dict() for r in reviews], indent=1, default=str))
+    failed = sum(v.verdict == "FAIL" for r in reviews for v in r.verdicts.values())
+    raise typer.Exit(1 if failed else 0)
 
 
 @app.command()

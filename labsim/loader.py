@@ -63,6 +63,11 @@ def build_lab(data: Any, smap: SourceMap, name: str | None, path: str) -> Loaded
         topo = Topology.model_validate(data)
     except ValidationError as exc:
         raise _from_pydantic(exc, (), smap, Topology) from None
+    return plan_lab(topo, smap, path)
+
+
+def plan_lab(topo: Topology, smap: SourceMap, path: str) -> LoadedLab:
+    """Plan a validated topology and run every kind's checks; errors carry file:line."""
     try:
         plan = make_plan(topo, topo.name, forwards=registry.forwards,
                          owned_prefixes=lambda n, spec, t: registry.get(spec.kind).owned_prefixes(n, spec, t))

@@ -26,7 +26,7 @@ HERE = Path(__file__).parent
 APPLE_REVIEW = HERE.parent / "topologies" / "apple-review.yml"
 GOLDEN = HERE / "golden" / "apple-review"
 UPDATE = os.environ.get("LABSIM_UPDATE_GOLDEN") == "1"
-APPLE_NODES = ["client", "dns64", "nat64", "ns", "api"]
+APPLE_NODES = ["client", "dns64", "nat64", "ns", "api", "www", "secure"]
 
 
 def ctx(loaded: LoadedLab, node: str) -> NodeContext:

@@ -22,6 +22,7 @@ MARKER = "\n@@labsim-curl@@"
 WRITE_OUT = MARKER + '{"info":%{json},"headers":%{header_json}}'
 URL_IPV4 = re.compile(r"\b(?:https?|wss?)://((?:\d{1,3}\.){3}\d{1,3})(?::\d+)?", re.I)
 TLS_EXITS = {35, 58, 59, 77, 83, 90, 91}
+TRYING = re.compile(r"^\*\s+Trying \[?([0-9a-fA-F:.]+?)\]?:\d+", re.M)
 BODY_KEEP = 65536
 
 
@@ -88,10 +89,15 @@ def interpret(spec: HttpCheck, env: CheckEnv | None, info: dict, headers: dict, 
         facts["json"] = json.loads(body) if body.strip().startswith(("{", "[")) else None
     except json.JSONDecodeError:
         facts["json"] = None
+    facts["tried"] = list(dict.fromkeys(TRYING.findall(verbose)))
     res = CheckResult("http", spec.node, spec.url, ok=code == 0, facts=facts, timings_ms=timings)
     if code != 0:
         res.detail = info.get("errormsg") or ""
         res.reason = _failure_reason(code, host, t, verbose)
+        if res.reason in (Reason.NO_ROUTE, Reason.CONNECT_TIMEOUT) and not is_ipv4_literal(host) \
+                and facts["tried"] and all(":" not in a for a in facts["tried"]):
+            # a name whose every address is IPv4, tried from a node that cannot reach IPv4
+            res.reason = Reason.NO_AAAA
         if code == 6 and env is not None:
             res.reason, extra = classify_unresolved(env, spec.node, host)
             res.facts.update(extra)

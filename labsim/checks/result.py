@@ -35,6 +35,35 @@ class Reason(StrEnum):
     UNKNOWN = "UNKNOWN"
 
 
+# What to do about each failure: the reason code is what a user needs to fix the problem.
+HINTS: dict[Reason, str] = {
+    Reason.NO_AAAA: "publish an AAAA record: a dual-stack proxy or CDN edge in front of the IPv4-only service",
+    Reason.NXDOMAIN: "the name does not exist in this network's DNS",
+    Reason.NO_ADDRESS: "the name has no A or AAAA record",
+    Reason.DNS_TIMEOUT: "no answer from the resolver: is it reachable over IPv6, and listed first?",
+    Reason.DNS_SERVFAIL: "the resolver could not answer: check the authoritative servers",
+    Reason.IPV4_LITERAL: "an IPv4 address in the URL or config never goes through DNS64: use a name, "
+                         "synthesize from the NAT64 prefix (RFC 7050/6052), or run a CLAT",
+    Reason.NO_ROUTE: "no route to that address from this network",
+    Reason.CONNECT_REFUSED: "nothing listens there over this address family: a daemon bound to 0.0.0.0 "
+                            "only? bind ::",
+    Reason.CONNECT_TIMEOUT: "packets are dropped on the way (firewall, security group, missing route)",
+    Reason.TIMEOUT: "connected, but no complete answer in time",
+    Reason.TLS_NAME_MISMATCH: "the certificate does not name the host the client asked for (after a "
+                              "DNS failover too): add the public name to every edge's certificate",
+    Reason.TLS_VERIFY_FAILED: "the certificate does not verify (issuer, expiry)",
+    Reason.TLS_HANDSHAKE: "the TLS handshake failed",
+    Reason.HTTP_STATUS: "the server answered with an error status",
+    Reason.REDIRECT_TO_IPV4_LITERAL: "the redirect points at an IPv4 literal: redirect to a name",
+    Reason.IPV4_LITERAL_IN_BODY: "the response hands the app an IPv4-literal URL, which fails on "
+                                 "IPv6-only networks: return names",
+    Reason.EMPTY_REPLY: "the server closed the connection without answering",
+    Reason.RECV_ERROR: "the connection broke while receiving",
+    Reason.PACKET_LOSS: "some packets were lost",
+    Reason.UNKNOWN: "see the detail",
+}
+
+
 @dataclass
 class CheckResult:
     check: str  # resolve, dns, http, tls, tcp, ping

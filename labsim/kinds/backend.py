@@ -8,6 +8,7 @@ reproduce a certificate that does not name what clients ask for).
 
 from __future__ import annotations
 
+import json
 from typing import Literal
 
 from pydantic import Field
@@ -15,9 +16,17 @@ from pydantic import Field
 from ipaddress import ip_address
 
 from ..model.plan import PlanError
-from ..model.topology import NodeBase
+from ..model.topology import NodeBase, Strict
 from .base import Kind, NodeContext, Service, TcpProbe, TlsRequest
 from .common import base_files
+
+
+class Response(Strict):
+    """A fixed answer for one path, instead of the echo (redirects, bodies that carry URLs)."""
+
+    status: int = Field(200, ge=100, le=599)
+    headers: dict[str, str] = Field(default_factory=dict)
+    body: str = ""
 
 
 class Schema(NodeBase):
@@ -26,6 +35,7 @@ class Schema(NodeBase):
     https_port: int | None = Field(443, ge=1, le=65535)
     listen: list[str] | None = None  # default: ['::'] with IPv6, else ['0.0.0.0']
     tls_names: list[str] | None = None  # default: names + node name + addresses
+    responses: dict[str, Response] = Field(default_factory=dict)  # path -> fixed answer
 
 
 def listen_addresses(ctx: NodeContext) -> list[str]:
@@ -52,7 +62,11 @@ class Backend(Kind):
     packages = ("python3",)
 
     def render(self, ctx: NodeContext) -> dict[str, str]:
-        return base_files(ctx)
+        files = base_files(ctx)
+        if ctx.spec.responses:
+            files["responses.json"] = json.dumps(
+                {path: r.model_dump() for path, r in ctx.spec.responses.items()}, indent=1)
+        return files
 
     def tls(self, ctx: NodeContext) -> TlsRequest | None:
         if not ctx.spec.https_port:
@@ -68,6 +82,8 @@ class Backend(Kind):
         for addr in listen_addresses(ctx):
             argv += ["--listen", addr]
         argv += ["--http", str(spec.http_port or 0), "--https", str(spec.https_port or 0)]
+        if spec.responses:
+            argv += ["--responses", f"{ctx.dir}/responses.json"]
         if spec.https_port:
             tls = self.tls(ctx)
             argv += ["--cert", f"{ctx.dir}/{tls.cert}", "--key", f"{ctx.dir}/{tls.key}"]

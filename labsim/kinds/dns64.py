@@ -43,6 +43,7 @@ class Schema(NodeBase):
     kind: Literal["dns64"]
     implementation: Literal["unbound"] = "unbound"
     prefix: Nat64Prefix | None = None  # default: the topology's nat64_prefix
+    synthesize: bool = True  # false: a plain recursive resolver (an IPv6-only network, no DNS64)
 
 
 def dns64_prefix(ctx: NodeContext) -> IPv6Network:
@@ -92,8 +93,8 @@ class Dns64(Kind):
         server += [
             "  access-control: 0.0.0.0/0 allow",
             "  access-control: ::/0 allow",
-            '  module-config: "dns64 iterator"',
-            f"  dns64-prefix: {dns64_prefix(ctx)}",
+            *(['  module-config: "dns64 iterator"', f"  dns64-prefix: {dns64_prefix(ctx)}"]
+              if ctx.spec.synthesize else ['  module-config: "iterator"']),
             "  do-not-query-localhost: no",
             "  qname-minimisation: no",
             "  prefetch: no",
@@ -117,4 +118,5 @@ class Dns64(Kind):
         return [DnsProbe(ctx.node.addresses()[0], "localhost.", "A")]
 
     def validate(self, ctx: NodeContext) -> None:
-        dns64_prefix(ctx)
+        if ctx.spec.synthesize:
+            dns64_prefix(ctx)

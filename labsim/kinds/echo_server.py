@@ -26,6 +26,9 @@ class EchoHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
     def _echo(self) -> None:
+        fixed = self.server.responses.get(urlsplit(self.path).path)  # type: ignore[attr-defined]
+        if fixed is not None:
+            return self._fixed(fixed)
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         url = urlsplit(self.path)
@@ -51,6 +54,16 @@ class EchoHandler(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(data)
 
+    def _fixed(self, r: dict) -> None:
+        data = r.get("body", "").encode()
+        self.send_response(r.get("status", 200))
+        for k, v in r.get("headers", {}).items():
+            self.send_header(k, v)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = _echo
 
     def log_message(self, fmt: str, *args) -> None:  # one line per request on stderr
@@ -60,9 +73,11 @@ class EchoHandler(BaseHTTPRequestHandler):
 class EchoServer(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, listen: str, port: int, node_name: str, tls: ssl.SSLContext | None = None):
+    def __init__(self, listen: str, port: int, node_name: str, tls: ssl.SSLContext | None = None,
+                 responses: dict | None = None):
         self.address_family = socket.AF_INET6 if ":" in listen else socket.AF_INET
         self.node_name = node_name
+        self.responses = responses or {}
         self.tls = tls
         super().__init__((listen, port), EchoHandler)
 
@@ -93,15 +108,17 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--cert")
     ap.add_argument("--key")
     ap.add_argument("--name", default="backend")
+    ap.add_argument("--responses", help="JSON file: path -> {status, headers, body}")
     args = ap.parse_args(argv)
+    responses = json.loads(open(args.responses).read()) if args.responses else {}
     servers = []
     for listen in args.listen or ["::"]:
         if args.http:
-            servers.append(EchoServer(listen, args.http, args.name))
+            servers.append(EchoServer(listen, args.http, args.name, responses=responses))
         if args.https:
             ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             ctx.load_cert_chain(args.cert, args.key)
-            servers.append(EchoServer(listen, args.https, args.name, tls=ctx))
+            servers.append(EchoServer(listen, args.https, args.name, tls=ctx, responses=responses))
     threads = [threading.Thread(target=s.serve_forever, daemon=True) for s in servers]
     for t in threads:
         t.start()

@@ -25,6 +25,7 @@ class Schema(NodeBase):
     kind: Literal["nat64"]
     prefix: Nat64Prefix | None = None  # default: the topology's nat64_prefix
     pool4: IPv4Network = IPv4Network("198.18.0.0/24")
+    translate: bool = True  # false: the node is there but translates nothing (no tayga, no routes to it)
 
     @field_validator("pool4")
     @classmethod
@@ -47,6 +48,8 @@ class Nat64(Kind):
     binaries = ("tayga",)
 
     def owned_prefixes(self, name, spec, topo):
+        if not spec.translate:
+            return []
         prefix = _prefix(spec, topo)
         return [p for p in (prefix, spec.pool4) if p is not None]
 
@@ -89,6 +92,8 @@ class Nat64(Kind):
 
     def setup(self, ctx: NodeContext) -> list[list[str]]:
         spec = ctx.spec
+        if not spec.translate:
+            return []
         v4, v6 = ctx.node.addresses(4)[0], ctx.node.addresses(6)[0]
         script = "\n".join([
             "set -e",
@@ -104,7 +109,9 @@ class Nat64(Kind):
         return [["sh", "-c", script]]
 
     def services(self, ctx: NodeContext) -> list[Service]:
+        if not ctx.spec.translate:
+            return []
         return [Service("tayga", ["tayga", "-c", f"{ctx.dir}/tayga.conf", "--nodetach"])]
 
     def probes(self, ctx: NodeContext):
-        return [FdProbe("tayga", "/dev/net/tun")]
+        return [FdProbe("tayga", "/dev/net/tun")] if ctx.spec.translate else []

@@ -1,0 +1,45 @@
+"""The review verdict table: one row per endpoint, a column per network, and what to fix."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from ..checks.result import HINTS
+from ..scenario.review import EndpointReview
+
+STYLE = {"PASS": "bold green", "WARN": "bold yellow", "FAIL": "bold red"}
+
+
+def cell(v) -> Text:
+    t = Text(v.verdict, style=STYLE[v.verdict])
+    if v.reason:
+        t.append(f" {v.reason.value}")
+    facts = v.result.facts
+    bits = []
+    if facts.get("status"):
+        bits.append(str(facts["status"]))
+    if facts.get("remote_ip"):
+        bits.append(facts["remote_ip"] + (" (NAT64)" if v.translated else ""))
+    if bits:
+        t.append("\n" + " ".join(bits), style="dim")
+    return t
+
+
+def render(reviews: list[EndpointReview], networks: tuple[str, ...], console: Console) -> None:
+    table = Table(title="app-review replay", title_justify="left", show_lines=True)
+    table.add_column("endpoint", overflow="fold")
+    for n in networks:
+        table.add_column(n)
+    for r in reviews:
+        name = r.endpoint.url if r.endpoint.method == "GET" else f"{r.endpoint.method} {r.endpoint.url}"
+        table.add_row(name, *(cell(r.verdicts[n]) for n in networks))
+    console.print(table)
+    seen = []
+    for r in reviews:
+        for v in r.verdicts.values():
+            if v.reason and v.reason not in seen:
+                seen.append(v.reason)
+    for reason in seen:
+        console.print(f"  [bold]{reason.value}[/]: {HINTS[reason]}", highlight=False)

@@ -1,0 +1,194 @@
+"""App-review replay: every endpoint, on the two networks app review uses.
+
+    dns64-nat64   IPv6-only client, a DNS64 resolver and NAT64 (the lab as written)
+    ipv6-only     the same lab with no translation at all: the resolver synthesizes nothing
+                  and the NAT64 node translates nothing (every address stays the same)
+
+Each endpoint gets a verdict per network: PASS, WARN (it works, with something an IPv6-only
+user will trip on) or FAIL, with the reason code and the raw facts behind it.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from .. import lab as labmod
+from ..checks import CheckEnv
+from ..checks.http import HttpCheck, run_http
+from ..checks.result import HINTS, CheckResult, Reason
+from ..errors import InputError
+from ..lab import make_runtime
+from ..loader import LoadedLab, plan_lab
+from ..runtime.state import LabState
+from .load import lab_name_for
+
+NETWORKS = ("dns64-nat64", "ipv6-only")
+SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    url: str
+    method: str = "GET"
+
+
+@dataclass
+class Verdict:
+    network: str
+    verdict: str  # PASS, WARN, FAIL
+    reason: Reason | None
+    result: CheckResult
+    translated: bool = False  # reached through the NAT64 prefix
+
+    def to_dict(self) -> dict:
+        return {"network": self.network, "verdict": self.verdict,
+                "reason": self.reason.value if self.reason else None,
+                "hint": HINTS.get(self.reason) if self.reason else None,
+                "translated": self.translated, "result": self.result.to_dict()}
+
+
+@dataclass
+class EndpointReview:
+    endpoint: Endpoint
+    verdicts: dict[str, Verdict] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {"url": self.endpoint.url, "method": self.endpoint.method,
+                "networks": {n: v.to_dict() for n, v in self.verdicts.items()}}
+
+
+# -- endpoints ------------------------------------------------------------------------------
+def endpoints_from(urls: list[str], urls_file: Path | None, har: Path | None) -> list[Endpoint]:
+    out = [Endpoint(u) for u in urls]
+    if urls_file is not None:
+        for n, line in enumerate(urls_file.read_text().splitlines(), 1):
+            line = line.split("#", 1)[0].strip()
+            if line:
+                parts = line.split()
+                method, url = (parts[0].upper(), parts[1]) if len(parts) == 2 else ("GET", parts[0])
+                if "://" not in url:
+                    raise InputError(f"{url!r} is not a URL", file=str(urls_file), line=n)
+                out.append(Endpoint(url, method))
+    if har is not None:
+        out += _har_endpoints(har)
+    for e in out:
+        if not e.url.startswith(("http://", "https://")):
+            raise InputError(f"{e.url!r}: only http:// and https:// URLs can be reviewed")
+    return list(dict.fromkeys(out))
+
+
+def _har_endpoints(har: Path) -> list[Endpoint]:
+    """Each request of a HAR capture, once; methods that change state are replayed as
+    OPTIONS, so a review never repeats a POST against a real API."""
+    try:
+        entries = json.loads(har.read_text())["log"]["entries"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise InputError(f"not a HAR file (log.entries): {exc}", file=str(har)) from None
+    out = []
+    for e in entries:
+        req = e.get("request", {})
+        method = str(req.get("method", "GET")).upper()
+        out.append(Endpoint(req["url"], method if method in SAFE_METHODS else "OPTIONS"))
+    return out
+
+
+def lab_endpoints(loaded: LoadedLab) -> list[Endpoint]:
+    """Every name the lab's services publish: http(s)://name/ and their fixed paths."""
+    out = []
+    for spec in loaded.topology.nodes.values():
+        if spec.kind not in ("backend", "cdn", "proxy"):
+            continue
+        for name in spec.names:
+            schemes = [s for s, port in (("http", getattr(spec, "http_port", 80)),
+                                         ("https", getattr(spec, "https_port", 443))) if port]
+            for scheme in schemes:
+                out.append(Endpoint(f"{scheme}://{name}/"))
+            for path in getattr(spec, "responses", {}):
+                out.append(Endpoint(f"http://{name}{path}"))
+    return out
+
+
+# -- networks -------------------------------------------------------------------------------
+def review_labs(loaded: LoadedLab) -> dict[str, LoadedLab]:
+    """The lab as written (must have DNS64 and NAT64) and its no-translation twin."""
+    topo = loaded.topology
+    kinds = {spec.kind for spec in topo.nodes.values()}
+    if not {"dns64", "nat64"} <= kinds:
+        raise InputError("review needs a topology with a dns64 and a nat64 node", file=loaded.path)
+    nodes = {}
+    for name, spec in topo.nodes.items():
+        if spec.kind == "dns64":
+            spec = spec.model_copy(update={"synthesize": False})
+        elif spec.kind == "nat64":
+            spec = spec.model_copy(update={"translate": False})
+        nodes[name] = spec
+    base = lab_name_for("review")
+    a = plan_lab(topo.model_copy(update={"name": base + "a"}), loaded.source, loaded.path)
+    b = plan_lab(topo.model_copy(update={"name": base + "b", "nodes": nodes}), loaded.source, loaded.path)
+    return {"dns64-nat64": a, "ipv6-only": b}
+
+
+def pick_client(loaded: LoadedLab, wanted: str | None) -> str:
+    plan = loaded.plan
+    if wanted:
+        if wanted not in plan.nodes:
+            raise InputError(f"--client {wanted!r}: no such node; nodes: {', '.join(plan.nodes)}")
+        return wanted
+    for name, node in plan.nodes.items():
+        if node.kind == "client" and node.addresses(6) and not node.addresses(4):
+            return name
+    raise InputError("the topology has no IPv6-only client node (give --client)", file=loaded.path)
+
+
+# -- verdicts -------------------------------------------------------------------------------
+def verdict_of(r: CheckResult) -> tuple[str, Reason | None]:
+    if not r.ok:
+        return "FAIL", r.reason or Reason.UNKNOWN
+    status = r.facts.get("status") or 0
+    if status >= 500:
+        return "FAIL", Reason.HTTP_STATUS
+    if status >= 400:
+        return "WARN", Reason.HTTP_STATUS
+    if r.warnings:
+        return "WARN", r.warnings[0]
+    return "PASS", None
+
+
+def run_review(loaded: LoadedLab, endpoints: list[Endpoint], client: str | None = None,
+               networks: tuple[str, ...] = NETWORKS, timeout: float = 5.0,
+               progress: Callable[[str], None] | None = None) -> list[EndpointReview]:
+    say = progress or (lambda m: None)
+    labs = {n: lab for n, lab in review_labs(loaded).items() if n in networks}
+    who = pick_client(loaded, client)
+    reviews = [EndpointReview(e) for e in endpoints]
+    prefix = loaded.topology.nat64_prefix
+    for net, lab in labs.items():
+        say(f"{net}: bringing up the lab")
+        labmod.up(lab)
+        try:
+            env = CheckEnv(make_runtime(LabState.load(lab.plan.lab)), _python())
+            say(f"{net}: {len(endpoints)} endpoints from {who}")
+            with ThreadPoolExecutor(max_workers=4) as pool:
+                results = list(pool.map(lambda e: run_http(
+                    HttpCheck.model_validate({"from": who, "url": e.url, "method": e.method,
+                                              "timeout": timeout}), env), endpoints))
+        finally:
+            say(f"{net}: tearing down")
+            labmod.down(lab.plan.lab)
+        for rev, res in zip(reviews, results):
+            verdict, reason = verdict_of(res)
+            remote = res.facts.get("remote_ip")
+            translated = bool(prefix and remote and ipaddress.ip_address(remote) in prefix)
+            rev.verdicts[net] = Verdict(net, verdict, reason, res, translated)
+    return reviews
+
+
+def _python() -> str:
+    import sys
+
+    return sys.executable

@@ -1,0 +1,58 @@
+"""Tier 3: `labsim review` on the app-review lab gives exactly the expected verdict and
+reason for each kind of endpoint, on both networks (real labs, real daemons)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conftest import REPO, run_labsim
+
+pytestmark = pytest.mark.root
+
+EXPECTED = {  # url: (dns64-nat64, ipv6-only)
+    "http://api.example.test/v1/": (("PASS", None), ("FAIL", "NO_AAAA")),
+    "https://api.example.test/v1/": (("PASS", None), ("FAIL", "NO_AAAA")),
+    "http://www.example.test/": (("PASS", None), ("PASS", None)),
+    "http://192.0.2.2/v1/": (("FAIL", "IPV4_LITERAL"), ("FAIL", "IPV4_LITERAL")),
+    "http://www.example.test/old-api": (("FAIL", "REDIRECT_TO_IPV4_LITERAL"), ("FAIL", "REDIRECT_TO_IPV4_LITERAL")),
+    "http://www.example.test/config.json": (("WARN", "IPV4_LITERAL_IN_BODY"), ("WARN", "IPV4_LITERAL_IN_BODY")),
+    "https://secure.example.test/": (("FAIL", "TLS_NAME_MISMATCH"), ("FAIL", "TLS_NAME_MISMATCH")),
+}
+
+
+def test_review_verdicts_on_both_networks(tmp_path):
+    out = tmp_path / "review.json"
+    res = run_labsim("review", "--topology", "topologies/apple-review.yml",
+                     "--urls", "topologies/apple-review.urls", "--json", str(out), timeout=120)
+    assert res.returncode == 1, res.stderr  # there are failures, so exit 1
+    got = {r["url"]: r["networks"] for r in json.loads(out.read_text())}
+    assert set(got) == set(EXPECTED)
+    for url, (a, b) in EXPECTED.items():
+        for net, (verdict, reason) in (("dns64-nat64", a), ("ipv6-only", b)):
+            v = got[url][net]
+            assert (v["verdict"], v["reason"]) == (verdict, reason), f"{url} on {net}: {v['result']['detail']}"
+    # the raw facts behind a verdict: the IPv4-only API was reached inside the NAT64 prefix
+    api = got["http://api.example.test/v1/"]["dns64-nat64"]
+    assert api["translated"] and api["result"]["facts"]["remote_ip"].startswith("2001:db8:64::")
+    assert got["http://www.example.test/config.json"]["ipv6-only"]["result"]["facts"]["ipv4_literal_urls"] == \
+        ["http://192.0.2.2"]
+
+
+def test_review_without_urls_takes_the_labs_own_names(tmp_path):
+    out = tmp_path / "review.json"
+    res = run_labsim("review", "--topology", "topologies/apple-review.yml", "--network", "dns64-nat64",
+                     "--json", str(out), timeout=120)
+    urls = {r["url"] for r in json.loads(out.read_text())}
+    assert {"http://api.example.test/", "https://secure.example.test/", "http://www.example.test/old-api"} <= urls
+    assert res.returncode == 1  # secure.example.test fails TLS
+
+
+def test_review_bad_input_exits_2_and_creates_nothing(tmp_path):
+    bad = tmp_path / "urls.txt"
+    bad.write_text("http://ok.example.test/\nnot a url\n")
+    res = run_labsim("review", "--urls", str(bad))
+    assert res.returncode == 2 and f"{bad}:2" in res.stderr
+    res = run_labsim("review", "http://x.test/", "--network", "moon")
+    assert res.returncode == 2 and "dns64-nat64" in res.stderr
