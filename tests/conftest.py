@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+pytest_plugins = ["pytester"]
+
 REPO = Path(__file__).resolve().parent.parent
 LABSIM = str(Path(sys.executable).parent / "labsim")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
