@@ -50,12 +50,12 @@ def check_environment(loaded: LoadedLab) -> None:
     """Root and every binary the lab's kinds need, before anything is created."""
     if os.geteuid() != 0:
         raise EnvironmentMissingError("labsim needs root for network namespaces (run with sudo)")
-    missing = {}
+    missing: dict[str, tuple[str, ...]] = {}
     for spec in loaded.topology.nodes.values():
-        kind = registry.get(spec.kind)
-        for binary in kind.binaries + ("ip",):
+        binaries, packages = registry.get(spec.kind).needs(spec)
+        for binary in binaries + ("ip",):
             if shutil.which(binary) is None:
-                missing[binary] = kind.packages or ("iproute2",)
+                missing[binary] = packages if binary != "ip" else ("iproute2",)
     if missing:
         pkgs = sorted({p for ps in missing.values() for p in ps})
         raise EnvironmentMissingError(

@@ -35,6 +35,8 @@ def test_apple_review_addresses(apple):
         "nat64": ["eth0 v6net 2001:db8:1::1/64", "eth1 v4net 192.0.2.1/24"],  # forwarder first
         "ns": ["eth0 v6net 2001:db8:1::4/64"],
         "api": ["eth0 v4net 192.0.2.2/24"],
+        "www": ["eth0 v6net 2001:db8:1::5/64", "eth1 v4net 192.0.2.3/24"],
+        "secure": ["eth0 v6net 2001:db8:1::6/64", "eth1 v4net 192.0.2.4/24"],
     }
 
 
@@ -69,7 +71,7 @@ def test_apple_review_interfaces_bridges_and_owned_prefixes(apple):
     assert apple.bridges == {"v6net": "v6net", "v4net": "v4net"}
     assert [str(p) for p in apple.owned["nat64"]] == ["2001:db8:64::/96", "198.18.0.0/24"]
     assert [n.name for n in sorted(apple.nodes.values(), key=lambda n: n.index)] == [
-        "client", "dns64", "nat64", "ns", "api"]
+        "client", "dns64", "nat64", "ns", "api", "www", "secure"]
     assert {n.name for n in apple.nodes.values() if n.forwards} == {"nat64"}
 
 

@@ -81,6 +81,10 @@ class Kind:
     packages: ClassVar[tuple[str, ...]] = ()  # Debian packages it needs
     binaries: ClassVar[tuple[str, ...]] = ()  # checked before anything is created
 
+    def needs(self, spec: NodeBase) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """(binaries, Debian packages) this node needs; checked before anything is created."""
+        return self.binaries, self.packages
+
     def owned_prefixes(self, name: str, spec: NodeBase, topo: Topology) -> list[IPNetwork]:
         """Prefixes this node answers for beyond its links (planned as routes to it)."""
         return []

@@ -231,11 +231,13 @@ class Proxy(Kind):
     name = "proxy"
     schema = Schema
     forwards = False  # it terminates TCP and opens its own connections; not a router
-    # `binaries` cannot depend on a node's spec (check_environment reads it from the kind),
-    # so it lists the default implementation's; for haproxy the setup's config check is
-    # what fails, naming the missing binary
     packages = ("nginx-light", "libnginx-mod-stream", "haproxy")
     binaries = ("nginx",)
+
+    def needs(self, spec):
+        if spec.implementation == "haproxy":
+            return ("haproxy",), ("haproxy",)
+        return ("nginx",), ("nginx-light", "libnginx-mod-stream")
 
     def render(self, ctx: NodeContext) -> dict[str, str]:
         files = base_files(ctx)

@@ -6,9 +6,11 @@ from ..errors import InputError
 from .authdns import AuthDns
 from .backend import Backend
 from .base import Kind
+from .cdn import Cdn
 from .client import Client
 from .dns64 import Dns64
 from .nat64 import Nat64
+from .proxy import Proxy
 from .router import Router
 
 KINDS: dict[str, Kind] = {}
@@ -20,7 +22,7 @@ def register(kind: Kind) -> None:
     KINDS[kind.name] = kind
 
 
-for _kind in (Client(), Router(), Nat64(), Dns64(), AuthDns(), Backend()):
+for _kind in (Client(), Router(), Nat64(), Dns64(), AuthDns(), Backend(), Proxy(), Cdn()):
     register(_kind)
 
 
