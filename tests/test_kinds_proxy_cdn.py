@@ -12,7 +12,6 @@ and review the diff (git diff tests/golden/kinds) before committing it.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import os
 import shutil
@@ -26,22 +25,9 @@ import pytest
 from labsim.errors import InputError
 from labsim.kinds import registry
 from labsim.kinds.base import NodeContext, TcpProbe
-from labsim.kinds.cdn import Cdn
-from labsim.kinds.proxy import Proxy
 from labsim.labca import LabCA
 from labsim.loader import LoadedLab, load_lab_text
 
-
-@pytest.fixture(scope="module", autouse=True)
-def kinds_registered():
-    """Until registry.py lists them, register the kinds for this module only (other modules
-    check the list of valid kinds); once registry.py has them this does nothing."""
-    added = [k.name for k in (Proxy(), Cdn()) if k.name not in registry.KINDS]
-    for name in added:
-        registry.register(Proxy() if name == "proxy" else Cdn())
-    yield
-    for name in added:
-        del registry.KINDS[name]
 
 GOLDEN = Path(__file__).parent / "golden" / "kinds"
 UPDATE = os.environ.get("LABSIM_UPDATE_GOLDEN") == "1"

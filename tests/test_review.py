@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from conftest import REPO, run_labsim
+from conftest import run_labsim
 
 pytestmark = pytest.mark.root
 
