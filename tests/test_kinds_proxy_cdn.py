@@ -77,7 +77,7 @@ RENDER_NODES = ["px-nginx", "px-haproxy", "px-static", "px-static-ha", "edge", "
 
 
 @pytest.fixture(scope="module")
-def topo(kinds_registered) -> LoadedLab:
+def topo() -> LoadedLab:
     return load_lab_text(RENDER_TOPO)
 
 
