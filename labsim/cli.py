@@ -330,23 +330,30 @@ def review(
 
 @app.command()
 def validate(
-    file: Path = typer.Argument(..., help="Topology file to check."),
+    file: Path = typer.Argument(..., help="Topology or scenario file to check."),
     as_json: bool = typer.Option(False, "--json", help="Print the plan as JSON."),
 ) -> None:
-    """Check a topology file and print the planned addresses and routes (no root, creates nothing)."""
+    """Check a topology or scenario file and print the planned addresses and routes (no root,
+    creates nothing). A scenario is checked with its topology and every step."""
     from .lab import _summary
     from .loader import load_lab
+    from .model.yamlpos import load_yaml
+    from .scenario.load import load_scenario
 
     try:
-        loaded = load_lab(file)
+        data, _ = load_yaml(file)
+        scenario = load_scenario(file) if isinstance(data, dict) and "steps" in data else None
+        loaded = scenario.lab if scenario else load_lab(file)
     except LabsimError as exc:
         _fail(exc)
-
     nodes = _summary(loaded)
     if as_json:
-        print(json.dumps({"lab": loaded.plan.lab, "nodes": nodes}, indent=1))
-    else:
-        _print_nodes(loaded.plan.lab, nodes)
+        print(json.dumps({"lab": loaded.plan.lab, "nodes": nodes,
+                          "steps": len(scenario.scenario.steps) if scenario else None}, indent=1))
+        return
+    _print_nodes(loaded.plan.lab, nodes)
+    if scenario:
+        out.print(f"scenario {scenario.scenario.name}: {len(scenario.scenario.steps)} steps, valid")
 
 
 @app.callback(invoke_without_command=True)

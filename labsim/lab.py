@@ -28,13 +28,16 @@ from .runtime.netns import NETNS_ETC, NetnsRuntime, destroy_state, node_ns, ns_p
 from .runtime.state import LabState
 
 # every node: no DAD (addresses usable at once), no router advertisements unless asked for,
-# and IPv6 addresses that survive a link going down and up (a scenario's `stop: links`)
+# IPv6 addresses that survive a link going down and up (a scenario's `stop: links`), and
+# IPv4 secondaries that survive their primary's removal (`move_address`)
 BASE_SYSCTLS = {
     "net.ipv6.conf.all.accept_dad": "0",
     "net.ipv6.conf.default.accept_dad": "0",
     "net.ipv6.conf.default.accept_ra": "0",
     "net.ipv6.conf.all.keep_addr_on_down": "1",
     "net.ipv6.conf.default.keep_addr_on_down": "1",
+    "net.ipv4.conf.all.promote_secondaries": "1",
+    "net.ipv4.conf.default.promote_secondaries": "1",
 }
 
 Progress = Callable[[str], None]
@@ -64,11 +67,16 @@ def check_environment(loaded: LoadedLab) -> None:
 
 
 def up(loaded: LoadedLab, runtime: str = "netns", progress: Progress | None = None,
-       ready_timeout: float = 15.0) -> UpResult:
+       ready_timeout: float = 15.0, ephemeral: bool = False) -> UpResult:
+    """Bring the lab up. `ephemeral`: the lab lives only as long as this process (scenario
+    runs, reviews); `gc` removes it once the process is gone, even if it was up."""
     say = progress or (lambda msg: None)
     check_environment(loaded)
     plan = loaded.plan
     state = LabState.claim(plan.lab, runtime, str(Path(loaded.path).resolve()))
+    if ephemeral:
+        state.extra["ephemeral"] = True
+        state.save()
     rt = make_runtime(state)
     timings: dict[str, float] = {}
     t0 = time.monotonic()
@@ -223,14 +231,15 @@ def _orphan_state(lab: str) -> LabState:
 
 
 def gc() -> dict[str, list[str]]:
-    """Remove labs whose bring-up died (status not 'up', owner gone) and orphans by name."""
+    """Remove labs whose owner is gone before they were up (a killed `labsim up`), or at any
+    time for ephemeral labs (a killed `labsim run` or `review`), and orphans by name."""
     removed: dict[str, list[str]] = {}
     for lab in LabState.all_labs():
         try:
             state = LabState.load(lab)
         except (FileNotFoundError, ValueError):
             state = _orphan_state(lab)
-        if state.status == "up" or state.owner_alive():
+        if state.owner_alive() or (state.status == "up" and not state.extra.get("ephemeral")):
             continue
         state.namespaces += [n for n in lab_namespaces(lab) if n not in state.namespaces]
         removed[lab] = destroy_state(state)

@@ -12,6 +12,7 @@ see exactly what crossed a proxy or CDN. Run inside a node:
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import json
 import socket
 import ssl
@@ -19,6 +20,15 @@ import threading
 from http.cookies import SimpleCookie
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
+
+
+def _peer(address: str) -> str:
+    """The peer as it really is: an IPv4 client on a dual-stack socket shows as ::ffff:a.b.c.d."""
+    try:
+        mapped = ipaddress.IPv6Address(address).ipv4_mapped
+    except ValueError:
+        return address
+    return str(mapped) if mapped else address
 
 
 class EchoHandler(BaseHTTPRequestHandler):
@@ -42,7 +52,7 @@ class EchoHandler(BaseHTTPRequestHandler):
             "headers": {k: v for k, v in self.headers.items()},
             "cookies": {k: m.value for k, m in cookies.items()},
             "body": body.decode("utf-8", "replace"),
-            "remote": self.client_address[0],
+            "remote": _peer(self.client_address[0]),
             "tls": isinstance(self.connection, ssl.SSLSocket),
         }
         data = json.dumps(payload, indent=1).encode() + b"\n"

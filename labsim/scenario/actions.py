@@ -62,8 +62,10 @@ def move_address(s: LabSession, a: MoveAddress) -> str:
         raise ActionError(f"{a.node} has no IPv{a.to.version} address on {a.network}")
     new = ipaddress.ip_interface(f"{a.to}/{old.network.prefixlen}")
     flags = ["nodad"] if a.to.version == 6 else []
-    _exec(s, a.node, ["ip", "addr", "add", str(new), "dev", iface.ifname, *flags])
+    # old first: deleting a subnet's primary IPv4 address also deletes its secondaries
     _exec(s, a.node, ["ip", "addr", "del", str(old), "dev", iface.ifname])
+    _exec(s, a.node, ["ip", "addr", "add", str(new), "dev", iface.ifname, *flags])
+    s.runtime.add_routes(a.node, list(node.routes))  # the address's removal flushed them
     field = "ipv6" if a.to.version == 6 else "ipv4"
     ifaces = tuple(dataclasses.replace(i, **{field: new}) if i is iface else i for i in node.ifaces)
     nodes = {**plan.nodes, a.node: dataclasses.replace(node, ifaces=ifaces)}

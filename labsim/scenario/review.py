@@ -169,7 +169,7 @@ def run_review(loaded: LoadedLab, endpoints: list[Endpoint], client: str | None 
     prefix = loaded.topology.nat64_prefix
     for net, lab in labs.items():
         say(f"{net}: bringing up the lab")
-        labmod.up(lab)
+        labmod.up(lab, ephemeral=True)
         try:
             env = CheckEnv(make_runtime(LabState.load(lab.plan.lab)), _python())
             say(f"{net}: {len(endpoints)} endpoints from {who}")

@@ -74,7 +74,7 @@ def run_scenario(ls: LoadedScenario, progress: Progress | None = None, keep: boo
     out = ScenarioResult(sc.name, ls.path, lab, sc.description)
     t0 = time.monotonic()
     say(f"{sc.name}: bringing up lab {lab}")
-    up = labmod.up(ls.lab, runtime)  # raises; nothing to tear down if it does
+    up = labmod.up(ls.lab, runtime, ephemeral=not keep)  # raises; nothing left to tear down if it does
     out.bringup_s = up.timings["total"]
     session = LabSession(ls.lab, make_runtime(LabState.load(lab)), up.state)
     try:
