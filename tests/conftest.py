@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import uuid
@@ -54,8 +55,19 @@ def _read(path: Path) -> str | None:
         return None
 
 
-def host_snapshot() -> dict:
-    """The host namespace's own network state, and labsim's traces on the file system."""
+_LAB_OF = re.compile(r"(?:\bls-([a-z0-9-]+)(?:_|\b)|/run/labsim/([^/]+))")
+
+
+def _mine(item: str, lab: str | None) -> bool:
+    """Keep host entries and those of labs named `lab...`; other labs (other tests, other people) may come
+    and go meanwhile without making this test's comparison fail."""
+    m = _LAB_OF.search(item)
+    return lab is None or m is None or (m.group(1) or m.group(2)).startswith(lab)
+
+
+def host_snapshot(lab: str | None = None) -> dict:
+    """The host namespace's own network state, and labsim's traces on the file system.
+    With `lab`, other labs' namespaces, mounts and files are left out."""
     def cmd(*argv):
         return subprocess.run(argv, capture_output=True, text=True, timeout=20).stdout
 
@@ -67,7 +79,7 @@ def host_snapshot() -> dict:
                 sysctls[str(p)] = _read(p)
     links = json.loads(cmd("ip", "-j", "link", "show") or "[]")
     addrs = json.loads(cmd("ip", "-j", "addr", "show") or "[]")
-    return {
+    snap = {
         "links": sorted((l["ifname"], l.get("operstate")) for l in links),
         "addrs": sorted((a["ifname"], i["local"], i["prefixlen"]) for a in addrs for i in a.get("addr_info", [])),
         "routes4": cmd("ip", "-4", "route", "show", "table", "all"),
@@ -80,6 +92,9 @@ def host_snapshot() -> dict:
         "etc_netns": sorted(os.listdir("/etc/netns")) if os.path.isdir("/etc/netns") else [],
         "run_labsim": sorted(str(p) for p in Path("/run/labsim").rglob("*")) if os.path.isdir("/run/labsim") else [],
     }
+    for key in ("mounts", "netns", "etc_netns", "run_labsim"):
+        snap[key] = [i for i in snap[key] if _mine(i, lab)]
+    return snap
 
 
 def lab_processes(lab: str) -> list[str]:

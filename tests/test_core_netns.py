@@ -85,14 +85,14 @@ def test_exec_passes_the_exit_code_through(lab):
 
 
 def test_down_leaves_nothing_and_host_is_unchanged(lab_name):
-    before = host_snapshot()
+    before = host_snapshot(lab_name)
     run_labsim("up", TOPO, "--name", lab_name, check=True)
-    during = host_snapshot()
+    during = host_snapshot(lab_name)
     assert f"ls-{lab_name}_client" in during["netns"]
     assert during["links"] == before["links"] and during["routes6"] == before["routes6"]
     assert during["sysctls"] == before["sysctls"] and during["nft"] == before["nft"]
     run_labsim("down", lab_name, check=True)
-    assert_same_host(before, host_snapshot())
+    assert_same_host(before, host_snapshot(lab_name))
     assert lab_processes(lab_name) == []
 
 
@@ -137,7 +137,7 @@ def _wait_state(lab: str, ready, deadline_s: float = 30.0) -> dict:
 
 @pytest.mark.parametrize("kill_at", ["namespaces", "daemons"])
 def test_gc_after_sigkill_mid_bringup_leaves_nothing(lab_name, kill_at, tmp_path):
-    before = host_snapshot()
+    before = host_snapshot(lab_name)
     if kill_at == "namespaces":
         # many nodes, so the kill lands while namespaces and veths are being made
         nodes = "".join(f"  c{i}: {{kind: client, links: [lan]}}\n" for i in range(40))
@@ -159,12 +159,12 @@ def test_gc_after_sigkill_mid_bringup_leaves_nothing(lab_name, kill_at, tmp_path
         assert lab_name in res.stderr
     finally:
         proc.kill()
-    assert_same_host(before, host_snapshot())
+    assert_same_host(before, host_snapshot(lab_name))
     assert lab_processes(lab_name) == []
 
 
 def test_a_daemon_that_fails_to_start_is_reported_and_cleaned_up(lab_name, tmp_path):
-    before = host_snapshot()
+    before = host_snapshot(lab_name)
     topo = tmp_path / "bad.yml"
     # 192.0.2.99 is not the backend's address: the echo service cannot bind and exits
     text = (REPO / TOPO).read_text().replace("    names: [api.example.test]",
@@ -174,11 +174,11 @@ def test_a_daemon_that_fails_to_start_is_reported_and_cleaned_up(lab_name, tmp_p
     assert res.returncode == 3, res.stderr
     assert "node 'api'" in res.stderr and "exited" in res.stderr
     assert "Cannot assign requested address" in res.stderr  # the log tail says why
-    assert_same_host(before, host_snapshot())
+    assert_same_host(before, host_snapshot(lab_name))
 
 
 def test_sigterm_mid_bringup_cleans_up_without_gc(lab_name):
-    before = host_snapshot()
+    before = host_snapshot(lab_name)
     proc = subprocess.Popen([LABSIM, "up", TOPO, "--name", lab_name], cwd=REPO,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -189,5 +189,5 @@ def test_sigterm_mid_bringup_cleans_up_without_gc(lab_name):
         proc.kill()
     assert proc.returncode == 130, err
     assert "removed" in err
-    assert_same_host(before, host_snapshot())
+    assert_same_host(before, host_snapshot(lab_name))
     assert lab_processes(lab_name) == []

@@ -57,16 +57,16 @@ def test_exit_codes_json_and_junit(tmp_path):
 def test_a_bad_file_exits_2_before_any_lab_is_made(tmp_path):
     good = write(tmp_path, "good", "  - dns: {from: client, name: www.example.test}\n")
     bad = write(tmp_path, "bad", "  - dns: {from: nobody, name: www.example.test}\n")
-    before = host_snapshot()
+    before = host_snapshot("good-")
     res = run_labsim("run", str(good), str(bad))
     assert res.returncode == 2 and f"{bad}:11" in res.stderr and "no node 'nobody'" in res.stderr
-    assert_same_host(before, host_snapshot())
+    assert_same_host(before, host_snapshot("good-"))
 
 
 def test_sigkill_during_a_run_then_gc_leaves_nothing(tmp_path):
     slow = write(tmp_path, "slow", "  - dns: {from: client, name: www.example.test, server: ns}\n"
                                    "    tries: 5000\n")
-    before = host_snapshot()
+    before = host_snapshot("slow-")
     proc = subprocess.Popen([LABSIM, "run", str(slow)], cwd=REPO, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     try:
@@ -85,4 +85,4 @@ def test_sigkill_during_a_run_then_gc_leaves_nothing(tmp_path):
         proc.kill()
     res = run_labsim("gc", check=True)
     assert "slow-" in res.stderr
-    assert_same_host(before, host_snapshot())
+    assert_same_host(before, host_snapshot("slow-"))
