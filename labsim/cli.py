@@ -73,6 +73,9 @@ def up(
     runtime: str = typer.Option("netns", "--runtime", help="Where nodes run: netns (network namespaces)."),
     timeout: float = typer.Option(15.0, help="Seconds to wait for every daemon to answer its probe."),
     as_json: bool = typer.Option(False, "--json", help="Print the lab's nodes as JSON."),
+    keep_on_failure: bool = typer.Option(False, "--keep-on-failure", help="If a daemon does not come up, "
+                                         "leave the lab as it is to look inside (labsim logs, labsim exec); "
+                                         "remove it with labsim down."),
 ) -> None:
     """Bring a lab up; returns when every node's daemon answers, then prints nodes and addresses.
 
@@ -84,7 +87,8 @@ def up(
     try:
         loaded = load_lab(file, name)
         with err.status("bringing up", spinner="dots") as status:
-            result = labmod.up(loaded, runtime, progress=lambda m: status.update(m), ready_timeout=timeout)
+            result = labmod.up(loaded, runtime, progress=lambda m: status.update(m), ready_timeout=timeout,
+                               keep_on_failure=keep_on_failure)
     except LabsimError as exc:
         _fail(exc)
     except KeyboardInterrupt:
@@ -291,6 +295,13 @@ def review(
                                                 "dns64-nat64, ipv6-only (default: both)."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Write verdicts and raw facts as JSON."),
     timeout: float = typer.Option(5.0, help="Seconds per request."),
+    uplink: bool = typer.Option(False, "--uplink", help="Let the lab reach the outside (your real API) "
+                                "through user-mode networking (slirp4netns) from its NAT64 node; the "
+                                "host's routes, NAT and sysctls stay untouched. The host's loopback is "
+                                "10.0.2.2 from inside."),
+    resolve: Optional[List[str]] = typer.Option(None, "--resolve", help="NAME=ADDRESS served by the lab's "
+                                                "DNS (repeatable), e.g. api.local.test=10.0.2.2 for a server "
+                                                "on this host's loopback."),
 ) -> None:
     """Replay endpoints on the two networks app review uses and give a verdict for each.
 
@@ -302,7 +313,7 @@ def review(
     Exit 0 when nothing FAILs, 1 when something does, 2 on bad input."""
     from .loader import load_lab
     from .report.review import render
-    from .scenario.review import NETWORKS, endpoints_from, lab_endpoints, run_review
+    from .scenario.review import NETWORKS, endpoints_from, lab_endpoints, parse_resolve, run_review
 
     _interrupt_on_term()
     nets = tuple(network) if network else NETWORKS
@@ -310,12 +321,14 @@ def review(
         bad = [n for n in nets if n not in NETWORKS]
         if bad:
             raise InputError(f"--network {bad[0]!r}: choose from {', '.join(NETWORKS)}")
+        names = parse_resolve(resolve or [])
         loaded = load_lab(topology)
         endpoints = endpoints_from(urls or [], urls_file, har) or lab_endpoints(loaded)
         if not endpoints:
             raise InputError("no endpoints: give URLs, --urls FILE or --har FILE")
         with err.status("reviewing", spinner="dots") as status:
-            reviews = run_review(loaded, endpoints, client, nets, timeout, progress=lambda m: status.update(m))
+            reviews = run_review(loaded, endpoints, client, nets, timeout, progress=lambda m: status.update(m),
+                                 uplink=uplink, resolve=names)
     except LabsimError as exc:
         _fail(exc)
     except KeyboardInterrupt:

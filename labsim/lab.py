@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -67,7 +68,7 @@ def check_environment(loaded: LoadedLab) -> None:
 
 
 def up(loaded: LoadedLab, runtime: str = "netns", progress: Progress | None = None,
-       ready_timeout: float = 15.0, ephemeral: bool = False) -> UpResult:
+       ready_timeout: float = 15.0, ephemeral: bool = False, keep_on_failure: bool = False) -> UpResult:
     """Bring the lab up. `ephemeral`: the lab lives only as long as this process (scenario
     runs, reviews); `gc` removes it once the process is gone, even if it was up."""
     say = progress or (lambda msg: None)
@@ -84,18 +85,30 @@ def up(loaded: LoadedLab, runtime: str = "netns", progress: Progress | None = No
         say(f"creating {len(plan.nodes)} nodes on {len(plan.bridges)} networks")
         _build_network(rt, loaded)
         timings["network"] = time.monotonic() - t0
+        state.nodes = _summary(loaded, rt)  # from here `logs` and `exec` work, even on a failed lab
+        state.save()
         say("writing configuration and the lab CA")
         pending = _start_services(rt, loaded, state, say)
         timings["services"] = time.monotonic() - t0 - timings["network"]
         say(f"waiting for {len(pending)} readiness probes")
         timings["ready_wait"] = wait_ready(rt, pending, ready_timeout)
+        for node in loaded.plan.nodes.values():
+            ctx = _ctx(loaded, rt, node.name)
+            for argv in registry.get(node.kind).after_ready(ctx):
+                res = rt.exec(node.name, argv, timeout=20)
+                if res.returncode != 0:
+                    raise RuntimeOpError(f"node {node.name!r}: `{' '.join(argv)[:80]}` failed: "
+                                         f"{res.stderr.decode(errors='replace').strip()}")
         timings["total"] = time.monotonic() - t0
         state.status = "up"
-        state.nodes = _summary(loaded, rt)
         state.extra["timings"] = timings
         state.save()
         return UpResult(state, timings)
-    except BaseException:
+    except BaseException as exc:
+        if keep_on_failure and not isinstance(exc, KeyboardInterrupt):
+            state.status = "failed"
+            state.save()
+            raise
         say("bring-up failed: tearing down what was created")
         rt.destroy()
         raise
@@ -112,7 +125,7 @@ def make_runtime(state: LabState) -> Runtime:
 
 def _ctx(loaded: LoadedLab, rt: Runtime, name: str) -> NodeContext:
     return NodeContext(loaded.plan, loaded.plan.nodes[name], loaded.topology.nodes[name],
-                       dir=rt.node_dir(name), python=sys.executable)
+                       dir=rt.node_dir(name), python=sys.executable, hostname=socket.gethostname())
 
 
 def _build_network(rt: Runtime, loaded: LoadedLab) -> None:
@@ -163,7 +176,7 @@ def spawn_services(rt: Runtime, ctx: NodeContext, state: LabState, say: Progress
     for svc in kind.services(ctx):
         if say:
             say(f"starting {svc.name} in {ctx.name}")
-        pids[svc.name] = rt.spawn(ctx.name, svc.name, svc.argv)
+        pids[svc.name] = rt.spawn(ctx.name, svc.name, svc.argv, host=svc.host)
     logs = {p["service"]: p["log"] for p in state.processes if p["node"] == ctx.name}
     first = next(iter(pids), None)
     return [PendingProbe(ctx.name, probe, pids.get(getattr(probe, "service", first)),

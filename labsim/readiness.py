@@ -15,7 +15,7 @@ import dns.message
 import dns.rcode
 
 from .errors import ReadinessError
-from .kinds.base import DnsProbe, FdProbe, Probe, TcpProbe
+from .kinds.base import CommandProbe, DnsProbe, FdProbe, Probe, TcpProbe
 from .runtime.base import Runtime
 
 
@@ -32,6 +32,8 @@ def describe(p: Probe) -> str:
         return f"DNS {p.rdtype} {p.qname} at {p.server}"
     if isinstance(p, TcpProbe):
         return f"TCP [{p.address}]:{p.port}"
+    if isinstance(p, CommandProbe):
+        return "`" + " ".join(p.argv)[:60] + "`"
     return f"{p.service} holding {p.target}"
 
 
@@ -114,7 +116,10 @@ def wait_ready(rt: Runtime, pending: list[PendingProbe], deadline_s: float = 15.
             break
         if time.monotonic() - start > deadline_s:
             item = left[0]
-            raise ReadinessError(item.node, describe(item.probe), deadline_s, tail(item.log))
+            what = describe(item.probe)
+            if len(left) > 1:
+                what += " (also pending: " + "; ".join(f"{i.node}: {describe(i.probe)}" for i in left[1:]) + ")"
+            raise ReadinessError(item.node, what, deadline_s, tail(item.log))
         time.sleep(0.01)
     return time.monotonic() - start
 
@@ -127,4 +132,6 @@ def _passes(rt: Runtime, item: PendingProbe) -> bool:
         return _tcp_ok(rt, item.node, p, 0.2)
     if isinstance(p, FdProbe):
         return _fd_ok(item.pid, p.target)
+    if isinstance(p, CommandProbe):
+        return rt.exec(item.node, p.argv, timeout=5).returncode == 0
     raise TypeError(p)

@@ -24,6 +24,9 @@ class NodeContext:
     spec: NodeBase
     dir: str  # the node's own directory, as seen inside the node
     python: str = "python3"  # interpreter for labsim's own in-node programs
+    # the machine's hostname: nodes share it (no UTS namespace), and programs that resolve
+    # their own name (libldap inside curl, sudo, ...) must find it in hosts, not in DNS
+    hostname: str = ""
 
     @property
     def name(self) -> str:
@@ -32,10 +35,13 @@ class NodeContext:
 
 @dataclass(frozen=True)
 class Service:
-    """A long-running process; `name` names its log file."""
+    """A long-running process; `name` names its log file. A `host` service runs in the host
+    namespace (user-mode networking attaching to the node); `{netns}` in its argv becomes
+    the path of the node's network namespace."""
 
     name: str
     argv: list[str]
+    host: bool = False
 
 
 @dataclass(frozen=True)
@@ -62,7 +68,15 @@ class FdProbe:
     target: str
 
 
-Probe = DnsProbe | TcpProbe | FdProbe
+@dataclass(frozen=True)
+class CommandProbe:
+    """Ready when this command, run in the node, exits 0."""
+
+    argv: list[str]
+    service: str | None = None
+
+
+Probe = DnsProbe | TcpProbe | FdProbe | CommandProbe
 
 
 @dataclass(frozen=True)
@@ -104,6 +118,10 @@ class Kind:
         return []
 
     def probes(self, ctx: NodeContext) -> list[Probe]:
+        return []
+
+    def after_ready(self, ctx: NodeContext) -> list[list[str]]:
+        """Commands run once every node is ready (configuration a service's start made possible)."""
         return []
 
     def tls(self, ctx: NodeContext) -> TlsRequest | None:

@@ -73,7 +73,8 @@ def resolv_conf(ctx: NodeContext) -> str:
 
 
 def hosts(ctx: NodeContext) -> str:
-    return ("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+    own = f"127.0.1.1\t{ctx.hostname}\n" if ctx.hostname and ctx.hostname != ctx.name else ""
+    return ("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n" + own
             + "".join(f"{a}\t{ctx.name}\n" for a in ctx.node.addresses()))
 
 

@@ -12,6 +12,7 @@ from typing import Literal
 from ..model.plan import PlanError
 from ..model.topology import Nat64Prefix, NodeBase
 from .authdns import zone_of
+from .nat64 import SLIRP_DNS4, SLIRP_DNS6, uplink_node
 from .base import DnsProbe, Kind, NodeContext, Service
 from .common import base_files
 
@@ -105,6 +106,11 @@ class Dns64(Kind):
         server += ["remote-control:", "  control-enable: no"]
         for zone, addrs in sorted(zones.items()):
             server += ["stub-zone:", f'  name: "{zone}."'] + [f"  stub-addr: {a}" for a in addrs]
+        if uplink_node(ctx.plan):
+            # names outside the lab: slirp4netns's DNS forwarder, reached over the uplink
+            fwd = [SLIRP_DNS6] if ctx.node.addresses(6) else []
+            fwd += [SLIRP_DNS4] if ctx.node.addresses(4) else []
+            server += ["forward-zone:", '  name: "."'] + [f"  forward-addr: {a}" for a in fwd]
         files["unbound.conf"] = "\n".join(server) + "\n"
         return files
 

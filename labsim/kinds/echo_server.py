@@ -15,6 +15,7 @@ import argparse
 import ipaddress
 import json
 import socket
+import socketserver
 import ssl
 import threading
 from http.cookies import SimpleCookie
@@ -107,7 +108,11 @@ class EchoServer(ThreadingHTTPServer):
         if self.address_family == socket.AF_INET6:
             # '::' serves IPv4 too (mapped); an explicit v6 address does not
             self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-        super().server_bind()
+        # not HTTPServer.server_bind: it calls getfqdn(), a reverse DNS lookup that can hang
+        # for seconds when the node's resolver cannot reach its upstream; a daemon must start
+        # without DNS
+        socketserver.TCPServer.server_bind(self)
+        self.server_name, self.server_port = self.node_name, self.server_address[1]
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -8,17 +8,21 @@ back here. tayga refuses the well-known prefix 64:ff9b::/96 with non-global IPv4
 
 from __future__ import annotations
 
-from ipaddress import IPv4Network, IPv6Network
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from typing import Literal
 
 from ..model.plan import PlanError
 from pydantic import field_validator
 
 from ..model.topology import WELL_KNOWN_PREFIX, Nat64Prefix, NodeBase, Topology, is_global_ipv4
-from .base import FdProbe, Kind, NodeContext, Service
+from .base import CommandProbe, FdProbe, Kind, NodeContext, Service
 from .common import base_files
 
 TUN = "nat64"
+UPLINK_DEV = "tap0"
+# slirp4netns's own network: the node is .100 / ::100, the host's loopback is reachable at
+# .2 / ::2 (unless disabled), its DNS forwarder at .3 / ::3
+SLIRP_CIDR4, SLIRP_DNS4, SLIRP_DNS6 = "10.0.2.0/24", "10.0.2.3", "fd00::3"
 
 
 class Schema(NodeBase):
@@ -26,6 +30,9 @@ class Schema(NodeBase):
     prefix: Nat64Prefix | None = None  # default: the topology's nat64_prefix
     pool4: IPv4Network = IPv4Network("198.18.0.0/24")
     translate: bool = True  # false: the node is there but translates nothing (no tayga, no routes to it)
+    # a user-mode uplink (slirp4netns) from this node to the outside: the lab's default
+    # routes lead here and leave masqueraded, without touching the host's routes or firewall
+    uplink: bool = False
 
     @field_validator("pool4")
     @classmethod
@@ -48,16 +55,22 @@ class Nat64(Kind):
     binaries = ("tayga",)
 
     def owned_prefixes(self, name, spec, topo):
+        owned = [ip_network("::/0"), ip_network("0.0.0.0/0")] if spec.uplink else []
         if not spec.translate:
-            return []
+            return owned
         prefix = _prefix(spec, topo)
-        return [p for p in (prefix, spec.pool4) if p is not None]
+        return [p for p in (prefix, spec.pool4) if p is not None] + owned
 
     def sysctls(self, node, spec):
         return {"net.ipv6.conf.all.forwarding": "1", "net.ipv4.ip_forward": "1"}
 
     def validate(self, ctx: NodeContext) -> None:
         topo, spec = ctx.plan.topology, ctx.spec
+        if spec.uplink:
+            clash = [n for n, net in topo.networks.items() if net.ipv4 and net.ipv4.overlaps(ip_network(SLIRP_CIDR4))]
+            if clash:
+                raise PlanError(("networks", clash[0]), f"{SLIRP_CIDR4} is the uplink's own network "
+                                                         "(slirp4netns): pick another prefix")
         prefix = _prefix(spec, topo)
         if prefix is None:
             raise PlanError(("nodes", ctx.name, "prefix"),
@@ -92,8 +105,9 @@ class Nat64(Kind):
 
     def setup(self, ctx: NodeContext) -> list[list[str]]:
         spec = ctx.spec
+        uplink = [["sh", "-c", "set -e; " + "; ".join(uplink_nat_rules())]] if spec.uplink else []
         if not spec.translate:
-            return []
+            return uplink
         v4, v6 = ctx.node.addresses(4)[0], ctx.node.addresses(6)[0]
         script = "\n".join([
             "set -e",
@@ -106,12 +120,45 @@ class Nat64(Kind):
             f"ip route add {spec.pool4} dev {TUN}",
             f"ip route add {_prefix(spec, ctx.plan.topology)} dev {TUN}",
         ])
-        return [["sh", "-c", script]]
+        return [["sh", "-c", script]] + uplink
 
     def services(self, ctx: NodeContext) -> list[Service]:
-        if not ctx.spec.translate:
-            return []
-        return [Service("tayga", ["tayga", "-c", f"{ctx.dir}/tayga.conf", "--nodetach"])]
+        out = []
+        if ctx.spec.translate:
+            out.append(Service("tayga", ["tayga", "-c", f"{ctx.dir}/tayga.conf", "--nodetach"]))
+        if ctx.spec.uplink:
+            # runs in the host namespace (it opens the host's sockets), attached to the node's
+            out.append(Service("uplink", ["slirp4netns", "--configure", "--mtu=65520", "--enable-ipv6",
+                                          "--netns-type=path", "{netns}", UPLINK_DEV], host=True))
+        return out
 
     def probes(self, ctx: NodeContext):
-        return [FdProbe("tayga", "/dev/net/tun")] if ctx.spec.translate else []
+        out = [FdProbe("tayga", "/dev/net/tun")] if ctx.spec.translate else []
+        if ctx.spec.uplink:
+            out.append(CommandProbe(["sh", "-c", f"ip -o -4 addr show dev {UPLINK_DEV} | grep -q ' 10.0.2.100/'"],
+                                    service="uplink"))
+        return out
+
+    def after_ready(self, ctx: NodeContext) -> list[list[str]]:
+        if not ctx.spec.uplink:
+            return []
+        # slirp4netns gives IPv6 by router advertisement, which a forwarding node ignores:
+        # configure its fixed addresses (fd00::100, router fd00::2) instead
+        return [["sh", "-c", f"ip -6 addr replace fd00::100/64 dev {UPLINK_DEV} nodad && "
+                             f"ip -6 route replace default via fd00::2 dev {UPLINK_DEV}"]]
+
+    def needs(self, spec):
+        return (("tayga",) if spec.translate else ()) + (("slirp4netns",) if spec.uplink else ()), \
+            ("tayga", "slirp4netns")
+
+
+def uplink_nat_rules() -> list[str]:
+    """Masquerade what leaves through the uplink, in the node's own namespace only."""
+    return ["nft add table inet labsim-uplink",
+            "nft add chain inet labsim-uplink post '{ type nat hook postrouting priority 100 ; }'",
+            f"nft add rule inet labsim-uplink post oifname {UPLINK_DEV} masquerade"]
+
+
+def uplink_node(plan) -> str | None:
+    return next((n for n, spec in plan.topology.nodes.items()
+                 if spec.kind == "nat64" and spec.uplink), None)

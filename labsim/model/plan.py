@@ -176,6 +176,7 @@ def _check_overlaps(topo: Topology, owned: dict[str, tuple]) -> None:
     for node, prefixes in owned.items():
         for p in prefixes:
             seen.append((p, ("nodes", node)))
+    seen = [(p, loc) for p, loc in seen if p.prefixlen > 0]  # a default route overlaps all by design
     for i, (a, loc_a) in enumerate(seen):
         for b, loc_b in seen[:i]:
             if a.version == b.version and a.overlaps(b):

@@ -48,9 +48,10 @@ class Runtime(ABC):
         """Run a command in the node and wait for it (bounded)."""
 
     @abstractmethod
-    def spawn(self, node: str, service: str, argv: list[str]) -> int:
-        """Start a long-running process in the node, logging to the node's `<service>.log`;
-        returns its PID (recorded in the state file)."""
+    def spawn(self, node: str, service: str, argv: list[str], host: bool = False) -> int:
+        """Start a long-running process in the node (or, with `host`, in the host namespace
+        with `{netns}` in argv replaced by the node's namespace path), logging to the node's
+        `<service>.log`; returns its PID (recorded in the state file)."""
 
     @abstractmethod
     def socket(self, node: str, family: int, type_: int = socket.SOCK_DGRAM) -> socket.socket:

@@ -123,13 +123,18 @@ class NetnsRuntime(Runtime):
         except subprocess.TimeoutExpired as exc:
             raise RuntimeOpError(f"node {node}: {argv[0]} still running after {timeout}s") from exc
 
-    def spawn(self, node: str, service: str, argv: list[str]) -> int:
+    def spawn(self, node: str, service: str, argv: list[str], host: bool = False) -> int:
         log = self._host_dir(node) / f"{service}.log"
+        if host:
+            argv = [a.replace("{netns}", nsutil.netns_path(self.ns(node))) for a in argv]
+        else:
+            argv = ["ip", "netns", "exec", self.ns(node), *argv]
         with open(log, "ab") as out:
-            proc = subprocess.Popen(["ip", "netns", "exec", self.ns(node), *argv],
+            proc = subprocess.Popen(argv,
                                     stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                                     start_new_session=True, close_fds=True)
-        # `ip netns exec` execs the command in place, so this PID is the daemon's
+        # `ip netns exec` execs the command in place, so this PID is the daemon's; a host
+        # service is not inside the lab's namespaces, so only this record finds it at teardown
         self.state.record(processes=[{"node": node, "service": service, "pid": proc.pid,
                                       "start": process_start_time(proc.pid), "argv": argv,
                                       "log": str(log)}])

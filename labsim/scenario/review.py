@@ -114,23 +114,56 @@ def lab_endpoints(loaded: LoadedLab) -> list[Endpoint]:
 
 
 # -- networks -------------------------------------------------------------------------------
-def review_labs(loaded: LoadedLab) -> dict[str, LoadedLab]:
-    """The lab as written (must have DNS64 and NAT64) and its no-translation twin."""
+def review_labs(loaded: LoadedLab, uplink: bool = False,
+                resolve: dict[str, str] | None = None) -> dict[str, LoadedLab]:
+    """The lab as written (must have DNS64 and NAT64) and its no-translation twin.
+    `uplink`: the NAT64 node reaches the outside through user-mode networking; `resolve`:
+    extra names (name -> address) served by the lab's authoritative server."""
     topo = loaded.topology
     kinds = {spec.kind for spec in topo.nodes.values()}
-    if not {"dns64", "nat64"} <= kinds:
-        raise InputError("review needs a topology with a dns64 and a nat64 node", file=loaded.path)
-    nodes = {}
+    if not {"dns64", "nat64", "authdns"} <= kinds:
+        raise InputError("review needs a topology with dns64, nat64 and authdns nodes", file=loaded.path)
+    translated, plain = {}, {}
+    auth = next(n for n, spec in topo.nodes.items() if spec.kind == "authdns")
     for name, spec in topo.nodes.items():
+        if spec.kind == "nat64" and uplink:
+            spec = spec.model_copy(update={"uplink": True})
+        if name == auth and resolve:
+            spec = spec.model_copy(update={"zones": {**spec.zones, **_resolve_zones(resolve)}})
+        translated[name] = spec
         if spec.kind == "dns64":
             spec = spec.model_copy(update={"synthesize": False})
         elif spec.kind == "nat64":
             spec = spec.model_copy(update={"translate": False})
-        nodes[name] = spec
+        plain[name] = spec
     base = lab_name_for("review")
-    a = plan_lab(topo.model_copy(update={"name": base + "a"}), loaded.source, loaded.path)
-    b = plan_lab(topo.model_copy(update={"name": base + "b", "nodes": nodes}), loaded.source, loaded.path)
+    a = plan_lab(topo.model_copy(update={"name": base + "a", "nodes": translated}), loaded.source, loaded.path)
+    b = plan_lab(topo.model_copy(update={"name": base + "b", "nodes": plain}), loaded.source, loaded.path)
     return {"dns64-nat64": a, "ipv6-only": b}
+
+
+def parse_resolve(items: list[str]) -> dict[str, str]:
+    out = {}
+    for item in items:
+        name, sep, addr = item.partition("=")
+        try:
+            ipaddress.ip_address(addr)
+        except ValueError:
+            raise InputError(f"--resolve {item!r}: expected NAME=ADDRESS, e.g. api.example.com=10.0.2.2") from None
+        if not sep or not name or "." not in name:
+            raise InputError(f"--resolve {item!r}: expected NAME=ADDRESS with a dotted name")
+        out[name.rstrip(".").lower()] = addr
+    return out
+
+
+def _resolve_zones(resolve: dict[str, str]) -> dict:
+    from ..kinds.authdns import Zone
+
+    zones: dict[str, dict] = {}
+    for name, addr in resolve.items():
+        rtype = "AAAA" if ":" in addr else "A"
+        zones.setdefault(name, {}).setdefault(rtype, []).append(addr)
+    return {name: Zone(ttl=5, records={"@": rrs}) for name, rrs in zones.items()}
 
 
 def pick_client(loaded: LoadedLab, wanted: str | None) -> str:
@@ -161,9 +194,10 @@ def verdict_of(r: CheckResult) -> tuple[str, Reason | None]:
 
 def run_review(loaded: LoadedLab, endpoints: list[Endpoint], client: str | None = None,
                networks: tuple[str, ...] = NETWORKS, timeout: float = 5.0,
-               progress: Callable[[str], None] | None = None) -> list[EndpointReview]:
+               progress: Callable[[str], None] | None = None, uplink: bool = False,
+               resolve: dict[str, str] | None = None) -> list[EndpointReview]:
     say = progress or (lambda m: None)
-    labs = {n: lab for n, lab in review_labs(loaded).items() if n in networks}
+    labs = {n: lab for n, lab in review_labs(loaded, uplink, resolve).items() if n in networks}
     who = pick_client(loaded, client)
     reviews = [EndpointReview(e) for e in endpoints]
     prefix = loaded.topology.nat64_prefix
