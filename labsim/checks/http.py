@@ -18,8 +18,12 @@ from pydantic import Field
 from .base import CheckEnv, CheckSpec, classify_unresolved, is_ipv4_literal
 from .result import CheckResult, Reason
 
-MARKER = "\n@@labsim-curl@@"
-WRITE_OUT = MARKER + '{"info":%{json},"headers":%{header_json}}'
+MARKER = "\n@@labsim-curl@@\n"
+# named fields, not %{json}: that one builds curl's version string, which initialises libldap
+# (a lookup of the machine's own hostname, ~5 ms a request)
+FIELDS = ("exitcode", "errormsg", "http_code", "remote_ip", "http_version", "ssl_verify_result",
+          "time_namelookup", "time_connect", "time_appconnect", "time_starttransfer", "time_total")
+WRITE_OUT = MARKER + "".join(f"{f}=%{{{f}}}\n" for f in FIELDS) + "headers=%{header_json}"
 URL_IPV4 = re.compile(r"\b(?:https?|wss?)://((?:\d{1,3}\.){3}\d{1,3})(?::\d+)?", re.I)
 TLS_EXITS = {35, 58, 59, 77, 83, 90, 91}
 TRYING = re.compile(r"^\*\s+Trying \[?([0-9a-fA-F:.]+?)\]?:\d+", re.M)
@@ -68,8 +72,21 @@ def run_http(spec: HttpCheck, env: CheckEnv) -> CheckResult:
     stdout = proc.stdout.decode(errors="replace")
     verbose = proc.stderr.decode(errors="replace")
     body, _, tail = stdout.rpartition(MARKER)
-    data = json.loads(tail)
-    return interpret(spec, env, data["info"], data["headers"], body, verbose)
+    info, headers = parse_write_out(tail)
+    return interpret(spec, env, info, headers, body, verbose)
+
+
+def parse_write_out(tail: str) -> tuple[dict, dict]:
+    fields, _, headers = tail.partition("headers=")
+    info: dict = {}
+    for line in fields.splitlines():
+        key, _, value = line.partition("=")
+        info[key] = value
+    for key in ("exitcode", "http_code", "ssl_verify_result"):
+        info[key] = int(info.get(key) or 0)
+    for key in [k for k in info if k.startswith("time_")]:
+        info[key] = float(info[key] or 0)
+    return info, json.loads(headers) if headers.strip() else {}
 
 
 def interpret(spec: HttpCheck, env: CheckEnv | None, info: dict, headers: dict, body: str,
