@@ -169,19 +169,22 @@ def _start_services(rt: Runtime, loaded: LoadedLab, state: LabState, say: Progre
     return pending
 
 
-def spawn_services(rt: Runtime, ctx: NodeContext, state: LabState, say: Progress | None = None) -> list[PendingProbe]:
-    """Start a node's daemons; returns the probes that tell when they are ready."""
+def spawn_services(rt: Runtime, ctx: NodeContext, state: LabState, say: Progress | None = None,
+                   only: set[str] | None = None, skip: set[str] = frozenset()) -> list[PendingProbe]:
+    """Start a node's daemons (`only` some, none in `skip`); returns the probes that tell
+    when they are ready."""
     kind = registry.get(ctx.node.kind)
     pids: dict[str, int] = {}
     for svc in kind.services(ctx):
+        if (only is not None and svc.name not in only) or svc.name in skip:
+            continue
         if say:
             say(f"starting {svc.name} in {ctx.name}")
         pids[svc.name] = rt.spawn(ctx.name, svc.name, svc.argv, host=svc.host)
     logs = {p["service"]: p["log"] for p in state.processes if p["node"] == ctx.name}
     first = next(iter(pids), None)
-    return [PendingProbe(ctx.name, probe, pids.get(getattr(probe, "service", first)),
-                         logs.get(getattr(probe, "service", first)))
-            for probe in kind.probes(ctx)]
+    probes = [(p, getattr(p, "service", None) or first) for p in kind.probes(ctx)]
+    return [PendingProbe(ctx.name, probe, pids.get(svc), logs.get(svc)) for probe, svc in probes if svc in pids]
 
 
 def node_context(loaded: LoadedLab, rt: Runtime, name: str) -> NodeContext:

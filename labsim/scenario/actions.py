@@ -34,7 +34,8 @@ def stop(s: LabSession, a: StopAction) -> str:
         for iface in s.loaded.plan.nodes[a.node].ifaces:
             _exec(s, a.node, ["ip", "link", "set", "dev", iface.ifname, "down"])
         return f"links of {a.node} down"
-    procs = [p for p in s.state.processes if p["node"] == a.node and alive(p["pid"], p.get("start"))]
+    procs = [p for p in s.state.processes if p["node"] == a.node and alive(p["pid"], p.get("start"))
+             and a.service in (None, p["service"])]
     stop_processes({p["pid"] for p in procs}, grace_s=2.0)
     return f"stopped {', '.join(p['service'] for p in procs) or 'nothing'} in {a.node}"
 
@@ -47,10 +48,12 @@ def start(s: LabSession, a: StartAction) -> str:
         s.runtime.add_routes(a.node, list(node.routes))  # link-down flushed its gateway routes
         return f"links of {a.node} up"
     running = {p["service"] for p in s.state.processes if p["node"] == a.node and alive(p["pid"], p.get("start"))}
-    if running:
-        return f"{a.node} already running {', '.join(sorted(running))}"
-    waited = wait_ready(s.runtime, spawn_services(s.runtime, s.ctx(a.node), s.state), 15.0)
-    return f"started {a.node} (ready after {waited:.2f}s)"
+    only = {a.service} if a.service else None
+    if (only or {p["service"] for p in s.state.processes if p["node"] == a.node}) <= running:
+        return f"{a.node} already running {', '.join(sorted(running)) or 'nothing'}"
+    probes = spawn_services(s.runtime, s.ctx(a.node), s.state, only=only, skip=running)
+    waited = wait_ready(s.runtime, probes, 15.0)
+    return f"started {a.service or a.node} (ready after {waited:.2f}s)"
 
 
 def move_address(s: LabSession, a: MoveAddress) -> str:

@@ -28,16 +28,18 @@ class NodeAction(Strict):
 
 
 class StopAction(NodeAction):
-    """Stop a node's daemons (clients then see refused connections), or take its links
-    down (timeouts, as when a machine dies)."""
+    """Stop a node's daemons, or one of them by service name (clients then see refused
+    connections), or take its links down (timeouts, as when a machine dies)."""
 
     what: Literal["daemons", "links"] = "daemons"
+    service: str | None = None  # e.g. tayga, unbound, pdns, echo, nginx, haproxy
 
 
 class StartAction(NodeAction):
     """Undo `stop`: start the daemons again (and wait until ready), or bring links back up."""
 
     what: Literal["daemons", "links"] = "daemons"
+    service: str | None = None
 
 
 class MoveAddress(Strict):

@@ -1,0 +1,71 @@
+"""Tier 1: what `labsim review` reads (URLs, URL files, HAR captures, --resolve) and how a
+check result becomes a verdict. No root, no lab."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from labsim.checks.result import CheckResult, Reason
+from labsim.errors import InputError
+from labsim.scenario.review import Endpoint, endpoints_from, parse_resolve, verdict_of
+
+
+def test_urls_file_with_methods_and_comments(tmp_path):
+    f = tmp_path / "urls.txt"
+    f.write_text("# the app's endpoints\nhttps://api.example.com/v1/  # main\nHEAD http://cdn.example.com/x\n\n")
+    assert endpoints_from(["http://a.test/"], f, None) == [
+        Endpoint("http://a.test/"), Endpoint("https://api.example.com/v1/"), Endpoint("http://cdn.example.com/x", "HEAD")]
+
+
+def test_har_requests_once_each_and_unsafe_methods_become_options(tmp_path):
+    har = tmp_path / "app.har"
+    entries = [{"request": {"method": m, "url": u}} for m, u in (
+        ("GET", "https://api.example.com/feed"), ("POST", "https://api.example.com/login"),
+        ("GET", "https://api.example.com/feed"), ("DELETE", "https://api.example.com/item/1"))]
+    har.write_text(json.dumps({"log": {"entries": entries}}))
+    assert endpoints_from([], None, har) == [
+        Endpoint("https://api.example.com/feed"), Endpoint("https://api.example.com/login", "OPTIONS"),
+        Endpoint("https://api.example.com/item/1", "OPTIONS")]
+
+
+@pytest.mark.parametrize("text, fragment", [
+    ("{}", "not a HAR file"), ("not json", "not a HAR file")])
+def test_a_bad_har_is_an_input_error(tmp_path, text, fragment):
+    har = tmp_path / "bad.har"
+    har.write_text(text)
+    with pytest.raises(InputError, match=fragment):
+        endpoints_from([], None, har)
+
+
+def test_non_http_urls_and_bad_lines_are_refused(tmp_path):
+    with pytest.raises(InputError, match="only http:// and https://"):
+        endpoints_from(["ftp://x.test/"], None, None)
+    f = tmp_path / "u.txt"
+    f.write_text("http://ok.test/\njust-words\n")
+    with pytest.raises(InputError) as info:
+        endpoints_from([], f, None)
+    assert info.value.line == 2
+
+
+def test_resolve_pairs():
+    assert parse_resolve(["API.Local.Test.=10.0.2.2", "v6.local.test=fd00::2"]) == {
+        "api.local.test": "10.0.2.2", "v6.local.test": "fd00::2"}
+    for bad in ("api.local.test", "api.local.test=not-an-ip", "=10.0.2.2", "nodots=10.0.2.2"):
+        with pytest.raises(InputError, match="NAME=ADDRESS"):
+            parse_resolve([bad])
+
+
+@pytest.mark.parametrize("ok, status, reason, warnings, expected", [
+    (True, 200, None, [], ("PASS", None)),
+    (True, 404, None, [], ("WARN", Reason.HTTP_STATUS)),
+    (True, 503, None, [], ("FAIL", Reason.HTTP_STATUS)),
+    (True, 200, None, [Reason.IPV4_LITERAL_IN_BODY], ("WARN", Reason.IPV4_LITERAL_IN_BODY)),
+    (False, None, Reason.NO_AAAA, [], ("FAIL", Reason.NO_AAAA)),
+    (False, 302, Reason.REDIRECT_TO_IPV4_LITERAL, [], ("FAIL", Reason.REDIRECT_TO_IPV4_LITERAL)),
+])
+def test_verdicts(ok, status, reason, warnings, expected):
+    r = CheckResult("http", "client", "http://x.test/", ok=ok, reason=reason, facts={"status": status},
+                    warnings=warnings)
+    assert verdict_of(r) == expected
