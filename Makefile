@@ -36,6 +36,7 @@ test-fast: venv
 bench: setup
 	@scripts/install-debs.sh $(BENCH_DEBS)
 	$(PY) bench/bringup.py
+	$(PY) bench/scenarios.py
 
 clean:
 	-$(VENV)/bin/labsim down --all
