@@ -7,6 +7,9 @@ library only, to start fast.
     resolve NAME [--family any|4|6] [--no-addrconfig]
     tcp HOST PORT [--timeout S]            getaddrinfo, then connect in order like an app
     tls HOST PORT [--servername N]         a verified TLS handshake; certificate names
+    measure TEMPLATE --count N [--family] [--gap-ms G] [--max-seconds S]
+                                           N getaddrinfo calls in this one process; `{i}` in
+                                           the name makes each one unique (cold cache)
 """
 
 from __future__ import annotations
@@ -103,6 +106,22 @@ def _unverified_names(addr: str, port: int, sni: str, timeout: float) -> list[st
         return []
 
 
+def measure(template: str, count: int, family: str, gap_ms: float, max_seconds: float) -> dict:
+    """Time `count` lookups through libc; stop early when `max_seconds` is spent."""
+    run = "%06x" % (int(time.time() * 1000) & 0xFFFFFF)  # so two runs never share a cold name
+    samples = []
+    deadline = time.monotonic() + max_seconds
+    for i in range(count):
+        res = resolve(template.format(i=i, run=run), family)
+        code = res["error"]["code"] if res["error"] else (None if res["addresses"] else "NO_ADDRESS")
+        samples.append({"ms": res["ms"], "error": code})
+        if time.monotonic() > deadline:
+            break
+        if gap_ms:
+            time.sleep(gap_ms / 1000)
+    return {"samples": samples, "requested": count}
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="labsim.agent", description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="op", required=True)
@@ -117,8 +136,16 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--timeout", type=float, default=3.0)
         if op == "tls":
             p.add_argument("--servername")
+    m = sub.add_parser("measure")
+    m.add_argument("template")
+    m.add_argument("--count", type=int, default=100)
+    m.add_argument("--family", choices=FAMILIES, default="any")
+    m.add_argument("--gap-ms", type=float, default=0.0)
+    m.add_argument("--max-seconds", type=float, default=120.0)
     a = ap.parse_args(argv)
-    if a.op == "resolve":
+    if a.op == "measure":
+        out = measure(a.template, a.count, a.family, a.gap_ms, a.max_seconds)
+    elif a.op == "resolve":
         out = resolve(a.name, a.family, not a.no_addrconfig)
     elif a.op == "tcp":
         out = tcp(a.host, a.port, a.timeout)

@@ -341,6 +341,49 @@ def review(
     raise typer.Exit(1 if failed else 0)
 
 
+bench_app = typer.Typer(no_args_is_help=True, help="Measurements that compare configurations.")
+app.add_typer(bench_app, name="bench")
+
+
+@bench_app.command("resolvers")
+def bench_resolvers(
+    file: Path = typer.Argument(..., help="Comparison file, e.g. compare/ipv6-only-client.yml."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Every variant's statistics and samples."),
+    html_out: Optional[Path] = typer.Option(None, "--html", help="A self-contained HTML report with the plot."),
+    png_out: Optional[Path] = typer.Option(None, "--png", help="The latency CDF plot alone."),
+) -> None:
+    """Measure name resolution as applications see it (getaddrinfo in the node, through its
+    own resolv.conf) for every variant of a base topology, and put them side by side:
+    count, failures by reason, min, p50, p90, p95, p99, max, mean; a CDF plot per variant."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from .measure.compare import load_comparison, run_comparison
+    from .report import compare as report
+
+    _interrupt_on_term()
+    try:
+        comp, plans = load_comparison(file)
+        with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                      TimeElapsedColumn(), console=err, transient=True) as bar:
+            task = bar.add_task("starting", total=len(plans))
+            results = run_comparison(plans, progress=lambda msg, n: bar.update(
+                task, advance=n, **({"description": msg} if msg else {})))
+    except LabsimError as exc:
+        _fail(exc)
+    except KeyboardInterrupt:
+        err.print("labsim: interrupted; labs were removed")
+        raise typer.Exit(130)
+    report.render_table(comp.name, results, out)
+    if json_out:
+        json_out.write_text(report.to_json(comp.name, results))
+    if html_out or png_out:
+        png = report.plot_png(comp.name, results)
+        if png_out:
+            png_out.write_bytes(png)
+        if html_out:
+            html_out.write_text(report.to_html(comp.name, comp.description, results, png))
+
+
 @app.command()
 def validate(
     file: Path = typer.Argument(..., help="Topology or scenario file to check."),

@@ -20,6 +20,7 @@ from typing import Callable
 from .errors import EnvironmentMissingError, LabNotFoundError, RuntimeOpError
 from .kinds import registry
 from .kinds.base import NodeContext
+from .impair import loss_rules
 from .labca import LabCA
 from .loader import LoadedLab
 from .readiness import PendingProbe, wait_ready
@@ -160,6 +161,12 @@ def _start_services(rt: Runtime, loaded: LoadedLab, state: LabState, say: Progre
         if getattr(ctx.spec, "trust_lab_ca", False):
             trust_dir = trust_dir or ca.write_trust_dir(state.dir / "ssl")
             rt.write_file(name, "/etc/ssl", b"", shared=str(trust_dir))
+    for name in ctxs:  # packet loss: nftables rules inside the node (its own namespace)
+        rules = loss_rules(loaded.topology.nodes[name], loaded.plan.nodes[name])
+        if rules:
+            res = rt.exec(name, ["nft", "-f", "-"], input="\n".join(rules).encode() + b"\n")
+            if res.returncode != 0:
+                raise RuntimeOpError(f"node {name!r}: loss rules: {res.stderr.decode(errors='replace')}")
     # setup commands (config checks, TUN devices) run per node in parallel, in order within one
     with ThreadPoolExecutor(max_workers=4) as pool:
         list(pool.map(lambda ctx: _run_setup(rt, ctx), ctxs.values()))

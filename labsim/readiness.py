@@ -127,7 +127,7 @@ def wait_ready(rt: Runtime, pending: list[PendingProbe], deadline_s: float = 15.
 def _passes(rt: Runtime, item: PendingProbe) -> bool:
     p = item.probe
     if isinstance(p, DnsProbe):
-        return _dns_ok(rt, item.node, p, 0.05)
+        return _dns_ok(rt, item.node, p, p.timeout)
     if isinstance(p, TcpProbe):
         return _tcp_ok(rt, item.node, p, 0.2)
     if isinstance(p, FdProbe):

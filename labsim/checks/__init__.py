@@ -5,6 +5,7 @@ from __future__ import annotations
 from .base import CheckEnv, CheckSpec
 from .dns import DnsCheck, run_dns
 from .http import HttpCheck, run_http
+from .measure import MeasureCheck, run_measure
 from .ping import PingCheck, run_ping
 from .resolve import ResolveCheck, run_resolve
 from .result import CheckResult, Reason
@@ -18,6 +19,7 @@ CHECKS = {
     "tls": (TlsCheck, run_tls),
     "tcp": (TcpCheck, run_tcp),
     "ping": (PingCheck, run_ping),
+    "measure": (MeasureCheck, run_measure),
 }
 
 __all__ = ["CHECKS", "CheckEnv", "CheckResult", "CheckSpec", "Reason"]

@@ -98,6 +98,14 @@ def _expand(plan, rtype: str, value: str, loc) -> list[str]:
     return [value]
 
 
+RELAYED_PORT = 5300  # where pdns listens when a delay relay sits in front of it
+
+
+def dns_port(ctx: NodeContext) -> int:
+    imp = ctx.spec.impair
+    return RELAYED_PORT if imp and (imp.dns_delay_ms or imp.dns_jitter_ms) else 53
+
+
 def ns_name(node: str, zone: str) -> str:
     return f"{node}-ns.{zone}."
 
@@ -130,7 +138,7 @@ class AuthDns(Kind):
             "launch=bind",
             f"bind-config={ctx.dir}/named.conf",
             "local-address=0.0.0.0, ::",
-            "local-port=53",
+            f"local-port={dns_port(ctx)}",
             "daemon=no",
             "guardian=no",
             "disable-syslog=yes",
@@ -151,7 +159,15 @@ class AuthDns(Kind):
         return files
 
     def services(self, ctx: NodeContext) -> list[Service]:
-        return [Service("pdns", ["pdns_server", f"--config-dir={ctx.dir}"])]
+        out = [Service("pdns", ["pdns_server", f"--config-dir={ctx.dir}"])]
+        imp = ctx.spec.impair
+        if imp and (imp.dns_delay_ms or imp.dns_jitter_ms):
+            # the relay takes port 53 and passes queries on to pdns after the delay
+            listen = [a for a in ("127.0.0.1", "::1", *map(str, ctx.node.addresses()))]
+            argv = [ctx.python, "-m", "labsim.relay", "--port", "53", "--to-port", str(RELAYED_PORT),
+                    "--delay-ms", str(imp.dns_delay_ms), "--jitter-ms", str(imp.dns_jitter_ms)]
+            out.append(Service("relay", argv + [x for a in listen for x in ("--listen", a)]))
+        return out
 
     def reload_argv(self, ctx: NodeContext, zone: str) -> list[str]:
         """Serve a rewritten zone file now (bind backend)."""
@@ -159,7 +175,9 @@ class AuthDns(Kind):
 
     def probes(self, ctx: NodeContext):
         addr = ctx.node.addresses()[0]
-        return [DnsProbe(addr, zone, "SOA", rcode="NOERROR") for zone in ctx.spec.zones]
+        imp = ctx.spec.impair
+        wait = 0.05 + (2 * (imp.dns_delay_ms + imp.dns_jitter_ms) / 1000 if imp else 0)
+        return [DnsProbe(addr, zone, "SOA", rcode="NOERROR", timeout=wait) for zone in ctx.spec.zones]
 
     def validate(self, ctx: NodeContext) -> None:
         for zone in ctx.spec.zones:

@@ -52,6 +52,7 @@ class DnsProbe:
     qname: str
     rdtype: str = "SOA"
     rcode: str | None = None
+    timeout: float = 0.05  # per attempt; longer for a server behind a delay relay
 
 
 @dataclass(frozen=True)

@@ -56,6 +56,7 @@ class Link(Strict):
     network: NetName
     ipv6: IPv6Address | None = None
     ipv4: IPv4Address | None = None
+    loss: float = Field(0.0, ge=0, le=1)  # share of packets leaving by this link that are dropped
 
     @model_validator(mode="before")
     @classmethod
@@ -87,6 +88,15 @@ class Route(Strict):
     via: str  # a node name or an address
 
 
+class Impair(Strict):
+    """Path impairment without netem: random loss (nftables) on what leaves the node, and a
+    user-space delay for the DNS answers it serves (authdns)."""
+
+    loss: float = Field(0.0, ge=0, le=1)
+    dns_delay_ms: float = Field(0.0, ge=0, le=10000)
+    dns_jitter_ms: float = Field(0.0, ge=0, le=10000)
+
+
 class NodeBase(Strict):
     """Fields every node has. Kinds extend this with their own."""
 
@@ -96,6 +106,7 @@ class NodeBase(Strict):
     # DNS names that the lab's authoritative servers publish for this node's addresses
     names: list[str] = Field(default_factory=list)
     routes: list[Route] = Field(default_factory=list)
+    impair: Impair | None = None
 
 
 class Topology(Strict):

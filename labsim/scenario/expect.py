@@ -38,6 +38,12 @@ class Expect(BaseModel):
     max_ms: float | None = Field(None, gt=0)  # total time of each try
     success_ratio: float | None = Field(None, ge=0, le=1)
     split: dict[str, float] | None = None  # answer -> expected share over the tries
+    # latency statistics of a `measure` step (milliseconds)
+    p50_min_ms: float | None = Field(None, ge=0)
+    p50_max_ms: float | None = Field(None, ge=0)
+    p95_max_ms: float | None = Field(None, ge=0)
+    p99_max_ms: float | None = Field(None, ge=0)
+    failures_max: int | None = Field(None, ge=0)
 
 
 @dataclass
@@ -72,8 +78,11 @@ def observed_value(r: CheckResult) -> str | None:
 
 def per_try(exp: Expect, r: CheckResult) -> list[Outcome]:
     out = []
-    want_ok = exp.ok if exp.ok is not None else exp.reason is None
-    out.append(Outcome("ok", want_ok, r.ok, r.ok == want_ok))
+    bounds = (exp.p50_min_ms, exp.p50_max_ms, exp.p95_max_ms, exp.p99_max_ms, exp.failures_max)
+    if exp.ok is not None or exp.reason is not None or all(b is None for b in bounds):
+        # latency bounds alone are the whole expectation: a slow series may lose a lookup
+        want_ok = exp.ok if exp.ok is not None else exp.reason is None
+        out.append(Outcome("ok", want_ok, r.ok, r.ok == want_ok))
     if exp.reason is not None:
         out.append(Outcome("reason", exp.reason.value, r.reason.value if r.reason else None, r.reason == exp.reason))
     f = r.facts
@@ -110,6 +119,16 @@ def per_try(exp: Expect, r: CheckResult) -> list[Outcome]:
         got = sorted(w.value for w in r.warnings)
         out.append(Outcome("warnings", sorted(w.value for w in exp.warnings), got,
                            got == sorted(w.value for w in exp.warnings)))
+    stats = f.get("stats") or {}
+    for name, key, bound in (("p50_min_ms", "p50", exp.p50_min_ms), ("p50_max_ms", "p50", exp.p50_max_ms),
+                             ("p95_max_ms", "p95", exp.p95_max_ms), ("p99_max_ms", "p99", exp.p99_max_ms)):
+        if bound is not None:
+            got = stats.get(key)
+            ok = got is not None and (got >= bound if name.endswith("min_ms") else got <= bound)
+            out.append(Outcome(name, bound, None if got is None else round(got, 2), ok))
+    if exp.failures_max is not None:
+        fails = sum((stats.get("failures") or {}).values())
+        out.append(Outcome("failures_max", exp.failures_max, fails, fails <= exp.failures_max))
     if exp.max_ms is not None:
         ms = r.timings_ms.get("total")
         out.append(Outcome("max_ms", exp.max_ms, ms, ms is not None and ms <= exp.max_ms))

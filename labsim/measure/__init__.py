@@ -1,0 +1,1 @@
+"""Resolution latency: series of lookups measured inside nodes, and their statistics."""

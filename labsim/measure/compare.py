@@ -1,0 +1,178 @@
+"""Resolver comparisons: one base topology, variants side by side, the same measurement.
+
+    name: ipv6-only-client
+    topology: ../topologies/resolution.yml
+    from: client                                   # where lookups run
+    measure: {name: "n{i}-{run}.wild.example.test", count: 100, max_seconds: 30}
+    variants:
+      good-order: {}
+      bad-order: {from: client-dropped, count: 5}
+      bind9: {nodes: {dns64: {implementation: bind9}}}
+      upstream-50ms: {nodes: {ns: {impair: {dns_delay_ms: 50}}}}
+
+A variant may change where lookups run (`from`), the measurement (`count`, `gap_ms`,
+`max_seconds`, `name`) and any node's fields (`nodes:`, merged into the base topology).
+Variants with the same node changes share one lab.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from ..errors import InputError
+from ..loader import LoadedLab, _from_pydantic, build_lab
+from ..model.yamlpos import SourceMap, load_yaml
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class Measure(Strict):
+    name: str = "n{i}-{run}.wild.example.test"
+    count: int = Field(100, ge=1, le=100000)
+    gap_ms: float = Field(0.0, ge=0, le=10000)
+    max_seconds: float = Field(60.0, gt=0, le=3600)
+    family: str = "any"
+
+
+class Variant(Strict):
+    node: str | None = Field(None, alias="from")
+    name: str | None = None
+    count: int | None = Field(None, ge=1, le=100000)
+    gap_ms: float | None = Field(None, ge=0, le=10000)
+    max_seconds: float | None = Field(None, gt=0, le=3600)
+    description: str = ""
+    nodes: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+
+class Comparison(Strict):
+    name: str
+    description: str = ""
+    topology: str
+    node: str = Field("client", alias="from")
+    measure: Measure = Field(default_factory=Measure)
+    variants: dict[str, Variant] = Field(min_length=1)
+
+
+@dataclass
+class VariantPlan:
+    name: str
+    node: str
+    measure: Measure
+    lab: LoadedLab
+    patch_key: str  # variants with equal keys share a lab
+    description: str = ""
+
+
+@dataclass
+class VariantResult:
+    name: str
+    node: str
+    description: str
+    stats: dict
+    samples_ms: list[float]
+    errors: list[str | None]
+    measure: dict
+    patch: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return self.__dict__
+
+
+def load_comparison(path: str | Path) -> tuple[Comparison, list[VariantPlan]]:
+    data, smap = load_yaml(path)
+    if not isinstance(data, dict):
+        raise smap.error((), "a comparison is a mapping with 'name', 'topology' and 'variants'")
+    try:
+        comp = Comparison.model_validate(data)
+    except ValidationError as exc:
+        raise _from_pydantic(exc, (), smap, Comparison) from None
+    topo_path = Path(path).parent / comp.topology
+    if not topo_path.exists():
+        raise smap.error(("topology",), f"no topology file {topo_path}")
+    base, base_map = load_yaml(topo_path)
+    plans = []
+    for vname, v in comp.variants.items():
+        loc = ("variants", vname)
+        node = v.node or comp.node
+        if node not in base.get("nodes", {}):
+            raise smap.error(loc + (("from",) if v.node else ()), f"no node {node!r} in {comp.topology}; "
+                             f"nodes: {', '.join(base.get('nodes', {}))}")
+        patched = copy.deepcopy(base)
+        for target, fields in v.nodes.items():
+            if target not in patched.get("nodes", {}):
+                raise smap.error(loc + ("nodes", target), f"no node {target!r} in {comp.topology}; "
+                                 f"nodes: {', '.join(base.get('nodes', {}))}")
+            patched["nodes"][target] = _merge(patched["nodes"][target], fields)
+        try:
+            lab = build_lab(patched, base_map, f"cmp-{len(plans)}", str(topo_path))
+        except InputError as exc:
+            # the change came from the comparison file: say where, and what the topology said
+            raise smap.error(loc, f"this variant makes the topology invalid: {exc.field or ''}: {exc.message}") from None
+        m = comp.measure.model_copy(update={k: getattr(v, k) for k in ("name", "count", "gap_ms", "max_seconds")
+                                            if getattr(v, k) is not None})
+        plans.append(VariantPlan(vname, node, m, lab, json.dumps(v.nodes, sort_keys=True), v.description))
+    return comp, plans
+
+
+def _merge(base: Any, patch: Any) -> Any:
+    if isinstance(base, dict) and isinstance(patch, dict):
+        out = dict(base)
+        for k, v in patch.items():
+            out[k] = _merge(base.get(k), v)
+        return out
+    return patch
+
+
+def run_comparison(plans: list[VariantPlan], progress: Callable[[str, int], None] | None = None) -> list[VariantResult]:
+    """Bring each distinct lab up once, measure its variants, tear it down."""
+    import sys
+
+    from .. import lab as labmod
+    from ..checks import CheckEnv
+    from ..checks.measure import MeasureCheck, run_measure
+    from ..lab import make_runtime
+    from ..runtime.state import LabState
+    from ..scenario.load import lab_name_for
+
+    step = progress or (lambda msg, n: None)
+    results: dict[str, VariantResult] = {}
+    groups: dict[str, list[VariantPlan]] = {}
+    for p in plans:
+        groups.setdefault(p.patch_key, []).append(p)
+    for key, group in groups.items():
+        name = lab_name_for("cmp")
+        loaded = group[0].lab
+        loaded = LoadedLab(loaded.topology.model_copy(update={"name": name}),
+                           _renamed(loaded, name), loaded.source, loaded.path)
+        step(f"bringing up the lab for {', '.join(p.name for p in group)}", 0)
+        labmod.up(loaded, ephemeral=True)
+        try:
+            env = CheckEnv(make_runtime(LabState.load(name)), sys.executable)
+            for p in group:
+                step(f"measuring {p.name} from {p.node} ({p.measure.count} lookups)", 0)
+                spec = MeasureCheck.model_validate({"from": p.node, **p.measure.model_dump()})
+                r = run_measure(spec, env)
+                results[p.name] = VariantResult(p.name, p.node, p.description, r.facts["stats"],
+                                                r.facts["samples_ms"], r.facts["errors"], p.measure.model_dump(),
+                                                json.loads(key))
+                step("", 1)
+        finally:
+            labmod.down(name)
+    return [results[p.name] for p in plans]
+
+
+def _renamed(loaded: LoadedLab, name: str):
+    import dataclasses
+
+    return dataclasses.replace(loaded.plan, lab=name, topology=loaded.topology.model_copy(update={"name": name}))
+
+
+__all__ = ["Comparison", "load_comparison", "run_comparison", "VariantResult", "SourceMap"]
