@@ -24,7 +24,8 @@ def _ms(v) -> str:
 def render_table(name: str, results: list[VariantResult], console: Console) -> None:
     table = Table(title=f"resolution latency: {name} (ms, getaddrinfo in the node)", title_justify="left")
     for col in ("variant", "from", "n", "fail", *COLUMNS):
-        table.add_column(col, justify="left" if col in ("variant", "from", "fail") else "right")
+        table.add_column(col, justify="left" if col in ("variant", "from", "fail") else "right",
+                         no_wrap=col in ("variant", "from"))
     for r in results:
         s = r.stats
         fails = ", ".join(f"{k}×{v}" for k, v in s["failures"].items()) or "0"

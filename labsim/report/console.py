@@ -17,6 +17,11 @@ def step_facts(s: StepResult) -> str:
         return s.did
     if s.result is None:
         return s.error or ""
+    stats = s.result.facts.get("stats")
+    if stats:
+        fails = sum(stats["failures"].values())
+        nums = " ".join(f"{k}={stats[k]:.1f}ms" for k in ("p50", "p95", "max") if stats.get(k) is not None)
+        return f"n={stats['count']} {nums}" + (f" failures={fails}" if fails else "")
     parts = []
     for k in KEY_FACTS:
         v = s.result.facts.get(k)
