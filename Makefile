@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 DEBS   := tayga unbound pdns-server pdns-backend-bind nginx-light libnginx-mod-stream haproxy \
-          slirp4netns curl iproute2 nftables dnsutils iputils-ping procps ca-certificates python3
+          slirp4netns dnsperf curl iproute2 nftables dnsutils iputils-ping procps ca-certificates python3
 BENCH_DEBS := mininet bridge-utils
 
 .PHONY: setup debs venv demo test test-fast bench clean
