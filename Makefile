@@ -37,6 +37,7 @@ bench: setup
 	@scripts/install-debs.sh $(BENCH_DEBS)
 	$(PY) bench/bringup.py
 	$(PY) bench/scenarios.py
+	$(PY) bench/dns_measure.py
 
 clean:
 	-$(VENV)/bin/labsim down --all
