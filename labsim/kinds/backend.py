@@ -18,7 +18,7 @@ from ipaddress import ip_address
 from ..model.plan import PlanError
 from ..model.topology import NodeBase, Strict
 from .base import Kind, NodeContext, Service, TcpProbe, TlsRequest
-from .common import base_files
+from .common import base_files, https_certificate
 
 
 class Response(Strict):
@@ -69,12 +69,7 @@ class Backend(Kind):
         return files
 
     def tls(self, ctx: NodeContext) -> TlsRequest | None:
-        if not ctx.spec.https_port:
-            return None
-        names = ctx.spec.tls_names
-        if names is None:
-            names = [*ctx.spec.names, ctx.name, *map(str, ctx.node.addresses())]
-        return TlsRequest(names)
+        return https_certificate(ctx)
 
     def services(self, ctx: NodeContext) -> list[Service]:
         spec = ctx.spec

@@ -32,7 +32,7 @@ from pydantic import Field, field_validator
 from ..model.plan import PlanError
 from ..model.topology import NodeBase
 from .base import Kind, NodeContext, Service, TcpProbe, TlsRequest
-from .common import base_files
+from .common import base_files, https_certificate
 from .proxy import (indent, is_dns_name, is_ip, nginx_args, nginx_listen, nginx_main,
                     nginx_resolver, resolve_host, resolver_nameservers)
 
@@ -174,12 +174,7 @@ class Cdn(Kind):
         return files
 
     def tls(self, ctx: NodeContext) -> TlsRequest | None:
-        if not ctx.spec.https_port:
-            return None
-        names = ctx.spec.tls_names
-        if names is None:
-            names = [*ctx.spec.names, ctx.name, *map(str, ctx.node.addresses())]
-        return TlsRequest(names)
+        return https_certificate(ctx)
 
     def setup(self, ctx: NodeContext) -> list[list[str]]:
         return [["nginx", "-t", "-q", *nginx_args(ctx)]]

@@ -10,7 +10,7 @@ from __future__ import annotations
 from ipaddress import ip_address
 
 from ..model.plan import PlanError
-from .base import NodeContext
+from .base import NodeContext, TlsRequest
 
 NSSWITCH = """\
 # labsim: name resolution in this node is files, then DNS through resolv.conf
@@ -81,3 +81,15 @@ def hosts(ctx: NodeContext) -> str:
 def base_files(ctx: NodeContext) -> dict[str, str]:
     return {"/etc/resolv.conf": resolv_conf(ctx), "/etc/hosts": hosts(ctx),
             "/etc/nsswitch.conf": NSSWITCH}
+
+
+def https_certificate(ctx: NodeContext) -> TlsRequest | None:
+    """A lab-CA certificate for a node serving HTTPS: its `tls_names` if given (to reproduce
+    a certificate that does not name the public host), else its names, node name and
+    addresses."""
+    if not ctx.spec.https_port:
+        return None
+    names = ctx.spec.tls_names
+    if names is None:
+        names = [*ctx.spec.names, ctx.name, *map(str, ctx.node.addresses())]
+    return TlsRequest(names)
