@@ -4,7 +4,7 @@
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
-DEBS   := tayga unbound pdns-server pdns-backend-bind nginx-light libnginx-mod-stream haproxy \
+DEBS   := tayga unbound bind9 bind9-utils knot-resolver pdns-recursor pdns-server pdns-backend-bind nginx-light libnginx-mod-stream haproxy \
           slirp4netns dnsperf curl iproute2 nftables dnsutils iputils-ping procps ca-certificates python3
 BENCH_DEBS := mininet bridge-utils
 

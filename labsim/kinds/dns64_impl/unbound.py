@@ -1,0 +1,99 @@
+"""unbound 1.17: `module-config: "dns64 iterator"`, a stub zone per lab zone.
+
+unbound answers `.test` (and other special-use TLDs) itself unless told `nodefault`.
+`local-data` is answered before the modules run, so it never gets synthesized; an
+`auth-zone` with `for-upstream: yes` is data the iterator finds, and dns64 sees it: that is
+how `ipv4only.arpa` is served (with an uplink's forward zone for '.', a stub zone for it
+makes the hole that lets the auth-zone answer). unbound cannot exclude AAAA records by
+range (`dns64-ignore-aaaa` takes names, not address ranges), so `exclude` is refused.
+"""
+
+from __future__ import annotations
+
+from ..base import NodeContext, Service
+from ..common import base_files
+from .common import (IPV4ONLY, Implementation, dns64_prefix, ipv4only_zone_file, register, stub_zones,
+                     uplink_forwarders)
+
+# Zones unbound answers itself by default (unbound.conf(5), local-zone, "default zones"):
+# special-use names and the AS112/RFC 6303 reverse zones, documentation ranges included.
+# A lab zone inside one of them needs `local-zone: "<it>." nodefault` to reach its stub.
+UNBOUND_DEFAULT_ZONES = {
+    "localhost", "test", "invalid", "onion", "home.arpa", "resolver.arpa", "service.arpa",
+    "127.in-addr.arpa", "0.in-addr.arpa", "254.169.in-addr.arpa", "2.0.192.in-addr.arpa",
+    "100.51.198.in-addr.arpa", "113.0.203.in-addr.arpa", "255.255.255.255.in-addr.arpa",
+    "10.in-addr.arpa", "168.192.in-addr.arpa",
+    *(f"{n}.172.in-addr.arpa" for n in range(16, 32)),
+    *(f"{n}.100.in-addr.arpa" for n in range(64, 128)),
+    "d.f.ip6.arpa", "8.e.f.ip6.arpa", "9.e.f.ip6.arpa", "a.e.f.ip6.arpa", "b.e.f.ip6.arpa",
+    "8.b.d.0.1.0.0.2.ip6.arpa",
+    "0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.ip6.arpa",
+    "1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.ip6.arpa",
+}
+
+
+def default_zones_covering(zone: str) -> list[str]:
+    """The default local zones that contain `zone` (itself included), shortest first."""
+    labels = zone.rstrip(".").lower().split(".")
+    suffixes = [".".join(labels[i:]) for i in range(len(labels) - 1, -1, -1)]
+    return [z for z in suffixes if z in UNBOUND_DEFAULT_ZONES]
+
+
+@register
+class Unbound(Implementation):
+    name = "unbound"
+    service = "unbound"
+    packages = ("unbound",)
+    binaries = ("unbound", "unbound-checkconf")
+
+    def render(self, ctx: NodeContext) -> dict[str, str]:
+        files = base_files(ctx)
+        server = [
+            "server:",
+            "  verbosity: 1",
+            "  use-syslog: no",
+            '  logfile: ""',
+            '  chroot: ""',
+            '  username: ""',
+            f'  directory: "{ctx.dir}"',
+            '  pidfile: ""',
+            "  port: 53",
+            "  interface: 127.0.0.1",
+            "  interface: ::1",
+        ]
+        server += [f"  interface: {a}" for a in ctx.node.addresses()]
+        server += [
+            "  access-control: 0.0.0.0/0 allow",
+            "  access-control: ::/0 allow",
+            *(['  module-config: "dns64 iterator"', f"  dns64-prefix: {dns64_prefix(ctx)}"]
+              if ctx.spec.synthesize else ['  module-config: "iterator"']),
+            "  do-not-query-localhost: no",
+            "  qname-minimisation: no",
+            "  prefetch: no",
+        ]
+        zones = stub_zones(ctx)
+        local = sorted({d for z in zones for d in default_zones_covering(z)})
+        server += [f'  local-zone: "{d}." nodefault' for d in local]
+        server += ["remote-control:", "  control-enable: no"]
+        for zone, addrs in sorted(zones.items()):
+            server += ["stub-zone:", f'  name: "{zone}."'] + [f"  stub-addr: {a}" for a in addrs]
+        fwd = uplink_forwarders(ctx)
+        if fwd:
+            # names outside the lab: slirp4netns's DNS forwarder, reached over the uplink.
+            # A forward zone outranks an auth-zone for upstream: a stub zone for the RFC 7050
+            # name makes a hole in it, and the auth-zone below answers before the stub's
+            # address would ever be asked.
+            server += ["forward-zone:", '  name: "."'] + [f"  forward-addr: {a}" for a in fwd]
+            server += ["stub-zone:", f'  name: "{IPV4ONLY}."', "  stub-addr: 127.0.0.1"]
+        # RFC 7050's name, served to the iterator (not to clients directly), so dns64 applies
+        server += ["auth-zone:", f'  name: "{IPV4ONLY}."', f'  zonefile: "{ctx.dir}/{IPV4ONLY}.zone"',
+                   "  for-downstream: no", "  for-upstream: yes", "  fallback-enabled: no"]
+        files["unbound.conf"] = "\n".join(server) + "\n"
+        files[f"{IPV4ONLY}.zone"] = ipv4only_zone_file()
+        return files
+
+    def setup(self, ctx: NodeContext) -> list[list[str]]:
+        return [["unbound-checkconf", f"{ctx.dir}/unbound.conf"]]
+
+    def services(self, ctx: NodeContext) -> list[Service]:
+        return [Service(self.service, ["unbound", "-d", "-c", f"{ctx.dir}/unbound.conf"])]
