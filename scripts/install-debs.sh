@@ -21,3 +21,14 @@ fi
 trap '[ -n "$guard" ] && rm -f "$guard"' EXIT
 apt-get update -qq
 DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# labsim runs its own copies of these daemons inside labs: on a systemd host, leave the ones
+# this script just installed disabled, so none of them listens on the host after a reboot
+if [ -d /run/systemd/system ]; then
+  for p in "${missing[@]}"; do
+    for f in $(dpkg -L "$p" 2>/dev/null | grep -E '^/(usr/)?lib/systemd/system/[^/]+\.service$'); do
+      u=$(basename "$f")
+      [ "${u%@.service}" != "$u" ] && u="${u%@.service}@1.service"  # templates: kresd@1
+      systemctl disable --now "$u" >/dev/null 2>&1 || true
+    done
+  done
+fi
