@@ -70,7 +70,8 @@ def up(
     file: Path = typer.Argument(..., help="Topology file (YAML), e.g. topologies/apple-review.yml."),
     name: Optional[str] = typer.Option(None, "--name", "-n", help="Lab name (default: the file's `name`). "
                                        "Two labs from one file need two names."),
-    runtime: str = typer.Option("netns", "--runtime", help="Where nodes run: netns (network namespaces)."),
+    runtime: str = typer.Option("netns", "--runtime", help="Where nodes run: netns (network namespaces) "
+                                "or docker (a container per node from labsim/node; `labsim image build`)."),
     timeout: float = typer.Option(15.0, help="Seconds to wait for every daemon to answer its probe."),
     as_json: bool = typer.Option(False, "--json", help="Print the lab's nodes as JSON."),
     keep_on_failure: bool = typer.Option(False, "--keep-on-failure", help="If a daemon does not come up, "
@@ -172,6 +173,11 @@ def exec(  # noqa: A001 - the command is called exec
         _fail(exc)
     if cmd and cmd[0] == "--":
         cmd = cmd[1:]
+    if st.runtime == "docker":
+        from .runtime.docker import exec_argv
+
+        argv = exec_argv(lab, node, cmd)  # docker exec -i [-t]: exit code passes through
+        os.execvp(argv[0], argv)
     os.execvp("ip", ["ip", "netns", "exec", node_ns(lab, node), *cmd])
 
 
@@ -243,7 +249,7 @@ def run(
     json_out: Optional[Path] = typer.Option(None, "--json", help="Write every result (raw facts, timings) as JSON."),
     junit_out: Optional[Path] = typer.Option(None, "--junit", help="Write JUnit XML (a testcase per step)."),
     keep: bool = typer.Option(False, "--keep", help="Leave each lab up after its steps (labsim down NAME later)."),
-    runtime: str = typer.Option("netns", "--runtime", help="Where nodes run: netns."),
+    runtime: str = typer.Option("netns", "--runtime", help="Where nodes run: netns or docker."),
 ) -> None:
     """Run scenarios: bring each lab up, run its checks and actions, tear it down.
 
@@ -343,6 +349,10 @@ def review(
 
 bench_app = typer.Typer(no_args_is_help=True, help="Measurements that compare configurations.")
 app.add_typer(bench_app, name="bench")
+
+from .image import image_app  # noqa: E402 - imports typer only; docker is imported when used
+
+app.add_typer(image_app, name="image")
 
 
 @bench_app.command("resolvers")

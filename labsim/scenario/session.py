@@ -25,7 +25,7 @@ class LabSession:
     @property
     def env(self) -> CheckEnv:
         addrs = {n: [str(a) for a in p.addresses()] for n, p in self.loaded.plan.nodes.items()}
-        return CheckEnv(self.runtime, sys.executable, addrs)
+        return CheckEnv(self.runtime, getattr(self.runtime, "python", None) or sys.executable, addrs)
 
     def ctx(self, node: str) -> NodeContext:
         return node_context(self.loaded, self.runtime, node)
