@@ -99,13 +99,9 @@ def up(loaded: LoadedLab, runtime: str = "netns", progress: Progress | None = No
         timings["services"] = time.monotonic() - t0 - timings["network"]
         say(f"waiting for {len(pending)} readiness probes")
         timings["ready_wait"] = wait_ready(rt, pending, ready_timeout)
-        for node in loaded.plan.nodes.values():
-            ctx = _ctx(loaded, rt, node.name)
-            for argv in registry.get(node.kind).after_ready(ctx):
-                res = rt.exec(node.name, argv, timeout=20)
-                if res.returncode != 0:
-                    raise RuntimeOpError(f"node {node.name!r}: `{' '.join(argv)[:80]}` failed: "
-                                         f"{res.stderr.decode(errors='replace').strip()}")
+        for name in loaded.plan.nodes:
+            ctx = _ctx(loaded, rt, name)
+            _run_commands(rt, ctx, registry.get(ctx.node.kind).after_ready(ctx))
         timings["total"] = time.monotonic() - t0
         state.status = "up"
         state.extra["timings"] = timings
@@ -120,8 +116,7 @@ def up(loaded: LoadedLab, runtime: str = "netns", progress: Progress | None = No
         rt.destroy()
         raise
     finally:
-        if isinstance(rt, (NetnsRuntime, DockerRuntime)):
-            rt.close()
+        rt.close()
 
 
 def make_runtime(state: LabState) -> Runtime:
@@ -147,7 +142,7 @@ def _ctx(loaded: LoadedLab, rt: Runtime, name: str) -> NodeContext:
 
 def _build_network(rt: Runtime, loaded: LoadedLab) -> None:
     plan = loaded.plan
-    rt.create_hub()  # type: ignore[attr-defined]
+    rt.create_hub()
     for bridge in plan.bridges.values():
         rt.create_network(bridge)
     sysctls = {node.name: {**BASE_SYSCTLS, **registry.get(node.kind).sysctls(node, loaded.topology.nodes[node.name])}
@@ -218,7 +213,12 @@ def node_context(loaded: LoadedLab, rt: Runtime, name: str) -> NodeContext:
 
 
 def _run_setup(rt: Runtime, ctx: NodeContext) -> None:
-    for argv in registry.get(ctx.node.kind).setup(ctx):
+    _run_commands(rt, ctx, registry.get(ctx.node.kind).setup(ctx))
+
+
+def _run_commands(rt: Runtime, ctx: NodeContext, commands: list[list[str]]) -> None:
+    """Run a kind's one-off commands in its node, in order; the first failure stops bring-up."""
+    for argv in commands:
         res = rt.exec(ctx.name, argv, timeout=20)
         if res.returncode != 0:
             out = (res.stderr or res.stdout or b"").decode(errors="replace").strip()

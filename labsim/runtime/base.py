@@ -17,6 +17,10 @@ class Runtime(ABC):
     name: str
 
     @abstractmethod
+    def create_hub(self) -> None:
+        """Make the lab's hub, where its networks' bridges live."""
+
+    @abstractmethod
     def create_node(self, node: str, sysctls: dict[str, str]) -> None:
         """Make the node's network namespace (and its container, for docker)."""
 
@@ -60,3 +64,6 @@ class Runtime(ABC):
     @abstractmethod
     def destroy(self) -> list[str]:
         """Remove everything the lab made; returns what was removed. Safe to call twice."""
+
+    def close(self) -> None:
+        """Release handles kept during bring-up (netlink sockets); the lab stays up."""
