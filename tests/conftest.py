@@ -123,3 +123,21 @@ def assert_same_host(before: dict, after: dict) -> None:
 @pytest.fixture
 def host_state():
     return host_snapshot
+
+
+UPDATE_GOLDEN = os.environ.get("LABSIM_UPDATE_GOLDEN") == "1"
+
+
+def assert_golden(base: Path, files: dict[str, str], label: str) -> None:
+    """Rendered files against tests/golden/...; LABSIM_UPDATE_GOLDEN=1 rewrites them (and
+    removes stale ones)."""
+    if UPDATE_GOLDEN:
+        for stale in [p for p in base.rglob("*") if p.is_file() and str(p.relative_to(base)) not in files]:
+            stale.unlink()
+        for rel, text in files.items():
+            (base / rel).parent.mkdir(parents=True, exist_ok=True)
+            (base / rel).write_text(text)
+    on_disk = sorted(str(p.relative_to(base)) for p in base.rglob("*") if p.is_file())
+    assert on_disk == sorted(files), "rendered file set changed; LABSIM_UPDATE_GOLDEN=1 to regenerate"
+    for rel, text in files.items():
+        assert text == (base / rel).read_text(), f"{label}/{rel} differs; LABSIM_UPDATE_GOLDEN=1 to regenerate"

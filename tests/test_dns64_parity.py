@@ -22,6 +22,8 @@ from pathlib import Path
 
 import pytest
 
+from conftest import assert_golden
+
 from labsim.errors import InputError
 from labsim.kinds import registry
 from labsim.kinds.base import NodeContext
@@ -77,17 +79,7 @@ def golden_lab() -> LoadedLab:
 @pytest.mark.parametrize("impl", IMPLEMENTATIONS)
 def test_golden(golden_lab, impl):
     files = own_files(golden_lab, impl)
-    base = GOLDEN / impl
-    if UPDATE:
-        for stale in [p for p in base.rglob("*") if p.is_file() and str(p.relative_to(base)) not in files]:
-            stale.unlink()
-        for rel, text in files.items():
-            (base / rel).parent.mkdir(parents=True, exist_ok=True)
-            (base / rel).write_text(text)
-    on_disk = sorted(str(p.relative_to(base)) for p in base.rglob("*") if p.is_file())
-    assert on_disk == sorted(files), "rendered file set changed; LABSIM_UPDATE_GOLDEN=1 to regenerate"
-    for rel, text in files.items():
-        assert text == (base / rel).read_text(), f"{impl}/{rel} differs; LABSIM_UPDATE_GOLDEN=1 to regenerate"
+    assert_golden(GOLDEN / impl, files, impl)
 
 
 @pytest.mark.parametrize("impl, binaries, packages, service", [

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from conftest import assert_golden
+
 from labsim.errors import InputError
 from labsim.kinds import registry
 from labsim.kinds.base import NodeContext, TcpProbe
@@ -67,18 +69,7 @@ def test_golden_nodes_are_the_topology_nodes(apple):
 @pytest.mark.parametrize("node", APPLE_NODES)
 def test_render_matches_golden(apple, node):
     files = {path.lstrip("/"): text for path, text in render(apple, node).items()}
-    base = GOLDEN / node
-    if UPDATE:
-        for stale in [p for p in base.rglob("*") if p.is_file() and str(p.relative_to(base)) not in files]:
-            stale.unlink()
-        for rel, text in files.items():
-            (base / rel).parent.mkdir(parents=True, exist_ok=True)
-            (base / rel).write_text(text)
-    on_disk = sorted(str(p.relative_to(base)) for p in base.rglob("*") if p.is_file())
-    assert on_disk == sorted(files), "rendered file set changed; LABSIM_UPDATE_GOLDEN=1 to regenerate"
-    for rel, text in files.items():
-        assert text == (base / rel).read_text(), (
-            f"{node}/{rel} differs from tests/golden; LABSIM_UPDATE_GOLDEN=1 to regenerate")
+    assert_golden(GOLDEN / node, files, node)
 
 
 # -- targeted checks on apple-review -------------------------------------------------------
