@@ -229,8 +229,9 @@ def down(
 
 @app.command()
 def gc() -> None:
-    """Remove what crashed or killed bring-ups left (labs never marked up whose `labsim up` is
-    gone, and namespaces or files named for labsim with no state)."""
+    """Remove what killed processes left: labs whose `labsim up` died before they were up,
+    labs of a killed `run`, `review` or `bench`, and namespaces, containers or files named
+    for labsim with no state. Labs you brought up with `labsim up` stay until `down`."""
     from . import lab as labmod
 
     try:
