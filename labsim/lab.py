@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from .errors import EnvironmentMissingError, LabNotFoundError, RuntimeOpError
+from .errors import EnvironmentMissingError, InputError, LabNotFoundError, RuntimeOpError
 from .kinds import registry
 from .kinds.base import NodeContext
 from .impair import loss_rules
@@ -54,6 +54,16 @@ class UpResult:
 
 def check_environment(loaded: LoadedLab, runtime: str = "netns") -> None:
     """Root and every binary the lab's kinds need, before anything is created."""
+    for name, spec in loaded.topology.nodes.items():
+        allowed = getattr(registry.get(spec.kind), "runtimes", None)
+        if allowed and runtime not in allowed:
+            raise InputError(f"node {name!r}: kind {spec.kind!r} needs --runtime "
+                             f"{' or '.join(allowed)} (this lab would run on {runtime})")
+    if runtime != "docker":
+        for net, spec in loaded.topology.networks.items():
+            if getattr(spec, "docker", None) is not None:
+                raise InputError(f"network {net!r}: `docker:` needs --runtime docker "
+                                 f"(this lab would run on {runtime})")
     if os.geteuid() != 0:
         raise EnvironmentMissingError("labsim needs root for network namespaces (run with sudo)")
     if runtime == "docker":
@@ -86,6 +96,12 @@ def up(loaded: LoadedLab, runtime: str = "netns", progress: Progress | None = No
         state.extra["ephemeral"] = True
         state.save()
     rt = make_runtime(state)
+    if isinstance(rt, DockerRuntime):  # nodes started from the user's image (kind `container`)
+        rt.images = {name: registry.get(spec.kind).image(spec)
+                     for name, spec in loaded.topology.nodes.items()
+                     if hasattr(registry.get(spec.kind), "image")}
+        rt.use_docker_networks(loaded.plan, {n: net.docker.model_dump() for n, net in
+                                             loaded.topology.networks.items() if net.docker})
     timings: dict[str, float] = {}
     t0 = time.monotonic()
     try:
@@ -196,7 +212,8 @@ def spawn_services(rt: Runtime, ctx: NodeContext, state: LabState, say: Progress
     when they are ready."""
     kind = registry.get(ctx.node.kind)
     pids: dict[str, int] = {}
-    for svc in kind.services(ctx):
+    services = kind.services(ctx)
+    for svc in services:
         if (only is not None and svc.name not in only) or svc.name in skip:
             continue
         if say:
@@ -205,7 +222,9 @@ def spawn_services(rt: Runtime, ctx: NodeContext, state: LabState, say: Progress
     logs = {p["service"]: p["log"] for p in state.processes if p["node"] == ctx.name}
     first = next(iter(pids), None)
     probes = [(p, getattr(p, "service", None) or first) for p in kind.probes(ctx)]
-    return [PendingProbe(ctx.name, probe, pids.get(svc), logs.get(svc)) for probe, svc in probes if svc in pids]
+    # a kind without services (`container`: its program is the container's own) is probed too
+    return [PendingProbe(ctx.name, probe, pids.get(svc), logs.get(svc)) for probe, svc in probes
+            if svc in pids or (svc is None and not services and only is None)]
 
 
 def node_context(loaded: LoadedLab, rt: Runtime, name: str) -> NodeContext:

@@ -446,3 +446,16 @@ def test_apt_sources_are_read_from_the_host_config(tmp_path):
     text = image.image_sources("bookworm", tmp_path)
     assert "http://mirror.example/debian" in text and "http://sec.example/debian-security" in text
     assert "off.example" not in text and "nope.example" not in text and "3rd.example" not in text
+
+
+def test_every_shipped_scenario_passes_on_docker(docker_image, tmp_path):
+    """Parity: the scenario suite that runs on netns (pytest collects it) runs on docker too."""
+    from conftest import REPO, run_labsim
+
+    files = sorted(str(p) for p in (REPO / "scenarios").glob("*.yml"))
+    res = run_labsim("run", "--runtime", "docker", *files, "--json", str(tmp_path / "r.json"), timeout=900)
+    assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-2000:]
+    import json
+
+    results = json.loads((tmp_path / "r.json").read_text())
+    assert len(results) == len(files) and all(r["passed"] for r in results)

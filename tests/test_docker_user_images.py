@@ -76,6 +76,15 @@ nodes:
 
 
 # -- wiring (a no-op once the integration is in labsim.lab and the registry) ----------------
+DNETS: dict[str, dict] = {}  # Docker-network mode for the next `up`, until the model has `docker:`
+
+
+def _model_has_docker_networks() -> bool:
+    from labsim.model.topology import Network
+
+    return "docker" in Network.model_fields
+
+
 def _wire(monkeypatch) -> None:
     from labsim import lab
     from labsim.errors import InputError
@@ -116,6 +125,16 @@ def _wire(monkeypatch) -> None:
             if not out and only is None and not kind.services(ctx):
                 out = [PendingProbe(ctx.name, p, None, None) for p in kind.probes(ctx)]
             return out
+
+        if not _model_has_docker_networks():
+            make_images = make
+
+            def make(state):  # noqa: F811 - and the Docker networks of DNETS
+                rt = make_images(state)
+                loaded = current.get("loaded")
+                if isinstance(rt, dk.DockerRuntime) and DNETS and loaded is not None:
+                    rt.use_docker_networks(loaded.plan, DNETS)
+                return rt
 
         monkeypatch.setattr(lab, "check_environment", check)
         monkeypatch.setattr(lab, "make_runtime", make)
@@ -203,9 +222,10 @@ def test_containers_run_the_users_image_and_command(app_lab, user_image):
 
 def test_ipv4_bound_user_app_refuses_ipv6_and_the_fix_serves_it(app_lab):
     # the client is IPv6-only and the name has an AAAA: curl connects over IPv6
-    res = curl(app_lab, "http://app.example.test:8080/")
+    res = curl(app_lab, "http://app.example.test:8080/", "-v")
     assert res.returncode == 7, (res.stdout, res.stderr)  # couldn't connect
-    assert b"refused" in res.stderr.lower(), res.stderr
+    # `*   Trying [2001:db8:9::N]:8080...` then `... port 8080 failed: Connection refused`
+    assert b"Trying [2001:db8:9::" in res.stderr and b"Connection refused" in res.stderr, res.stderr
     res = curl(app_lab, "http://fixed.example.test:8080/", "-w", "\n%{remote_ip}")
     assert res.returncode == 0, res.stderr
     body, remote = res.stdout.decode().rsplit("\n", 1)
@@ -223,8 +243,10 @@ def test_lab_files_are_mounted_in_the_users_container(app_lab):
     cli = docker_client()
     try:
         c = cli.containers.get(app_lab.container("fixed"))
-        res = c.exec_run(["cat", "/etc/resolv.conf"])
-        assert b"nameserver 2001:db8:9::" in res.output
+        for f in ("resolv.conf", "hosts"):
+            res = c.exec_run(["cat", f"/etc/{f}"])
+            assert res.output == (app_lab.state.dir / "etc" / "fixed" / f).read_bytes()
+        assert b"\tfixed\n" in c.exec_run(["cat", "/etc/hosts"]).output  # the lab's, not Docker's
     finally:
         cli.close()
 
@@ -238,3 +260,91 @@ def test_container_kind_on_netns_is_an_input_error(wired, user_image, lab_name):
     with pytest.raises(InputError, match="needs --runtime docker"):
         wired.up(loaded, runtime="netns")
     assert not LabState.file.fget(LabState(lab=lab_name, runtime="netns")).exists()
+
+
+# -- Docker-network mode (catalog row 10) -----------------------------------------------------
+DNET_TOPO = """
+name: {name}
+networks:
+  dnet: {{ipv6: "2001:db8:10::/64", ipv4: 198.51.100.0/24{docker}}}
+  v6net: {{ipv6: "2001:db8:11::/64"}}
+nodes:
+  r: {{kind: router, links: [dnet, v6net]}}
+  app: {{kind: client, links: [dnet]}}
+  peer: {{kind: backend, links: [v6net], https_port: null}}
+"""
+
+
+@pytest.fixture
+def dnet_lab(wired, user_image, lab_name, monkeypatch):
+    """up(enable_ipv6) -> DockerRuntime of a lab whose `dnet` is a Docker network."""
+    from labsim.loader import load_lab_text
+    from labsim.runtime.docker import DockerRuntime, remove_containers, remove_networks
+    from labsim.runtime.state import LabState
+
+    made = []
+
+    def up(enable_ipv6: bool):
+        name = f"{lab_name}{len(made)}"
+        if _model_has_docker_networks():
+            docker = f", docker: {{enable_ipv6: {str(enable_ipv6).lower()}}}"
+        else:
+            docker = ""
+            monkeypatch.setitem(DNETS, "dnet", {"enable_ipv6": enable_ipv6})
+        loaded = load_lab_text(DNET_TOPO.format(name=name, docker=docker), name=name)
+        made.append(name)
+        t0 = time.monotonic()
+        res = wired.up(loaded, runtime="docker")
+        print(f"up (enable_ipv6={enable_ipv6}) in {time.monotonic() - t0:.2f}s")
+        rt = DockerRuntime(res.state)
+        made[-1] = (name, rt)
+        return rt
+
+    yield up
+    for name, rt in made:
+        rt.close()
+        if LabState.file.fget(LabState(lab=name, runtime="docker")).exists():
+            wired.down(name)
+        remove_containers(name)
+        remove_networks(name)
+
+
+def _addr(rt, node: str, family: str) -> str:
+    return next(i[family] for i in rt.state.nodes[node]["interfaces"] if i[family]).split("/")[0]
+
+
+@pytest.mark.parametrize("enable_ipv6", [False, True])
+def test_docker_network_without_ipv6_cannot_reach_ipv6_only_peer(dnet_lab, enable_ipv6):
+    from labsim.runtime.docker import docker_client
+
+    rt = dnet_lab(enable_ipv6)
+    cli = docker_client()
+    try:
+        net = cli.networks.get(f"ls-{rt.lab}_dnet")
+        assert net.attrs["EnableIPv6"] is enable_ipv6 and net.attrs["Labels"]["labsim.lab"] == rt.lab
+        assert set(net.attrs["Containers"]) == {cli.containers.get(rt.container(n)).id for n in ("app", "r")}
+    finally:
+        cli.close()
+    peer = _addr(rt, "peer", "ipv6")
+    res = rt.exec("app", ["curl", "-sS", "-m", "5", "-o", "/dev/null", "-w", "%{http_code}",
+                          f"http://[{peer}]/"], timeout=15)
+    if enable_ipv6:
+        assert res.returncode == 0 and res.stdout == b"200", res.stderr
+    else:
+        # Docker gave the app no IPv6 address: no route to the IPv6-only peer
+        assert res.returncode == 7, (res.stdout, res.stderr)
+        addrs = rt.exec("app", ["ip", "-6", "-o", "addr", "show", "scope", "global"]).stdout
+        assert addrs == b"", addrs
+    # IPv4 across the Docker network works either way (app -> router)
+    res = rt.exec("app", ["ping", "-c1", "-W2", _addr(rt, "r", "ipv4")])
+    assert res.returncode == 0, res.stdout
+
+
+def test_down_removes_docker_networks(dnet_lab, wired):
+    rt = dnet_lab(False)
+    lab = rt.lab
+    rt.close()
+    wired.down(lab)
+    out = subprocess.run(["docker", "network", "ls", "-q", "--filter", f"label=labsim.lab={lab}"],
+                         capture_output=True, text=True, check=True).stdout
+    assert out == ""

@@ -8,6 +8,7 @@ from .backend import Backend
 from .base import Kind
 from .cdn import Cdn
 from .client import Client
+from .container import Container
 from .dns64 import Dns64
 from .nat64 import Nat64
 from .proxy import Proxy
@@ -22,7 +23,7 @@ def register(kind: Kind) -> None:
     KINDS[kind.name] = kind
 
 
-for _kind in (Client(), Router(), Nat64(), Dns64(), AuthDns(), Backend(), Proxy(), Cdn()):
+for _kind in (Client(), Router(), Nat64(), Dns64(), AuthDns(), Backend(), Proxy(), Cdn(), Container()):
     register(_kind)
 
 

@@ -37,11 +37,18 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class DockerNetwork(Strict):
+    """Run this network as a Docker bridge network (docker runtime only)."""
+
+    enable_ipv6: bool = True
+
+
 class Network(Strict):
     """An L2 segment. Nodes on it get addresses from its prefixes, in plan order."""
 
     ipv6: IPv6Network | None = None
     ipv4: IPv4Network | None = None
+    docker: DockerNetwork | None = None  # a Docker network instead of a hub bridge + veths
 
     @model_validator(mode="after")
     def _has_a_prefix(self) -> "Network":

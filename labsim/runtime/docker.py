@@ -40,9 +40,11 @@ import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
 
-from ..errors import EnvironmentMissingError, RuntimeOpError
+from ..errors import EnvironmentMissingError, InputError, RuntimeOpError
 from ..model.plan import IfacePlan, RoutePlan
 from . import links, nsutil
 from .base import Runtime
@@ -55,6 +57,17 @@ PKG_MOUNT = "/opt/labsim"  # PYTHONPATH; the package itself is at /opt/labsim/la
 NODE_PYTHON = "python3"  # the image's interpreter, for labsim's in-node programs
 CAPS = ["NET_ADMIN", "NET_RAW"]  # ip/nft/tayga --mktun; ping
 START_WORKERS = 8  # containers started at once by create_nodes (~1.2 s for 7 on 2 cores)
+
+
+@dataclass(frozen=True)
+class DockerNet:
+    """A topology network run as a Docker bridge network (labelled labsim.lab)."""
+
+    network: str
+    docker_name: str  # ls-<lab>_<network>
+    enable_ipv6: bool
+    ipv4: IPv4Network | None
+    ipv6: IPv6Network | None
 
 
 def container_name(lab: str, node: str) -> str:
@@ -94,6 +107,12 @@ class DockerRuntime(Runtime):
         self.lab = state.lab
         self.hub = ns_prefix(self.lab)
         self.image = image
+        # nodes started from a user's image (kind `container`): node -> (image, command, env);
+        # set by labsim.lab before create_nodes. The command None means the image's own.
+        self.images: dict[str, tuple[str, list[str] | None, dict[str, str]]] = {}
+        # Docker-network mode (use_docker_networks): bridge -> DockerNet, node -> its iface there
+        self.dnets: dict[str, DockerNet] = {}
+        self.dattach: dict[str, IfacePlan] = {}
         self._cli = None
         self._pids: dict[str, int] = {}
         self._ipr: dict[str, object] = {}
@@ -190,6 +209,8 @@ class DockerRuntime(Runtime):
         # pyroute2 0.9's IPRoute is bound to the thread that first uses it: open them here
         for n in todo:
             links.loopback_up(self._netlink(n))
+            if n in self.dattach:
+                self._fix_docker_iface(n)
 
     def create_node(self, node: str, sysctls: dict[str, str]) -> None:
         if node in self._pids:
@@ -197,6 +218,8 @@ class DockerRuntime(Runtime):
         self._prepare([node])
         self._start(node, sysctls)
         links.loopback_up(self._netlink(node))
+        if node in self.dattach:
+            self._fix_docker_iface(node)
 
     def _prepare(self, nodes: list[str]) -> None:
         names = [self.container(n) for n in nodes]
@@ -210,33 +233,127 @@ class DockerRuntime(Runtime):
         pkg = str(Path(__file__).resolve().parent.parent)
         sysctls = {"net.ipv6.conf.all.disable_ipv6": "0", "net.ipv6.conf.default.disable_ipv6": "0",
                    **sysctls}
+        volumes = {lab_dir: {"bind": lab_dir, "mode": "rw"}}
+        if node in self.images:
+            # the user's image, command and environment; nothing of labsim runs inside it
+            image, command, env = self.images[node]
+            extra = {"log_config": docker.types.LogConfig(type="json-file")}  # `docker logs`
+        else:
+            image, command = self.image or _default_image(), ["sleep", "infinity"]
+            env = {"PYTHONPATH": PKG_MOUNT, "PYTHONDONTWRITEBYTECODE": "1"}
+            volumes[pkg] = {"bind": f"{PKG_MOUNT}/labsim", "mode": "ro"}
+            extra = {"log_config": docker.types.LogConfig(type="none"),
+                     "devices": ["/dev/net/tun:/dev/net/tun:rwm"]}
+        d = self._dnet_of(node)
+        if d is None:
+            extra["network_mode"] = "none"
+        else:  # started on its Docker network (a `none` container cannot join one later)
+            iface = self.dattach[node]
+            extra["network"] = d.docker_name
+            extra["networking_config"] = {d.docker_name: self.cli.api.create_endpoint_config(
+                ipv4_address=str(iface.ipv4.ip) if iface.ipv4 else None,
+                ipv6_address=str(iface.ipv6.ip) if iface.ipv6 and d.enable_ipv6 else None)}
         try:
             c = self.cli.containers.run(
-                self.image or _default_image(), ["sleep", "infinity"], name=self.container(node),
-                detach=True, init=True, network_mode="none", hostname=socket.gethostname(),
-                cap_add=CAPS, devices=["/dev/net/tun:/dev/net/tun:rwm"], sysctls=sysctls,
+                image, command, name=self.container(node),
+                detach=True, init=True, hostname=socket.gethostname(),
+                cap_add=CAPS, sysctls=sysctls,
                 labels={LABEL_LAB: self.lab, LABEL_NODE: node},
-                volumes={lab_dir: {"bind": lab_dir, "mode": "rw"},
-                         pkg: {"bind": f"{PKG_MOUNT}/labsim", "mode": "ro"}},
-                environment={"PYTHONPATH": PKG_MOUNT, "PYTHONDONTWRITEBYTECODE": "1"},
-                log_config=docker.types.LogConfig(type="none"))
+                volumes=volumes, environment=env, **extra)
             c.reload()
             pid = c.attrs["State"]["Pid"]
         except docker.errors.DockerException as exc:
             raise _fail(f"node {node}: starting container {self.container(node)}", exc) from exc
         if not pid:
-            raise RuntimeOpError(f"node {node}: container {self.container(node)} exited at once")
+            out = ""
+            if node in self.images:
+                try:
+                    out = ": " + c.logs(tail=15).decode(errors="replace").strip()
+                except docker.errors.DockerException:
+                    pass
+            raise RuntimeOpError(f"node {node}: container {self.container(node)} exited at once{out}")
         self._pids[node] = pid
 
+    def use_docker_networks(self, plan, networks: dict[str, dict]) -> None:
+        """Make these topology networks Docker bridge networks (`{net: {"enable_ipv6": b}}`),
+        before create_hub: their members are attached by Docker (at container start, so at
+        most one such network per node), not by veths. Without IPv6, Docker gives the
+        members no IPv6 address there, as in production (catalog row 10)."""
+        self.dnets = {}
+        for net, opts in networks.items():
+            spec = plan.topology.networks[net]
+            self.dnets[plan.bridges[net]] = DockerNet(
+                net, f"{self.hub}_{net}", bool(opts.get("enable_ipv6", True)), spec.ipv4, spec.ipv6)
+        by_net = {d.network: d for d in self.dnets.values()}
+        self.dattach = {}
+        for node in plan.nodes.values():
+            on = [i for i in node.ifaces if i.network in by_net]
+            if len(on) > 1:
+                raise InputError(f"node {node.name!r}: on {len(on)} Docker networks "
+                                 f"({', '.join(i.network for i in on)}); the docker runtime "
+                                 f"attaches a node to one at most")
+            if on:
+                self.dattach[node.name] = on[0]
+
+    def _dnet_of(self, node: str) -> DockerNet | None:
+        iface = self.dattach.get(node)
+        return next((d for d in self.dnets.values() if iface and d.network == iface.network), None)
+
     def create_network(self, bridge: str) -> None:
+        if bridge in self.dnets:
+            self._create_docker_network(self.dnets[bridge])
+            return
         links.make_bridge(self._hub_netlink(), bridge)
 
+    def _create_docker_network(self, d: DockerNet) -> None:
+        docker = _docker()
+        pools = []
+        for prefix, on in ((d.ipv4, True), (d.ipv6, d.enable_ipv6)):
+            if prefix is not None and on:
+                # the host's end of the bridge: the prefix's last address, far from planned ones
+                pools.append(docker.types.IPAMPool(subnet=str(prefix), gateway=str(prefix[-2])))
+        try:
+            self.cli.networks.create(
+                d.docker_name, driver="bridge", internal=True, enable_ipv6=d.enable_ipv6 and d.ipv6 is not None,
+                ipam=docker.types.IPAMConfig(pool_configs=pools), labels={LABEL_LAB: self.lab})
+        except docker.errors.DockerException as exc:
+            raise _fail(f"network {d.network}: creating Docker network {d.docker_name}", exc) from exc
+
     def connect(self, node: str, iface: IfacePlan, bridge: str) -> None:
+        if bridge in self.dnets:
+            return  # attached by Docker when the container started (_fix_docker_iface)
         assert self._hub_fd is not None, "create_hub first"
         links.connect(self._netlink(node), self._hub_netlink(), self._hub_fd, iface, bridge)
 
     def add_routes(self, node: str, routes: list[RoutePlan]) -> None:
-        links.add_routes(self._netlink(node), routes)
+        # no IPv6 on a Docker network: routes through a neighbour's IPv6 address there are
+        # unusable (no such address), as for a container there in production
+        dead = [d.ipv6 for d in self.dnets.values() if not d.enable_ipv6 and d.ipv6 is not None]
+        links.add_routes(self._netlink(node), [r for r in routes
+                                               if not any(r.via in p for p in dead)])
+
+    def _fix_docker_iface(self, node: str) -> None:
+        """Docker's eth0 on the node's Docker network: the planned name, the planned
+        addresses only, and no default routes of Docker's (the lab's routes apply)."""
+        iface, d = self.dattach[node], self._dnet_of(node)
+        ipr = self._netlink(node)
+        try:
+            idx = ipr.link_lookup(ifname="eth0")[0]
+            for fam in (socket.AF_INET, socket.AF_INET6):
+                for r in ipr.get_routes(family=fam, dst_len=0, oif=idx):
+                    if r.get_attr("RTA_GATEWAY"):
+                        ipr.route("del", family=fam, dst_len=0, gateway=r.get_attr("RTA_GATEWAY"), oif=idx)
+            if iface.ifname != "eth0":
+                ipr.link("set", index=idx, state="down")
+                ipr.link("set", index=idx, ifname=iface.ifname)
+            have = {a.get_attr("IFA_ADDRESS") for a in ipr.get_addr(index=idx)}
+            for ifa in (iface.ipv4, iface.ipv6 if d.enable_ipv6 else None):
+                if ifa is not None and str(ifa.ip) not in have:
+                    ipr.addr("add", index=idx, address=str(ifa.ip), prefixlen=ifa.network.prefixlen,
+                             flags=links.IFA_F_NODAD if ifa.version == 6 else 0)
+            ipr.link("set", index=idx, state="up")
+        except Exception as exc:  # NetlinkError, a missing eth0
+            raise RuntimeOpError(f"node {node}: Docker network {d.docker_name} interface: {exc}") from exc
 
     # -- files ---------------------------------------------------------------------------
     def node_dir(self, node: str) -> str:
@@ -508,8 +625,28 @@ def destroy_docker_state(state: LabState, grace_s: float = 1.0, cli=None) -> lis
         if state.containers:
             raise
         removed = []
+    try:
+        removed += remove_networks(state.lab, cli=cli)
+    except EnvironmentMissingError:
+        pass  # no docker: no Docker network either
     # processes in containers died with them; host ones and the hub go here
     return removed + destroy_state(state, grace_s)
+
+
+def remove_networks(lab: str, cli=None) -> list[str]:
+    """Remove the lab's Docker networks (label labsim.lab; after its containers)."""
+    docker = _docker()
+    cli = cli or docker_client()
+    removed = []
+    for net in cli.networks.list(filters={"label": f"{LABEL_LAB}={lab}"}):
+        try:
+            net.remove()
+            removed.append(f"network {net.name}")
+        except docker.errors.NotFound:
+            pass
+        except docker.errors.DockerException as exc:
+            raise _fail(f"lab {lab}: removing Docker network {net.name}", exc) from exc
+    return removed
 
 
 def container_labs() -> set[str]:
@@ -519,8 +656,11 @@ def container_labs() -> set[str]:
     except EnvironmentMissingError:
         return set()
     try:
-        return {c.labels.get(LABEL_LAB) for c in
-                cli.containers.list(all=True, filters={"label": LABEL_LAB})} - {None, ""}
+        labs = {c.labels.get(LABEL_LAB) for c in
+                cli.containers.list(all=True, filters={"label": LABEL_LAB})}
+        labs |= {n.attrs.get("Labels", {}).get(LABEL_LAB) for n in
+                 cli.networks.list(filters={"label": LABEL_LAB})}
+        return labs - {None, ""}
     finally:
         cli.close()
 

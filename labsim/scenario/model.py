@@ -128,4 +128,6 @@ class Scenario(Strict):
     description: str = ""
     catalog: int | None = None  # the failure-catalog row this reproduces (DESIGN.md)
     topology: str | dict  # a file (relative to this one) or the topology itself
+    # where it must run; unset: wherever `labsim run --runtime` says (netns by default)
+    runtime: Literal["netns", "docker"] | None = None
     steps: list[Step] = Field(min_length=1)

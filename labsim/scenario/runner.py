@@ -70,6 +70,7 @@ def run_scenario(ls: LoadedScenario, progress: Progress | None = None, keep: boo
                  runtime: str = "netns") -> ScenarioResult:
     say = progress or (lambda m: None)
     sc = ls.scenario
+    runtime = sc.runtime or runtime  # a scenario that needs docker (Docker networks) says so
     lab = ls.lab.plan.lab
     out = ScenarioResult(sc.name, ls.path, lab, sc.description)
     t0 = time.monotonic()

@@ -1,0 +1,60 @@
+"""`container`: a node that is the user's own image (docker runtime only).
+
+On the docker runtime the node's container is created from `image` (not labsim/node), with
+its own `command` (default: the image's CMD/ENTRYPOINT) and `env`, still `--network none`
+and plumbed with the same veths, addresses, routes and bind-mounted /etc files. Nothing is
+ever exec'd inside it (the image may lack a shell, `ip` or python): addresses and routes
+are set from the host through netlink, files by bind mounts. On the netns runtime such a
+node is an input error before anything is created (`runtimes`).
+
+Readiness: a TCP probe per `ports` entry. The program's bind address is unknown, so the
+probe uses an IPv4 address of the node when it has one (a server bound to 0.0.0.0 only -
+catalog row 9 - is still ready), else an IPv6 one.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+from pydantic import Field
+
+from ..model.plan import PlanError
+from ..model.topology import NodeBase
+from .base import Kind, NodeContext, TcpProbe
+from .common import base_files
+
+
+class Schema(NodeBase):
+    kind: Literal["container"]
+    image: str = Field(min_length=1)
+    command: list[str] | None = None  # default: the image's own
+    env: dict[str, str] = Field(default_factory=dict)
+    ports: list[int] = Field(default_factory=list)  # TCP ports it serves (readiness)
+
+
+class Container(Kind):
+    name = "container"
+    schema = Schema
+    runtimes: ClassVar[tuple[str, ...]] = ("docker",)
+
+    def image(self, spec: Schema) -> tuple[str, list[str] | None, dict[str, str]]:
+        """What the docker runtime starts this node's container from."""
+        return spec.image, (list(spec.command) if spec.command is not None else None), dict(spec.env)
+
+    def render(self, ctx: NodeContext) -> dict[str, str]:
+        return base_files(ctx)
+
+    def probes(self, ctx: NodeContext):
+        addr = probe_address(ctx)
+        return [TcpProbe(addr, p) for p in ctx.spec.ports] if addr is not None else []
+
+    def validate(self, ctx: NodeContext) -> None:
+        for i, port in enumerate(ctx.spec.ports):
+            if not 1 <= port <= 65535:
+                raise PlanError(("nodes", ctx.name, "ports", i), f"{port} is not a TCP port (1-65535)")
+
+
+def probe_address(ctx: NodeContext):
+    """IPv4 if the node has it (serves both a 0.0.0.0 and a :: bind), else IPv6."""
+    mine = ctx.node.addresses()
+    return next((a for a in mine if a.version == 4), mine[0] if mine else None)
