@@ -21,7 +21,6 @@ Run as root:  .venv/bin/python bench/docker_bringup.py [--runs 5] [--cold] [--js
 from __future__ import annotations
 
 import argparse
-import inspect
 import json
 import os
 import statistics
@@ -35,48 +34,6 @@ sys.path.insert(0, str(REPO))
 
 TOPO = REPO / "topologies" / "apple-review.yml"
 LABS = {"netns": "bench-ns", "docker": "bench-dk"}
-
-
-def wire() -> dict[str, bool]:
-    """Make labsim.lab drive DockerRuntime if it does not yet; say what was plugged in."""
-    from labsim import lab
-    from labsim.kinds import registry
-    from labsim.runtime import docker as dk
-    from labsim.runtime.state import LabState
-
-    plugged = {"make_runtime": False, "destroy": False, "create_nodes": False}
-    try:
-        known = isinstance(lab.make_runtime(LabState(lab="probe", runtime="docker")), dk.DockerRuntime)
-    except Exception:
-        known = False
-    if not known:
-        orig_make = lab.make_runtime
-        lab.make_runtime = lambda st: dk.DockerRuntime(st) if st.runtime == "docker" else orig_make(st)
-        plugged["make_runtime"] = True
-    if not hasattr(lab, "destroy_lab"):
-        orig_destroy = lab.destroy_state
-        lab.destroy_state = lambda st, *a, **k: (dk.destroy_docker_state(st, *a, **k)
-                                                 if st.runtime == "docker" else orig_destroy(st, *a, **k))
-        plugged["destroy"] = True
-    if "create_nodes" not in inspect.getsource(lab._build_network):
-        def _build_network(rt, loaded):
-            plan = loaded.plan
-            rt.create_hub()
-            for bridge in plan.bridges.values():
-                rt.create_network(bridge)
-            sysctls = {n.name: {**lab.BASE_SYSCTLS, **registry.get(n.kind).sysctls(n, loaded.topology.nodes[n.name])}
-                       for n in plan.nodes.values()}
-            if hasattr(rt, "create_nodes"):
-                rt.create_nodes(sysctls)
-            for node in plan.nodes.values():
-                rt.create_node(node.name, sysctls[node.name])
-                for iface in node.ifaces:
-                    rt.connect(node.name, iface, plan.bridges[iface.network])
-                rt.add_routes(node.name, list(node.routes))
-
-        lab._build_network = _build_network
-        plugged["create_nodes"] = True
-    return plugged
 
 
 def stats(xs: list[float]) -> dict:
@@ -180,7 +137,6 @@ def main() -> None:
     args = ap.parse_args()
     if os.geteuid() != 0:
         raise SystemExit("run as root")
-    plugged = wire()
     img = image_times(args.cold, args.runs)
     bu = bringup(args.runs)
     s = {rt: {k: stats(v) for k, v in d.items()} for rt, d in bu["samples"].items()}
@@ -202,14 +158,12 @@ def main() -> None:
         print(f"  cold offline build    {img['cold_offline_s']:6.1f} s")
     print(f"  cached, in process    {fmt(img['cached_in_process'])}")
     print(f"  cached, `image build` {fmt(img['cached_command'])}")
-    if any(plugged.values()):
-        print(f"(plugged into labsim.lab for this run: {', '.join(k for k, v in plugged.items() if v)})")
     left = leftovers()
     if left:
         print(f"LEFT ON THE HOST: {', '.join(left)}")
     if args.json:
         args.json.write_text(json.dumps({"bringup": s, "samples": bu["samples"], "image": img,
-                                         "plugged": plugged, "leftovers": left}, indent=1))
+                                         "leftovers": left}, indent=1))
 
 
 if __name__ == "__main__":

@@ -6,10 +6,8 @@ reaches the IPv4-only API through DNS64 + NAT64 (the backend sees a pool address
 verifies the lab CA, the client resolves only the synthesized address; teardown, and gc
 after a SIGKILL, leave no container, namespace, mount or file.
 
-The lab is driven through `labsim.lab` (up, down, gc), as the CLI does. Until labsim.lab
-dispatches on the docker runtime itself, `_docker_wiring` plugs DockerRuntime in for this
-module only (and does nothing once the integration is there). Outside CI the module skips
-when docker is unreachable; in CI (CI=true) that is a failure.
+The lab is driven through `labsim.lab` (up, down, gc), as the CLI does. Outside CI the
+module skips when docker is unreachable; in CI (CI=true) that is a failure.
 """
 
 from __future__ import annotations
@@ -36,43 +34,11 @@ CURL_W = "\n%{http_code} %{remote_ip} %{ssl_verify_result}"
 NODES = ["client", "dns64", "nat64", "ns", "api", "www", "secure"]
 
 
-# -- wiring (a no-op once labsim.lab knows the docker runtime) -------------------------------
-def _docker_wiring() -> list[tuple[object, str, object]]:
-    """(module, attribute, replacement) that make labsim.lab drive DockerRuntime."""
-    from labsim import lab
-    from labsim.runtime import docker as dk
-    from labsim.runtime.state import LabState
-
-    patches = []
-    try:
-        known = isinstance(lab.make_runtime(LabState(lab="probe", runtime="docker")), dk.DockerRuntime)
-    except Exception:
-        known = False
-    if not known:
-        orig_make = lab.make_runtime
-        patches.append((lab, "make_runtime", lambda st: dk.DockerRuntime(st) if st.runtime == "docker"
-                        else orig_make(st)))
-    if not hasattr(lab, "destroy_lab"):
-        orig_destroy = lab.destroy_state
-        patches.append((lab, "destroy_state", lambda st, *a, **k: dk.destroy_docker_state(st, *a, **k)
-                        if st.runtime == "docker" else orig_destroy(st, *a, **k)))
-    return patches
-
-
-def _wire(monkeypatch=None) -> None:
-    for mod, attr, value in _docker_wiring():
-        if monkeypatch is not None:
-            monkeypatch.setattr(mod, attr, value)
-        else:
-            setattr(mod, attr, value)
-
-
 def child_up(topo: str, name: str) -> None:
     """`labsim up --runtime docker` in a child process (for the SIGKILL test)."""
     from labsim import lab
     from labsim.loader import load_lab
 
-    _wire()
     lab.up(load_lab(topo, name=name), runtime="docker")
 
 
@@ -93,7 +59,6 @@ def docker_image():
 
 @pytest.fixture
 def wired(monkeypatch, docker_image):
-    _wire(monkeypatch)
     from labsim import lab
 
     return lab

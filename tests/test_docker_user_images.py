@@ -7,15 +7,11 @@ dual-stack network with A+AAAA names: `legacy` (the image's own command, 0.0.0.0
 `legacy` (row 9's failure) and an answer from `fixed` (the fix). On the netns runtime a
 `container` node is an input error before anything is created.
 
-Until labsim.lab / registry carry the integration (the kind registered, `rt.images` set in
-`up`, probes of service-less kinds kept, the runtime check), `_wire` plugs it in for this
-module only and does nothing once it is there. Outside CI the module skips when docker is
-unreachable; in CI (CI=true) that is a failure.
+Outside CI the module skips when docker is unreachable; in CI (CI=true) that is a failure.
 """
 
 from __future__ import annotations
 
-import inspect
 import subprocess
 import time
 import uuid
@@ -85,62 +81,6 @@ def _model_has_docker_networks() -> bool:
     return "docker" in Network.model_fields
 
 
-def _wire(monkeypatch) -> None:
-    from labsim import lab
-    from labsim.errors import InputError
-    from labsim.kinds import registry
-    from labsim.kinds.container import Container
-    from labsim.readiness import PendingProbe
-    from labsim.runtime import docker as dk
-
-    if "container" not in registry.KINDS:
-        monkeypatch.setitem(registry.KINDS, "container", Container())
-    src = inspect.getsource(lab)
-    if "rt.images" not in src:
-        orig_make, orig_check = lab.make_runtime, lab.check_environment
-        current: dict = {}
-
-        def check(loaded, runtime="netns"):
-            for name, spec in loaded.topology.nodes.items():
-                allowed = getattr(registry.get(spec.kind), "runtimes", None)
-                if allowed and runtime not in allowed:
-                    raise InputError(f"node {name!r}: kind {spec.kind!r} needs --runtime "
-                                     f"{' or '.join(allowed)} (this lab would run on {runtime})")
-            current["loaded"] = loaded
-            return orig_check(loaded, runtime)
-
-        def make(state):
-            rt = orig_make(state)
-            loaded = current.get("loaded")
-            if isinstance(rt, dk.DockerRuntime) and loaded is not None and loaded.plan.lab == state.lab:
-                rt.images = {n: registry.get(s.kind).image(s) for n, s in loaded.topology.nodes.items()
-                             if hasattr(registry.get(s.kind), "image")}
-            return rt
-
-        orig_spawn = lab.spawn_services
-
-        def spawn(rt, ctx, state, say=None, only=None, skip=frozenset()):
-            out = orig_spawn(rt, ctx, state, say, only, skip)
-            kind = registry.get(ctx.node.kind)
-            if not out and only is None and not kind.services(ctx):
-                out = [PendingProbe(ctx.name, p, None, None) for p in kind.probes(ctx)]
-            return out
-
-        if not _model_has_docker_networks():
-            make_images = make
-
-            def make(state):  # noqa: F811 - and the Docker networks of DNETS
-                rt = make_images(state)
-                loaded = current.get("loaded")
-                if isinstance(rt, dk.DockerRuntime) and DNETS and loaded is not None:
-                    rt.use_docker_networks(loaded.plan, DNETS)
-                return rt
-
-        monkeypatch.setattr(lab, "check_environment", check)
-        monkeypatch.setattr(lab, "make_runtime", make)
-        monkeypatch.setattr(lab, "spawn_services", spawn)
-
-
 # -- fixtures ------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def user_image(tmp_path_factory):
@@ -173,7 +113,6 @@ def user_image(tmp_path_factory):
 
 @pytest.fixture
 def wired(monkeypatch):
-    _wire(monkeypatch)
     from labsim import lab
 
     return lab
