@@ -40,6 +40,7 @@ import typer
 
 from . import __version__
 from .errors import EnvironmentMissingError, RuntimeOpError
+from .runtime.docker import docker_client as client  # one way to reach docker, with one error
 
 SUITE = "bookworm"
 ONLINE_BASE = "debian:bookworm-slim"
@@ -79,21 +80,6 @@ def packages_hash() -> str:
 
 def say(msg: str) -> None:
     print(f"[labsim image] {msg}", file=sys.stderr, flush=True)
-
-
-def client(timeout: int = 60):
-    """A docker SDK client; EnvironmentMissingError when the daemon cannot be reached."""
-    try:
-        import docker
-    except ImportError as exc:
-        raise EnvironmentMissingError("the docker runtime needs the Python package `docker` "
-                                      "(pip install 'docker>=7')") from exc
-    try:
-        cli = docker.from_env(timeout=timeout)
-        cli.ping()
-        return cli
-    except docker.errors.DockerException as exc:
-        raise EnvironmentMissingError(f"docker is not reachable: {exc}") from exc
 
 
 # -- apt sources --------------------------------------------------------------------------

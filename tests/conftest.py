@@ -141,3 +141,14 @@ def assert_golden(base: Path, files: dict[str, str], label: str) -> None:
     assert on_disk == sorted(files), "rendered file set changed; LABSIM_UPDATE_GOLDEN=1 to regenerate"
     for rel, text in files.items():
         assert text == (base / rel).read_text(), f"{label}/{rel} differs; LABSIM_UPDATE_GOLDEN=1 to regenerate"
+
+
+def parse_curl(stdout: str) -> tuple[int, str, dict | None]:
+    """(http code, remote ip, echo JSON or None) from curl's body + `-w CURL_W` tail line."""
+    body, _, tail = stdout.rpartition("\n")
+    code, remote, _verify = (tail.split() + ["", "", ""])[:3]
+    try:
+        echo = json.loads(body) if body.strip() else None
+    except json.JSONDecodeError:
+        echo = None
+    return int(code or 0), remote, echo

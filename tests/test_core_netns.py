@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import LABSIM, REPO, assert_same_host, host_snapshot, lab_processes, run_labsim
+from conftest import parse_curl, LABSIM, REPO, assert_same_host, host_snapshot, lab_processes, run_labsim
 
 pytestmark = pytest.mark.root
 
@@ -30,12 +30,7 @@ def curl(lab: str, url: str, *extra: str) -> tuple[int, str, dict | None, str]:
     """(http code, remote ip, echo JSON or None, stderr) of curl run in the lab's client."""
     res = run_labsim("exec", "--lab", lab, "client", "--", "curl", "-sS", "-m", "5", *extra,
                      "-w", CURL_W, url)
-    body, _, tail = res.stdout.rpartition("\n")
-    code, remote, _verify = (tail.split() + ["", "", ""])[:3]
-    try:
-        echo = json.loads(body) if body.strip() else None
-    except json.JSONDecodeError:
-        echo = None
+    code, remote, echo = parse_curl(res.stdout)
     return int(code or 0), remote, echo, res.stderr
 
 

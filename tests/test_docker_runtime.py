@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import IN_CI, REPO, host_snapshot, run_labsim
+from conftest import parse_curl, IN_CI, REPO, host_snapshot, run_labsim
 
 pytestmark = pytest.mark.root
 
@@ -98,12 +98,7 @@ def dexec(lab: str, node: str, *argv: str, timeout: float = 30) -> subprocess.Co
 
 def curl(lab: str, url: str, *extra: str) -> tuple[int, str, dict | None, str, int]:
     res = dexec(lab, "client", "curl", "-sS", "-m", "5", *extra, "-w", CURL_W, url)
-    body, _, tail = res.stdout.rpartition("\n")
-    code, remote, _verify = (tail.split() + ["", "", ""])[:3]
-    try:
-        echo = json.loads(body) if body.strip() else None
-    except json.JSONDecodeError:
-        echo = None
+    code, remote, echo = parse_curl(res.stdout)
     return int(code or 0), remote, echo, res.stderr, res.returncode
 
 
