@@ -38,7 +38,7 @@ test: setup image
 	$(PY) -m pytest -ra
 
 test-fast: venv
-	$(PY) -m pytest -ra -m "not root and not labsim_scenario"
+	$(PY) -m pytest -ra tests/unit -m "not root"
 
 bench: setup
 	@scripts/install-debs.sh $(BENCH_DEBS)

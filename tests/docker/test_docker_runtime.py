@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import parse_curl, IN_CI, REPO, host_snapshot, run_labsim
+from tests.helpers import parse_curl, IN_CI, REPO, host_snapshot, run_labsim
 
 pytestmark = pytest.mark.root
 
@@ -277,8 +277,7 @@ def test_gc_after_sigkill_mid_bringup(wired, dlab, kill_at):
     before = snapshot(lab_name)
     ready = {"containers": lambda st: len(st["containers"]) >= 1 and not st["processes"],
              "daemons": lambda st: len(st["processes"]) >= 2}[kill_at]
-    code = (f"import sys; sys.path.insert(0, {str(REPO / 'tests')!r}); import test_docker_runtime as t; "
-            f"t.child_up({str(TOPO)!r}, {lab_name!r})")
+    code = f"import tests.docker.test_docker_runtime as t; t.child_up({str(TOPO)!r}, {lab_name!r})"
     proc = subprocess.Popen([sys.executable, "-c", code], cwd=REPO, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     path = Path(f"/run/labsim/{lab_name}/state.json")
@@ -410,7 +409,7 @@ def test_apt_sources_are_read_from_the_host_config(tmp_path):
 
 def test_every_shipped_scenario_passes_on_docker(docker_image, tmp_path):
     """Parity: the scenario suite that runs on netns (pytest collects it) runs on docker too."""
-    from conftest import REPO, run_labsim
+    from tests.helpers import REPO, run_labsim
 
     files = sorted(str(p) for p in (REPO / "scenarios").glob("*.yml"))
     res = run_labsim("run", "--runtime", "docker", *files, "--json", str(tmp_path / "r.json"), timeout=900)

@@ -18,7 +18,7 @@ import uuid
 
 import pytest
 
-from conftest import IN_CI
+from tests.helpers import IN_CI
 
 pytestmark = pytest.mark.root
 

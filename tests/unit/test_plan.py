@@ -7,9 +7,10 @@ from pathlib import Path
 import pytest
 
 from labsim.loader import load_lab, load_lab_text
+from tests.helpers import REPO
 from labsim.model.plan import Plan
 
-APPLE_REVIEW = Path(__file__).parent.parent / "topologies" / "apple-review.yml"
+APPLE_REVIEW = REPO / "topologies" / "apple-review.yml"
 
 
 def addrs(plan: Plan) -> dict[str, list[str]]:

@@ -42,19 +42,3 @@ def test_files_outside_the_patterns_are_not_collected(project):
     res = project.runpytest("--collect-only", "-q")
     res.stdout.fnmatch_lines(["scenarios/ok.yml::ok"])
     assert "other.yml" not in res.stdout.str()
-
-
-@pytest.mark.root
-def test_scenarios_run_as_items_and_failures_show_the_step_table(project):
-    (project.path / "scenarios" / "good.yml").write_text(scenario("good", (
-        "  - dns: {from: client, name: www.example.test, server: ns}\n"
-        "    expect: {addresses: ['2001:db8:7::99']}\n")))
-    (project.path / "scenarios" / "wrong.yml").write_text(scenario("wrong", (
-        "  - dns: {from: client, name: www.example.test, server: ns}\n"
-        "    expect: {addresses: ['2001:db8:7::1']}\n")))
-    res = project.runpytest("-p", "no:cacheprovider", "--labsim-json", str(project.path / "out"))
-    res.assert_outcomes(passed=1, failed=1)
-    text = res.stdout.str()  # (fnmatch would read the brackets below as character classes)
-    assert "FAIL wrong" in text
-    assert "step 1 addresses: expected ['2001:db8:7::1'], got ['2001:db8:7::99']" in text
-    assert (project.path / "out" / "good.json").exists()

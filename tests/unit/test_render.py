@@ -4,7 +4,7 @@ Golden files live in tests/golden/apple-review/<node>/<path>, where <path> is wh
 returns without its leading '/' (etc/resolv.conf, unbound.conf, zones/example.test.zone).
 Regenerate them after an intended change with
 
-    LABSIM_UPDATE_GOLDEN=1 .venv/bin/python -m pytest tests/test_render.py
+    LABSIM_UPDATE_GOLDEN=1 .venv/bin/python -m pytest tests/unit/test_render.py
 
 and review the diff (git diff tests/golden) before committing it.
 """
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import assert_golden
+from tests.helpers import assert_golden
 
 from labsim.errors import InputError
 from labsim.kinds import registry
@@ -25,7 +25,7 @@ from labsim.kinds.base import NodeContext, TcpProbe
 from labsim.loader import LoadedLab, load_lab, load_lab_text
 
 HERE = Path(__file__).parent
-APPLE_REVIEW = HERE.parent / "topologies" / "apple-review.yml"
+APPLE_REVIEW = HERE.parent.parent / "topologies" / "apple-review.yml"
 GOLDEN = HERE / "golden" / "apple-review"
 UPDATE = os.environ.get("LABSIM_UPDATE_GOLDEN") == "1"
 APPLE_NODES = ["client", "dns64", "nat64", "ns", "api", "www", "secure"]

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import LABSIM, REPO, assert_same_host, host_snapshot, run_labsim
+from tests.helpers import LABSIM, REPO, assert_same_host, host_snapshot, run_labsim
 
 pytestmark = pytest.mark.root
 

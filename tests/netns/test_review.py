@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from conftest import run_labsim
+from tests.helpers import run_labsim
 
 pytestmark = pytest.mark.root
 

@@ -11,7 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from conftest import assert_same_host, host_snapshot, run_labsim
+from tests.helpers import assert_same_host, host_snapshot, run_labsim
 
 pytestmark = pytest.mark.root
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import parse_curl, LABSIM, REPO, assert_same_host, host_snapshot, lab_processes, run_labsim
+from tests.helpers import parse_curl, LABSIM, REPO, assert_same_host, host_snapshot, lab_processes, run_labsim
 
 pytestmark = pytest.mark.root
 

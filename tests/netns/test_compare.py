@@ -1,0 +1,32 @@
+"""`labsim bench resolvers`: comparison files checked before anything runs (exit 2 with the
+line), and the shipped comparison's medians in the order the mechanisms dictate."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.helpers import REPO, run_labsim
+from labsim.errors import InputError
+from labsim.measure.compare import load_comparison
+from labsim.measure.stats import Series, percentile, summarize
+
+
+@pytest.mark.root
+def test_shipped_comparison_orders_the_medians(tmp_path):
+    out, html, png = tmp_path / "r.json", tmp_path / "r.html", tmp_path / "r.png"
+    res = run_labsim("bench", "resolvers", "compare/ipv6-only-client.yml", "--json", str(out),
+                     "--html", str(html), "--png", str(png), timeout=600)
+    assert res.returncode == 0, res.stderr
+    p50 = {v["name"]: v["stats"]["p50"] for v in json.loads(out.read_text())["variants"]}
+    assert p50["good-order"] < 50 and p50["unreachable-noroute"] < 50
+    assert p50["good-order"] < p50["upstream-50ms"] < p50["bad-order-timeout1"] < p50["bad-order"]
+    assert 100 <= p50["upstream-50ms"] < 500  # two upstream round trips per synthesized answer
+    assert 900 <= p50["bad-order-timeout1"] <= 1500 and p50["bad-order"] >= 2000
+    for impl in ("unbound", "bind9", "knot", "pdns-recursor"):  # every DNS64 answers cold names fast
+        assert p50[f"dns64-{impl}"] < 50, impl
+    assert html.read_text().count("<tr>") == len(p50) + 1 and "data:image/png;base64," in html.read_text()
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    for variant in ("good-order", "bad-order", "upstream-50ms"):
+        assert variant in res.stdout  # the side-by-side table
