@@ -68,8 +68,10 @@ def host_snapshot(lab: str | None = None) -> dict:
         "sysctls": sysctls,
         # Docker's own storage and netns mounts come and go with any container on the host;
         # labsim's docker runtime is checked through Docker itself (containers by label)
+        # (and /run/netns itself: the first namespace made on a machine makes it a shared
+        # mount point, as `ip netns add` does, and it stays so)
         "mounts": sorted(m for m in (line.split()[4] for line in Path("/proc/self/mountinfo").read_text().splitlines())
-                         if not m.startswith(("/var/lib/docker/", "/run/docker/"))),
+                         if not m.startswith(("/var/lib/docker/", "/run/docker/")) and m != "/run/netns"),
         "netns": sorted(os.listdir("/run/netns")) if os.path.isdir("/run/netns") else [],
         "etc_netns": sorted(os.listdir("/etc/netns")) if os.path.isdir("/etc/netns") else [],
         "run_labsim": sorted(str(p) for p in Path("/run/labsim").rglob("*")) if os.path.isdir("/run/labsim") else [],

@@ -13,6 +13,7 @@ import errno
 import os
 import socket
 import threading
+import time
 from typing import Callable, TypeVar
 
 from pyroute2 import IPRoute
@@ -21,6 +22,8 @@ from ..errors import RuntimeOpError
 
 CLONE_NEWNET = 0x40000000
 MS_BIND = 4096
+MS_REC = 16384
+MS_SHARED = 1 << 20
 MNT_DETACH = 2
 NETNS_RUN_DIR = "/run/netns"
 
@@ -56,9 +59,29 @@ def netns_path(name: str) -> str:
     return os.path.join(NETNS_RUN_DIR, name)
 
 
+_run_dir_ready = False
+
+
+def _prepare_run_dir() -> None:
+    """Make /run/netns a shared mount point of its own, as `ip netns add` does, before the
+    first namespace file is mounted in it. If iproute2 did it later, its recursive self-bind
+    would copy our namespace mounts on top of the originals: the copies unmount, the hidden
+    originals keep the files busy (EBUSY on unlink) until reboot."""
+    global _run_dir_ready
+    if _run_dir_ready:
+        return
+    os.makedirs(NETNS_RUN_DIR, exist_ok=True)
+    target = NETNS_RUN_DIR.encode()
+    if _libc.mount(b"", target, b"none", MS_SHARED | MS_REC, None) != 0:
+        # not a mount point yet (EINVAL): bind it on itself, then share it
+        _check(_libc.mount(target, target, b"none", MS_BIND | MS_REC, None), "bind-mount", NETNS_RUN_DIR)
+        _check(_libc.mount(b"", target, b"none", MS_SHARED | MS_REC, None), "make shared", NETNS_RUN_DIR)
+    _run_dir_ready = True
+
+
 def create_netns(name: str, sysctls: dict[str, str] | None = None) -> None:
     """`ip netns add NAME`, plus namespace-local sysctls written before any interface exists."""
-    os.makedirs(NETNS_RUN_DIR, exist_ok=True)
+    _prepare_run_dir()
     path = netns_path(name)
     try:
         os.close(os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL, 0))
@@ -86,9 +109,24 @@ def remove_netns(name: str) -> bool:
     path = netns_path(name)
     if not os.path.exists(path):
         return False
-    _libc.umount2(path.encode(), MNT_DETACH)
-    _unlink_quiet(path)
-    return True
+    # A namespace file can carry more than one mount (a bind made while another process
+    # copied the mount table, e.g. `ip netns` re-sharing /run/netns): detach until none is
+    # left (umount2 fails once the path is a plain file), bounded, then unlink. EBUSY from
+    # unlink means a mount is still there: detach again, a few times at most.
+    for _ in range(8):
+        for _mount in range(16):
+            if _libc.umount2(path.encode(), MNT_DETACH) != 0:
+                break
+        try:
+            _unlink_quiet(path)
+            return True
+        except OSError as exc:
+            if exc.errno != errno.EBUSY:
+                raise
+            time.sleep(0.05)
+    raise RuntimeOpError(f"{path} is still mounted under a later bind of {NETNS_RUN_DIR} "
+                         f"(made by another program): unmount {NETNS_RUN_DIR} once no lab runs, then "
+                         f"`labsim gc`")
 
 
 def _unlink_quiet(path: str) -> None:
