@@ -7,6 +7,8 @@ library only, to start fast.
     resolve NAME [--family any|4|6] [--no-addrconfig]
     tcp HOST PORT [--timeout S]            getaddrinfo, then connect in order like an app
     tls HOST PORT [--servername N]         a verified TLS handshake; certificate names
+    synthesize IPV4                        RFC 7050 discovery through libc, the IPv4
+                                           address embedded in the first prefix (RFC 6052)
     measure TEMPLATE --count N [--family] [--gap-ms G] [--max-seconds S]
                                            N getaddrinfo calls in this one process; `{i}` in
                                            the name makes each one unique (cold cache)
@@ -106,6 +108,19 @@ def _unverified_names(addr: str, port: int, sni: str, timeout: float) -> list[st
         return []
 
 
+def synthesize(ipv4: str) -> dict:
+    """The NAT64 prefix from ipv4only.arpa AAAA through this node's libc (RFC 7050), with
+    `ipv4` embedded in it (RFC 6052); address None when no prefix shows."""
+    from .nat64prefix import WKN, discover_prefixes, embed
+
+    res = resolve(WKN.rstrip("."), "6", addrconfig=False)
+    prefixes = discover_prefixes([a.split("%")[0] for a in res["addresses"]])
+    err = res["error"]["code"] if res["error"] else None
+    return {"from": ipv4, "answers": res["addresses"], "error": err, "ms": res["ms"],
+            "prefixes": [str(p) for p in prefixes], "prefix": str(prefixes[0]) if prefixes else None,
+            "address": str(embed(ipv4, prefixes[0])) if prefixes else None}
+
+
 def measure(template: str, count: int, family: str, gap_ms: float, max_seconds: float) -> dict:
     """Time `count` lookups through libc; stop early when `max_seconds` is spent."""
     run = "%06x" % (int(time.time() * 1000) & 0xFFFFFF)  # so two runs never share a cold name
@@ -136,6 +151,7 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--timeout", type=float, default=3.0)
         if op == "tls":
             p.add_argument("--servername")
+    sub.add_parser("synthesize").add_argument("ipv4")
     m = sub.add_parser("measure")
     m.add_argument("template")
     m.add_argument("--count", type=int, default=100)
@@ -145,6 +161,8 @@ def main(argv: list[str] | None = None) -> int:
     a = ap.parse_args(argv)
     if a.op == "measure":
         out = measure(a.template, a.count, a.family, a.gap_ms, a.max_seconds)
+    elif a.op == "synthesize":
+        out = synthesize(a.ipv4)
     elif a.op == "resolve":
         out = resolve(a.name, a.family, not a.no_addrconfig)
     elif a.op == "tcp":

@@ -5,6 +5,7 @@ from __future__ import annotations
 from .base import CheckEnv, CheckSpec
 from .dns import DnsCheck, run_dns
 from .http import HttpCheck, run_http
+from .learnt import LearntCheck, run_learnt
 from .measure import MeasureCheck, run_measure
 from .ping import PingCheck, run_ping
 from .resolve import ResolveCheck, run_resolve
@@ -20,6 +21,7 @@ CHECKS = {
     "tcp": (TcpCheck, run_tcp),
     "ping": (PingCheck, run_ping),
     "measure": (MeasureCheck, run_measure),
+    "learnt": (LearntCheck, run_learnt),
 }
 
 __all__ = ["CHECKS", "CheckEnv", "CheckResult", "CheckSpec", "Reason"]

@@ -38,6 +38,7 @@ class HttpCheck(CheckSpec):
     data: str | None = None
     connect_to: list[str] = Field(default_factory=list)  # curl --connect-to HOST:PORT:HOST2:PORT2
     family: Literal[4, 6] | None = None  # only this address family (curl -4 / -6)
+    synthesize: bool = False  # an IPv4-literal URL: connect to it embedded in the discovered NAT64 prefix
 
 
 def curl_argv(spec: HttpCheck) -> list[str]:
@@ -68,6 +69,22 @@ def ipv4_literal_urls(text: str) -> list[str]:
 
 
 def run_http(spec: HttpCheck, env: CheckEnv) -> CheckResult:
+    synth: dict = {}
+    if spec.synthesize:
+        from .synth import synthesized_host
+
+        host = urlsplit(spec.url).hostname or ""
+        v6, synth, failed = synthesized_host(env, "http", spec, host, spec.url)
+        if failed is not None:
+            return failed
+        if v6:  # the URL (and Host header) stay as written; curl connects to the synthesized address
+            spec = spec.model_copy(update={"connect_to": [*spec.connect_to, f"{host}::[{v6}]:"]})
+    res = _run_curl(spec, env)
+    res.facts.update(synth)
+    return res
+
+
+def _run_curl(spec: HttpCheck, env: CheckEnv) -> CheckResult:
     proc = env.runtime.exec(spec.node, curl_argv(spec), timeout=spec.timeout + 30)
     stdout = proc.stdout.decode(errors="replace")
     verbose = proc.stderr.decode(errors="replace")

@@ -32,6 +32,8 @@ class Reason(StrEnum):
     EMPTY_REPLY = "EMPTY_REPLY"
     RECV_ERROR = "RECV_ERROR"
     PACKET_LOSS = "PACKET_LOSS"
+    NO_NAT64_PREFIX = "NO_NAT64_PREFIX"  # no PREF64 and RFC 7050 found no prefix: nothing to synthesize with
+    CLAT_DOWN = "CLAT_DOWN"  # the node's CLAT is not running: IPv4 literals have no way out
     UNKNOWN = "UNKNOWN"
 
 
@@ -60,6 +62,10 @@ HINTS: dict[Reason, str] = {
     Reason.EMPTY_REPLY: "the server closed the connection without answering",
     Reason.RECV_ERROR: "the connection broke while receiving",
     Reason.PACKET_LOSS: "some packets were lost",
+    Reason.NO_NAT64_PREFIX: "the host learnt no NAT64 prefix: advertise PREF64 (RFC 8781) in router "
+                            "advertisements, or give it a DNS64 resolver that answers ipv4only.arpa",
+    Reason.CLAT_DOWN: "the CLAT is not running (no NAT64 prefix known, or it was withdrawn): advertise "
+                      "PREF64 or fix DNS64 so the CLAT can come up",
     Reason.UNKNOWN: "see the detail",
 }
 

@@ -13,6 +13,7 @@ ERRNO_REASON = {"ECONNREFUSED": Reason.CONNECT_REFUSED, "ETIMEDOUT": Reason.CONN
 class TcpCheck(CheckSpec):
     host: str
     port: int
+    synthesize: bool = False  # an IPv4 literal: connect to it embedded in the discovered NAT64 prefix
 
 
 def connect_result(check: str, spec, host: str, out: dict, env: CheckEnv) -> CheckResult:
@@ -22,6 +23,10 @@ def connect_result(check: str, spec, host: str, out: dict, env: CheckEnv) -> Che
                       facts={"addresses": addrs, "remote_ip": out["connected"], "attempts": out["attempts"]},
                       timings_ms={"resolve": out["resolve"]["ms"], "connect": out["ms"] or 0.0})
     if res.ok:
+        return res
+    if not addrs and is_ipv4_literal(host):
+        # getaddrinfo with AI_ADDRCONFIG gives nothing for an IPv4 literal on an IPv6-only node
+        res.reason, res.detail = Reason.IPV4_LITERAL, (out["resolve"].get("error") or {}).get("text", "")
         return res
     if not addrs:
         res.reason, extra = classify_unresolved(env, spec.node, host)
@@ -36,6 +41,16 @@ def connect_result(check: str, spec, host: str, out: dict, env: CheckEnv) -> Che
 
 
 def run_tcp(spec: TcpCheck, env: CheckEnv) -> CheckResult:
-    out = env.agent(spec.node, "tcp", spec.host, str(spec.port), "--timeout", str(spec.timeout),
+    host, synth = spec.host, {}
+    if spec.synthesize:
+        from .synth import synthesized_host
+
+        v6, synth, failed = synthesized_host(env, "tcp", spec, host, f"{host}:{spec.port}")
+        if failed is not None:
+            return failed
+        host = v6 or host
+    out = env.agent(spec.node, "tcp", host, str(spec.port), "--timeout", str(spec.timeout),
                     timeout=spec.timeout * 4 + 30)
-    return connect_result("tcp", spec, spec.host, out, env)
+    res = connect_result("tcp", spec, spec.host, out, env)
+    res.facts.update(synth)
+    return res

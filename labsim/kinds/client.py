@@ -1,21 +1,41 @@
-"""`client`: where checks run. No daemon; its own resolv.conf and trust in the lab CA.
+"""`client`: where checks run. Its own resolv.conf and trust in the lab CA; optionally a host
+that configures itself and translates, as IPv6-only and IPv6-mostly networks expect:
+
+- `clat: {prefix: auto | PREFIX}`: a CLAT (464XLAT, tayga as clatd runs it) gives
+  applications 192.0.0.2 and an IPv4 default route; with `auto` it comes up once the node
+  knows a NAT64 prefix (PREF64 from router advertisements, else RFC 7050 through its own
+  resolver) and follows it;
+- `slaac: true`: no planned IPv6 address; the address comes from router advertisements;
+- `resolver_from_ra: true`: resolv.conf from RDNSS/DNSSL.
 
 Its address families are those of its links: a client linked only to IPv6 networks has no
-IPv4 address but loopback and no IPv4 route at all.
+IPv4 address but loopback and no IPv4 route at all (until a CLAT gives it one).
 """
 
 from __future__ import annotations
 
+import json
 from typing import Literal
 
-from ..model.topology import NodeBase
-from .base import Kind, NodeContext
+from ..model.topology import Nat64Prefix, NodeBase, Strict
+from .base import CommandProbe, Kind, NodeContext, Service
 from .common import base_files
+
+
+class ClatSpec(Strict):
+    prefix: Literal["auto"] | Nat64Prefix = "auto"  # auto: PREF64, else RFC 7050
 
 
 class Schema(NodeBase):
     kind: Literal["client"]
     trust_lab_ca: bool = True  # curl, openssl and python in the node verify lab certificates
+    clat: ClatSpec | None = None
+    slaac: bool = False  # take IPv6 addresses (and the default route) from router advertisements
+    resolver_from_ra: bool = False  # resolv.conf from RDNSS/DNSSL (needs a router sending them)
+
+
+def self_configuring(spec: Schema) -> bool:
+    return bool(spec.clat or spec.slaac or spec.resolver_from_ra)
 
 
 class Client(Kind):
@@ -23,5 +43,50 @@ class Client(Kind):
     schema = Schema
     packages = ("curl", "iproute2", "iputils-ping", "dnsutils")
 
+    def needs(self, spec):
+        return (("tayga",) if spec.clat else ()), self.packages + (("tayga",) if spec.clat else ())
+
+    def sysctls(self, node, spec):
+        out = {}
+        if spec.clat:
+            # the CLAT's IPv6 address lives behind the TUN: forward to it, answer NS for it
+            out |= {"net.ipv6.conf.all.forwarding": "1", "net.ipv6.conf.all.proxy_ndp": "1"}
+        if spec.slaac or spec.resolver_from_ra:
+            # 2: accept RAs even while forwarding (the CLAT turns forwarding on)
+            out |= {"net.ipv6.conf.default.accept_ra": "2", "net.ipv6.conf.all.accept_ra": "2",
+                    "net.ipv6.conf.default.autoconf": "1" if spec.slaac else "0",
+                    "net.ipv6.conf.default.accept_ra_defrtr": "1" if spec.slaac else "0",
+                    "net.ipv6.conf.default.accept_ra_pinfo": "1" if spec.slaac else "0"}
+        return out
+
     def render(self, ctx: NodeContext) -> dict[str, str]:
-        return base_files(ctx)
+        files = base_files(ctx)
+        spec = ctx.spec
+        if self_configuring(spec):
+            files["hostconf.json"] = json.dumps({
+                "dir": ctx.dir,
+                "clat": {"prefix": str(spec.clat.prefix)} if spec.clat else None,
+                "resolver_from_ra": spec.resolver_from_ra,
+                "slaac": spec.slaac,
+                "resolver_options": list(spec.resolver.options) if spec.resolver else [],
+                "resolv_conf": "/etc/resolv.conf",
+            }, indent=1) + "\n"
+        return files
+
+    def setup(self, ctx: NodeContext) -> list[list[str]]:
+        if not ctx.spec.slaac:
+            return []
+        # the plan knows the prefix, not the address: drop the planned one, let SLAAC choose
+        return [["ip", "-6", "addr", "flush", "dev", i.ifname, "scope", "global"]
+                for i in ctx.node.ifaces if i.ipv6 is not None]
+
+    def services(self, ctx: NodeContext) -> list[Service]:
+        if not self_configuring(ctx.spec):
+            return []
+        return [Service("hostconf", [ctx.python, "-m", "labsim.hostconf", f"{ctx.dir}/hostconf.json"])]
+
+    def probes(self, ctx: NodeContext):
+        if not self_configuring(ctx.spec):
+            return []
+        # ready once hostconf reports what the node needs (SLAAC address, resolvers, CLAT)
+        return [CommandProbe(["grep", "-qF", '"ready": true', f"{ctx.dir}/learnt.json"], service="hostconf")]

@@ -33,6 +33,8 @@ class Expect(BaseModel):
     addresses_in: IPNet | None = None  # every address inside this prefix
     body: dict[str, Any] | None = None  # dotted path into the JSON body -> value
     body_contains: str | None = None
+    facts: dict[str, Any] | None = None  # dotted path into the result's facts -> value
+    facts_in: dict[str, IPNet] | None = None  # dotted path -> the IP address there is in this prefix
     headers: dict[str, str] | None = None  # response headers (names case-insensitive)
     warnings: list[Reason] | None = None  # exactly these warnings
     max_ms: float | None = Field(None, gt=0)  # total time of each try
@@ -108,6 +110,12 @@ def per_try(exp: Expect, r: CheckResult) -> list[Outcome]:
         for path, want in exp.body.items():
             got = _dig(f.get("json"), path)
             out.append(Outcome(f"body.{path}", want, got, got == want))
+    for path, want in (exp.facts or {}).items():
+        got = _dig(f, path)
+        out.append(Outcome(f"facts.{path}", want, got, got == want))
+    for path, net in (exp.facts_in or {}).items():
+        got = _dig(f, path)
+        out.append(Outcome(f"facts_in.{path}", net, got, _in(got, net)))
     if exp.body_contains is not None:
         out.append(Outcome("body_contains", exp.body_contains, None, exp.body_contains in (f.get("body") or "")))
     if exp.headers is not None:

@@ -1,0 +1,212 @@
+"""What a self-configuring client runs inside its node (`python -m labsim.hostconf CONFIG`),
+doing what systemd-networkd and clatd do on a real host:
+
+- listens on netlink for the router-advertisement options the kernel passes on
+  (RTM_NEWNDUSEROPT): RDNSS and DNSSL rewrite the node's resolv.conf (in place), PREF64
+  gives the NAT64 prefix, each until its lifetime runs out (lifetime 0: withdrawn);
+- learns the NAT64 prefix from PREF64, else by RFC 7050 (`ipv4only.arpa` AAAA through the
+  node's own libc and resolver), and runs the CLAT (`labsim.clat`) for it, following
+  changes and withdrawal;
+- writes what it learnt (addresses, resolvers, prefix and its source, CLAT state) to
+  `learnt.json` in the node directory, which `labsim status` and the `learnt` check read.
+
+Standard library only. Every wait is bounded; the loop wakes at least every 0.5 s.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import socket
+import subprocess
+import sys
+import time
+from ipaddress import IPv6Network, ip_address
+
+from . import ndopts
+from .clat import Clat
+from .nat64prefix import WKN, discover_prefixes
+
+TICK_S = 0.5
+RFC7050_EVERY_S = 1.0  # while no prefix is known
+RFC7050_RECHECK_S = 30.0  # once one is
+
+
+class Learnt:
+    """Options with their expiry (monotonic); the newest RA wins, as on real hosts."""
+
+    def __init__(self):
+        self.rdnss: dict[str, float] = {}
+        self.dnssl: dict[str, float] = {}
+        self.pref64: tuple[IPv6Network, float, int] | None = None  # prefix, expiry, lifetime
+        self.pref64_withdrawn: str | None = None
+
+    def take(self, opt, now: float) -> None:
+        if isinstance(opt, ndopts.Rdnss):
+            for s in opt.servers:
+                self.rdnss[str(s)] = now + opt.lifetime
+        elif isinstance(opt, ndopts.Dnssl):
+            for d in opt.domains:
+                self.dnssl[d] = now + opt.lifetime
+        elif isinstance(opt, ndopts.Pref64):
+            if opt.lifetime == 0:
+                if self.pref64 is not None:
+                    self.pref64_withdrawn = str(self.pref64[0])
+                self.pref64 = None
+            else:
+                self.pref64 = (opt.prefix, now + opt.lifetime, opt.lifetime)
+                self.pref64_withdrawn = None
+
+    def expire(self, now: float) -> None:
+        self.rdnss = {k: t for k, t in self.rdnss.items() if t > now}
+        self.dnssl = {k: t for k, t in self.dnssl.items() if t > now}
+        if self.pref64 is not None and self.pref64[1] <= now:
+            self.pref64_withdrawn, self.pref64 = str(self.pref64[0]), None
+
+
+def netlink_socket() -> socket.socket:
+    s = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE)
+    s.bind((0, 1 << (ndopts.RTNLGRP_ND_USEROPT - 1)))
+    s.setblocking(False)
+    return s
+
+
+def rfc7050() -> list[IPv6Network]:
+    """The prefixes in this node's resolver's AAAA answers for ipv4only.arpa (libc)."""
+    try:
+        infos = socket.getaddrinfo(WKN.rstrip("."), None, socket.AF_INET6, socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError):
+        return []
+    return discover_prefixes([ip_address(i[4][0].split("%")[0]) for i in infos])
+
+
+def resolv_conf(servers: list[str], search: list[str], options: list[str]) -> str:
+    lines = ["# labsim: written by labsim.hostconf from router advertisements (RDNSS/DNSSL)"]
+    if search:
+        lines.append("search " + " ".join(search))
+    lines += [f"nameserver {s}" for s in servers]
+    if options:
+        lines.append("options " + " ".join(options))
+    return "\n".join(lines) + "\n"
+
+
+def global_addresses() -> list[dict]:
+    res = subprocess.run(["ip", "-j", "-6", "addr", "show", "scope", "global"], capture_output=True, timeout=10)
+    out = []
+    for iface in json.loads(res.stdout or b"[]"):
+        for a in iface.get("addr_info", []):
+            if a.get("family") == "inet6" and iface.get("ifname") != "clat":
+                out.append({"dev": iface["ifname"], "address": a["local"], "prefixlen": a["prefixlen"],
+                            "slaac": bool(a.get("dynamic")) or "mngtmpaddr" in a})
+    return out
+
+
+def write_atomic(path: str, text: str) -> None:
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def write_in_place(path: str, text: str) -> None:
+    """resolv.conf is a bind mount (netns) or a mounted file (docker): never replace it."""
+    with open(path, "r+") as f:
+        if f.read() == text:
+            return
+        f.seek(0)
+        f.write(text)
+        f.truncate()
+
+
+class HostConf:
+    def __init__(self, cfg: dict):
+        self.cfg = cfg
+        self.learnt = Learnt()
+        self.clat = Clat(cfg["dir"], os.path.join(cfg["dir"], "clat-tayga.log")) if cfg.get("clat") else None
+        self.rfc7050: list[IPv6Network] = []
+        self.next_7050 = 0.0
+        self.last_report = ""
+
+    def prefix(self) -> tuple[IPv6Network | None, str | None]:
+        fixed = (self.cfg.get("clat") or {}).get("prefix", "auto")
+        if self.clat is not None and fixed != "auto":
+            return IPv6Network(fixed), "config"
+        if self.learnt.pref64 is not None:
+            return self.learnt.pref64[0], "pref64"
+        if self.rfc7050:
+            return self.rfc7050[0], "rfc7050"
+        return None, None
+
+    def step(self, messages: list[ndopts.UserOpt], now: float) -> None:
+        for m in messages:
+            if m.option is not None:
+                self.learnt.take(m.option, now)
+        self.learnt.expire(now)
+        if self.cfg.get("resolver_from_ra") and self.learnt.rdnss:
+            write_in_place(self.cfg["resolv_conf"], resolv_conf(
+                list(self.learnt.rdnss), list(self.learnt.dnssl), self.cfg.get("resolver_options", [])))
+        wants_7050 = self.cfg.get("discover", True) and self.learnt.pref64 is None
+        if wants_7050 and now >= self.next_7050:
+            self.rfc7050 = rfc7050()
+            self.next_7050 = now + (RFC7050_RECHECK_S if self.rfc7050 else RFC7050_EVERY_S)
+        prefix, _ = self.prefix()
+        if self.clat is not None:
+            self.clat.reconcile(prefix)
+        self.report(now)
+
+    def report(self, now: float) -> None:
+        prefix, source = self.prefix()
+        p64 = self.learnt.pref64
+        data = {
+            "addresses": global_addresses(),
+            "resolvers": list(self.learnt.rdnss), "search": list(self.learnt.dnssl),
+            "pref64": {"prefix": str(p64[0]), "lifetime": p64[2], "expires_in": round(p64[1] - now, 1)}
+            if p64 else None,
+            "pref64_withdrawn": self.learnt.pref64_withdrawn,
+            "rfc7050": [str(p) for p in self.rfc7050],
+            "nat64_prefix": str(prefix) if prefix else None, "nat64_prefix_source": source,
+            "clat": self.clat.status() if self.clat else None,
+        }
+        data["ready"] = ((self.clat is None or self.clat.up)
+                         and (not self.cfg.get("slaac") or any(a["slaac"] for a in data["addresses"]))
+                         and (not self.cfg.get("resolver_from_ra") or bool(self.learnt.rdnss)))
+        text = json.dumps(data, indent=1, sort_keys=True)
+        if text != self.last_report:
+            self.last_report = text
+            write_atomic(os.path.join(self.cfg["dir"], "learnt.json"), text + "\n")
+
+
+def main(argv: list[str]) -> int:
+    with open(argv[0]) as f:
+        cfg = json.load(f)
+    host = HostConf(cfg)
+    nl = netlink_socket()
+    try:
+        while True:
+            ready, _, _ = select.select([nl], [], [], TICK_S)
+            messages = []
+            for _ in range(64):  # drain what is queued, bounded
+                try:
+                    messages += ndopts.parse_messages(nl.recv(65536))
+                except BlockingIOError:
+                    break
+                except ValueError as exc:
+                    print(f"hostconf: ignoring a malformed RA option: {exc}", file=sys.stderr, flush=True)
+            host.step(messages, time.monotonic())
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        if host.clat is not None:
+            host.clat.stop()
+
+
+def _terminate(*_) -> None:
+    raise KeyboardInterrupt  # leave through main's finally: the CLAT comes down cleanly
+
+
+if __name__ == "__main__":
+    import signal
+
+    signal.signal(signal.SIGTERM, _terminate)
+    sys.exit(main(sys.argv[1:]))
