@@ -26,6 +26,7 @@ from ipaddress import IPv6Network, ip_address
 
 from . import ndopts
 from .clat import Clat
+from .dhcp4client import Dhcp4Client
 from .nat64prefix import WKN, discover_prefixes
 
 TICK_S = 0.5
@@ -124,6 +125,8 @@ class HostConf:
         self.cfg = cfg
         self.learnt = Learnt()
         self.clat = Clat(cfg["dir"], os.path.join(cfg["dir"], "clat-tayga.log")) if cfg.get("clat") else None
+        d = cfg.get("dhcp4")
+        self.dhcp = Dhcp4Client(d["dev"], d["ipv6_only_preferred"]) if d else None
         self.rfc7050: list[IPv6Network] = []
         self.next_7050 = 0.0
         self.last_report = ""
@@ -143,6 +146,8 @@ class HostConf:
             if m.option is not None:
                 self.learnt.take(m.option, now)
         self.learnt.expire(now)
+        if self.dhcp is not None:
+            self.dhcp.step(now)
         if self.cfg.get("resolver_from_ra") and self.learnt.rdnss:
             write_in_place(self.cfg["resolv_conf"], resolv_conf(
                 list(self.learnt.rdnss), list(self.learnt.dnssl), self.cfg.get("resolver_options", [])))
@@ -167,10 +172,12 @@ class HostConf:
             "rfc7050": [str(p) for p in self.rfc7050],
             "nat64_prefix": str(prefix) if prefix else None, "nat64_prefix_source": source,
             "clat": self.clat.status() if self.clat else None,
+            "dhcp4": dict(self.dhcp.facts) if self.dhcp else None,
         }
         data["ready"] = ((self.clat is None or self.clat.up)
                          and (not self.cfg.get("slaac") or any(a["slaac"] for a in data["addresses"]))
-                         and (not self.cfg.get("resolver_from_ra") or bool(self.learnt.rdnss)))
+                         and (not self.cfg.get("resolver_from_ra") or bool(self.learnt.rdnss))
+                         and (self.dhcp is None or self.dhcp.state in ("bound", "v6only")))
         text = json.dumps(data, indent=1, sort_keys=True)
         if text != self.last_report:
             self.last_report = text

@@ -156,7 +156,7 @@ def _failure_reason(code: int, host: str, t: dict, verbose: str) -> Reason:
     if code == 7:
         if "Connection refused" in verbose:
             return Reason.CONNECT_REFUSED
-        if "unreachable" in verbose:
+        if "unreachable" in verbose or "No route to host" in verbose:
             return Reason.IPV4_LITERAL if v4 else Reason.NO_ROUTE
         return Reason.UNKNOWN
     if code == 28:

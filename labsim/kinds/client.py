@@ -26,16 +26,27 @@ class ClatSpec(Strict):
     prefix: Literal["auto"] | Nat64Prefix = "auto"  # auto: PREF64, else RFC 7050
 
 
+class Dhcp4Spec(Strict):
+    # true: asks for option 108 and honours it (RFC 8925: no IPv4 lease on an IPv6-mostly
+    # network); false: a legacy host that takes a lease
+    ipv6_only_preferred: bool = True
+
+
 class Schema(NodeBase):
     kind: Literal["client"]
     trust_lab_ca: bool = True  # curl, openssl and python in the node verify lab certificates
     clat: ClatSpec | None = None
     slaac: bool = False  # take IPv6 addresses (and the default route) from router advertisements
     resolver_from_ra: bool = False  # resolv.conf from RDNSS/DNSSL (needs a router sending them)
+    dhcp4: Dhcp4Spec | None = None  # IPv4 from a DHCPv4 server (a `dhcp4` node), not the plan
 
 
 def self_configuring(spec: Schema) -> bool:
-    return bool(spec.clat or spec.slaac or spec.resolver_from_ra)
+    return bool(spec.clat or spec.slaac or spec.resolver_from_ra or spec.dhcp4)
+
+
+def _dhcp_iface(ctx: NodeContext):
+    return next((i for i in ctx.node.ifaces if i.ipv4 is not None), None)
 
 
 class Client(Kind):
@@ -68,17 +79,30 @@ class Client(Kind):
                 "clat": {"prefix": str(spec.clat.prefix)} if spec.clat else None,
                 "resolver_from_ra": spec.resolver_from_ra,
                 "slaac": spec.slaac,
+                "dhcp4": {"dev": _dhcp_iface(ctx).ifname,
+                          "ipv6_only_preferred": spec.dhcp4.ipv6_only_preferred} if spec.dhcp4 else None,
                 "resolver_options": list(spec.resolver.options) if spec.resolver else [],
                 "resolv_conf": "/etc/resolv.conf",
             }, indent=1) + "\n"
         return files
 
+    def validate(self, ctx: NodeContext) -> None:
+        from ..model.plan import PlanError
+
+        if ctx.spec.dhcp4 and _dhcp_iface(ctx) is None:
+            raise PlanError(("nodes", ctx.name, "dhcp4"), "DHCPv4 needs a link to a network with an IPv4 prefix")
+
     def setup(self, ctx: NodeContext) -> list[list[str]]:
-        if not ctx.spec.slaac:
-            return []
-        # the plan knows the prefix, not the address: drop the planned one, let SLAAC choose
-        return [["ip", "-6", "addr", "flush", "dev", i.ifname, "scope", "global"]
-                for i in ctx.node.ifaces if i.ipv6 is not None]
+        out = []
+        if ctx.spec.slaac:
+            # the plan knows the prefix, not the address: drop the planned one, let SLAAC choose
+            out += [["ip", "-6", "addr", "flush", "dev", i.ifname, "scope", "global"]
+                    for i in ctx.node.ifaces if i.ipv6 is not None]
+        if ctx.spec.dhcp4:
+            # IPv4 comes from DHCP (or, with option 108 honoured, not at all)
+            out += [["ip", "-4", "addr", "flush", "dev", i.ifname] for i in ctx.node.ifaces if i.ipv4 is not None]
+            out.append(["ip", "-4", "route", "flush", "table", "main"])
+        return out
 
     def services(self, ctx: NodeContext) -> list[Service]:
         if not self_configuring(ctx.spec):

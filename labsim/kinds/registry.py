@@ -9,6 +9,7 @@ from .base import Kind
 from .cdn import Cdn
 from .client import Client
 from .container import Container
+from .dhcp4 import Dhcp4
 from .dns64 import Dns64
 from .nat64 import Nat64
 from .proxy import Proxy
@@ -23,7 +24,7 @@ def register(kind: Kind) -> None:
     KINDS[kind.name] = kind
 
 
-for _kind in (Client(), Router(), Nat64(), Dns64(), AuthDns(), Backend(), Proxy(), Cdn(), Container()):
+for _kind in (Client(), Router(), Nat64(), Dns64(), AuthDns(), Backend(), Proxy(), Cdn(), Container(), Dhcp4()):
     register(_kind)
 
 

@@ -1,16 +1,25 @@
-"""`router`: kernel forwarding between its links. The planner routes through it."""
+"""`router`: kernel forwarding between its links. The planner routes through it.
+
+With `ra:` it also sends router advertisements on its IPv6 networks (see `labsim.ra`):
+radvd for the prefix (SLAAC), RDNSS, DNSSL, M/O flags and the default-router lifetime;
+labsim's own sender (`labsim.pref64`, a host service with labsim's scapy) for PREF64.
+"""
 
 from __future__ import annotations
 
+import json
+import sys
 from typing import Literal
 
 from ..model.topology import NodeBase
-from .base import Kind, NodeContext
+from ..ra import RaSpec, pref64_config, pref64_prefix, ra_networks, radvd_conf, rdnss_addresses
+from .base import CommandProbe, Kind, NodeContext, Service
 from .common import base_files
 
 
 class Schema(NodeBase):
     kind: Literal["router"]
+    ra: RaSpec | None = None  # send router advertisements (radvd, and PREF64 from labsim)
 
 
 class Router(Kind):
@@ -18,8 +27,49 @@ class Router(Kind):
     schema = Schema
     forwards = True
 
+    def needs(self, spec):
+        return (("radvd",) if spec.ra else ()), (("radvd",) if spec.ra else ())
+
     def sysctls(self, node, spec):
         return {"net.ipv6.conf.all.forwarding": "1", "net.ipv4.ip_forward": "1"}
 
+    def validate(self, ctx: NodeContext) -> None:
+        if ctx.spec.ra:
+            ra_networks(ctx)
+            rdnss_addresses(ctx)
+            pref64_prefix(ctx)
+
     def render(self, ctx: NodeContext) -> dict[str, str]:
-        return base_files(ctx)
+        files = base_files(ctx)
+        ra = ctx.spec.ra
+        if ra:
+            files["radvd.conf"] = radvd_conf(ctx)
+            if ra.pref64:
+                files["pref64.json"] = json.dumps(pref64_config(ctx)) + "\n"
+        return files
+
+    def setup(self, ctx: NodeContext) -> list[list[str]]:
+        if not ctx.spec.ra:
+            return []
+        return [["radvd", "--configtest", "-C", f"{ctx.dir}/radvd.conf"]]
+
+    def services(self, ctx: NodeContext) -> list[Service]:
+        ra = ctx.spec.ra
+        if not ra:
+            return []
+        out = [Service("radvd", ["radvd", "--nodaemon", "-C", f"{ctx.dir}/radvd.conf", "-m", "stderr",
+                                 "-p", f"{ctx.dir}/radvd.pid", "-u", "radvd"])]
+        if ra.pref64:
+            # labsim's interpreter on the host (its scapy has PREF64), moved into the node's netns
+            out.append(Service("pref64", [sys.executable, "-m", "labsim.pref64", "{netns}",
+                                          f"{ctx.dir}/pref64.json"], host=True))
+        return out
+
+    def probes(self, ctx: NodeContext):
+        ra = ctx.spec.ra
+        if not ra:
+            return []
+        out = [CommandProbe(["test", "-s", f"{ctx.dir}/radvd.pid"], service="radvd")]
+        if ra.pref64:
+            out.append(CommandProbe(["test", "-s", f"{ctx.dir}/pref64.json.sent"], service="pref64"))
+        return out

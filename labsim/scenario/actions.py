@@ -12,7 +12,7 @@ from ..readiness import wait_ready
 from ..lab import spawn_services
 from ..runtime.netns import stop_processes
 from ..runtime.state import alive
-from .model import DropAction, MoveAddress, NodeAction, SetRecord, StartAction, StopAction
+from .model import DropAction, MoveAddress, NodeAction, SetPref64, SetRecord, StartAction, StopAction
 from .session import LabSession
 
 NFT_TABLE = "labsim"
@@ -133,5 +133,14 @@ def undrop(s: LabSession, a: NodeAction) -> str:
     return f"{a.node} drops nothing"
 
 
+def set_pref64(s: LabSession, a: SetPref64) -> str:
+    from ..ra import change_pref64
+
+    try:
+        return change_pref64(s.runtime, a.node, a.prefix, a.lifetime)
+    except (OSError, ValueError) as exc:
+        raise ActionError(f"{a.node}: set_pref64: {exc}") from exc
+
+
 RUN = {"stop": stop, "start": start, "move_address": move_address, "set_record": set_record,
-       "drop": drop, "undrop": undrop}
+       "drop": drop, "undrop": undrop, "set_pref64": set_pref64}

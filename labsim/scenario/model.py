@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ..checks import CHECKS
 from ..checks.base import CheckSpec
+from ..model.topology import Nat64Prefix
 from .expect import Expect
 
 
@@ -75,9 +76,18 @@ class DropAction(Strict):
     port: int | None = Field(None, ge=1, le=65535)
 
 
+class SetPref64(Strict):
+    """Change the PREF64 a router advertises (RFC 8781), or withdraw it (lifetime 0): sent at
+    once; hosts' CLATs follow."""
+
+    node: str
+    prefix: Nat64Prefix | None = None  # default: unchanged
+    lifetime: int | None = Field(None, ge=0, le=65528)  # seconds; 0 withdraws; default: unchanged
+
+
 ACTIONS: dict[str, type[BaseModel]] = {
     "stop": StopAction, "start": StartAction, "move_address": MoveAddress,
-    "set_record": SetRecord, "drop": DropAction, "undrop": NodeAction,
+    "set_record": SetRecord, "drop": DropAction, "undrop": NodeAction, "set_pref64": SetPref64,
 }
 STEP_KEYS = tuple(CHECKS) + tuple(ACTIONS)
 

@@ -1,0 +1,121 @@
+"""`dhcp4`: a DHCPv4 server (Kea 2.2, `kea-dhcp4`) on one network, with option 108
+("IPv6-only preferred", RFC 8925) for IPv6-mostly networks.
+
+Kea sends option 108 only to clients that ask for it (in their parameter request list), as
+RFC 8925 §3.3 wants: a host that supports it then takes no lease and waits V6ONLY_WAIT
+seconds; a legacy host never asks, and gets a lease with a router (option 3).
+"""
+
+from __future__ import annotations
+
+import json
+from ipaddress import IPv4Address
+from typing import Literal
+
+from pydantic import Field
+
+from ..model.plan import PlanError
+from ..model.topology import NodeBase
+from .base import CommandProbe, Kind, NodeContext, Service
+from .common import base_files
+
+V6ONLY_WAIT_MIN = 300  # RFC 8925 §3.4: MIN_V6ONLY_WAIT
+
+
+class Schema(NodeBase):
+    kind: Literal["dhcp4"]
+    network: str | None = None  # default: the node's first link with IPv4
+    pool: tuple[IPv4Address, IPv4Address] | None = None  # default: the upper half of the prefix
+    ipv6_only_preferred: int | None = Field(1800, ge=V6ONLY_WAIT_MIN)  # option 108, seconds; null: not offered
+    router: str | None = None  # option 3: a node or address; default the network's first forwarding node
+    lease_seconds: int = Field(600, ge=60)
+
+
+def _iface(ctx: NodeContext):
+    spec = ctx.spec
+    for i in ctx.node.ifaces:
+        if (spec.network is None and i.ipv4 is not None) or i.network == spec.network:
+            return i
+    raise PlanError(("nodes", ctx.name, "network" if spec.network else "links"),
+                    f"{ctx.name!r} has no IPv4 link{' to ' + spec.network if spec.network else ''} to serve")
+
+
+def _pool(ctx: NodeContext, iface) -> tuple[IPv4Address, IPv4Address]:
+    net = iface.ipv4.network
+    if ctx.spec.pool:
+        lo, hi = ctx.spec.pool
+        if lo not in net or hi not in net or hi < lo:
+            raise PlanError(("nodes", ctx.name, "pool"), f"{lo}-{hi} is not a range inside {net}")
+        return lo, hi
+    hosts = list(net.hosts())
+    return hosts[len(hosts) // 2], hosts[-1]
+
+
+def _router(ctx: NodeContext, iface) -> IPv4Address | None:
+    ref = ctx.spec.router
+    plan = ctx.plan
+    if ref is None:
+        for n in plan.nodes.values():
+            if n.forwards and n.address_on(iface.network, 4) is not None:
+                return n.address_on(iface.network, 4)
+        return None
+    if ref in plan.nodes:
+        addr = plan.nodes[ref].address_on(iface.network, 4)
+        if addr is None:
+            raise PlanError(("nodes", ctx.name, "router"), f"node {ref!r} has no IPv4 address on {iface.network!r}")
+        return addr
+    try:
+        return IPv4Address(ref)
+    except ValueError:
+        raise PlanError(("nodes", ctx.name, "router"), f"{ref!r} is neither a node nor an IPv4 address") from None
+
+
+def kea_config(ctx: NodeContext) -> dict:
+    spec = ctx.spec
+    iface = _iface(ctx)
+    lo, hi = _pool(ctx, iface)
+    options = []
+    router = _router(ctx, iface)
+    if router is not None:
+        options.append({"name": "routers", "data": str(router)})
+    if spec.ipv6_only_preferred is not None:
+        options.append({"name": "v6-only-preferred", "data": str(spec.ipv6_only_preferred)})
+    return {"Dhcp4": {
+        # raw sockets: clients with no address yet, answered by broadcast
+        "interfaces-config": {"interfaces": [iface.ifname], "dhcp-socket-type": "raw"},
+        "lease-database": {"type": "memfile", "persist": True, "name": f"{ctx.dir}/leases4.csv",
+                           "lfc-interval": 0},
+        "valid-lifetime": spec.lease_seconds,
+        "subnet4": [{"id": 1, "subnet": str(iface.ipv4.network),
+                     "pools": [{"pool": f"{lo} - {hi}"}], "option-data": options}],
+        "loggers": [{"name": "kea-dhcp4", "output_options": [{"output": "stderr"}], "severity": "INFO"}],
+    }}
+
+
+class Dhcp4(Kind):
+    name = "dhcp4"
+    schema = Schema
+    packages = ("kea-dhcp4-server",)
+    binaries = ("kea-dhcp4",)
+
+    def validate(self, ctx: NodeContext) -> None:
+        kea_config(ctx)
+
+    def render(self, ctx: NodeContext) -> dict[str, str]:
+        files = base_files(ctx)
+        files["kea-dhcp4.json"] = json.dumps(kea_config(ctx), indent=1) + "\n"
+        return files
+
+    def _argv(self, ctx: NodeContext, mode: str) -> list[str]:
+        # Kea's pid and lock files go to the node directory, not the host's /run/kea
+        return ["env", f"KEA_PIDFILE_DIR={ctx.dir}", f"KEA_LOCKFILE_DIR={ctx.dir}",
+                "kea-dhcp4", mode, f"{ctx.dir}/kea-dhcp4.json"]
+
+    def setup(self, ctx: NodeContext) -> list[list[str]]:
+        return [self._argv(ctx, "-t")]  # a configuration check
+
+    def services(self, ctx: NodeContext) -> list[Service]:
+        return [Service("kea", self._argv(ctx, "-c"))]
+
+    def probes(self, ctx: NodeContext):
+        return [CommandProbe(["grep", "-q", "DHCP4_STARTED", f"{ctx.dir}/kea.log"], service="kea")]
