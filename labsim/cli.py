@@ -132,9 +132,13 @@ def status(
             except FileNotFoundError:
                 raise LabNotFoundError(f"no lab named {lab!r}") from None
             procs = [{**p, "running": alive(p["pid"], p.get("start"))} for p in st.processes]
+            from .hostconf import learnt_of
+
             report.append({"lab": st.lab, "status": st.status, "runtime": st.runtime,
                            "topology": st.topology, "ca": st.extra.get("ca"), "nodes": st.nodes,
-                           "processes": procs})
+                           "processes": procs,
+                           # what self-configuring clients learnt (SLAAC, RDNSS, PREF64, CLAT, DHCPv4)
+                           "learnt": learnt_of(str(st.dir), st.nodes or {})})
     except LabsimError as exc:
         _fail(exc)
     if as_json:
@@ -148,6 +152,10 @@ def status(
                   + (f" [red]stopped: {', '.join(dead)}[/]" if dead else ""))
         if r["nodes"]:
             _print_nodes(r["lab"], r["nodes"])
+        from .hostconf import summary
+
+        for node, learnt in r["learnt"].items():
+            out.print(f"  {node} learnt: {summary(learnt)}", markup=False)
 
 
 @app.command(context_settings={"allow_interspersed_args": False, "ignore_unknown_options": True})

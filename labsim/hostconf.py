@@ -73,6 +73,21 @@ def netlink_socket() -> socket.socket:
     return s
 
 
+def solicit_routers() -> None:
+    """One router solicitation on every interface (the kernel's own went out at link-up,
+    before the routers' daemons ran): RAs with RDNSS, DNSSL and PREF64 come at once."""
+    rs = bytes([133, 0, 0, 0, 0, 0, 0, 0])  # type, code, checksum (the kernel's), reserved
+    with socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6) as s:
+        s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, 255)
+        for index, name in socket.if_nameindex():
+            if name in ("lo", "clat"):
+                continue
+            try:
+                s.sendto(rs, ("ff02::2", 0, 0, index))
+            except OSError:
+                continue  # a link that is down, or has no IPv6
+
+
 def rfc7050() -> list[IPv6Network]:
     """The prefixes in this node's resolver's AAAA answers for ipv4only.arpa (libc)."""
     try:
@@ -130,6 +145,8 @@ class HostConf:
         self.rfc7050: list[IPv6Network] = []
         self.next_7050 = 0.0
         self.last_report = ""
+        self.started = time.monotonic()
+        self.timeline: dict[str, float] = {}  # when each piece was first learnt, s after start
 
     def prefix(self) -> tuple[IPv6Network | None, str | None]:
         fixed = (self.cfg.get("clat") or {}).get("prefix", "auto")
@@ -166,14 +183,20 @@ class HostConf:
         data = {
             "addresses": global_addresses(),
             "resolvers": list(self.learnt.rdnss), "search": list(self.learnt.dnssl),
-            "pref64": {"prefix": str(p64[0]), "lifetime": p64[2], "expires_in": round(p64[1] - now, 1)}
-            if p64 else None,
+            "pref64": {"prefix": str(p64[0]), "lifetime": p64[2]} if p64 else None,
             "pref64_withdrawn": self.learnt.pref64_withdrawn,
             "rfc7050": [str(p) for p in self.rfc7050],
             "nat64_prefix": str(prefix) if prefix else None, "nat64_prefix_source": source,
             "clat": self.clat.status() if self.clat else None,
             "dhcp4": dict(self.dhcp.facts) if self.dhcp else None,
         }
+        for key, have in (("slaac", any(a["slaac"] for a in data["addresses"])),
+                          ("rdnss", bool(data["resolvers"])), ("pref64", p64 is not None),
+                          ("rfc7050", bool(self.rfc7050)), ("clat", bool(self.clat and self.clat.up)),
+                          ("dhcp4", bool(self.dhcp and self.dhcp.state in ("bound", "v6only")))):
+            if have and key not in self.timeline:
+                self.timeline[key] = round(time.monotonic() - self.started, 3)
+        data["timeline_s"] = dict(self.timeline)
         data["ready"] = ((self.clat is None or self.clat.up)
                          and (not self.cfg.get("slaac") or any(a["slaac"] for a in data["addresses"]))
                          and (not self.cfg.get("resolver_from_ra") or bool(self.learnt.rdnss))
@@ -184,14 +207,45 @@ class HostConf:
             write_atomic(os.path.join(self.cfg["dir"], "learnt.json"), text + "\n")
 
 
+def learnt_of(lab_dir: str, nodes) -> dict[str, dict]:
+    """What each self-configuring node of a lab reports (for `labsim status`)."""
+    out = {}
+    for node in nodes:
+        try:
+            with open(os.path.join(lab_dir, "nodes", node, "learnt.json")) as f:
+                out[node] = json.load(f)
+        except (OSError, ValueError):
+            continue
+    return out
+
+
+def summary(learnt: dict) -> str:
+    """One line: addresses, resolvers, NAT64 prefix and source, CLAT, DHCPv4."""
+    parts = [" ".join(a["address"] for a in learnt.get("addresses", []))]
+    if learnt.get("resolvers"):
+        parts.append("dns " + " ".join(learnt["resolvers"]))
+    parts.append(f"nat64 {learnt.get('nat64_prefix')} ({learnt.get('nat64_prefix_source')})"
+                 if learnt.get("nat64_prefix") else "no NAT64 prefix")
+    if learnt.get("clat"):
+        parts.append(f"clat {learnt['clat']['state']}")
+    if learnt.get("dhcp4"):
+        d = learnt["dhcp4"]
+        parts.append(f"dhcp4 {d['state']}" + (f" {d['address']}" if d.get("address") else ""))
+    return ", ".join(p for p in parts if p)
+
+
 def main(argv: list[str]) -> int:
     with open(argv[0]) as f:
         cfg = json.load(f)
     host = HostConf(cfg)
     nl = netlink_socket()
+    if cfg.get("slaac") or cfg.get("resolver_from_ra") or (cfg.get("clat") or {}).get("prefix") == "auto":
+        solicit_routers()
+    first = True
     try:
         while True:
-            ready, _, _ = select.select([nl], [], [], TICK_S)
+            ready, _, _ = select.select([nl], [], [], 0 if first else TICK_S)
+            first = False
             messages = []
             for _ in range(64):  # drain what is queued, bounded
                 try:

@@ -23,6 +23,7 @@ ICMPV6_ROUTER_ADVERT = 134
 # RFC 8781 §4: the Prefix Length Code -> prefix length
 PLC_LENGTH = {0: 96, 1: 64, 2: 56, 3: 48, 4: 40, 5: 32}
 LENGTH_PLC = {v: k for k, v in PLC_LENGTH.items()}
+PREF64_LINK_LOCAL = IPv6Address("fe80::64")  # the router's second address, PREF64 RAs only
 
 NLMSG = struct.Struct("=IHHII")
 USEROPT = struct.Struct("=BBHiBBHI")
@@ -152,3 +153,13 @@ def encode_pref64(prefix: IPv6Network, lifetime: int) -> bytes:
     scaled = min((lifetime + 7) // 8, 0x1FFF)
     return struct.pack("!BBH", ND_PREF64, 2, scaled << 3 | LENGTH_PLC[prefix.prefixlen]) \
         + prefix.network_address.packed[:12]
+
+
+def pref64_ra(prefix: IPv6Network, lifetime: int, managed: bool, other: bool) -> bytes:
+    """An ICMPv6 router advertisement carrying only PREF64 (the kernel fills in the
+    checksum): router lifetime 0 (not a default router), hop limit, reachable and retrans
+    times unspecified, and the M/O flags of the network's other RAs, which hosts would
+    otherwise overwrite with this RA's."""
+    flags = (0x80 if managed else 0) | (0x40 if other else 0)
+    return struct.pack("!BBHBBHII", ICMPV6_ROUTER_ADVERT, 0, 0, 0, flags, 0, 0, 0) \
+        + encode_pref64(prefix, lifetime)

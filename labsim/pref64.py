@@ -1,11 +1,10 @@
 """labsim's PREF64 sender (RFC 8781), what radvd 2.19 cannot send.
 
-    python -m labsim.pref64 NETNS_PATH CONFIG
+    python -m labsim.pref64 CONFIG
 
-Runs as a host service with labsim's own interpreter (scapy with ICMPv6NDOptPREF64: the
-PyPI release; Debian 12's python3-scapy 2.5 lacks it), moves itself into the router's
-network namespace, adds the router's second link-local address (fe80::64) on each
-advertising interface and sends RAs carrying only PREF64 from it: in a burst at start, on
+Runs inside the router's node (standard library only, so the docker image's python3 runs it
+too), adds the router's second link-local address (fe80::64) on each advertising interface
+and sends RAs carrying only PREF64 (`labsim.ndopts.pref64_ra`) from it: in a burst at start, on
 every router solicitation (rate-limited), every `interval` seconds, and at once when CONFIG
 changes (a scenario's `set_pref64` action rewrites it with a new generation; lifetime 0
 withdraws). After each send it writes CONFIG.sent (generation, count) for readiness and
@@ -14,9 +13,7 @@ for the action to wait on.
 
 from __future__ import annotations
 
-import ctypes
 import json
-import logging
 import os
 import select
 import socket
@@ -26,22 +23,11 @@ import sys
 import time
 from ipaddress import IPv6Network
 
-from .ra import PREF64_LINK_LOCAL, pref64_ra
+from .ndopts import PREF64_LINK_LOCAL, pref64_ra
 
-CLONE_NEWNET = 0x40000000
 BURST_S = (0.0, 0.2, 0.5, 1.0)  # after start and after each change: hosts just starting listen late
 RS_MIN_GAP_S = 0.1
 ND_ROUTER_SOLICIT = 133
-
-
-def enter_netns(path: str) -> None:
-    libc = ctypes.CDLL(None, use_errno=True)
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        if libc.setns(fd, CLONE_NEWNET) != 0:
-            raise OSError(ctypes.get_errno(), f"setns into {path}")
-    finally:
-        os.close(fd)
 
 
 def open_socket(ifname: str) -> socket.socket:
@@ -121,9 +107,7 @@ class Sender:
 
 
 def main(argv: list[str]) -> int:
-    logging.getLogger("scapy").setLevel(logging.ERROR)  # no "no IPv6 underlayer" warnings
-    netns, config = argv
-    enter_netns(netns)
+    [config] = argv
     try:
         Sender(config).loop()
     except KeyboardInterrupt:

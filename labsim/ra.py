@@ -4,9 +4,11 @@
   the network's /64 for SLAAC (on-link, autonomous), RDNSS, DNSSL, the M and O flags and the
   default-router lifetime. It answers router solicitations.
 - radvd gained PREF64 (`nat64prefix`) only in 2.20, so PREF64 (RFC 8781, option 38) comes
-  from labsim's own sender (`labsim.pref64`): scapy-built RAs carrying only PREF64, from a
+  from labsim's own sender (`labsim.pref64`, in the node): RAs carrying only PREF64, from a
   second link-local address of the router (fe80::64) with router lifetime 0 and the same M/O
-  flags, so hosts take the option without it touching their default router or flags.
+  flags, so hosts take the option without it touching their default router or flags. Their
+  bytes come from `labsim.ndopts` (standard library: the sender starts in ~50 ms, where
+  importing scapy takes ~1 s); the unit tests dissect them with scapy's ICMPv6NDOptPREF64.
 
 Pure: the schema, radvd.conf, the PREF64 RA's bytes. Nothing here sends.
 """
@@ -20,7 +22,6 @@ from pydantic import Field
 from .model.plan import PlanError
 from .model.topology import Nat64Prefix, Strict
 
-PREF64_LINK_LOCAL = IPv6Address("fe80::64")
 
 
 class Pref64Spec(Strict):
@@ -122,21 +123,6 @@ def pref64_config(ctx, generation: int = 0) -> dict:
     return {"interfaces": [ifname for _, ifname, _ in ra_networks(ctx)],
             "prefix": str(prefix), "lifetime": spec.pref64.lifetime, "managed": spec.managed,
             "other": spec.other, "interval": spec.interval, "generation": generation}
-
-
-def pref64_ra(prefix: IPv6Network, lifetime: int, managed: bool, other: bool) -> bytes:
-    """The ICMPv6 RA carrying PREF64 only (the kernel fills in the checksum)."""
-    import logging
-
-    logging.getLogger("scapy").setLevel(logging.ERROR)  # no "no IPv6 underlayer" warning
-    from scapy.layers.inet6 import ICMPv6ND_RA, ICMPv6NDOptPREF64
-
-    from .ndopts import LENGTH_PLC
-
-    ra = ICMPv6ND_RA(M=int(managed), O=int(other), prf=0, routerlifetime=0, chlim=0)
-    opt = ICMPv6NDOptPREF64(scaledlifetime=min((lifetime + 7) // 8, 0x1FFF),
-                            plc=LENGTH_PLC[prefix.prefixlen], prefix=str(prefix.network_address))
-    return bytes(ra / opt)
 
 
 def change_pref64(runtime, node: str, prefix: IPv6Network | None, lifetime: int | None,

@@ -2,13 +2,12 @@
 
 With `ra:` it also sends router advertisements on its IPv6 networks (see `labsim.ra`):
 radvd for the prefix (SLAAC), RDNSS, DNSSL, M/O flags and the default-router lifetime;
-labsim's own sender (`labsim.pref64`, a host service with labsim's scapy) for PREF64.
+labsim's own sender (`labsim.pref64`) for PREF64, which radvd 2.19 lacks.
 """
 
 from __future__ import annotations
 
 import json
-import sys
 from typing import Literal
 
 from ..model.topology import NodeBase
@@ -60,9 +59,7 @@ class Router(Kind):
         out = [Service("radvd", ["radvd", "--nodaemon", "-C", f"{ctx.dir}/radvd.conf", "-m", "stderr",
                                  "-p", f"{ctx.dir}/radvd.pid", "-u", "radvd"])]
         if ra.pref64:
-            # labsim's interpreter on the host (its scapy has PREF64), moved into the node's netns
-            out.append(Service("pref64", [sys.executable, "-m", "labsim.pref64", "{netns}",
-                                          f"{ctx.dir}/pref64.json"], host=True))
+            out.append(Service("pref64", [ctx.python, "-m", "labsim.pref64", f"{ctx.dir}/pref64.json"]))
         return out
 
     def probes(self, ctx: NodeContext):

@@ -15,7 +15,6 @@ from labsim.dhcp4client import ACK, HEADER, MAGIC, OFFER, OPT_V6ONLY, build, par
 from labsim.kinds import registry
 from labsim.kinds.base import NodeContext
 from labsim.loader import load_lab
-from labsim.ra import pref64_ra
 from tests.helpers import REPO
 
 
@@ -44,8 +43,16 @@ def test_ipv6_mostly_router_and_dhcp_configuration():
 @given(st.sampled_from([96, 64, 56, 48, 40, 32]), st.integers(0, 2**96 - 1), st.integers(0, 65528),
        st.booleans(), st.booleans())
 def test_pref64_ra_carries_the_prefix_and_the_flags(length, bits, lifetime, m, o):
+    from scapy.layers.inet6 import ICMPv6ND_RA, ICMPv6NDOptPREF64
+
     prefix = IPv6Network(((bits << 32) >> (128 - length) << (128 - length), length))
-    ra = pref64_ra(prefix, lifetime, m, o)
+    ra = ndopts.pref64_ra(prefix, lifetime, m, o)
+    # scapy (the PyPI release has RFC 8781's option) reads it as we meant it
+    pkt = ICMPv6ND_RA(ra)
+    opt = pkt[ICMPv6NDOptPREF64]
+    assert (pkt.M, pkt.O, pkt.routerlifetime, pkt.chlim) == (int(m), int(o), 0, 0)
+    assert opt.scaledlifetime == (lifetime + 7) // 8 and opt.plc == ndopts.LENGTH_PLC[length]
+    assert IPv6Network(f"{opt.prefix}/{length}") == prefix
     assert ra[0] == 134 and ra[4] == 0  # an RA, hop limit unspecified
     assert bool(ra[5] & 0x80) == m and bool(ra[5] & 0x40) == o
     assert struct.unpack("!H", ra[6:8])[0] == 0  # router lifetime 0: not a default router
