@@ -159,10 +159,13 @@ class HostConf:
         return None, None
 
     def step(self, messages: list[ndopts.UserOpt], now: float) -> None:
+        had_pref64 = self.learnt.pref64 is not None
         for m in messages:
             if m.option is not None:
                 self.learnt.take(m.option, now)
         self.learnt.expire(now)
+        if had_pref64 and self.learnt.pref64 is None:
+            self.next_7050 = now  # PREF64 withdrawn or expired: is RFC 7050's answer still true?
         if self.dhcp is not None:
             self.dhcp.step(now)
         if self.cfg.get("resolver_from_ra") and self.learnt.rdnss:

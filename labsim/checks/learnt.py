@@ -3,8 +3,8 @@ SLAAC addresses, resolvers from RDNSS/DNSSL, PREF64, the NAT64 prefix and where 
 from, the CLAT's state, the DHCPv4 outcome. The facts are that file; expectations read them
 with `facts:` / `facts_in:` (dotted paths) and `addresses_in:` (its addresses).
 
-Fails with NO_NAT64_PREFIX when the node knows no NAT64 prefix, and CLAT_DOWN when it has a
-CLAT that is not running.
+Fails with CLAT_DOWN when the node has a CLAT that is not running (no prefix known, or
+tayga failed), and NO_NAT64_PREFIX when a node without a CLAT knows no NAT64 prefix.
 """
 
 from __future__ import annotations
@@ -29,10 +29,11 @@ def run_learnt(spec: LearntCheck, env: CheckEnv) -> CheckResult:
     data = json.loads(proc.stdout)
     data["addresses"] = [a["address"] for a in data.get("addresses", [])]
     res.facts = data
-    if not data.get("nat64_prefix"):
+    if data.get("clat") and data["clat"].get("state") != "up":
+        res.reason = Reason.CLAT_DOWN  # a CLAT host: what its applications lose is IPv4
+        res.detail = data["clat"].get("error") or ("no NAT64 prefix known (no PREF64, RFC 7050 found none)"
+                                                   if not data.get("nat64_prefix") else "")
+    elif not data.get("nat64_prefix"):
         res.reason = Reason.NO_NAT64_PREFIX
-    elif data.get("clat") and data["clat"].get("state") != "up":
-        res.reason = Reason.CLAT_DOWN
-        res.detail = data["clat"].get("error") or ""
     res.ok = res.reason is None
     return res
