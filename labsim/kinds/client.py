@@ -89,8 +89,24 @@ class Client(Kind):
     def validate(self, ctx: NodeContext) -> None:
         from ..model.plan import PlanError
 
-        if ctx.spec.dhcp4 and _dhcp_iface(ctx) is None:
-            raise PlanError(("nodes", ctx.name, "dhcp4"), "DHCPv4 needs a link to a network with an IPv4 prefix")
+        spec, topo = ctx.spec, ctx.plan.topology
+        mine = {i.network for i in ctx.node.ifaces}
+        if spec.dhcp4:
+            iface = _dhcp_iface(ctx)
+            if iface is None:
+                raise PlanError(("nodes", ctx.name, "dhcp4"), "DHCPv4 needs a link to a network with an IPv4 prefix")
+            if not any(n.kind == "dhcp4" and iface.network in {i.network for i in n.ifaces}
+                       for n in ctx.plan.nodes.values()):
+                raise PlanError(("nodes", ctx.name, "dhcp4"),
+                                f"no dhcp4 node serves network {iface.network!r}: nothing would answer")
+        if spec.slaac or spec.resolver_from_ra:
+            advertised = {net for name, n in topo.nodes.items() if getattr(n, "ra", None)
+                          for net in (n.ra.networks if n.ra.networks is not None
+                                      else [i.network for i in ctx.plan.nodes[name].ifaces])}
+            if not mine & advertised:
+                field = "slaac" if spec.slaac else "resolver_from_ra"
+                raise PlanError(("nodes", ctx.name, field), "no router sends router advertisements "
+                                "(`ra:`) on this node's networks: nothing to learn from")
 
     def setup(self, ctx: NodeContext) -> list[list[str]]:
         out = []
