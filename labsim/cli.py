@@ -120,7 +120,8 @@ def status(
     name: Optional[str] = typer.Argument(None, help="One lab (default: all)."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
-    """List labs, their state, nodes and addresses, and which daemons are running."""
+    """List labs, their state, nodes and addresses, which daemons are running, and what
+    self-configuring clients learnt (SLAAC address, resolvers, NAT64 prefix, CLAT, DHCPv4)."""
     from .runtime.state import LabState, alive
 
     labs = [name] if name else LabState.all_labs()

@@ -54,3 +54,29 @@ def test_ipv6_mostly_hosts_configure_themselves_and_leave_nothing(lab_name):
     assert run_labsim("down", lab_name, timeout=60).returncode == 0
     assert lab_processes(lab_name) == []
     assert_same_host(before, host_snapshot(lab_name))
+
+
+def test_a_clat_with_a_given_prefix_needs_no_dns64(lab_name, tmp_path):
+    """`clat: {prefix: P}`: no discovery at all; the host's resolver synthesizes nothing, yet
+    its IPv4 literals reach the IPv4-only backend through CLAT and NAT64."""
+    from tests.helpers import REPO
+
+    text = (REPO / "topologies/ipv6-first.yml").read_text()
+    text = text.replace("    clat: {prefix: auto}           # the NAT64 prefix by RFC 7050 through its own resolver",
+                        "    clat: {prefix: 2001:db8:64::/96}")
+    text = text.replace("  app-clat:\n    kind: client\n    links: [v6net]\n    resolver: {nameservers: [dns64]}",
+                        "  app-clat:\n    kind: client\n    links: [v6net]\n    resolver: {nameservers: [ns]}")
+    assert "prefix: 2001:db8:64::/96}" in text and "nameservers: [ns]" in text
+    topo = tmp_path / "lab.yml"
+    topo.write_text(text)
+    assert run_labsim("up", str(topo), "--name", lab_name, timeout=90).returncode == 0
+    [status] = json.loads(run_labsim("status", lab_name, "--json", check=True).stdout)
+    learnt = status["learnt"]["app-clat"]
+    assert (learnt["nat64_prefix"], learnt["nat64_prefix_source"], learnt["rfc7050"]) == \
+        ("2001:db8:64::/96", "config", [])
+    body = json.loads(_exec(lab_name, "app-clat", "curl", "-s", "-m", "5", "http://192.0.2.4:5432/"))
+    assert body["node"] == "db" and ipaddress.ip_address(body["remote"]) in ipaddress.ip_network("198.18.0.0/24")
+    # the CLAT's IPv6 address is on-link, answered by proxy NDP, routed into the TUN
+    clat6 = learnt["clat"]["ipv6"]
+    assert ipaddress.ip_address(clat6) in ipaddress.ip_network("2001:db8:1::/64")
+    assert clat6 in _exec(lab_name, "app-clat", "ip", "-6", "neigh", "show", "proxy")
