@@ -80,3 +80,23 @@ def test_tayga_clat_config_maps_the_host_ipv4():
     cmds = up_commands("/d/tayga.conf", a)
     assert ["ip", "-4", "route", "replace", "default", "dev", "clat", "src", "192.0.0.2", "mtu", "1260"] in cmds
     assert ["ip", "-6", "neigh", "replace", "proxy", str(a.clat6), "dev", "eth0"] in cmds
+
+
+def test_learnt_options_expire_and_pref64_withdraws():
+    from labsim.hostconf import Learnt, resolv_conf
+
+    p = IPv6Network("2001:db8:64::/96")
+    learnt = Learnt()
+    learnt.take(ndopts.Rdnss(30, (IPv6Address("2001:db8:1::3"),)), now=0)
+    learnt.take(ndopts.Dnssl(30, ("example.test",)), now=0)
+    learnt.take(ndopts.Pref64(600, p), now=0)
+    assert learnt.pref64[0] == p and list(learnt.rdnss) == ["2001:db8:1::3"]
+    learnt.expire(31)  # RDNSS/DNSSL lifetimes over, PREF64 still valid
+    assert learnt.rdnss == {} and learnt.dnssl == {} and learnt.pref64 is not None
+    learnt.take(ndopts.Pref64(0, p), now=32)  # lifetime 0: withdrawn
+    assert learnt.pref64 is None and learnt.pref64_withdrawn == str(p)
+    learnt.take(ndopts.Pref64(8, p), now=40)
+    learnt.expire(48)  # expiry counts as a withdrawal too
+    assert learnt.pref64 is None and learnt.pref64_withdrawn == str(p)
+    assert resolv_conf(["2001:db8:1::3"], ["example.test"], ["timeout:1"]).splitlines()[1:] == \
+        ["search example.test", "nameserver 2001:db8:1::3", "options timeout:1"]
