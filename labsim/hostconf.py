@@ -30,6 +30,7 @@ from .dhcp4client import Dhcp4Client
 from .nat64prefix import WKN, discover_prefixes
 
 TICK_S = 0.5
+RTNLGRP_IPV4_IFADDR, RTNLGRP_IPV6_IFADDR = 5, 9
 RFC7050_EVERY_S = 1.0  # while no prefix is known
 RFC7050_RECHECK_S = 30.0  # once one is
 
@@ -68,7 +69,9 @@ class Learnt:
 
 def netlink_socket() -> socket.socket:
     s = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE)
-    s.bind((0, 1 << (ndopts.RTNLGRP_ND_USEROPT - 1)))
+    # RA options, and address changes (SLAAC, DHCP, links down): addresses are re-read only then
+    s.bind((0, 1 << (ndopts.RTNLGRP_ND_USEROPT - 1) | 1 << (RTNLGRP_IPV4_IFADDR - 1)
+            | 1 << (RTNLGRP_IPV6_IFADDR - 1)))
     s.setblocking(False)
     return s
 
@@ -145,6 +148,7 @@ class HostConf:
         self.rfc7050: list[IPv6Network] = []
         self.next_7050 = 0.0
         self.last_report = ""
+        self.addresses: list[dict] | None = None  # None: to be read again
         self.started = time.monotonic()
         self.timeline: dict[str, float] = {}  # when each piece was first learnt, s after start
 
@@ -181,10 +185,12 @@ class HostConf:
         self.report(now)
 
     def report(self, now: float) -> None:
+        if self.addresses is None:
+            self.addresses = global_addresses()
         prefix, source = self.prefix()
         p64 = self.learnt.pref64
         data = {
-            "addresses": global_addresses(),
+            "addresses": self.addresses,
             "resolvers": list(self.learnt.rdnss), "search": list(self.learnt.dnssl),
             "pref64": {"prefix": str(p64[0]), "lifetime": p64[2]} if p64 else None,
             "pref64_withdrawn": self.learnt.pref64_withdrawn,
@@ -252,7 +258,9 @@ def main(argv: list[str]) -> int:
             messages = []
             for _ in range(64):  # drain what is queued, bounded
                 try:
-                    messages += ndopts.parse_messages(nl.recv(65536))
+                    data = nl.recv(65536)
+                    host.addresses = None  # an address may have changed: read them again
+                    messages += ndopts.parse_messages(data)
                 except BlockingIOError:
                     break
                 except ValueError as exc:
