@@ -17,6 +17,7 @@ from pydantic import Field
 
 from .base import CheckEnv, CheckSpec, classify_unresolved, is_ipv4_literal
 from .result import CheckResult, Reason
+from .synth import refine_ipv4_literal, synthesized_host
 
 MARKER = "\n@@labsim-curl@@\n"
 # named fields, not %{json}: that one builds curl's version string, which initialises libldap
@@ -71,8 +72,6 @@ def ipv4_literal_urls(text: str) -> list[str]:
 def run_http(spec: HttpCheck, env: CheckEnv) -> CheckResult:
     synth: dict = {}
     if spec.synthesize:
-        from .synth import synthesized_host
-
         host = urlsplit(spec.url).hostname or ""
         v6, synth, failed = synthesized_host(env, "http", spec, host, spec.url)
         if failed is not None:
@@ -81,7 +80,7 @@ def run_http(spec: HttpCheck, env: CheckEnv) -> CheckResult:
             spec = spec.model_copy(update={"connect_to": [*spec.connect_to, f"{host}::[{v6}]:"]})
     res = _run_curl(spec, env)
     res.facts.update(synth)
-    return res
+    return refine_ipv4_literal(env, spec.node, res)
 
 
 def _run_curl(spec: HttpCheck, env: CheckEnv) -> CheckResult:

@@ -9,6 +9,8 @@ the literal.
 
 from __future__ import annotations
 
+import json
+
 from .base import CheckEnv, is_ipv4_literal
 from .result import CheckResult, Reason
 
@@ -27,3 +29,18 @@ def synthesized_host(env: CheckEnv, check: str, spec, host: str, target: str
             detail=f"ipv4only.arpa AAAA through the node's resolver: {out['error'] or out['answers']}",
             timings_ms={"discover": out["ms"]})
     return out["address"], facts, None
+
+
+def refine_ipv4_literal(env: CheckEnv, node: str, res: CheckResult) -> CheckResult:
+    """An IPv4 literal that failed on a host whose CLAT is down: say CLAT_DOWN, the cause a
+    user can act on (the host would reach it with its CLAT up)."""
+    if res.reason != Reason.IPV4_LITERAL:
+        return res
+    proc = env.runtime.exec(node, ["cat", f"{env.runtime.node_dir(node)}/learnt.json"], timeout=10)
+    if proc.returncode != 0:
+        return res  # not a self-configuring host
+    clat = (json.loads(proc.stdout) or {}).get("clat")
+    if clat and clat.get("state") != "up":
+        res.reason = Reason.CLAT_DOWN
+        res.facts["clat"] = clat
+    return res

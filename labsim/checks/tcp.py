@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from .base import CheckEnv, CheckSpec, classify_unresolved, is_ipv4_literal
 from .result import CheckResult, Reason
+from .synth import refine_ipv4_literal, synthesized_host
 
 ERRNO_REASON = {"ECONNREFUSED": Reason.CONNECT_REFUSED, "ETIMEDOUT": Reason.CONNECT_TIMEOUT,
                 "ENETUNREACH": Reason.NO_ROUTE, "EHOSTUNREACH": Reason.NO_ROUTE,
@@ -43,8 +44,6 @@ def connect_result(check: str, spec, host: str, out: dict, env: CheckEnv) -> Che
 def run_tcp(spec: TcpCheck, env: CheckEnv) -> CheckResult:
     host, synth = spec.host, {}
     if spec.synthesize:
-        from .synth import synthesized_host
-
         v6, synth, failed = synthesized_host(env, "tcp", spec, host, f"{host}:{spec.port}")
         if failed is not None:
             return failed
@@ -53,4 +52,4 @@ def run_tcp(spec: TcpCheck, env: CheckEnv) -> CheckResult:
                     timeout=spec.timeout * 4 + 30)
     res = connect_result("tcp", spec, spec.host, out, env)
     res.facts.update(synth)
-    return res
+    return refine_ipv4_literal(env, spec.node, res)
