@@ -148,7 +148,7 @@ def _from_pydantic(exc: ValidationError, prefix: Loc, smap: SourceMap,
     if kind in ("ip_v4_network", "ip_v6_network", "ip_v4_address", "ip_v6_address",
                 "ip_any_network", "ip_any_address", "literal_error", "int_parsing",
                 "bool_parsing", "string_type", "dict_type", "list_type") or "input" in err:
-        if value is not None and not isinstance(value, (dict, list)):
+        if value is not None and not isinstance(value, (dict, list)) and not msg.startswith(repr(value)):
             msg = f"{value!r}: {msg}"
     return smap.error(loc, msg)
 

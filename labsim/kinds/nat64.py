@@ -15,6 +15,7 @@ from ..model.plan import PlanError
 from pydantic import field_validator
 
 from ..model.topology import WELL_KNOWN_PREFIX, Nat64Prefix, NodeBase, Topology, is_global_ipv4
+from ..model.types import IPv4Net
 from .base import CommandProbe, FdProbe, Kind, NodeContext, Service
 from .common import base_files
 
@@ -28,7 +29,7 @@ SLIRP_CIDR4, SLIRP_DNS4, SLIRP_DNS6 = "10.0.2.0/24", "10.0.2.3", "fd00::3"
 class Schema(NodeBase):
     kind: Literal["nat64"]
     prefix: Nat64Prefix | None = None  # default: the topology's nat64_prefix
-    pool4: IPv4Network = IPv4Network("198.18.0.0/24")
+    pool4: IPv4Net = IPv4Network("198.18.0.0/24")
     translate: bool = True  # false: the node is there but translates nothing (no tayga, no routes to it)
     # a user-mode uplink (slirp4netns) from this node to the outside: the lab's default
     # routes lead here and leave masqueraded, without touching the host's routes or firewall

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 from ..base import NodeContext, Service
 from ..common import base_files
+from .. import escape
 from .common import (IPV4ONLY, Implementation, dns64_prefix, ipv4only_zone_file, listen_addresses,
                      register, stub_zones, uplink_forwarders)
 
 
 def _list(items: list[str]) -> str:
-    return "{ " + " ".join(f"{i};" for i in items) + " }"
+    return "{ " + " ".join(f"{escape.bind_word(i)};" for i in items) + " }"
 
 
 @register
@@ -61,7 +62,8 @@ class Bind9(Implementation):
         conf = ["options {"] + [f"  {o}" for o in opts] + ["};", "controls { };"]
         conf.append(f'zone "{IPV4ONLY}" {{ type primary; file "{d}/{IPV4ONLY}.zone"; }};')
         for zone, addrs in sorted(stub_zones(ctx).items()):
-            conf.append(f'zone "{zone}" {{ type forward; forward only; forwarders {_list(addrs)}; }};')
+            conf.append(f"zone {escape.bind_str(zone)} {{ type forward; forward only; "
+                        f"forwarders {_list(addrs)}; }};")
         files["named.conf"] = "\n".join(conf) + "\n"
         files[f"{IPV4ONLY}.zone"] = ipv4only_zone_file()
         return files

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 from ..base import CommandProbe, NodeContext, Probe, Service
 from ..common import base_files
+from .. import escape
 from .common import (IPV4ONLY, IPV4ONLY_ADDRS, IPV4ONLY_TTL, Implementation, dns64_prefix,
                      listen_addresses, register, stub_zones, uplink_forwarders)
 
@@ -60,7 +61,7 @@ def _common() -> list[str]:
 
 
 def _lua_list(items) -> str:
-    return "{" + ", ".join(f"'{i}'" for i in items) + "}"
+    return "{" + ", ".join(escape.lua_str(str(i)) for i in items) + "}"
 
 
 def _labels(zone: str) -> int:
@@ -87,7 +88,7 @@ class Knot(Implementation):
         if ctx.spec.synthesize:
             prefix = dns64_prefix(ctx)
             front += ["modules.load('dns64')",
-                      f"dns64.config({{ prefix = '{prefix.network_address}', "
+                      f"dns64.config({{ prefix = {escape.lua_str(str(prefix.network_address))}, "
                       f"exclude_subnets = {_lua_list(ctx.spec.exclude)} }})"]
         front.append(f"policy.add(policy.all(policy.FORWARD({{'{SELF}'}})))")
         back = [
@@ -101,7 +102,8 @@ class Knot(Implementation):
                     f"ttl = {IPV4ONLY_TTL} }} }}, true), policy.todnames({{'{IPV4ONLY}.'}})))")
         # the most specific zone first: a lab zone inside another one has its own servers
         zones = sorted(stub_zones(ctx).items(), key=lambda z: (-_labels(z[0]), z[0]))
-        back += [f"policy.add(policy.suffix(policy.STUB({_lua_list(addrs)}), policy.todnames({{'{zone}.'}})))"
+        back += [f"policy.add(policy.suffix(policy.STUB({_lua_list(addrs)}), "
+                 f"policy.todnames({_lua_list([zone + '.'])})))"
                  for zone, addrs in zones]
         fwd = uplink_forwarders(ctx)
         if fwd:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from ..base import NodeContext, Service
 from ..common import base_files
+from .. import escape
 from .common import (IPV4ONLY, Implementation, dns64_prefix, ipv4only_zone_file, listen_addresses,
                      register, stub_zones, uplink_forwarders)
 
@@ -22,7 +23,7 @@ EXCLUDE_SCRIPT = "dns64-exclude.lua"
 # recursor synthesize for the name that owned them (its own getFakeAAAARecords, the
 # function the native DNS64 calls), CNAMEs before it kept.
 EXCLUDE_LUA = """\
-local prefix = '{prefix}'
+local prefix = {prefix}
 local exclude = newNMG()
 {masks}
 function postresolve(dq)
@@ -49,8 +50,8 @@ end
 
 
 def exclude_script(ctx: NodeContext) -> str:
-    masks = "\n".join(f"exclude:addMask('{n}')" for n in ctx.spec.exclude)
-    return EXCLUDE_LUA.format(prefix=dns64_prefix(ctx).network_address, masks=masks)
+    masks = "\n".join(f"exclude:addMask({escape.lua_str(str(n))})" for n in ctx.spec.exclude)
+    return EXCLUDE_LUA.format(prefix=escape.lua_str(str(dns64_prefix(ctx).network_address)), masks=masks)
 
 
 @register
@@ -83,7 +84,8 @@ class PdnsRecursor(Implementation):
         ]
         zones = sorted(stub_zones(ctx).items())
         if zones:
-            conf.append("forward-zones=" + ", ".join(f"{z}={';'.join(a)}" for z, a in zones))
+            conf.append("forward-zones=" + ", ".join(
+                f"{escape.conf_word(z)}={';'.join(map(escape.conf_word, a))}" for z, a in zones))
         fwd = uplink_forwarders(ctx)
         if fwd:
             # names outside the lab: slirp4netns's DNS forwarder (a recursive one: RD=1)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from ..base import NodeContext, Service
 from ..common import base_files
+from .. import escape
 from .common import (IPV4ONLY, Implementation, dns64_prefix, ipv4only_zone_file, register, stub_zones,
                      uplink_forwarders)
 
@@ -73,10 +74,11 @@ class Unbound(Implementation):
         ]
         zones = stub_zones(ctx)
         local = sorted({d for z in zones for d in default_zones_covering(z)})
-        server += [f'  local-zone: "{d}." nodefault' for d in local]
+        server += [f"  local-zone: {escape.unbound_str(d + '.')} nodefault" for d in local]
         server += ["remote-control:", "  control-enable: no"]
         for zone, addrs in sorted(zones.items()):
-            server += ["stub-zone:", f'  name: "{zone}."'] + [f"  stub-addr: {a}" for a in addrs]
+            server += ["stub-zone:", f"  name: {escape.unbound_str(zone + '.')}"]
+            server += [f"  stub-addr: {escape.unbound_word(a)}" for a in addrs]
         fwd = uplink_forwarders(ctx)
         if fwd:
             # names outside the lab: slirp4netns's DNS forwarder, reached over the uplink.
