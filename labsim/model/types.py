@@ -57,9 +57,9 @@ def _check_labels(name: str, label: re.Pattern, what: str, *, wildcard: bool = F
         if len(lab) > MAX_LABEL:
             raise ValueError(f"label {lab[:20]!r}... is longer than {MAX_LABEL} characters")
         if not label.fullmatch(lab):
-            allowed = "letters, digits and '-'" if label is _HOST_LABEL else "letters, digits, '-' and '_'"
-            raise ValueError(f"label {lab!r} of a {what} may hold only {allowed}, "
-                             "not at either end for '-'")
+            allowed = ("letters, digits and '-'" if label is _HOST_LABEL else "letters, digits, '-' and '_'")
+            raise ValueError(f"label {lab!r} of a {what} may hold only {allowed} "
+                             "('-' not first or last)")
 
 
 def _idna_ok(name: str, what: str) -> None:
