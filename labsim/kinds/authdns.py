@@ -16,7 +16,7 @@ from ..model.plan import PlanError
 from ..model.topology import NodeBase, Strict
 from ..model.types import MAX_NAME, RecordOwner, ZoneName, record_value
 from . import escape
-from .base import DnsProbe, Kind, NodeContext, Service
+from .base import DnsProbe, Kind, NodeContext, Service, run_dir
 from .common import base_files
 
 RRType = Literal["A", "AAAA", "CNAME", "TXT", "MX", "NS", "SRV", "PTR"]
@@ -118,6 +118,8 @@ def _expand(plan, rtype: str, value: str, loc) -> list[str]:
     return [value]
 
 
+USER = "pdns"  # the Debian package's own user
+RUN = "run"
 RELAYED_PORT = 5300  # where pdns listens when a delay relay sits in front of it
 
 
@@ -176,7 +178,9 @@ class AuthDns(Kind):
             "guardian=no",
             "disable-syslog=yes",
             "log-timestamp=no",
-            f"socket-dir={ctx.dir}",
+            f"socket-dir={ctx.dir}/{RUN}",  # owned by the user it runs as (its control socket)
+            f"setuid={USER}",  # root dropped once port 53 is bound
+            f"setgid={USER}",
             "security-poll-suffix=",  # no version polling: the lab has no way out
             "enable-lua-records=yes",
             # no packet or query cache: weighted answers are drawn per query, and a
@@ -190,6 +194,9 @@ class AuthDns(Kind):
             "",
         ])
         return files
+
+    def setup(self, ctx: NodeContext) -> list[list[str]]:
+        return [run_dir(f"{ctx.dir}/{RUN}", USER)]
 
     def services(self, ctx: NodeContext) -> list[Service]:
         out = [Service("pdns", ["pdns_server", f"--config-dir={ctx.dir}"])]

@@ -40,6 +40,8 @@ from . import escape
 STREAM_MODULE = "/usr/lib/nginx/modules/ngx_stream_module.so"
 DNS_NAME = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9])?\.)+"
                       r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.?$")
+NGINX_USER = "www-data"
+HAPROXY_USER = "haproxy"  # the Debian package's own user
 RESOLVE_VALID_S = 1  # how long a resolved upstream address is kept before asking again
 
 TcpPort = Annotated[int, Field(ge=1, le=65535)]
@@ -113,9 +115,9 @@ def nginx_main(ctx: NodeContext, *, stream: bool) -> list[str]:
     """The top of an nginx.conf that keeps everything in the node directory and on stderr."""
     lines = [f"load_module {STREAM_MODULE};"] if stream else []
     return lines + [
-        # no user switch, like the lab's other daemons: workers keep the starter's identity
-        # (a check in an unprivileged user namespace cannot chown temp dirs to `nobody`)
-        "user root;",
+        # workers run as www-data (Debian's nginx user); the master keeps root to bind,
+        # read the key and create the temp dirs
+        f"user {NGINX_USER} {NGINX_USER};",
         "worker_processes 1;",
         f"pid {ctx.dir}/nginx.pid;",
         f"lock_file {ctx.dir}/nginx.lock;",
@@ -184,9 +186,12 @@ def haproxy_cfg(ctx: NodeContext) -> str:
     lines = [
         f"# labsim: proxy {ctx.name} (haproxy): TCP ports "
         f"{', '.join(map(str, ctx.spec.ports))} -> {escape.haproxy_word(ctx.spec.upstream)}",
-        "# in the foreground (-db) as started: no daemon, chroot, user or stats socket",
+        "# in the foreground (-db) as started: no daemon, chroot or stats socket; root is",
+        "# dropped once the listeners are bound",
         "global",
         "    log stdout format raw local0 info",
+        f"    user {HAPROXY_USER}",
+        f"    group {HAPROXY_USER}",
         "",
         "defaults",
         "    mode tcp",

@@ -33,7 +33,7 @@ are unsigned and there is no way out.
 
 from __future__ import annotations
 
-from ..base import CommandProbe, NodeContext, Probe, Service
+from ..base import CommandProbe, NodeContext, Probe, Service, run_dir
 from ..common import base_files
 from .. import escape
 from .common import (IPV4ONLY, IPV4ONLY_ADDRS, IPV4ONLY_TTL, Implementation, dns64_prefix,
@@ -42,6 +42,10 @@ from .common import (IPV4ONLY, IPV4ONLY_ADDRS, IPV4ONLY_TTL, Implementation, dns
 SELF = "127.0.0.170"  # the back's address: a loopback address of the node's own
 BACK = "stub"  # the back's run directory, inside the node's
 BACK_SERVICE = "kresd-stub"
+USER = "knot-resolver"  # the Debian package's own user
+RUN = "run"  # each kresd's run directory (cache, control socket), owned by USER
+# kresd's advice: bind first, then drop root, then open the cache (so the user owns it)
+DROP_ROOT = f"user({escape.lua_str(USER)}, {escape.lua_str(USER)})"
 
 UNLOAD = ("priming", "ta_update", "ta_signal_query", "ta_sentinel", "detect_time_skew",
           "detect_time_jump", "watchdog")
@@ -82,8 +86,9 @@ class Knot(Implementation):
         front = [
             f"-- labsim: Knot Resolver of node {ctx.name}, the front (DNS64)",
             *_common(),
-            "cache.size = 10 * MB",  # lmdb in the run directory (the node's own)
             f"net.listen({_lua_list(listen_addresses(ctx))}, 53, {{ kind = 'dns' }})",
+            DROP_ROOT,
+            "cache.size = 10 * MB",  # lmdb in the run directory
         ]
         if ctx.spec.synthesize:
             prefix = dns64_prefix(ctx)
@@ -94,8 +99,9 @@ class Knot(Implementation):
         back = [
             f"-- labsim: Knot Resolver of node {ctx.name}, the back (per-name targets, no DNS64)",
             *_common(),
-            "cache.size = 1 * MB",  # lmdb in its own run directory
             f"net.listen('{SELF}', 53, {{ kind = 'dns' }})",
+            DROP_ROOT,
+            "cache.size = 1 * MB",  # lmdb in its own run directory
         ]
         rdata = ", ".join(f"kres.str2ip('{a}')" for a in IPV4ONLY_ADDRS)
         back.append(f"policy.add(policy.suffix(policy.ANSWER({{ [kres.type.A] = {{ rdata = {{ {rdata} }}, "
@@ -119,8 +125,11 @@ class Knot(Implementation):
         # -n: no REPL on stdin; a run directory (cache, control socket) each. The front
         # first: the node's DNS probe belongs to the first service, and the back has its own.
         d = ctx.dir
-        return [Service(self.service, ["kresd", "-n", "-c", f"{d}/kresd.conf", d]),
-                Service(BACK_SERVICE, ["kresd", "-n", "-c", f"{d}/{BACK}/kresd.conf", f"{d}/{BACK}"])]
+        return [Service(self.service, ["kresd", "-n", "-c", f"{d}/kresd.conf", f"{d}/{RUN}"]),
+                Service(BACK_SERVICE, ["kresd", "-n", "-c", f"{d}/{BACK}/kresd.conf", f"{d}/{BACK}/{RUN}"])]
+
+    def setup(self, ctx: NodeContext) -> list[list[str]]:
+        return [run_dir(f"{ctx.dir}/{RUN}", USER), run_dir(f"{ctx.dir}/{BACK}/{RUN}", USER)]
 
     def probes(self, ctx: NodeContext) -> list[Probe]:
         # through the front (and so the back); and the back itself, so that either one

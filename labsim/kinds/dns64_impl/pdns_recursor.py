@@ -9,7 +9,7 @@ and `dont-query` emptied (its default lists 2001:db8::/32 and the private ranges
 
 from __future__ import annotations
 
-from ..base import NodeContext, Service
+from ..base import NodeContext, Service, run_dir
 from ..common import base_files
 from .. import escape
 from .common import (IPV4ONLY, Implementation, dns64_prefix, ipv4only_zone_file, listen_addresses,
@@ -17,6 +17,8 @@ from .common import (IPV4ONLY, Implementation, dns64_prefix, ipv4only_zone_file,
 
 
 EXCLUDE_SCRIPT = "dns64-exclude.lua"
+USER = "pdns"  # the Debian package's own user
+RUN = "run"
 
 # RFC 6147 §5.1.4 on top of the native DNS64, which runs before postresolve and sees the
 # excluded AAAA records as real ones: drop them, and when no AAAA is left, have the
@@ -73,7 +75,9 @@ class PdnsRecursor(Implementation):
             "daemon=no",
             "disable-syslog=yes",
             "log-timestamp=no",
-            f"socket-dir={d}",
+            f"socket-dir={d}/{RUN}",  # owned by the user it runs as (its control socket)
+            f"setuid={USER}",
+            f"setgid={USER}",
             "security-poll-suffix=",  # no version polling: the lab has no way out
             "hint-file=no",  # no root hints, no priming
             "dnssec=off",
@@ -100,7 +104,7 @@ class PdnsRecursor(Implementation):
         return files
 
     def setup(self, ctx: NodeContext) -> list[list[str]]:
-        return [["pdns_recursor", f"--config-dir={ctx.dir}", "--config=check"]]
+        return [run_dir(f"{ctx.dir}/{RUN}", USER), ["pdns_recursor", f"--config-dir={ctx.dir}", "--config=check"]]
 
     def services(self, ctx: NodeContext) -> list[Service]:
         return [Service(self.service, ["pdns_recursor", f"--config-dir={ctx.dir}"])]

@@ -40,6 +40,9 @@ def default_zones_covering(zone: str) -> list[str]:
     return [z for z in suffixes if z in UNBOUND_DEFAULT_ZONES]
 
 
+USER = "unbound"  # the Debian package's own user
+
+
 @register
 class Unbound(Implementation):
     name = "unbound"
@@ -55,7 +58,8 @@ class Unbound(Implementation):
             "  use-syslog: no",
             '  logfile: ""',
             '  chroot: ""',
-            '  username: ""',
+            # drops root once its sockets are bound; it writes nothing (no pidfile, stderr log)
+            f'  username: "{USER}"',
             f'  directory: "{ctx.dir}"',
             '  pidfile: ""',
             "  port: 53",
