@@ -379,7 +379,9 @@ def record_value(rtype: str, value: Any) -> str:
             return value
         try:
             addr = ip_literal(value)
-        except ValueError:
+        except ValueError as exc:
+            if "%" in value:
+                raise ValueError(f"{value!r}: {exc}") from None
             raise ValueError(f"{value!r} is neither an IPv{4 if rtype == 'A' else 6} address "
                              "nor a node") from None
         if (ip_address(addr).version == 4) != (rtype == "A"):
