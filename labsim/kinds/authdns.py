@@ -221,4 +221,10 @@ class AuthDns(Kind):
 
     def validate(self, ctx: NodeContext) -> None:
         for zone in ctx.spec.zones:
+            # the names this kind adds to every zone must be DNS names too
+            for added in (ns_name(ctx.name, zone), f"hostmaster.{zone}."):
+                if len(added) - 1 > MAX_NAME:
+                    raise PlanError(("nodes", ctx.name, "zones", zone),
+                                    f"zone name too long: {added[:40]}... (which the zone's SOA "
+                                    f"and NS need) would be longer than {MAX_NAME} characters")
             zone_records(ctx, zone)
