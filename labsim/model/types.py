@@ -35,6 +35,8 @@ def _ascii_name(text: Any) -> str:
     """Lower-case ASCII (A-label) form of a name; IDNA for non-ASCII, with a clear error."""
     if not isinstance(text, str):
         raise ValueError("a DNS name is a string")
+    if "%" in text and is_ip_literal(text.split("%", 1)[0].strip("[]")):
+        raise ValueError("an address with a scope id ('%...') is not accepted")
     if not text.isascii():
         try:
             text = idna.encode(text.rstrip("."), uts46=True).decode("ascii")
@@ -170,8 +172,10 @@ def node_or_address(text: Any) -> str:
         return text
     try:
         return ip_literal(text)
-    except ValueError:
-        raise ValueError(f"{text!r} is neither a node nor an IP address") from None
+    except ValueError as exc:
+        if isinstance(text, str) and "%" in text:
+            raise
+        raise ValueError(f"{text!r} is neither a node nor an IP address") from exc
 
 
 NodeOrAddress = Annotated[str, AfterValidator(node_or_address)]
@@ -199,6 +203,8 @@ def node_address_or_host(text: Any) -> str:
         return ip_literal(text)
     if isinstance(text, str) and "." in text and not re.fullmatch(r"[0-9.]+", text):
         return host_name(text)
+    if isinstance(text, str) and "%" in text:
+        _ascii_name(text)  # an address with a scope id says so
     raise ValueError(f"{text!r} is neither a node name, an IP address nor a DNS name")
 
 
