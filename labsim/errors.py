@@ -2,6 +2,7 @@
 
     LabsimError
     ├── InputError            bad topology/scenario input (exit 2); carries file, line, field
+    │   └── InputErrors       several at once (each on its own line)
     ├── LabExistsError        a lab of that name is already up (exit 2)
     ├── LabNotFoundError      no lab of that name (exit 2)
     ├── EnvironmentMissingError  not root, a daemon binary missing, ... (exit 3)
@@ -37,6 +38,21 @@ class InputError(LabsimError):
             where = self.file + (f":{self.line}" if self.line else "") + ": "
         field = f"{self.field}: " if self.field else ""
         return f"{where}{field}{self.message}"
+
+
+class InputErrors(InputError):
+    """Several input errors of one file, reported at once (one `file:line: field: message`
+    per line). Its file, line and field are the first error's."""
+
+    def __init__(self, errors: list[InputError], more: int = 0):
+        self.errors = errors
+        self.more = more
+        first = errors[0]
+        super().__init__(first.message, file=first.file, line=first.line, field=first.field)
+
+    def render(self) -> str:
+        out = "\n".join(e.render() for e in self.errors)
+        return out + (f"\n... and {self.more} more errors" if self.more else "")
 
 
 class LabExistsError(LabsimError):

@@ -15,12 +15,15 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from .errors import InputError
+from .errors import InputError, InputErrors
 from .kinds import registry
+from .kinds.escape import UnsafeValue
 from .kinds.base import NodeContext
 from .model.plan import Plan, PlanError, make_plan
 from .model.topology import LabName, NodeBase, Topology
 from .model.yamlpos import Loc, SourceMap, format_loc, load_yaml, parse_yaml
+
+MAX_ERRORS = 20  # reported at once per file; the rest are counted
 
 FRIENDLY_PATTERNS = {
     "^[a-z0-9][a-z0-9-]{0,15}$": "a lab name is 1-16 lowercase letters, digits or '-'",
@@ -56,14 +59,43 @@ def build_lab(data: Any, smap: SourceMap, name: str | None, path: str) -> Loaded
     if name is not None:
         _check_lab_name(name, smap)
         data["name"] = name
+    errors: list[InputError] = []
     nodes_raw = data.get("nodes")
     if isinstance(nodes_raw, dict):
-        data["nodes"] = {n: _node(n, raw, smap) for n, raw in nodes_raw.items()}
+        good = {}
+        for n, raw in nodes_raw.items():
+            try:
+                good[n] = _node(n, raw, smap)
+            except InputErrors as exc:
+                errors += exc.errors
+            except InputError as exc:
+                errors.append(exc)
+        data["nodes"] = good
     try:
         topo = Topology.model_validate(data)
     except ValidationError as exc:
-        raise _from_pydantic(exc, (), smap, Topology) from None
+        found = _all_from_pydantic(exc, (), smap, Topology)
+        if errors:  # 'nodes' is short of the nodes that failed: those errors say why
+            found = [e for e in found if e.field != "nodes"]
+        errors += found
+    if errors:
+        raise _many(errors)
     return plan_lab(topo, smap, path)
+
+
+def _many(errors: list[InputError]) -> InputError:
+    """One error as itself; several (deduplicated by place) as InputErrors, the first one
+    first and the rest by line, at most MAX_ERRORS."""
+    seen, unique = set(), []
+    for e in errors:
+        if (e.line, e.field) not in seen:
+            seen.add((e.line, e.field))
+            unique.append(e)
+    if len(unique) == 1:
+        return unique[0]
+    first, rest = unique[0], sorted(unique[1:], key=lambda e: (e.line or 0, e.field or ""))
+    shown = [first, *rest][:MAX_ERRORS]
+    return InputErrors(shown, more=len(unique) - len(shown))
 
 
 def plan_lab(topo: Topology, smap: SourceMap, path: str) -> LoadedLab:
@@ -71,27 +103,40 @@ def plan_lab(topo: Topology, smap: SourceMap, path: str) -> LoadedLab:
     try:
         plan = make_plan(topo, topo.name, forwards=registry.forwards,
                          owned_prefixes=lambda n, spec, t: registry.get(spec.kind).owned_prefixes(n, spec, t))
-        for node in plan.nodes.values():
-            kind = registry.get(node.kind)
-            ctx = NodeContext(plan, node, topo.nodes[node.name], dir=f"/labsim/{node.name}")
-            kind.validate(ctx)
-            kind.render(ctx)  # dry run: a bad reference fails now, not half-way up
-        _check_names(plan)
     except PlanError as exc:
         raise smap.error(exc.loc, exc.message) from None
+    errors: list[InputError] = []
+    for node in plan.nodes.values():
+        kind = registry.get(node.kind)
+        ctx = NodeContext(plan, node, topo.nodes[node.name], dir=f"/labsim/{node.name}")
+        try:
+            kind.validate(ctx)
+            # dry run of everything `up` builds from the input: a bad reference or a value
+            # a format cannot hold fails now, not half-way up
+            kind.render(ctx)
+            kind.setup(ctx)
+            kind.services(ctx)
+            kind.probes(ctx)
+            kind.tls(ctx)
+        except PlanError as exc:
+            errors.append(smap.error(exc.loc, exc.message))
+        except UnsafeValue as exc:
+            errors.append(smap.error(("nodes", node.name), str(exc)))
+    errors += [smap.error(e.loc, e.message) for e in _check_names(plan)]
+    if errors:
+        raise _many(errors)
     return LoadedLab(topo, plan, smap, path)
 
 
-def _check_names(plan: Plan) -> None:
+def _check_names(plan: Plan) -> list[PlanError]:
     """Every `names:` entry must land in a zone some authdns node serves."""
     from .kinds.authdns import zone_of
 
     zones = sorted(z for spec in plan.topology.nodes.values() if spec.kind == "authdns" for z in spec.zones)
-    for node, spec in plan.topology.nodes.items():
-        for i, name in enumerate(spec.names):
-            if zone_of(plan, name) is None:
-                raise PlanError(("nodes", node, "names", i),
-                                f"no authdns zone in the lab holds {name!r}; zones: {', '.join(zones) or 'none'}")
+    return [PlanError(("nodes", node, "names", i),
+                      f"no authdns zone in the lab holds {name!r}; zones: {', '.join(zones) or 'none'}")
+            for node, spec in plan.topology.nodes.items() for i, name in enumerate(spec.names)
+            if zone_of(plan, name) is None]
 
 
 def _check_lab_name(name: str, smap: SourceMap) -> None:
@@ -117,15 +162,25 @@ def _node(name: Any, raw: Any, smap: SourceMap) -> Any:
     try:
         return kind.schema.model_validate(raw)
     except ValidationError as exc:
-        raise _from_pydantic(exc, loc, smap, kind.schema) from None
+        raise _many(_all_from_pydantic(exc, loc, smap, kind.schema)) from None
 
 
 def _from_pydantic(exc: ValidationError, prefix: Loc, smap: SourceMap,
                    model: type[BaseModel]) -> InputError:
     """The first pydantic error as file:line: field: message (what was expected, what came)."""
+    return _all_from_pydantic(exc, prefix, smap, model)[0]
+
+
+def _all_from_pydantic(exc: ValidationError, prefix: Loc, smap: SourceMap,
+                       model: type[BaseModel]) -> list[InputError]:
+    """Every pydantic error as file:line: field: message; an unknown key first, since it
+    explains a 'missing' one better than the other way round (typos)."""
     errors = exc.errors(include_url=False)
-    # an unknown key explains a 'missing' one better than the other way round (typos)
-    err = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
+    errors.sort(key=lambda e: e["type"] != "extra_forbidden")
+    return [_one_from_pydantic(err, prefix, smap, model) for err in errors]
+
+
+def _one_from_pydantic(err: dict, prefix: Loc, smap: SourceMap, model: type[BaseModel]) -> InputError:
     loc = prefix + tuple(p for p in err["loc"] if p != "[key]")
     kind = err["type"]
     value = err.get("input")
@@ -148,7 +203,7 @@ def _from_pydantic(exc: ValidationError, prefix: Loc, smap: SourceMap,
     if kind in ("ip_v4_network", "ip_v6_network", "ip_v4_address", "ip_v6_address",
                 "ip_any_network", "ip_any_address", "literal_error", "int_parsing",
                 "bool_parsing", "string_type", "dict_type", "list_type") or "input" in err:
-        if value is not None and not isinstance(value, (dict, list)):
+        if value is not None and not isinstance(value, (dict, list)) and not msg.startswith(repr(value)):
             msg = f"{value!r}: {msg}"
     return smap.error(loc, msg)
 

@@ -20,7 +20,8 @@ from ipaddress import IPv6Address, IPv6Network, ip_address
 from pydantic import Field
 
 from .model.plan import PlanError
-from .model.topology import Nat64Prefix, Strict
+from .model.topology import Nat64Prefix, NetName, Strict
+from .model.types import NodeOrAddress, SearchDomain
 
 
 
@@ -30,10 +31,10 @@ class Pref64Spec(Strict):
 
 
 class RaSpec(Strict):
-    networks: list[str] | None = None  # where to advertise; default: every IPv6 network it is on
+    networks: list[NetName] | None = None  # where to advertise; default: every IPv6 network it is on
     slaac: bool = True  # advertise the network's /64 as autonomous (hosts may form addresses)
-    rdnss: list[str] = Field(default_factory=list)  # node names or IPv6 addresses
-    dnssl: list[str] = Field(default_factory=list)
+    rdnss: list[NodeOrAddress] = Field(default_factory=list)  # node names or IPv6 addresses
+    dnssl: list[SearchDomain] = Field(default_factory=list)
     managed: bool = False  # M flag: addresses from DHCPv6
     other: bool = False  # O flag: other configuration from DHCPv6
     router_lifetime: int = Field(1800, ge=0, le=9000)  # 0: not a default router

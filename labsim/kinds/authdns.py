@@ -8,35 +8,41 @@ or node names; a node name stands for that node's addresses of the record's fami
 from __future__ import annotations
 
 from ipaddress import ip_address
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, model_validator
 
 from ..model.plan import PlanError
 from ..model.topology import NodeBase, Strict
-from .base import DnsProbe, Kind, NodeContext, Service
+from ..model.types import MAX_NAME, RecordOwner, ZoneName, record_value
+from . import escape
+from .base import DnsProbe, Kind, NodeContext, Service, run_dir
 from .common import base_files
 
 RRType = Literal["A", "AAAA", "CNAME", "TXT", "MX", "NS", "SRV", "PTR"]
+Weight = Annotated[int, Field(ge=0, le=1_000_000)]
 
 
 class Zone(Strict):
     ttl: int = Field(60, ge=0, le=86400)
     # record name (relative to the zone, '@' for the apex) -> type -> value or values
-    records: dict[str, dict[RRType, str | list[str]]] = Field(default_factory=dict)
+    records: dict[RecordOwner, dict[RRType, str | list[str]]] = Field(default_factory=dict, max_length=4096)
     # record name -> A/AAAA -> {value: weight}: one answer per query, drawn by weight
     # (PowerDNS LUA pickwrandom); values are IP literals or node names
-    weighted: dict[str, dict[Literal["A", "AAAA"], dict[str, int]]] = Field(default_factory=dict)
+    weighted: dict[RecordOwner, dict[Literal["A", "AAAA"], dict[str, Weight]]] = Field(default_factory=dict)
 
 
 class Schema(NodeBase):
     kind: Literal["authdns"]
-    zones: dict[str, Zone] = Field(min_length=1)
+    zones: dict[ZoneName, Zone] = Field(min_length=1, max_length=256)
 
-    @field_validator("zones")
-    @classmethod
-    def _zone_names(cls, zones: dict[str, Zone]) -> dict[str, Zone]:
-        return {z.rstrip(".").lower(): v for z, v in zones.items()}
+    @model_validator(mode="after")
+    def _owner_lengths(self) -> "Schema":
+        for zone, z in self.zones.items():
+            for owner in [*z.records, *z.weighted]:
+                if owner != "@" and len(owner) + 1 + len(zone) > MAX_NAME:
+                    raise ValueError(f"{owner}.{zone} is longer than {MAX_NAME} characters")
+        return self
 
 
 def zone_of(ctx_plan, fqdn: str) -> tuple[str, str] | None:
@@ -61,13 +67,19 @@ def zone_records(ctx: NodeContext, zone: str) -> list[tuple[str, int, str, str]]
     for owner, rrsets in z.records.items():
         for rtype, values in rrsets.items():
             loc = ("nodes", ctx.name, "zones", zone, "records", owner, rtype)
-            for value in [values] if isinstance(values, str) else values:
-                for v in _expand(plan, rtype, value, loc):
+            many = [values] if isinstance(values, str) else values
+            if len(many) > 256:
+                raise PlanError(loc, "at most 256 values per record")
+            for value in many:
+                for v in _expand(plan, rtype, _checked(rtype, value, loc), loc):
                     rows.append((owner, z.ttl, rtype, v))
     for owner, rrsets in z.weighted.items():
         for rtype, weights in rrsets.items():
             loc = ("nodes", ctx.name, "zones", zone, "weighted", owner, rtype)
-            picks = ", ".join(f"{{{w}, '{_expand(plan, rtype, v, loc)[0]}'}}" for v, w in weights.items())
+            for v in weights:
+                _checked(rtype, v, loc)
+            picks = ", ".join(f"{{{int(w)}, {escape.lua_str(_expand(plan, rtype, v, loc)[0])}}}"
+                              for v, w in weights.items())
             rows.append((owner, z.ttl, "LUA", f'{rtype} "pickwrandom({{{picks}}})"'))
     for node, nspec in plan.topology.nodes.items():
         for i, name in enumerate(nspec.names):
@@ -78,6 +90,14 @@ def zone_records(ctx: NodeContext, zone: str) -> list[tuple[str, int, str, str]]
             for addr in plan.nodes[node].addresses():
                 rows.append((owner, z.ttl, "AAAA" if addr.version == 6 else "A", str(addr)))
     return rows
+
+
+def _checked(rtype: str, value: str, loc) -> str:
+    """The value checked for its record type (types.record_value), in canonical form."""
+    try:
+        return record_value(rtype, value)
+    except ValueError as exc:
+        raise PlanError(loc, str(exc)) from None
 
 
 def _expand(plan, rtype: str, value: str, loc) -> list[str]:
@@ -98,6 +118,8 @@ def _expand(plan, rtype: str, value: str, loc) -> list[str]:
     return [value]
 
 
+USER = "pdns"  # the Debian package's own user
+RUN = "run"
 RELAYED_PORT = 5300  # where pdns listens when a delay relay sits in front of it
 
 
@@ -113,12 +135,23 @@ def ns_name(node: str, zone: str) -> str:
 def zone_file(ctx: NodeContext, zone: str) -> str:
     z = ctx.spec.zones[zone]
     ns = ns_name(ctx.name, zone)
+    zone = escape.zone_word(zone)
     lines = [f"$ORIGIN {zone}.", f"$TTL {z.ttl}",
              f"@ IN SOA {ns} hostmaster.{zone}. 1 3600 600 86400 {z.ttl}",
              f"@ IN NS {ns}"]
     lines += [f"{ns} IN {'AAAA' if a.version == 6 else 'A'} {a}" for a in ctx.node.addresses()]
-    lines += [f"{owner} {ttl} IN {rtype} {value}" for owner, ttl, rtype, value in zone_records(ctx, zone)]
+    lines += [f"{escape.zone_word(owner)} {int(ttl)} IN {rtype} {_rdata(rtype, value)}"
+              for owner, ttl, rtype, value in zone_records(ctx, zone)]
     return "\n".join(lines) + "\n"
+
+
+def _rdata(rtype: str, value: str) -> str:
+    """Record data in zone-file form, through the zone file's escaping helper."""
+    if rtype == "TXT":
+        return escape.zone_txt(value)
+    if rtype == "LUA":  # built here from checked addresses: 'A "pickwrandom({{w, 'addr'}, ...})"'
+        return value
+    return " ".join(escape.zone_word(part) for part in value.split(" "))
 
 
 class AuthDns(Kind):
@@ -131,8 +164,10 @@ class AuthDns(Kind):
         files = base_files(ctx)
         named = []
         for zone in ctx.spec.zones:
-            files[f"zones/{zone}.zone"] = zone_file(ctx, zone)
-            named.append(f'zone "{zone}" {{ type master; file "{ctx.dir}/zones/{zone}.zone"; }};')
+            fname = escape.file_component(f"{zone}.zone")
+            files[f"zones/{fname}"] = zone_file(ctx, zone)
+            named.append(f"zone {escape.bind_str(zone)} {{ type master; "
+                         f"file {escape.bind_str(f'{ctx.dir}/zones/{fname}')}; }};")
         files["named.conf"] = "\n".join(named) + "\n"
         files["pdns.conf"] = "\n".join([
             "launch=bind",
@@ -143,7 +178,9 @@ class AuthDns(Kind):
             "guardian=no",
             "disable-syslog=yes",
             "log-timestamp=no",
-            f"socket-dir={ctx.dir}",
+            f"socket-dir={ctx.dir}/{RUN}",  # owned by the user it runs as (its control socket)
+            f"setuid={USER}",  # root dropped once port 53 is bound
+            f"setgid={USER}",
             "security-poll-suffix=",  # no version polling: the lab has no way out
             "enable-lua-records=yes",
             # no packet or query cache: weighted answers are drawn per query, and a
@@ -157,6 +194,9 @@ class AuthDns(Kind):
             "",
         ])
         return files
+
+    def setup(self, ctx: NodeContext) -> list[list[str]]:
+        return [run_dir(f"{ctx.dir}/{RUN}", USER)]
 
     def services(self, ctx: NodeContext) -> list[Service]:
         out = [Service("pdns", ["pdns_server", f"--config-dir={ctx.dir}"])]
@@ -181,4 +221,10 @@ class AuthDns(Kind):
 
     def validate(self, ctx: NodeContext) -> None:
         for zone in ctx.spec.zones:
+            # the names this kind adds to every zone must be DNS names too
+            for added in (ns_name(ctx.name, zone), f"hostmaster.{zone}."):
+                if len(added) - 1 > MAX_NAME:
+                    raise PlanError(("nodes", ctx.name, "zones", zone),
+                                    f"zone name too long: {added[:40]}... (which the zone's SOA "
+                                    f"and NS need) would be longer than {MAX_NAME} characters")
             zone_records(ctx, zone)

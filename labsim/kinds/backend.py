@@ -17,6 +17,7 @@ from ipaddress import ip_address
 
 from ..model.plan import PlanError
 from ..model.topology import NodeBase, Strict
+from ..model.types import Body, HeaderName, HeaderValue, IPLiteral, TlsName, UrlPath
 from .base import Kind, NodeContext, Service, TcpProbe, TlsRequest
 from .common import base_files, https_certificate
 
@@ -25,17 +26,17 @@ class Response(Strict):
     """A fixed answer for one path, instead of the echo (redirects, bodies that carry URLs)."""
 
     status: int = Field(200, ge=100, le=599)
-    headers: dict[str, str] = Field(default_factory=dict)
-    body: str = ""
+    headers: dict[HeaderName, HeaderValue] = Field(default_factory=dict, max_length=64)
+    body: Body = ""
 
 
 class Schema(NodeBase):
     kind: Literal["backend"]
     http_port: int | None = Field(80, ge=1, le=65535)
     https_port: int | None = Field(443, ge=1, le=65535)
-    listen: list[str] | None = None  # default: ['::'] with IPv6, else ['0.0.0.0']
-    tls_names: list[str] | None = None  # default: names + node name + addresses
-    responses: dict[str, Response] = Field(default_factory=dict)  # path -> fixed answer
+    listen: list[IPLiteral] | None = Field(None, max_length=16)  # default: ['::'] with IPv6, else ['0.0.0.0']
+    tls_names: list[TlsName] | None = Field(None, max_length=64)  # default: names + node name + addresses
+    responses: dict[UrlPath, Response] = Field(default_factory=dict, max_length=256)  # path -> fixed answer
 
 
 def listen_addresses(ctx: NodeContext) -> list[str]:

@@ -22,17 +22,18 @@ lab CA when `trust_lab_ca` is on.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from ..model.plan import PlanError
 from ..model.topology import NodeBase
+from ..model.types import OriginRef, HostHeader, TlsName
 from .base import Kind, NodeContext, Service, TcpProbe, TlsRequest
 from .common import base_files, https_certificate
+from . import escape
 from .proxy import (indent, is_dns_name, is_ip, nginx_args, nginx_listen, nginx_main,
                     nginx_resolver, resolve_host, resolver_nameservers)
 
@@ -42,19 +43,12 @@ TEMP_PATHS = ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")  # nginx makes
 
 class Schema(NodeBase):
     kind: Literal["cdn"]
-    origin: str  # URL base (http[s]://host[:port]) or a node name
-    host_header: str | None = None  # Host towards the origin; default: the client's
+    origin: OriginRef  # URL base (http[s]://host[:port]) or a node name
+    host_header: HostHeader | None = None  # Host towards the origin; default: the client's
     http_port: int | None = Field(80, ge=1, le=65535)
     https_port: int | None = Field(443, ge=1, le=65535)
-    tls_names: list[str] | None = None  # default: names + node name + addresses
+    tls_names: list[TlsName] | None = Field(None, max_length=64)  # default: names + node name + addresses
     trust_lab_ca: bool = True  # the edge verifies an HTTPS origin's lab certificate
-
-    @field_validator("host_header")
-    @classmethod
-    def _one_token(cls, value: str | None) -> str | None:
-        if value is not None and not re.fullmatch(r"[A-Za-z0-9._:\[\]-]+", value):
-            raise ValueError(f"{value!r} is not a host name (with an optional port)")
-        return value
 
 
 @dataclass(frozen=True)
@@ -101,14 +95,14 @@ def ports(ctx: NodeContext) -> list[int]:
 
 
 def location(ctx: NodeContext, o: Origin) -> list[str]:
-    host = ctx.spec.host_header or "$http_host"
+    host = escape.nginx_word(ctx.spec.host_header) if ctx.spec.host_header else "$http_host"
     lines = []
     if o.dynamic:
         # a variable makes nginx resolve the name per request through `resolver`; with no
         # URI part the request URI goes to the origin exactly as the client sent it
-        lines += [f"set $origin {o.url};", "proxy_pass $origin;"]
+        lines += [f"set $origin {escape.nginx_word(o.url)};", "proxy_pass $origin;"]
     else:
-        lines += [f"proxy_pass {o.url};"]
+        lines += [f"proxy_pass {escape.nginx_word(o.url)};"]
     lines += [
         "proxy_http_version 1.1;",
         f"proxy_set_header Host {host};",
@@ -124,7 +118,7 @@ def location(ctx: NodeContext, o: Origin) -> list[str]:
     if o.scheme == "https":
         lines += [
             "proxy_ssl_server_name on;",
-            f"proxy_ssl_name {o.name};",
+            f"proxy_ssl_name {escape.nginx_word(o.name)};",
             "proxy_ssl_verify on;",
             "proxy_ssl_verify_depth 4;",
             f"proxy_ssl_trusted_certificate {CA_BUNDLE};",

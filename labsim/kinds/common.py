@@ -10,6 +10,7 @@ from __future__ import annotations
 from ipaddress import ip_address
 
 from ..model.plan import PlanError
+from . import escape
 from .base import NodeContext, TlsRequest
 
 NSSWITCH = """\
@@ -65,15 +66,15 @@ def resolv_conf(ctx: NodeContext) -> str:
     lines = ["# labsim: resolver of node " + ctx.name]
     spec = ctx.spec.resolver
     if spec and spec.search:
-        lines.append("search " + " ".join(spec.search))
-    lines += [f"nameserver {a}" for a in nameserver_addresses(ctx)]
+        lines.append("search " + " ".join(map(escape.resolv_word, spec.search)))
+    lines += [f"nameserver {escape.resolv_word(a)}" for a in nameserver_addresses(ctx)]
     if spec and spec.options:
-        lines.append("options " + " ".join(spec.options))
+        lines.append("options " + " ".join(map(escape.resolv_word, spec.options)))
     return "\n".join(lines) + "\n"
 
 
 def hosts(ctx: NodeContext) -> str:
-    own = f"127.0.1.1\t{ctx.hostname}\n" if ctx.hostname and ctx.hostname != ctx.name else ""
+    own = f"127.0.1.1\t{escape.hosts_word(ctx.hostname)}\n" if ctx.hostname and ctx.hostname != ctx.name else ""
     return ("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n" + own
             + "".join(f"{a}\t{ctx.name}\n" for a in ctx.node.addresses()))
 

@@ -20,16 +20,17 @@ from pydantic import Field
 
 from ..model.plan import PlanError
 from ..model.topology import NodeBase
+from ..model.types import ArgWord, EnvName, EnvValue, ImageRef
 from .base import Kind, NodeContext, TcpProbe
 from .common import base_files
 
 
 class Schema(NodeBase):
     kind: Literal["container"]
-    image: str = Field(min_length=1)
-    command: list[str] | None = None  # default: the image's own
-    env: dict[str, str] = Field(default_factory=dict)
-    ports: list[int] = Field(default_factory=list)  # TCP ports it serves (readiness)
+    image: ImageRef
+    command: list[ArgWord] | None = Field(None, max_length=256)  # default: the image's own
+    env: dict[EnvName, EnvValue] = Field(default_factory=dict, max_length=256)
+    ports: list[int] = Field(default_factory=list, max_length=64)  # TCP ports it serves (readiness)
 
 
 class Container(Kind):

@@ -15,7 +15,8 @@ from typing import Literal
 from pydantic import Field
 
 from ..model.plan import PlanError
-from ..model.topology import NodeBase
+from ..model.topology import NetName, NodeBase
+from ..model.types import IPv4Addr, NodeOrAddress
 from .base import CommandProbe, Kind, NodeContext, Service
 from .common import base_files
 
@@ -24,10 +25,10 @@ V6ONLY_WAIT_MIN = 300  # RFC 8925 §3.4: MIN_V6ONLY_WAIT
 
 class Schema(NodeBase):
     kind: Literal["dhcp4"]
-    network: str | None = None  # default: the node's first link with IPv4
-    pool: tuple[IPv4Address, IPv4Address] | None = None  # default: the upper half of the prefix
+    network: NetName | None = None  # default: the node's first link with IPv4
+    pool: tuple[IPv4Addr, IPv4Addr] | None = None  # default: the upper half of the prefix
     ipv6_only_preferred: int | None = Field(1800, ge=V6ONLY_WAIT_MIN)  # option 108, seconds; null: not offered
-    router: str | None = None  # option 3: a node or address; default the network's first forwarding node
+    router: NodeOrAddress | None = None  # option 3: a node or address; default the network's first forwarding node
     lease_seconds: int = Field(600, ge=60)
 
 

@@ -24,6 +24,7 @@ from typing import Literal
 from pydantic import Field
 
 from ..model.topology import Nat64Prefix, NodeBase
+from ..model.types import IPv6Net
 from .base import Kind, NodeContext, Service
 from .dns64_impl import IMPLEMENTATIONS, Implementation
 from .dns64_impl.common import dns64_prefix, stub_zones
@@ -42,7 +43,7 @@ class Schema(NodeBase):
     prefix: Nat64Prefix | None = None  # default: the topology's nat64_prefix
     synthesize: bool = True  # false: a plain recursive resolver (an IPv6-only network, no DNS64)
     # AAAA records inside these ranges are treated as absent (RFC 6147 §5.1.4), e.g. ::ffff:0:0/96
-    exclude: list[IPv6Network] = Field(default_factory=list)
+    exclude: list[IPv6Net] = Field(default_factory=list, max_length=64)
 
 
 def implementation(spec: Schema) -> Implementation:

@@ -15,6 +15,7 @@ from ..model.plan import PlanError
 from pydantic import field_validator
 
 from ..model.topology import WELL_KNOWN_PREFIX, Nat64Prefix, NodeBase, Topology, is_global_ipv4
+from ..model.types import IPv4Net
 from .base import CommandProbe, FdProbe, Kind, NodeContext, Service
 from .common import base_files
 
@@ -28,7 +29,7 @@ SLIRP_CIDR4, SLIRP_DNS4, SLIRP_DNS6 = "10.0.2.0/24", "10.0.2.3", "fd00::3"
 class Schema(NodeBase):
     kind: Literal["nat64"]
     prefix: Nat64Prefix | None = None  # default: the topology's nat64_prefix
-    pool4: IPv4Network = IPv4Network("198.18.0.0/24")
+    pool4: IPv4Net = IPv4Network("198.18.0.0/24")
     translate: bool = True  # false: the node is there but translates nothing (no tayga, no routes to it)
     # a user-mode uplink (slirp4netns) from this node to the outside: the lab's default
     # routes lead here and leave masqueraded, without touching the host's routes or firewall
@@ -105,22 +106,21 @@ class Nat64(Kind):
 
     def setup(self, ctx: NodeContext) -> list[list[str]]:
         spec = ctx.spec
-        uplink = [["sh", "-c", "set -e; " + "; ".join(uplink_nat_rules())]] if spec.uplink else []
+        # argv lists only, run in order; the first failure stops bring-up (no shell anywhere)
+        uplink = uplink_nat_rules() if spec.uplink else []
         if not spec.translate:
             return uplink
         v4, v6 = ctx.node.addresses(4)[0], ctx.node.addresses(6)[0]
-        script = "\n".join([
-            "set -e",
-            f"mkdir -p {ctx.dir}/tayga",
-            f"tayga -c {ctx.dir}/tayga.conf --mktun",
-            f"ip link set dev {TUN} up",
+        return [
+            ["mkdir", "-p", f"{ctx.dir}/tayga"],
+            ["tayga", "-c", f"{ctx.dir}/tayga.conf", "--mktun"],
+            ["ip", "link", "set", "dev", TUN, "up"],
             # the node's own addresses on the TUN give tayga's ICMP errors a source
-            f"ip addr add {v4}/32 dev {TUN}",
-            f"ip addr add {v6}/128 dev {TUN} nodad",
-            f"ip route add {spec.pool4} dev {TUN}",
-            f"ip route add {_prefix(spec, ctx.plan.topology)} dev {TUN}",
-        ])
-        return [["sh", "-c", script]] + uplink
+            ["ip", "addr", "add", f"{v4}/32", "dev", TUN],
+            ["ip", "addr", "add", f"{v6}/128", "dev", TUN, "nodad"],
+            ["ip", "route", "add", str(spec.pool4), "dev", TUN],
+            ["ip", "route", "add", str(_prefix(spec, ctx.plan.topology)), "dev", TUN],
+        ] + uplink
 
     def services(self, ctx: NodeContext) -> list[Service]:
         out = []
@@ -135,8 +135,10 @@ class Nat64(Kind):
     def probes(self, ctx: NodeContext):
         out = [FdProbe("tayga", "/dev/net/tun")] if ctx.spec.translate else []
         if ctx.spec.uplink:
-            out.append(CommandProbe(["sh", "-c", f"ip -o -4 addr show dev {UPLINK_DEV} | grep -q ' 10.0.2.100/'"],
-                                    service="uplink"))
+            # fails until slirp4netns has put 10.0.2.100 on the tap (a source address that is
+            # not local is refused by the route lookup); sends nothing
+            out.append(CommandProbe(["ip", "-4", "route", "get", SLIRP_DNS4, "from", "10.0.2.100",
+                                     "oif", UPLINK_DEV], service="uplink"))
         return out
 
     def after_ready(self, ctx: NodeContext) -> list[list[str]]:
@@ -144,19 +146,21 @@ class Nat64(Kind):
             return []
         # slirp4netns gives IPv6 by router advertisement, which a forwarding node ignores:
         # configure its fixed addresses (fd00::100, router fd00::2) instead
-        return [["sh", "-c", f"ip -6 addr replace fd00::100/64 dev {UPLINK_DEV} nodad && "
-                             f"ip -6 route replace default via fd00::2 dev {UPLINK_DEV}"]]
+        return [["ip", "-6", "addr", "replace", "fd00::100/64", "dev", UPLINK_DEV, "nodad"],
+                ["ip", "-6", "route", "replace", "default", "via", "fd00::2", "dev", UPLINK_DEV]]
 
     def needs(self, spec):
         return (("tayga",) if spec.translate else ()) + (("slirp4netns",) if spec.uplink else ()), \
             ("tayga", "slirp4netns")
 
 
-def uplink_nat_rules() -> list[str]:
-    """Masquerade what leaves through the uplink, in the node's own namespace only."""
-    return ["nft add table inet labsim-uplink",
-            "nft add chain inet labsim-uplink post '{ type nat hook postrouting priority 100 ; }'",
-            f"nft add rule inet labsim-uplink post oifname {UPLINK_DEV} masquerade"]
+def uplink_nat_rules() -> list[list[str]]:
+    """Masquerade what leaves through the uplink, in the node's own namespace only (nft
+    joins its arguments with spaces, so each is a word of the rule as written)."""
+    return [["nft", "add", "table", "inet", "labsim-uplink"],
+            ["nft", "add", "chain", "inet", "labsim-uplink", "post",
+             "{ type nat hook postrouting priority 100 ; }"],
+            ["nft", "add", "rule", "inet", "labsim-uplink", "post", "oifname", UPLINK_DEV, "masquerade"]]
 
 
 def uplink_node(plan) -> str | None:

@@ -32,12 +32,16 @@ from pydantic import Field, field_validator
 
 from ..model.plan import PlanError
 from ..model.topology import NodeBase
+from ..model.types import UpstreamRef, is_ip_literal
 from .base import IPAddress, Kind, NodeContext, Service, TcpProbe
 from .common import base_files, nameserver_addresses
+from . import escape
 
 STREAM_MODULE = "/usr/lib/nginx/modules/ngx_stream_module.so"
 DNS_NAME = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9])?\.)+"
                       r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.?$")
+NGINX_USER = "www-data"
+HAPROXY_USER = "haproxy"  # the Debian package's own user
 RESOLVE_VALID_S = 1  # how long a resolved upstream address is kept before asking again
 
 TcpPort = Annotated[int, Field(ge=1, le=65535)]
@@ -47,7 +51,7 @@ class Schema(NodeBase):
     kind: Literal["proxy"]
     implementation: Literal["nginx", "haproxy"] = "nginx"
     ports: list[TcpPort] = Field(default_factory=lambda: [80, 443], min_length=1)
-    upstream: str  # a node name, an IP literal or a DNS name resolved at run time
+    upstream: UpstreamRef  # a node name, an IP literal or a DNS name resolved at run time
 
     @field_validator("ports")
     @classmethod
@@ -59,11 +63,7 @@ class Schema(NodeBase):
 
 # -- upstream references (shared with `cdn`) -------------------------------------------------
 def is_ip(text: str) -> bool:
-    try:
-        ip_address(text)
-        return True
-    except ValueError:
-        return False
+    return is_ip_literal(text)  # no scope id ('%...'), unlike ipaddress alone
 
 
 def is_dns_name(text: str) -> bool:
@@ -106,6 +106,7 @@ def resolver_nameservers(ctx: NodeContext, loc: tuple) -> list[str]:
 
 def host_port(host: str, port: int) -> str:
     """`host:port` with IPv6 literals in brackets (nginx and haproxy both read this)."""
+    escape.nginx_word(host)  # the same words are safe in haproxy.cfg
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
@@ -114,9 +115,9 @@ def nginx_main(ctx: NodeContext, *, stream: bool) -> list[str]:
     """The top of an nginx.conf that keeps everything in the node directory and on stderr."""
     lines = [f"load_module {STREAM_MODULE};"] if stream else []
     return lines + [
-        # no user switch, like the lab's other daemons: workers keep the starter's identity
-        # (a check in an unprivileged user namespace cannot chown temp dirs to `nobody`)
-        "user root;",
+        # workers run as www-data (Debian's nginx user); the master keeps root to bind,
+        # read the key and create the temp dirs
+        f"user {NGINX_USER} {NGINX_USER};",
         "worker_processes 1;",
         f"pid {ctx.dir}/nginx.pid;",
         f"lock_file {ctx.dir}/nginx.lock;",
@@ -130,7 +131,7 @@ def nginx_main(ctx: NodeContext, *, stream: bool) -> list[str]:
 def nginx_resolver(ctx: NodeContext, servers: list[str]) -> str:
     # nginx 1.22 has `ipv6=off` but not `ipv4=off` (1.23.1): a node with IPv6 only asks both
     only_v4 = " ipv6=off" if ctx.node.addresses(4) else ""
-    addrs = " ".join(f"[{a}]" if ":" in a else a for a in servers)
+    addrs = " ".join(escape.nginx_word(f"[{a}]" if ":" in a else a) for a in servers)
     return f"resolver {addrs} valid={RESOLVE_VALID_S}s{only_v4};"
 
 
@@ -174,7 +175,7 @@ def nginx_conf(ctx: NodeContext) -> str:
             server += [f"proxy_pass {host_port(host, port)};"]
         stream += ["", "server {", *indent(server), "}"]
     lines = [f"# labsim: proxy {ctx.name} (nginx stream): TCP ports "
-             f"{', '.join(map(str, ctx.spec.ports))} -> {ctx.spec.upstream}",
+             f"{', '.join(map(str, ctx.spec.ports))} -> {escape.nginx_word(ctx.spec.upstream)}",
              *nginx_main(ctx, stream=True), "stream {", *indent(stream), "}"]
     return "\n".join(lines) + "\n"
 
@@ -184,10 +185,13 @@ def haproxy_cfg(ctx: NodeContext) -> str:
     dynamic = is_dns_name(host)
     lines = [
         f"# labsim: proxy {ctx.name} (haproxy): TCP ports "
-        f"{', '.join(map(str, ctx.spec.ports))} -> {ctx.spec.upstream}",
-        "# in the foreground (-db) as started: no daemon, chroot, user or stats socket",
+        f"{', '.join(map(str, ctx.spec.ports))} -> {escape.haproxy_word(ctx.spec.upstream)}",
+        "# in the foreground (-db) as started: no daemon, chroot or stats socket; root is",
+        "# dropped once the listeners are bound",
         "global",
         "    log stdout format raw local0 info",
+        f"    user {HAPROXY_USER}",
+        f"    group {HAPROXY_USER}",
         "",
         "defaults",
         "    mode tcp",

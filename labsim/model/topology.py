@@ -12,7 +12,10 @@ from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 from typing import Annotated, Literal
 
 from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, SerializeAsAny, StringConstraints,
-                      field_validator, model_validator)
+                      model_validator)
+
+from .types import (Description, HostName, IPv4Addr, IPv4Net, IPv6Addr, IPv6Net, NodeOrAddress,
+                    ResolvOption, RouteDestination, SearchDomain)
 
 LabName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,15}$")]
 NodeName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{0,30}$")]
@@ -30,7 +33,7 @@ def _rfc6052_length(prefix: IPv6Network) -> IPv6Network:
     return prefix
 
 
-Nat64Prefix = Annotated[IPv6Network, AfterValidator(_rfc6052_length)]
+Nat64Prefix = Annotated[IPv6Net, AfterValidator(_rfc6052_length)]
 
 
 class Strict(BaseModel):
@@ -46,8 +49,8 @@ class DockerNetwork(Strict):
 class Network(Strict):
     """An L2 segment. Nodes on it get addresses from its prefixes, in plan order."""
 
-    ipv6: IPv6Network | None = None
-    ipv4: IPv4Network | None = None
+    ipv6: IPv6Net | None = None
+    ipv4: IPv4Net | None = None
     docker: DockerNetwork | None = None  # a Docker network instead of a hub bridge + veths
 
     @model_validator(mode="after")
@@ -61,8 +64,8 @@ class Link(Strict):
     """A node's attachment to a network; addresses are planned unless given here."""
 
     network: NetName
-    ipv6: IPv6Address | None = None
-    ipv4: IPv4Address | None = None
+    ipv6: IPv6Addr | None = None
+    ipv4: IPv4Addr | None = None
     loss: float = Field(0.0, ge=0, le=1)  # share of packets leaving by this link that are dropped
 
     @model_validator(mode="before")
@@ -75,24 +78,16 @@ class Link(Strict):
 class Resolver(Strict):
     """What goes into the node's own resolv.conf. Nameservers are node names or IP literals."""
 
-    nameservers: list[str] = Field(default_factory=list)
-    options: list[str] = Field(default_factory=list)
-    search: list[str] = Field(default_factory=list)
-
-    @field_validator("options")
-    @classmethod
-    def _options_look_right(cls, options: list[str]) -> list[str]:
-        for opt in options:
-            if not opt or any(c.isspace() for c in opt):
-                raise ValueError(f"resolv.conf option {opt!r} must be one word, e.g. 'timeout:1'")
-        return options
+    nameservers: list[NodeOrAddress] = Field(default_factory=list, max_length=16)
+    options: list[ResolvOption] = Field(default_factory=list, max_length=16)
+    search: list[SearchDomain] = Field(default_factory=list, max_length=16)
 
 
 class Route(Strict):
     """An explicit route; it replaces the planned route to the same destination."""
 
-    to: str  # 'default', a prefix, or a network name
-    via: str  # a node name or an address
+    to: RouteDestination  # 'default', a prefix, or a network name
+    via: NodeOrAddress  # a node name or an address
 
 
 class Impair(Strict):
@@ -111,14 +106,14 @@ class NodeBase(Strict):
     links: list[Link] = Field(min_length=1)
     resolver: Resolver | None = None
     # DNS names that the lab's authoritative servers publish for this node's addresses
-    names: list[str] = Field(default_factory=list)
+    names: list[HostName] = Field(default_factory=list, max_length=64)
     routes: list[Route] = Field(default_factory=list)
     impair: Impair | None = None
 
 
 class Topology(Strict):
     name: LabName
-    description: str = ""
+    description: Description = ""
     nat64_prefix: Nat64Prefix | None = None
     networks: dict[NetName, Network] = Field(min_length=1)
     nodes: dict[NodeName, SerializeAsAny[NodeBase]] = Field(min_length=1)

@@ -48,7 +48,7 @@ from ..errors import EnvironmentMissingError, InputError, RuntimeOpError
 from ..model.plan import IfacePlan, RoutePlan
 from . import links, nsutil
 from .base import Runtime
-from .netns import destroy_state, ns_prefix, node_ns
+from .netns import destroy_state, node_ns, ns_prefix, write_private
 from .state import LabState, process_start_time
 
 LABEL_LAB = "labsim.lab"
@@ -225,7 +225,7 @@ class DockerRuntime(Runtime):
         names = [self.container(n) for n in nodes]
         self.state.record(containers=[c for c in names if c not in self.state.containers])
         for n in nodes:
-            self._host_dir(n).mkdir(parents=True, exist_ok=True)
+            self._host_dir(n).mkdir(parents=True, exist_ok=True, mode=0o755)
 
     def _start(self, node: str, sysctls: dict[str, str]) -> None:
         docker = _docker()
@@ -375,11 +375,10 @@ class DockerRuntime(Runtime):
                 host.parent.mkdir(parents=True, exist_ok=True)
                 host.symlink_to(shared)  # the lab directory has the same path inside
             return seen
-        host.parent.mkdir(parents=True, exist_ok=True)
+        host.parent.mkdir(parents=True, exist_ok=True, mode=0o755)
         data = text.encode() if isinstance(text, str) else text
-        with open(host, "wb") as f:  # in place: a file already mounted changes at once
-            f.write(data)
-        os.chmod(host, mode)
+        # in place (a file already mounted changes at once), with its final mode from the start
+        write_private(host, data, mode)
         if etc:
             self._mount_over(node, host, path)
         return seen

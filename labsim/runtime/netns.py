@@ -78,8 +78,8 @@ class NetnsRuntime(Runtime):
         ns = self.ns(node)
         host_dir = self._host_dir(node)
         self.state.record(namespaces=[ns], paths=[str(NETNS_ETC / ns)])
-        host_dir.mkdir(parents=True, exist_ok=True)
-        (NETNS_ETC / ns).mkdir(parents=True, exist_ok=True)
+        host_dir.mkdir(parents=True, exist_ok=True, mode=0o755)
+        (NETNS_ETC / ns).mkdir(parents=True, exist_ok=True, mode=0o755)
         nsutil.create_netns(ns, sysctls)
         links.loopback_up(self._netlink(ns))
 
@@ -105,14 +105,13 @@ class NetnsRuntime(Runtime):
         else:
             host = self._host_dir(node) / path
             seen = str(host)
-        host.parent.mkdir(parents=True, exist_ok=True)
+        host.parent.mkdir(parents=True, exist_ok=True, mode=0o755)
         if shared is not None:
             # one lab-level copy, linked: `ip netns exec` bind-mounts follow the link
             host.symlink_to(shared)
             return seen
         data = text.encode() if isinstance(text, str) else text
-        host.write_bytes(data)
-        os.chmod(host, mode)
+        write_private(host, data, mode)
         return seen
 
     def exec(self, node: str, argv: list[str], timeout: float = 30.0,
@@ -220,3 +219,22 @@ def _running(pid: int) -> bool:
     except OSError:
         return False
     return ours or state != "Z"
+
+
+def write_private(path, data: bytes, mode: int) -> None:
+    """Write a file that has its final mode from the first byte (a key is never readable by
+    others, not even for a moment): created with `mode`, an existing one set to it before
+    it is truncated and written; a symlink in its place is refused (O_NOFOLLOW)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
+    try:
+        os.fchmod(fd, mode)
+        os.ftruncate(fd, 0)
+        _write_all(fd, data)
+    finally:
+        os.close(fd)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]

@@ -63,9 +63,10 @@ class LabState:
         """Create the lab's directory atomically; fails if a lab of that name exists."""
         from ..errors import LabExistsError
 
-        RUN_DIR.mkdir(parents=True, exist_ok=True)
+        RUN_DIR.mkdir(parents=True, exist_ok=True, mode=0o755)
         try:
-            (RUN_DIR / lab).mkdir()
+            # 0755 whatever the umask: daemons that dropped root traverse it to their files
+            os.mkdir(RUN_DIR / lab, 0o755 & ~_umask())
         except FileExistsError as exc:
             raise LabExistsError(f"a lab named {lab!r} exists already "
                                  f"(labsim down {lab}, or pick another --name)") from exc
@@ -115,3 +116,10 @@ class LabState:
             RUN_DIR.rmdir()  # only if no other lab is left
         except OSError:
             pass
+
+
+def _umask() -> int:
+    """The process umask, or'ed with 022 so nothing labsim creates is group/world-writable."""
+    old = os.umask(0o022)
+    os.umask(old)
+    return old | 0o022

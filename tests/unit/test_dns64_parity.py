@@ -102,10 +102,17 @@ def test_needs_and_services_per_implementation(golden_lab, impl, binaries, packa
 def test_config_checks_in_setup(golden_lab):
     kind = registry.get("dns64")
     assert kind.setup(ctx(golden_lab, "unbound")) == [["unbound-checkconf", "/labsim/unbound/unbound.conf"]]
-    assert kind.setup(ctx(golden_lab, "bind9")) == [["named-checkconf", "-z", "/labsim/bind9/named.conf"]]
+    # the directory a daemon writes in after dropping root: made with its owner and mode at once
+    own = ["install", "-d", "-o"]
+    assert kind.setup(ctx(golden_lab, "bind9")) == [
+        own + ["bind", "-g", "bind", "-m", "0750", "/labsim/bind9/run"],
+        ["named-checkconf", "-z", "/labsim/bind9/named.conf"]]
     assert kind.setup(ctx(golden_lab, "pdns-recursor")) == [
+        own + ["pdns", "-g", "pdns", "-m", "0750", "/labsim/pdns-recursor/run"],
         ["pdns_recursor", "--config-dir=/labsim/pdns-recursor", "--config=check"]]
-    assert kind.setup(ctx(golden_lab, "knot")) == []  # kresd has no check mode
+    assert kind.setup(ctx(golden_lab, "knot")) == [  # kresd has no check mode
+        own + ["knot-resolver", "-g", "knot-resolver", "-m", "0750", "/labsim/knot/run"],
+        own + ["knot-resolver", "-g", "knot-resolver", "-m", "0750", "/labsim/knot/stub/run"]]
 
 
 @pytest.mark.parametrize("impl", IMPLEMENTATIONS)

@@ -127,6 +127,10 @@ def test_daemon_accepts_rendered_config(topo, node, tmp_path, private_netns):
             pytest.skip(f"{binary} is not installed")
     for path, text in k.render(c).items():
         if not path.startswith("/etc/"):
+            if os.geteuid() != 0:
+                # in a user namespace nginx cannot chown its temp dirs to the unmapped
+                # www-data (EINVAL): check the rest of the config as the starter's user
+                text = text.replace("user www-data www-data;\n", "")
             (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
             (tmp_path / path).write_text(text)
     tls = k.tls(c)
@@ -189,7 +193,10 @@ def test_daemons_run_in_the_foreground_inside_the_node_dir(topo):
         assert paths and all(p.startswith(f"/labsim/{node}/") for p in paths), paths
     directives = [line.split()[0] for line in conf(topo, "px-haproxy").splitlines()
                   if line.strip() and not line.lstrip().startswith("#")]
-    assert not {"daemon", "chroot", "user", "group", "stats", "pidfile"} & set(directives)
+    assert not {"daemon", "chroot", "stats", "pidfile"} & set(directives)
+    # root dropped: haproxy as its own user, nginx workers as www-data
+    assert "    user haproxy" in conf(topo, "px-haproxy").splitlines()
+    assert "user www-data www-data;" in conf(topo, "px-nginx").splitlines()
 
 
 def test_cdn_forwards_everything_and_caches_nothing(topo):

@@ -208,7 +208,7 @@ nodes:
                  "unknown field 'nameserver'; expected one of: nameservers, options, search",
                  id="unknown-resolver-field"),
     pytest.param("  c:\n    kind: client\n    links: [v6]\n    resolver: {options: ['timeout: 1']}\n",
-                 10, "nodes.c.resolver.options", "must be one word", id="resolver-option-two-words"),
+                 10, "nodes.c.resolver.options[0]", "must be one word", id="resolver-option-two-words"),
     pytest.param("  c:\n    kind: client\n    links: [{network: v6, ipv4: 192.0.2.9}]\n", 9,
                  "nodes.c.links[0].ipv4", "network 'v6' has no IPv4 prefix", id="address-wrong-family"),
     pytest.param("  c:\n    kind: client\n    links: [{network: v6, ipv6: '2001:db8:1::'}]\n", 9,

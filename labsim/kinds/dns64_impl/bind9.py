@@ -10,14 +10,19 @@ agree on what an empty `exclude` means.
 
 from __future__ import annotations
 
-from ..base import NodeContext, Service
+from ..base import NodeContext, Service, run_dir
 from ..common import base_files
+from .. import escape
 from .common import (IPV4ONLY, Implementation, dns64_prefix, ipv4only_zone_file, listen_addresses,
                      register, stub_zones, uplink_forwarders)
 
 
 def _list(items: list[str]) -> str:
-    return "{ " + " ".join(f"{i};" for i in items) + " }"
+    return "{ " + " ".join(f"{escape.bind_word(i)};" for i in items) + " }"
+
+
+USER = "bind"  # the Debian package's own user
+RUN = "run"
 
 
 @register
@@ -31,11 +36,12 @@ class Bind9(Implementation):
     def render(self, ctx: NodeContext) -> dict[str, str]:
         files = base_files(ctx)
         d = ctx.dir
+        run = f"{d}/{RUN}"  # what named writes as `bind`: pid, session key, managed keys
         opts = [
-            f'directory "{d}";',
-            f'pid-file "{d}/named.pid";',
-            f'session-keyfile "{d}/session.key";',
-            f'managed-keys-directory "{d}";',
+            f'directory "{run}";',
+            f'pid-file "{run}/named.pid";',
+            f'session-keyfile "{run}/session.key";',
+            f'managed-keys-directory "{run}";',
             f"listen-on port 53 {_list(listen_addresses(ctx, 4))};",
             f"listen-on-v6 port 53 {_list(listen_addresses(ctx, 6))};",
             "recursion yes;",
@@ -61,14 +67,15 @@ class Bind9(Implementation):
         conf = ["options {"] + [f"  {o}" for o in opts] + ["};", "controls { };"]
         conf.append(f'zone "{IPV4ONLY}" {{ type primary; file "{d}/{IPV4ONLY}.zone"; }};')
         for zone, addrs in sorted(stub_zones(ctx).items()):
-            conf.append(f'zone "{zone}" {{ type forward; forward only; forwarders {_list(addrs)}; }};')
+            conf.append(f"zone {escape.bind_str(zone)} {{ type forward; forward only; "
+                        f"forwarders {_list(addrs)}; }};")
         files["named.conf"] = "\n".join(conf) + "\n"
         files[f"{IPV4ONLY}.zone"] = ipv4only_zone_file()
         return files
 
     def setup(self, ctx: NodeContext) -> list[list[str]]:
-        return [["named-checkconf", "-z", f"{ctx.dir}/named.conf"]]
+        return [run_dir(f"{ctx.dir}/{RUN}", USER), ["named-checkconf", "-z", f"{ctx.dir}/named.conf"]]
 
     def services(self, ctx: NodeContext) -> list[Service]:
-        # -g: foreground, every log line to stderr; running as root (no -u)
-        return [Service(self.service, ["named", "-g", "-c", f"{ctx.dir}/named.conf"])]
+        # -g: foreground, every log line to stderr; -u: root dropped once the sockets are bound
+        return [Service(self.service, ["named", "-g", "-u", USER, "-c", f"{ctx.dir}/named.conf"])]

@@ -33,14 +33,19 @@ are unsigned and there is no way out.
 
 from __future__ import annotations
 
-from ..base import CommandProbe, NodeContext, Probe, Service
+from ..base import CommandProbe, NodeContext, Probe, Service, run_dir
 from ..common import base_files
+from .. import escape
 from .common import (IPV4ONLY, IPV4ONLY_ADDRS, IPV4ONLY_TTL, Implementation, dns64_prefix,
                      listen_addresses, register, stub_zones, uplink_forwarders)
 
 SELF = "127.0.0.170"  # the back's address: a loopback address of the node's own
 BACK = "stub"  # the back's run directory, inside the node's
 BACK_SERVICE = "kresd-stub"
+USER = "knot-resolver"  # the Debian package's own user
+RUN = "run"  # each kresd's run directory (cache, control socket), owned by USER
+# kresd's advice: bind first, then drop root, then open the cache (so the user owns it)
+DROP_ROOT = f"user({escape.lua_str(USER)}, {escape.lua_str(USER)})"
 
 UNLOAD = ("priming", "ta_update", "ta_signal_query", "ta_sentinel", "detect_time_skew",
           "detect_time_jump", "watchdog")
@@ -60,7 +65,7 @@ def _common() -> list[str]:
 
 
 def _lua_list(items) -> str:
-    return "{" + ", ".join(f"'{i}'" for i in items) + "}"
+    return "{" + ", ".join(escape.lua_str(str(i)) for i in items) + "}"
 
 
 def _labels(zone: str) -> int:
@@ -81,27 +86,30 @@ class Knot(Implementation):
         front = [
             f"-- labsim: Knot Resolver of node {ctx.name}, the front (DNS64)",
             *_common(),
-            "cache.size = 10 * MB",  # lmdb in the run directory (the node's own)
             f"net.listen({_lua_list(listen_addresses(ctx))}, 53, {{ kind = 'dns' }})",
+            DROP_ROOT,
+            "cache.size = 10 * MB",  # lmdb in the run directory
         ]
         if ctx.spec.synthesize:
             prefix = dns64_prefix(ctx)
             front += ["modules.load('dns64')",
-                      f"dns64.config({{ prefix = '{prefix.network_address}', "
+                      f"dns64.config({{ prefix = {escape.lua_str(str(prefix.network_address))}, "
                       f"exclude_subnets = {_lua_list(ctx.spec.exclude)} }})"]
         front.append(f"policy.add(policy.all(policy.FORWARD({{'{SELF}'}})))")
         back = [
             f"-- labsim: Knot Resolver of node {ctx.name}, the back (per-name targets, no DNS64)",
             *_common(),
-            "cache.size = 1 * MB",  # lmdb in its own run directory
             f"net.listen('{SELF}', 53, {{ kind = 'dns' }})",
+            DROP_ROOT,
+            "cache.size = 1 * MB",  # lmdb in its own run directory
         ]
         rdata = ", ".join(f"kres.str2ip('{a}')" for a in IPV4ONLY_ADDRS)
         back.append(f"policy.add(policy.suffix(policy.ANSWER({{ [kres.type.A] = {{ rdata = {{ {rdata} }}, "
                     f"ttl = {IPV4ONLY_TTL} }} }}, true), policy.todnames({{'{IPV4ONLY}.'}})))")
         # the most specific zone first: a lab zone inside another one has its own servers
         zones = sorted(stub_zones(ctx).items(), key=lambda z: (-_labels(z[0]), z[0]))
-        back += [f"policy.add(policy.suffix(policy.STUB({_lua_list(addrs)}), policy.todnames({{'{zone}.'}})))"
+        back += [f"policy.add(policy.suffix(policy.STUB({_lua_list(addrs)}), "
+                 f"policy.todnames({_lua_list([zone + '.'])})))"
                  for zone, addrs in zones]
         fwd = uplink_forwarders(ctx)
         if fwd:
@@ -117,8 +125,11 @@ class Knot(Implementation):
         # -n: no REPL on stdin; a run directory (cache, control socket) each. The front
         # first: the node's DNS probe belongs to the first service, and the back has its own.
         d = ctx.dir
-        return [Service(self.service, ["kresd", "-n", "-c", f"{d}/kresd.conf", d]),
-                Service(BACK_SERVICE, ["kresd", "-n", "-c", f"{d}/{BACK}/kresd.conf", f"{d}/{BACK}"])]
+        return [Service(self.service, ["kresd", "-n", "-c", f"{d}/kresd.conf", f"{d}/{RUN}"]),
+                Service(BACK_SERVICE, ["kresd", "-n", "-c", f"{d}/{BACK}/kresd.conf", f"{d}/{BACK}/{RUN}"])]
+
+    def setup(self, ctx: NodeContext) -> list[list[str]]:
+        return [run_dir(f"{ctx.dir}/{RUN}", USER), run_dir(f"{ctx.dir}/{BACK}/{RUN}", USER)]
 
     def probes(self, ctx: NodeContext) -> list[Probe]:
         # through the front (and so the back); and the back itself, so that either one

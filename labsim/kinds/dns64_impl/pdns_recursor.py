@@ -9,20 +9,23 @@ and `dont-query` emptied (its default lists 2001:db8::/32 and the private ranges
 
 from __future__ import annotations
 
-from ..base import NodeContext, Service
+from ..base import NodeContext, Service, run_dir
 from ..common import base_files
+from .. import escape
 from .common import (IPV4ONLY, Implementation, dns64_prefix, ipv4only_zone_file, listen_addresses,
                      register, stub_zones, uplink_forwarders)
 
 
 EXCLUDE_SCRIPT = "dns64-exclude.lua"
+USER = "pdns"  # the Debian package's own user
+RUN = "run"
 
 # RFC 6147 §5.1.4 on top of the native DNS64, which runs before postresolve and sees the
 # excluded AAAA records as real ones: drop them, and when no AAAA is left, have the
 # recursor synthesize for the name that owned them (its own getFakeAAAARecords, the
 # function the native DNS64 calls), CNAMEs before it kept.
 EXCLUDE_LUA = """\
-local prefix = '{prefix}'
+local prefix = {prefix}
 local exclude = newNMG()
 {masks}
 function postresolve(dq)
@@ -49,8 +52,8 @@ end
 
 
 def exclude_script(ctx: NodeContext) -> str:
-    masks = "\n".join(f"exclude:addMask('{n}')" for n in ctx.spec.exclude)
-    return EXCLUDE_LUA.format(prefix=dns64_prefix(ctx).network_address, masks=masks)
+    masks = "\n".join(f"exclude:addMask({escape.lua_str(str(n))})" for n in ctx.spec.exclude)
+    return EXCLUDE_LUA.format(prefix=escape.lua_str(str(dns64_prefix(ctx).network_address)), masks=masks)
 
 
 @register
@@ -72,7 +75,9 @@ class PdnsRecursor(Implementation):
             "daemon=no",
             "disable-syslog=yes",
             "log-timestamp=no",
-            f"socket-dir={d}",
+            f"socket-dir={d}/{RUN}",  # owned by the user it runs as (its control socket)
+            f"setuid={USER}",
+            f"setgid={USER}",
             "security-poll-suffix=",  # no version polling: the lab has no way out
             "hint-file=no",  # no root hints, no priming
             "dnssec=off",
@@ -83,7 +88,8 @@ class PdnsRecursor(Implementation):
         ]
         zones = sorted(stub_zones(ctx).items())
         if zones:
-            conf.append("forward-zones=" + ", ".join(f"{z}={';'.join(a)}" for z, a in zones))
+            conf.append("forward-zones=" + ", ".join(
+                f"{escape.conf_word(z)}={';'.join(map(escape.conf_word, a))}" for z, a in zones))
         fwd = uplink_forwarders(ctx)
         if fwd:
             # names outside the lab: slirp4netns's DNS forwarder (a recursive one: RD=1)
@@ -98,7 +104,7 @@ class PdnsRecursor(Implementation):
         return files
 
     def setup(self, ctx: NodeContext) -> list[list[str]]:
-        return [["pdns_recursor", f"--config-dir={ctx.dir}", "--config=check"]]
+        return [run_dir(f"{ctx.dir}/{RUN}", USER), ["pdns_recursor", f"--config-dir={ctx.dir}", "--config=check"]]
 
     def services(self, ctx: NodeContext) -> list[Service]:
         return [Service(self.service, ["pdns_recursor", f"--config-dir={ctx.dir}"])]

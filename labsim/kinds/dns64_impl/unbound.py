@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from ..base import NodeContext, Service
 from ..common import base_files
+from .. import escape
 from .common import (IPV4ONLY, Implementation, dns64_prefix, ipv4only_zone_file, register, stub_zones,
                      uplink_forwarders)
 
@@ -39,6 +40,9 @@ def default_zones_covering(zone: str) -> list[str]:
     return [z for z in suffixes if z in UNBOUND_DEFAULT_ZONES]
 
 
+USER = "unbound"  # the Debian package's own user
+
+
 @register
 class Unbound(Implementation):
     name = "unbound"
@@ -54,7 +58,8 @@ class Unbound(Implementation):
             "  use-syslog: no",
             '  logfile: ""',
             '  chroot: ""',
-            '  username: ""',
+            # drops root once its sockets are bound; it writes nothing (no pidfile, stderr log)
+            f'  username: "{USER}"',
             f'  directory: "{ctx.dir}"',
             '  pidfile: ""',
             "  port: 53",
@@ -73,10 +78,11 @@ class Unbound(Implementation):
         ]
         zones = stub_zones(ctx)
         local = sorted({d for z in zones for d in default_zones_covering(z)})
-        server += [f'  local-zone: "{d}." nodefault' for d in local]
+        server += [f"  local-zone: {escape.unbound_str(d + '.')} nodefault" for d in local]
         server += ["remote-control:", "  control-enable: no"]
         for zone, addrs in sorted(zones.items()):
-            server += ["stub-zone:", f'  name: "{zone}."'] + [f"  stub-addr: {a}" for a in addrs]
+            server += ["stub-zone:", f"  name: {escape.unbound_str(zone + '.')}"]
+            server += [f"  stub-addr: {escape.unbound_word(a)}" for a in addrs]
         fwd = uplink_forwarders(ctx)
         if fwd:
             # names outside the lab: slirp4netns's DNS forwarder, reached over the uplink.
