@@ -4,14 +4,15 @@ DNS record or weight, drop packets)."""
 
 from __future__ import annotations
 
-from ipaddress import IPv4Address, IPv6Address
-from typing import Any, Literal
+from ipaddress import IPv4Address, IPv6Address, ip_address
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from ..checks import CHECKS
 from ..checks.base import CheckSpec
 from ..model.topology import Nat64Prefix
+from . import fields as f
 from .expect import Expect
 
 
@@ -33,14 +34,14 @@ class StopAction(NodeAction):
     connections), or take its links down (timeouts, as when a machine dies)."""
 
     what: Literal["daemons", "links"] = "daemons"
-    service: str | None = None  # e.g. tayga, unbound, pdns, echo, nginx, haproxy
+    service: f.ServiceName | None = None  # e.g. tayga, unbound, pdns, echo, nginx, haproxy
 
 
 class StartAction(NodeAction):
     """Undo `stop`: start the daemons again (and wait until ready), or bring links back up."""
 
     what: Literal["daemons", "links"] = "daemons"
-    service: str | None = None
+    service: f.ServiceName | None = None
 
 
 class MoveAddress(Strict):
@@ -48,32 +49,118 @@ class MoveAddress(Strict):
 
     node: str
     network: str
-    to: IPv4Address | IPv6Address
+    to: Annotated[IPv4Address | IPv6Address, BeforeValidator(f.address)]  # no scope id
 
 
 class SetRecord(Strict):
     """Replace one name's records of a type in the lab's zones (values), or its weights."""
 
-    name: str  # fully qualified, e.g. api.example.test
+    name: f.DnsName  # fully qualified, e.g. api.example.test
     type: Literal["A", "AAAA", "CNAME", "TXT"] = "A"
-    values: list[str] | None = None  # IP literals, node names or names (CNAME)
-    weights: dict[str, int] | None = None  # value -> weight, served with LUA pickwrandom
+    values: list[str] | None = Field(None, max_length=64)  # IP literals, node names or names (CNAME)
+    # value -> weight, served with LUA pickwrandom (A and AAAA only)
+    weights: dict[str, int] | None = Field(None, max_length=64)
 
     @model_validator(mode="after")
     def _one(self) -> "SetRecord":
         if (self.values is None) == (self.weights is None):
             raise ValueError("give either 'values' or 'weights'")
+        if self.weights is not None and self.type not in ("A", "AAAA"):
+            raise ValueError("weights are for A and AAAA records only")
+        for v in self.values if self.values is not None else self.weights:
+            try:
+                record_value(self.type, v)
+            except ValueError as exc:
+                raise ValueError(f"{v!r}: {exc}") from None
+        for w in (self.weights or {}).values():
+            if not 0 <= w <= 65535:
+                raise ValueError(f"weight {w}: a weight is 0-65535")
         return self
+
+
+def record_value(rtype: str, v: object) -> str:
+    """One set_record value of its type: an address of the family or a node name (A, AAAA),
+    a DNS name (CNAME), a TXT string. Nothing here can start a new zone-file line."""
+    if rtype == "TXT":
+        return f.text_value(v)
+    if rtype == "CNAME":
+        return f.dns_name(v)
+    s = f._str(v)
+    if f.LABEL.match(s) and not s[0].isdigit():
+        return s  # a node name: the scenario's cross check resolves it
+    addr = ip_address(f.address(s))
+    if addr.version != (4 if rtype == "A" else 6):
+        raise ValueError(f"{s!r} is not an IPv{4 if rtype == 'A' else 6} address")
+    return s
 
 
 class DropAction(Strict):
     """Drop packets in a node with nftables (namespace-local): to/from an address, prefix or node."""
 
     node: str
-    to: str | None = None
-    source: str | None = Field(None, alias="from")
+    to: f.PrefixOrNode | None = None
+    source: f.PrefixOrNode | None = Field(None, alias="from")
     proto: Literal["any", "tcp", "udp", "icmp"] = "any"
     port: int | None = Field(None, ge=1, le=65535)
+
+    @model_validator(mode="after")
+    def _what(self) -> "DropAction":
+        if self.to is None and self.source is None:
+            raise ValueError("give 'to' or 'from' (a node, an address or a prefix)")
+        if self.port is not None and self.proto not in ("tcp", "udp"):
+            raise ValueError("a port needs proto: tcp or udp")
+        return self
+
+
+class Params(BaseModel):
+    """What a check's own model leaves as plain strings, typed for where it goes (curl's
+    argv, a DNS query). Validated on the step's mapping after the check's model, so the
+    check's errors (unknown field, wrong type) come first; other keys are the check's."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+Port = Annotated[int, Field(ge=1, le=65535)]
+
+
+class HttpParams(Params):
+    url: f.HttpUrl
+    method: f.Method = "GET"
+    headers: dict[f.HeaderName, f.HeaderValue] = Field(default_factory=dict, max_length=100)
+    cookies: dict[f.CookieName, f.CookieValue] = Field(default_factory=dict, max_length=100)
+    data: f.Body | None = None
+    connect_to: list[f.ConnectTo] = Field(default_factory=list, max_length=20)
+
+
+class DnsParams(Params):
+    name: f.DnsName
+    type: f.RdType = "AAAA"
+    server: f.AddressOrNode | None = None
+
+
+class HostParams(Params):
+    host: f.Host
+    port: Port | None = None
+
+
+class TlsParams(HostParams):
+    servername: f.DnsName | None = None
+
+
+class ResolveParams(Params):
+    name: f.DnsName
+
+
+class MeasureParams(Params):
+    name: f.NameTemplate
+    type: f.RdType = "AAAA"
+    server: f.AddressOrNode | None = None
+
+
+CHECK_PARAMS: dict[str, type[Params]] = {
+    "http": HttpParams, "dns": DnsParams, "tls": TlsParams, "tcp": HostParams, "ping": HostParams,
+    "resolve": ResolveParams, "measure": MeasureParams,
+}
 
 
 class SetPref64(Strict):
@@ -97,7 +184,7 @@ def step_model(key: str) -> type[BaseModel]:
 
 
 class Step(Strict):
-    name: str | None = None
+    name: f.LabelText | None = None
     kind: str  # which check or action (the key it was given under)
     spec: Any  # the check's or action's model
     tries: int = Field(1, ge=1, le=100000)
@@ -135,8 +222,8 @@ class Step(Strict):
 
 class Scenario(Strict):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,63}$")
-    description: str = ""
-    catalog: int | None = None  # the failure-catalog row this reproduces (DESIGN.md)
+    description: f.Description = ""
+    catalog: int | None = Field(None, ge=0, le=10000)  # the failure-catalog row this reproduces (DESIGN.md)
     topology: str | dict  # a file (relative to this one) or the topology itself
     # where it must run; unset: wherever `labsim run --runtime` says (netns by default)
     runtime: Literal["netns", "docker"] | None = None

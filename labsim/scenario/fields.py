@@ -1,0 +1,261 @@
+"""Typed strings for what scenario and review inputs carry to a command line or a zone:
+DNS names, addresses without a scope id, http(s) URLs curl cannot read as an option, HTTP
+header names and values, methods, cookie pairs, `--connect-to` specs, record values. Each
+is a pydantic annotated type, so a bad value fails at load time with its file and line.
+
+The topology model has its own (labsim/model); these are the scenario's equivalents until
+the two are unified.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Annotated
+from urllib.parse import urlsplit
+
+from pydantic import AfterValidator, BeforeValidator
+
+LABEL = re.compile(r"^(?!-)[A-Za-z0-9_-]{1,63}(?<!-)$")
+TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$")  # RFC 9110 token
+COOKIE_OCTETS = re.compile(r"^[\x21\x23-\x2b\x2d-\x3a\x3c-\x5b\x5d-\x7e]{0,4096}$")  # RFC 6265
+CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+PORT = r"(?:\d{1,5})?"
+CONNECT_HOST = r"(?:[A-Za-z0-9_.-]{0,253}|\[[0-9A-Fa-f:.]{2,45}\])"
+CONNECT_TO = re.compile(rf"^{CONNECT_HOST}:{PORT}:{CONNECT_HOST}:{PORT}$")
+URL_SCHEMES = ("http", "https")
+MAX_URL = 2048
+MAX_TEXT = 255  # one TXT character-string
+
+
+def _str(v: object) -> str:
+    if not isinstance(v, str):
+        raise ValueError(f"expected a string, got {type(v).__name__}")
+    return v
+
+
+def dns_name(v: str) -> str:
+    """An RFC 1035 name (underscores allowed, as in _dmarc); non-ASCII labels go through IDNA."""
+    name = _str(v)
+    if name.isascii():
+        ascii_name = name
+    else:
+        import idna
+
+        try:
+            ascii_name = idna.encode(name.rstrip("."), uts46=True).decode() + ("." if name.endswith(".") else "")
+        except idna.IDNAError as exc:
+            raise ValueError(f"not a valid internationalized name: {exc}") from None
+    bare = ascii_name[:-1] if ascii_name.endswith(".") else ascii_name
+    if not bare:
+        raise ValueError("a DNS name cannot be empty")
+    if len(bare) > 253:
+        raise ValueError("a DNS name has at most 253 characters")
+    for label in bare.split("."):
+        if not LABEL.match(label):
+            raise ValueError(f"not a DNS name: each label is 1-63 letters, digits, '-' or '_', "
+                             f"not starting or ending with '-' (bad label {label!r})")
+    return name
+
+
+def address(v: object) -> str:
+    """An IPv4 or IPv6 address, no scope id (`fe80::1%eth0` would carry text into configs)."""
+    s = _str(v)
+    if "%" in s:
+        raise ValueError("an address with a scope id ('%...') is not accepted")
+    try:
+        return str(ipaddress.ip_address(s))
+    except ValueError:
+        raise ValueError("not an IPv4 or IPv6 address") from None
+
+
+def prefix(v: object) -> str:
+    s = _str(v)
+    if "%" in s:
+        raise ValueError("an address with a scope id ('%...') is not accepted")
+    try:
+        return str(ipaddress.ip_network(s, strict=False))
+    except ValueError:
+        raise ValueError("not an address or prefix") from None
+
+
+def host(v: object) -> str:
+    """A node name, a DNS name or an address literal."""
+    s = _str(v)
+    try:
+        return address(s)
+    except ValueError:
+        pass
+    try:
+        return dns_name(s)
+    except ValueError:
+        raise ValueError("neither a node, a DNS name nor an address") from None
+
+
+def address_or_node(v: object) -> str:
+    s = _str(v)
+    if LABEL.match(s) and not s[0].isdigit() and ":" not in s:
+        return s  # a node name; the cross check says whether it exists
+    return address(s)
+
+
+def prefix_or_node(v: object) -> str:
+    s = _str(v)
+    if LABEL.match(s) and not s[0].isdigit():
+        return s
+    return prefix(s)
+
+
+def http_url(v: object) -> str:
+    """An absolute http(s) URL: curl never reads it as an option, it holds no whitespace or
+    control characters and urllib finds a host in it."""
+    s = _str(v)
+    if len(s) > MAX_URL:
+        raise ValueError(f"a URL has at most {MAX_URL} characters")
+    if s.startswith("-"):
+        raise ValueError("curl would read this as an option, not a URL")
+    if CONTROL.search(s) or re.search(r"\s", s):
+        raise ValueError("a URL holds no whitespace or control characters")
+    try:
+        parts = urlsplit(s)
+        parts.port  # noqa: B018 - raises on a bad port
+    except ValueError as exc:
+        raise ValueError(f"not a URL: {exc}") from None
+    if parts.scheme.lower() not in URL_SCHEMES:
+        raise ValueError("only http:// and https:// URLs are supported")
+    if not parts.hostname:
+        raise ValueError("a URL needs a host")
+    if not parts.netloc.startswith("["):
+        try:
+            host(parts.hostname)
+        except ValueError:
+            raise ValueError(f"host {parts.hostname!r} is neither a DNS name nor an address") from None
+    elif "%" in parts.netloc:
+        raise ValueError("an address with a scope id ('%...') is not accepted")
+    return s
+
+
+def header_name(v: object) -> str:
+    s = _str(v)
+    if not TOKEN.match(s):
+        raise ValueError("a header name is 1-64 token characters (letters, digits, '-', ...)")
+    return s
+
+
+def header_value(v: object) -> str:
+    s = _str(v)
+    if len(s) > 8192:
+        raise ValueError("a header value has at most 8192 characters")
+    if CONTROL.search(s.replace("\t", "")):
+        raise ValueError("a header value holds no CR, LF or other control characters")
+    return s
+
+
+def method(v: object) -> str:
+    s = _str(v)
+    if not TOKEN.match(s) or len(s) > 20:
+        raise ValueError("an HTTP method is a token such as GET, POST or PROPFIND")
+    return s
+
+
+def cookie_value(v: object) -> str:
+    s = _str(v)
+    if not COOKIE_OCTETS.match(s):
+        raise ValueError("a cookie value holds no spaces, ';', ',', quotes, '\\\\' "
+                         "or control characters")
+    return s
+
+
+def connect_to(v: object) -> str:
+    s = _str(v)
+    if not CONNECT_TO.match(s):
+        raise ValueError("expected HOST1:PORT1:HOST2:PORT2 (names, addresses in [], ports)")
+    return s
+
+
+def body(v: object) -> str:
+    """A literal request body. curl's `--data-binary @FILE` reads a host file, so a body
+    starting with '@' is refused: send a file with `data_file:` instead."""
+    s = _str(v)
+    if s.startswith("@"):
+        raise ValueError("a body starting with '@' would make curl read a file on the host; "
+                         "use data_file: (relative to the scenario) to send a file")
+    if "\x00" in s:
+        raise ValueError("a body cannot hold a NUL byte")
+    if len(s.encode()) > MAX_BODY:
+        raise ValueError(f"a body has at most {MAX_BODY} bytes")
+    return s
+
+
+MAX_BODY = 64 * 1024  # it travels in curl's argv (one argument is capped at 128 KiB)
+
+
+def text_value(v: object) -> str:
+    """A TXT value: printable ASCII, at most 255 characters, no quote or backslash."""
+    s = _str(v)
+    if len(s) > MAX_TEXT or not re.fullmatch(r"[\x20-\x7e]*", s) or '"' in s or "\\" in s:
+        raise ValueError(f"a TXT value is up to {MAX_TEXT} printable ASCII characters "
+                         "without '\"' or '\\\\'")
+    return s
+
+
+def label_text(v: object) -> str:
+    """Free text shown in reports (step names): one line, no control characters."""
+    s = _str(v)
+    if len(s) > 200 or CONTROL.search(s):
+        raise ValueError("one line of up to 200 characters, no control characters")
+    return s
+
+
+def description(v: object) -> str:
+    s = _str(v)
+    if len(s) > 4000 or CONTROL.search(s.replace("\n", "").replace("\t", "")):
+        raise ValueError("up to 4000 characters, no control characters other than newlines")
+    return s
+
+
+def rdtype(v: object) -> str:
+    import dns.rdatatype
+
+    s = _str(v)
+    try:
+        dns.rdatatype.from_text(s)
+    except Exception:  # dnspython raises its own UnknownRdatatype
+        raise ValueError("not a DNS record type") from None
+    if not re.fullmatch(r"[A-Za-z0-9]{1,16}", s):
+        raise ValueError("not a DNS record type")
+    return s.upper()
+
+
+def name_template(v: object) -> str:
+    """A DNS name that may hold the `{i}` and `{run}` placeholders."""
+    s = _str(v)
+    dns_name(s.replace("{i}", "0").replace("{run}", "r0"))
+    return s
+
+
+Str = BeforeValidator(_str)
+DnsName = Annotated[str, Str, AfterValidator(dns_name)]
+Address = Annotated[str, Str, AfterValidator(address)]
+Host = Annotated[str, Str, AfterValidator(host)]
+AddressOrNode = Annotated[str, Str, AfterValidator(address_or_node)]
+PrefixOrNode = Annotated[str, Str, AfterValidator(prefix_or_node)]
+HttpUrl = Annotated[str, Str, AfterValidator(http_url)]
+HeaderName = Annotated[str, Str, AfterValidator(header_name)]
+HeaderValue = Annotated[str, Str, AfterValidator(header_value)]
+Method = Annotated[str, Str, AfterValidator(method)]
+CookieName = HeaderName
+CookieValue = Annotated[str, Str, AfterValidator(cookie_value)]
+ConnectTo = Annotated[str, Str, AfterValidator(connect_to)]
+Body = Annotated[str, Str, AfterValidator(body)]
+TextValue = Annotated[str, Str, AfterValidator(text_value)]
+LabelText = Annotated[str, Str, AfterValidator(label_text)]
+Description = Annotated[str, Str, AfterValidator(description)]
+RdType = Annotated[str, Str, AfterValidator(rdtype)]
+NameTemplate = Annotated[str, Str, AfterValidator(name_template)]
+ServiceName = Annotated[str, Str, AfterValidator(lambda s: s if re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,31}", s)
+                                                 else _bad(s, "a service name is a short lowercase word"))]
+
+
+def _bad(s: str, why: str):
+    raise ValueError(why)
