@@ -327,9 +327,11 @@ def review(
     Verdicts: PASS, WARN (works, with something IPv6-only users trip on), FAIL, each with a
     reason code (NO_AAAA, IPV4_LITERAL, TLS_NAME_MISMATCH, ...) and what to do about it.
     Exit 0 when nothing FAILs, 1 when something does, 2 on bad input."""
-    from .loader import load_lab
+    from .inputfiles import read_text
+    from .loader import load_lab_text
     from .report.review import render
-    from .scenario.review import NETWORKS, endpoints_from, lab_endpoints, parse_resolve, run_review
+    from .scenario.review import NETWORKS, lab_endpoints, run_review
+    from .scenario.review_inputs import endpoints_from, parse_resolve
 
     _interrupt_on_term()
     nets = tuple(network) if network else NETWORKS
@@ -338,7 +340,7 @@ def review(
         if bad:
             raise InputError(f"--network {bad[0]!r}: choose from {', '.join(NETWORKS)}")
         names = parse_resolve(resolve or [])
-        loaded = load_lab(topology)
+        loaded = load_lab_text(read_text(topology, what="topology"), None, str(topology))
         endpoints = endpoints_from(urls or [], urls_file, har) or lab_endpoints(loaded)
         if not endpoints:
             raise InputError("no endpoints: give URLs, --urls FILE or --har FILE")
@@ -406,18 +408,26 @@ def bench_resolvers(
 
 @app.command()
 def validate(
-    file: Path = typer.Argument(..., help="Topology or scenario file to check."),
+    file: Path = typer.Argument(..., help="Topology, scenario or comparison file to check."),
     as_json: bool = typer.Option(False, "--json", help="Print the plan as JSON."),
 ) -> None:
     """Check a topology or scenario file and print the planned addresses and routes (no root,
-    creates nothing). A scenario is checked with its topology and every step."""
+    creates nothing). A scenario is checked with its topology and every step; a comparison
+    file (bench resolvers) with every variant."""
     from .lab import _summary
     from .loader import load_lab
-    from .model.yamlpos import load_yaml
     from .scenario.load import load_scenario
 
+    from .inputfiles import read_text
+    from .measure.compare import load_comparison
+    from .model.yamlpos import parse_yaml
+
     try:
-        data, _ = load_yaml(file)
+        data, _ = parse_yaml(read_text(file), str(file))
+        if isinstance(data, dict) and "variants" in data:
+            comp, plans = load_comparison(file)
+            out.print(f"comparison {comp.name}: {len(plans)} variants, valid")
+            return
         scenario = load_scenario(file) if isinstance(data, dict) and "steps" in data else None
         loaded = scenario.lab if scenario else load_lab(file)
     except LabsimError as exc:

@@ -21,13 +21,15 @@ import copy
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..errors import InputError
+from ..inputfiles import read_text
 from ..loader import LoadedLab, _from_pydantic, build_lab
-from ..model.yamlpos import SourceMap, load_yaml
+from ..model.yamlpos import SourceMap, parse_yaml
+from ..scenario import fields
 
 
 class Strict(BaseModel):
@@ -35,30 +37,30 @@ class Strict(BaseModel):
 
 
 class Measure(Strict):
-    name: str = "n{i}-{run}.wild.example.test"
+    name: fields.NameTemplate = "n{i}-{run}.wild.example.test"
     count: int = Field(100, ge=1, le=100000)
     gap_ms: float = Field(0.0, ge=0, le=10000)
     max_seconds: float = Field(60.0, gt=0, le=3600)
-    family: str = "any"
+    family: Literal["any", "4", "6"] = "any"
 
 
 class Variant(Strict):
     node: str | None = Field(None, alias="from")
-    name: str | None = None
+    name: fields.NameTemplate | None = None
     count: int | None = Field(None, ge=1, le=100000)
     gap_ms: float | None = Field(None, ge=0, le=10000)
     max_seconds: float | None = Field(None, gt=0, le=3600)
-    description: str = ""
+    description: fields.Description = ""
     nodes: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
 
 class Comparison(Strict):
-    name: str
-    description: str = ""
+    name: fields.LabelText
+    description: fields.Description = ""
     topology: str
     node: str = Field("client", alias="from")
     measure: Measure = Field(default_factory=Measure)
-    variants: dict[str, Variant] = Field(min_length=1)
+    variants: dict[fields.LabelText, Variant] = Field(min_length=1, max_length=50)
 
 
 @dataclass
@@ -87,30 +89,35 @@ class VariantResult:
 
 
 def load_comparison(path: str | Path) -> tuple[Comparison, list[VariantPlan]]:
-    data, smap = load_yaml(path)
+    path = Path(path)
+    data, smap = parse_yaml(read_text(path, what="comparison"), str(path))
     if not isinstance(data, dict):
         raise smap.error((), "a comparison is a mapping with 'name', 'topology' and 'variants'")
     try:
         comp = Comparison.model_validate(data)
     except ValidationError as exc:
         raise _from_pydantic(exc, (), smap, Comparison) from None
-    topo_path = Path(path).parent / comp.topology
-    if not topo_path.exists():
-        raise smap.error(("topology",), f"no topology file {topo_path}")
-    base, base_map = load_yaml(topo_path)
+    topo_path = path.parent / comp.topology
+    text = read_text(topo_path, what="topology", named_in=smap.file, line=smap.line_of(("topology",)),
+                     field="topology")
+    base, base_map = parse_yaml(text, str(topo_path))
+    if not isinstance(base, dict) or not isinstance(base.get("nodes"), dict):
+        raise base_map.error(("nodes",) if isinstance(base, dict) else (),
+                             "a topology is a mapping with 'name', 'networks' and 'nodes' (a mapping)")
+    base_nodes = base["nodes"]
     plans = []
     for vname, v in comp.variants.items():
         loc = ("variants", vname)
         node = v.node or comp.node
-        if node not in base.get("nodes", {}):
+        if node not in base_nodes:
             raise smap.error(loc + (("from",) if v.node else ()), f"no node {node!r} in {comp.topology}; "
-                             f"nodes: {', '.join(base.get('nodes', {}))}")
+                             f"nodes: {', '.join(map(str, base_nodes))}")
         patched = copy.deepcopy(base)
-        for target, fields in v.nodes.items():
-            if target not in patched.get("nodes", {}):
+        for target, fields_ in v.nodes.items():
+            if target not in base_nodes:
                 raise smap.error(loc + ("nodes", target), f"no node {target!r} in {comp.topology}; "
-                                 f"nodes: {', '.join(base.get('nodes', {}))}")
-            patched["nodes"][target] = _merge(patched["nodes"][target], fields)
+                                 f"nodes: {', '.join(map(str, base_nodes))}")
+            patched["nodes"][target] = _merge(patched["nodes"][target], fields_)
         try:
             lab = build_lab(patched, base_map, f"cmp-{len(plans)}", str(topo_path))
         except InputError as exc:
@@ -118,7 +125,7 @@ def load_comparison(path: str | Path) -> tuple[Comparison, list[VariantPlan]]:
             raise smap.error(loc, f"this variant makes the topology invalid: {exc.field or ''}: {exc.message}") from None
         m = comp.measure.model_copy(update={k: getattr(v, k) for k in ("name", "count", "gap_ms", "max_seconds")
                                             if getattr(v, k) is not None})
-        plans.append(VariantPlan(vname, node, m, lab, json.dumps(v.nodes, sort_keys=True), v.description))
+        plans.append(VariantPlan(vname, node, m, lab, json.dumps(v.nodes, sort_keys=True, default=str), v.description))
     return comp, plans
 
 

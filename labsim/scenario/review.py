@@ -11,10 +11,8 @@ user will trip on) or FAIL, with the reason code and the raw facts behind it.
 from __future__ import annotations
 
 import ipaddress
-import json
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Callable
 
 from .. import lab as labmod
@@ -26,15 +24,9 @@ from ..lab import make_runtime
 from ..loader import LoadedLab, plan_lab
 from ..runtime.state import LabState
 from .load import lab_name_for
+from .review_inputs import Endpoint, endpoints_from, parse_resolve  # noqa: F401 - the CLI's imports
 
 NETWORKS = ("dns64-nat64", "ipv6-only")
-SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
-
-
-@dataclass(frozen=True)
-class Endpoint:
-    url: str
-    method: str = "GET"
 
 
 @dataclass
@@ -63,40 +55,6 @@ class EndpointReview:
 
 
 # -- endpoints ------------------------------------------------------------------------------
-def endpoints_from(urls: list[str], urls_file: Path | None, har: Path | None) -> list[Endpoint]:
-    out = [Endpoint(u) for u in urls]
-    if urls_file is not None:
-        for n, line in enumerate(urls_file.read_text().splitlines(), 1):
-            line = line.split("#", 1)[0].strip()
-            if line:
-                parts = line.split()
-                method, url = (parts[0].upper(), parts[1]) if len(parts) == 2 else ("GET", parts[0])
-                if "://" not in url:
-                    raise InputError(f"{url!r} is not a URL", file=str(urls_file), line=n)
-                out.append(Endpoint(url, method))
-    if har is not None:
-        out += _har_endpoints(har)
-    for e in out:
-        if not e.url.startswith(("http://", "https://")):
-            raise InputError(f"{e.url!r}: only http:// and https:// URLs can be reviewed")
-    return list(dict.fromkeys(out))
-
-
-def _har_endpoints(har: Path) -> list[Endpoint]:
-    """Each request of a HAR capture, once; methods that change state are replayed as
-    OPTIONS, so a review never repeats a POST against a real API."""
-    try:
-        entries = json.loads(har.read_text())["log"]["entries"]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise InputError(f"not a HAR file (log.entries): {exc}", file=str(har)) from None
-    out = []
-    for e in entries:
-        req = e.get("request", {})
-        method = str(req.get("method", "GET")).upper()
-        out.append(Endpoint(req["url"], method if method in SAFE_METHODS else "OPTIONS"))
-    return out
-
-
 def lab_endpoints(loaded: LoadedLab) -> list[Endpoint]:
     """Every name the lab's services publish: http(s)://name/ and their fixed paths."""
     out = []
@@ -140,20 +98,6 @@ def review_labs(loaded: LoadedLab, uplink: bool = False,
     a = plan_lab(topo.model_copy(update={"name": base + "a", "nodes": translated}), loaded.source, loaded.path)
     b = plan_lab(topo.model_copy(update={"name": base + "b", "nodes": plain}), loaded.source, loaded.path)
     return {"dns64-nat64": a, "ipv6-only": b}
-
-
-def parse_resolve(items: list[str]) -> dict[str, str]:
-    out = {}
-    for item in items:
-        name, sep, addr = item.partition("=")
-        try:
-            ipaddress.ip_address(addr)
-        except ValueError:
-            raise InputError(f"--resolve {item!r}: expected NAME=ADDRESS, e.g. api.example.com=10.0.2.2") from None
-        if not sep or not name or "." not in name:
-            raise InputError(f"--resolve {item!r}: expected NAME=ADDRESS with a dotted name")
-        out[name.rstrip(".").lower()] = addr
-    return out
 
 
 def _resolve_zones(resolve: dict[str, str]) -> dict:

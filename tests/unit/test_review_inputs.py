@@ -9,7 +9,8 @@ import pytest
 
 from labsim.checks.result import CheckResult, Reason
 from labsim.errors import InputError
-from labsim.scenario.review import Endpoint, endpoints_from, parse_resolve, verdict_of
+from labsim.scenario.review import verdict_of
+from labsim.scenario.review_inputs import Endpoint, endpoints_from, parse_resolve
 
 
 def test_urls_file_with_methods_and_comments(tmp_path):
