@@ -414,13 +414,12 @@ def validate(
     """Check a topology or scenario file and print the planned addresses and routes (no root,
     creates nothing). A scenario is checked with its topology and every step; a comparison
     file (bench resolvers) with every variant."""
+    from .inputfiles import read_text
     from .lab import _summary
     from .loader import load_lab
-    from .scenario.load import load_scenario
-
-    from .inputfiles import read_text
     from .measure.compare import load_comparison
     from .model.yamlpos import parse_yaml
+    from .scenario.load import load_scenario
 
     try:
         data, _ = parse_yaml(read_text(file), str(file))

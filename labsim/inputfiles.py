@@ -24,13 +24,13 @@ def read_text(path: str | Path, *, limit: int = MAX_INPUT_BYTES, what: str = "fi
     def fail(msg: str, at_line: int | None = None) -> InputError:
         if named_in is not None:
             return InputError(f"{what} {path}: {msg}", file=named_in, line=line, field=field)
-        return InputError(f"{what}: {msg}", file=str(path), line=at_line)
+        return InputError(msg, file=str(path), line=at_line)
 
     try:
         # O_NONBLOCK: opening a FIFO must not wait for a writer; fstat then refuses it
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except OSError as exc:
-        raise fail(f"cannot read: {exc.strerror}") from None
+        raise fail(f"cannot read file: {exc.strerror}") from None
     with os.fdopen(fd, "rb") as f:
         st = os.fstat(f.fileno())
         if not stat.S_ISREG(st.st_mode):
