@@ -7,6 +7,7 @@ import dataclasses
 import ipaddress
 
 from ..errors import LabsimError
+from ..impair import UNDROP_SCRIPT, drop_script
 from ..kinds.authdns import zone_of
 from ..readiness import wait_ready
 from ..lab import spawn_services
@@ -14,9 +15,6 @@ from ..runtime.netns import stop_processes
 from ..runtime.state import alive
 from .model import DropAction, MoveAddress, NodeAction, SetPref64, SetRecord, StartAction, StopAction
 from .session import LabSession
-
-NFT_TABLE = "labsim"
-
 
 class ActionError(LabsimError):
     exit_code = 3
@@ -100,36 +98,31 @@ def set_record(s: LabSession, a: SetRecord) -> str:
     return f"{a.name} {a.type} -> {what}"
 
 
-def _match(s: LabSession, ref: str, direction: str) -> list[str]:
+def _networks(s: LabSession, ref: str | None) -> list:
+    """A node's addresses (as /32 and /128 networks) or the address or prefix given."""
+    if ref is None:
+        return []
     if ref in s.loaded.plan.nodes:
-        addrs = s.loaded.plan.nodes[ref].addresses()
-    else:
-        addrs = [ipaddress.ip_network(ref, strict=False)]
-    return [f"{'ip6' if a.version == 6 else 'ip'} {direction} {a}" for a in addrs]
+        return [ipaddress.ip_network(a) for a in s.loaded.plan.nodes[ref].addresses()]
+    return [ipaddress.ip_network(ref, strict=False)]
+
+
+def _nft(s: LabSession, node: str, script: str) -> None:
+    res = s.runtime.exec(node, ["nft", "-f", "-"], input=script.encode(), timeout=20)
+    if res.returncode != 0:
+        raise ActionError(f"{node}: nft: {res.stderr.decode(errors='replace').strip()}")
 
 
 def drop(s: LabSession, a: DropAction) -> str:
-    base = ["nft", "add"]
-    _exec(s, a.node, [*base, "table", "inet", NFT_TABLE])
-    for chain, hook in (("out", "output"), ("in", "input"), ("fwd", "forward")):
-        _exec(s, a.node, [*base, "chain", "inet", NFT_TABLE, chain,
-                          f"{{ type filter hook {hook} priority 0 ; }}"])
-    proto = [] if a.proto == "any" else ["meta", "l4proto", {"icmp": "{ icmp, ipv6-icmp }"}.get(a.proto, a.proto)]
-    port = ["th", "dport", str(a.port)] if a.port else []
-    rules = []
-    for ref, direction, chains in ((a.to, "daddr", ("out", "fwd")), (a.source, "saddr", ("in", "fwd"))):
-        if ref is None:
-            continue
-        for match in _match(s, ref, direction):
-            for chain in chains:
-                rule = [*match.split(), *proto, *port, "counter", "drop"]
-                _exec(s, a.node, ["nft", "add", "rule", "inet", NFT_TABLE, chain, *rule])
-                rules.append(" ".join(rule))
-    return f"{a.node} drops: " + "; ".join(sorted(set(rules)))
+    to, source = _networks(s, a.to), _networks(s, a.source)
+    _nft(s, a.node, drop_script(to, source, a.proto, a.port))
+    what = " ".join(x for x in (f"to {a.to}" if a.to else "", f"from {a.source}" if a.source else "",
+                                a.proto if a.proto != "any" else "", f"port {a.port}" if a.port else "") if x)
+    return f"{a.node} drops {what} ({len(to) + len(source)} networks)"
 
 
 def undrop(s: LabSession, a: NodeAction) -> str:
-    s.runtime.exec(a.node, ["nft", "delete", "table", "inet", NFT_TABLE], timeout=10)
+    _nft(s, a.node, UNDROP_SCRIPT)
     return f"{a.node} drops nothing"
 
 
