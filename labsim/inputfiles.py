@@ -31,10 +31,11 @@ def read_text(path: str | Path, *, limit: int = MAX_INPUT_BYTES, what: str = "fi
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except OSError as exc:
         raise fail(f"cannot read file: {exc.strerror}") from None
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode):
+        os.close(fd)
+        raise fail("not a regular file")
     with os.fdopen(fd, "rb") as f:
-        st = os.fstat(f.fileno())
-        if not stat.S_ISREG(st.st_mode):
-            raise fail("not a regular file")
         if st.st_size > limit:
             raise fail(f"larger than {limit} bytes")
         data = f.read(limit + 1)  # the size can change under us: the cap is on what we read

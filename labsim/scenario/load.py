@@ -44,6 +44,7 @@ class Errors:
         self.items.extend(exc.errors if isinstance(exc, InputErrors) else [exc])
 
     def raise_any(self) -> None:
+        self.items.sort(key=lambda e: e.line or 0)  # in file order; stable for one line
         if len(self.items) == 1:
             raise self.items[0]
         if self.items:
@@ -68,14 +69,14 @@ def load_scenario(path: str | Path, lab_name: str | None = None) -> LoadedScenar
         raise smap.error((), "a scenario is a mapping with 'name', 'topology' and 'steps'")
     errors = Errors()
     raw_steps = data.get("steps")
-    steps: list[Step] = []
+    steps: dict[int, Step] = {}  # the valid ones, by index
     if isinstance(raw_steps, list):
         for i, raw in enumerate(raw_steps):
             try:
-                steps.append(_step(i, raw, smap, path.parent))
+                steps[i] = _step(i, raw, smap, path.parent)
             except InputError as exc:
                 errors.add(exc)
-        data = {**data, "steps": steps if steps or not errors.items else raw_steps}
+        data = {**data, "steps": list(steps.values()) if steps or not errors.items else raw_steps}
     sc = None
     try:
         sc = Scenario.model_validate(data)
@@ -86,11 +87,11 @@ def load_scenario(path: str | Path, lab_name: str | None = None) -> LoadedScenar
                 errors.add(e)
     lab = None
     try:
-        lab = _load_topology(data, smap, path, lab_name or lab_name_for(str(data.get("name") or "scenario")))
+        lab = _load_topology(data, smap, path, lab_name or lab_name_for(sc.name if sc else "scenario"))
     except InputError as exc:
         errors.add(exc)
-    if sc is not None and lab is not None:
-        for exc in _cross_check(sc, lab, smap):
+    if lab is not None:
+        for exc in _cross_check(steps, lab, smap):
             errors.add(exc)
     errors.raise_any()
     assert sc is not None and lab is not None
@@ -160,10 +161,10 @@ def _load_topology(data: dict, smap: SourceMap, path: Path, name: str) -> Loaded
     return build_lab(raw, inner, name, str(path))
 
 
-def _cross_check(sc: Scenario, lab: LoadedLab, smap: SourceMap) -> list[InputError]:
+def _cross_check(steps: dict[int, Step], lab: LoadedLab, smap: SourceMap) -> list[InputError]:
     """What a step names in the lab (nodes, networks, zones) exists; one error per step."""
     out = []
-    for i, step in enumerate(sc.steps):
+    for i, step in steps.items():
         try:
             _cross_check_step(("steps", i, step.kind), step.spec, lab, smap)
         except InputError as exc:
