@@ -52,7 +52,7 @@ def dns_name(v: str) -> str:
     if len(bare) > 253:
         raise ValueError("a DNS name has at most 253 characters")
     for label in bare.split("."):
-        if not LABEL.match(label):
+        if not LABEL.fullmatch(label):
             raise ValueError(f"not a DNS name: each label is 1-63 letters, digits, '-' or '_', "
                              f"not starting or ending with '-' (bad label {label!r})")
     return name
@@ -94,14 +94,14 @@ def host(v: object) -> str:
 
 def address_or_node(v: object) -> str:
     s = _str(v)
-    if LABEL.match(s) and not s[0].isdigit() and ":" not in s:
+    if LABEL.fullmatch(s) and not s[0].isdigit() and ":" not in s:
         return s  # a node name; the cross check says whether it exists
     return address(s)
 
 
 def prefix_or_node(v: object) -> str:
     s = _str(v)
-    if LABEL.match(s) and not s[0].isdigit():
+    if LABEL.fullmatch(s) and not s[0].isdigit():
         return s
     return prefix(s)
 
@@ -137,7 +137,7 @@ def http_url(v: object) -> str:
 
 def header_name(v: object) -> str:
     s = _str(v)
-    if not TOKEN.match(s):
+    if not TOKEN.fullmatch(s):
         raise ValueError("a header name is 1-64 token characters (letters, digits, '-', ...)")
     return s
 
@@ -153,14 +153,14 @@ def header_value(v: object) -> str:
 
 def method(v: object) -> str:
     s = _str(v)
-    if not TOKEN.match(s) or len(s) > 20:
+    if not TOKEN.fullmatch(s) or len(s) > 20:
         raise ValueError("an HTTP method is a token such as GET, POST or PROPFIND")
     return s
 
 
 def cookie_value(v: object) -> str:
     s = _str(v)
-    if not COOKIE_OCTETS.match(s):
+    if not COOKIE_OCTETS.fullmatch(s):
         raise ValueError("a cookie value holds no spaces, ';', ',', quotes, '\\\\' "
                          "or control characters")
     return s
@@ -168,7 +168,7 @@ def cookie_value(v: object) -> str:
 
 def connect_to(v: object) -> str:
     s = _str(v)
-    if not CONNECT_TO.match(s):
+    if not CONNECT_TO.fullmatch(s):
         raise ValueError("expected HOST1:PORT1:HOST2:PORT2 (names, addresses in [], ports)")
     return s
 

@@ -86,7 +86,7 @@ def record_value(rtype: str, v: object) -> str:
     if rtype == "CNAME":
         return f.dns_name(v)
     s = f._str(v)
-    if f.LABEL.match(s) and not s[0].isdigit():
+    if f.LABEL.fullmatch(s) and not s[0].isdigit():
         return s  # a node name: the scenario's cross check resolves it
     addr = ip_address(f.address(s))
     if addr.version != (4 if rtype == "A" else 6):

@@ -44,3 +44,47 @@ def test_statistics_are_nearest_rank():
     st = summarize(s)
     assert (st.count, st.failures, st.p50, st.p90, st.p99, st.max, st.min) == (101, {"EAI_AGAIN": 1}, 50, 90, 99, 100, 1)
     assert percentile([], 50) is None
+
+
+@pytest.mark.parametrize("topology, fragment", [
+    ("- a\n- b\n", "a topology is a mapping"), ("nodes: [client, ns]\n", "a topology is a mapping"),
+    ("name: x\n", "a topology is a mapping"),
+])
+def test_a_list_shaped_comparison_topology_is_an_input_error(tmp_path, topology, fragment):
+    topo = tmp_path / "t.yml"
+    topo.write_text(topology)
+    f = tmp_path / "c.yml"
+    f.write_text(f"name: t\ntopology: {topo}\nvariants:\n  a: {{}}\n")
+    with pytest.raises(InputError) as info:
+        load_comparison(f)
+    assert info.value.file == str(topo) and fragment in info.value.message
+    res = run_labsim("bench", "resolvers", str(f))
+    assert res.returncode == 2 and "Traceback" not in res.stderr and str(topo) in res.stderr
+
+
+@pytest.mark.parametrize("target, fragment", [("/dev/zero", "not a regular file"), ("/etc", "not a regular file"),
+                                              ("nope.yml", "cannot read file")])
+def test_a_comparison_topology_must_be_a_regular_file(tmp_path, target, fragment):
+    f = tmp_path / "c.yml"
+    f.write_text(f"name: t\nfrom: client\ntopology: {target}\nvariants:\n  a: {{}}\n")
+    with pytest.raises(InputError) as info:
+        load_comparison(f)
+    assert (info.value.file, info.value.line, info.value.field) == (str(f), 3, "topology")
+    assert fragment in info.value.message
+
+
+@pytest.mark.parametrize("variants, fragment", [
+    ('  a: {name: "x\\n$INCLUDE /etc/shadow"}\n', "not a DNS name"),
+    ('  a: {name: "-x.example.test"}\n', "not a DNS name"),
+])
+def test_comparison_measure_names_are_dns_names(tmp_path, variants, fragment):
+    with pytest.raises(InputError, match=fragment):
+        load_comparison(comparison(tmp_path, variants))
+
+
+def test_validate_checks_comparison_files(tmp_path):
+    res = run_labsim("validate", str(REPO / "compare" / "ipv6-only-client.yml"))
+    assert res.returncode == 0 and "valid" in res.stdout
+    bad = comparison(tmp_path, "  a: {from: laptop}\n")
+    res = run_labsim("validate", str(bad))
+    assert res.returncode == 2 and f"{bad}:5" in res.stderr

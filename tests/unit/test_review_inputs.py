@@ -4,6 +4,7 @@ check result becomes a verdict. No root, no lab."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -11,6 +12,7 @@ from labsim.checks.result import CheckResult, Reason
 from labsim.errors import InputError
 from labsim.scenario.review import verdict_of
 from labsim.scenario.review_inputs import Endpoint, endpoints_from, parse_resolve
+from tests.helpers import run_labsim
 
 
 def test_urls_file_with_methods_and_comments(tmp_path):
@@ -70,3 +72,79 @@ def test_verdicts(ok, status, reason, warnings, expected):
     r = CheckResult("http", "client", "http://x.test/", ok=ok, reason=reason, facts={"status": status},
                     warnings=warnings)
     assert verdict_of(r) == expected
+
+
+# -- strict inputs: the file and the entry, never a traceback --------------------------------
+def har_file(tmp_path, entries) -> Path:
+    har = tmp_path / "app.har"
+    har.write_text(json.dumps({"log": {"entries": entries}}))
+    return har
+
+
+@pytest.mark.parametrize("entry, field, fragment", [
+    ({"request": {"method": "GET"}}, "log.entries[1].request", "no 'url'"),
+    ({"request": {"url": "ftp://x.test/"}}, "log.entries[1].request.url", "only http:// and https://"),
+    ({"request": {"url": "-K/etc/passwd"}}, "log.entries[1].request.url", "as an option"),
+    ({"request": {"url": 5}}, "log.entries[1].request.url", "expected a string"),
+    ({"request": {"url": "http://x.test/", "method": "GET\r\nX: y"}}, "log.entries[1].request.method", "token"),
+    ({"response": {}}, "log.entries[1]", "'request'"),
+    ("just a string", "log.entries[1]", "'request'"),
+])
+def test_a_bad_har_entry_names_the_file_and_the_entry(tmp_path, entry, field, fragment):
+    har = har_file(tmp_path, [{"request": {"url": "http://ok.test/"}}, entry])
+    with pytest.raises(InputError) as info:
+        endpoints_from([], None, har)
+    assert info.value.file == str(har) and info.value.field == field and fragment in info.value.message
+
+
+@pytest.mark.parametrize("text, fragment", [
+    ("[]", "log.entries"), ('{"log": []}', "log.entries"), ('{"log": {"entries": {}}}', "log.entries"),
+    ("[" * 100000, "not a HAR file"), ('{"log": {"entries": [}}', "invalid JSON"),
+])
+def test_a_malformed_har_is_an_input_error(tmp_path, text, fragment):
+    har = tmp_path / "bad.har"
+    har.write_text(text)
+    with pytest.raises(InputError) as info:
+        endpoints_from([], None, har)
+    assert info.value.file == str(har) and fragment in str(info.value)
+
+
+def test_a_non_utf8_url_file_names_the_line(tmp_path):
+    f = tmp_path / "urls.txt"
+    f.write_bytes(b"http://ok.test/\nhttp://caf\xe9.test/\n")
+    with pytest.raises(InputError) as info:
+        endpoints_from([], f, None)
+    assert info.value.file == str(f) and info.value.line == 2 and "not UTF-8" in info.value.message
+
+
+@pytest.mark.parametrize("line, fragment", [
+    ("-K/etc/passwd", "as an option"), ("GET http://x.test/ extra", "'METHOD URL'"),
+    ("G\x01T http://x.test/", "token"), ("http://x\x7f.test/", "control"),
+])
+def test_url_file_lines_are_checked(tmp_path, line, fragment):
+    f = tmp_path / "urls.txt"
+    f.write_text("http://ok.test/\n" + line + "\n")
+    with pytest.raises(InputError) as info:
+        endpoints_from([], f, None)
+    assert info.value.line == 2 and fragment in str(info.value)
+
+
+@pytest.mark.parametrize("path", ["/dev/zero", "/etc"])
+def test_url_and_har_files_must_be_regular(path):
+    for args in (([], Path(path), None), ([], None, Path(path))):
+        with pytest.raises(InputError, match="not a regular file"):
+            endpoints_from(*args)
+
+
+@pytest.mark.parametrize("bad", ["api.test=fe80::1%eth0", "a b.test=10.0.2.2", "api.test\n=10.0.2.2",
+                                 "-x.test=10.0.2.2", "api.test=", "api..test=10.0.2.2"])
+def test_resolve_refuses_bad_names_and_scoped_addresses(bad):
+    with pytest.raises(InputError, match="NAME=ADDRESS"):
+        parse_resolve([bad])
+
+
+def test_review_cli_exits_2_on_a_har_without_url(tmp_path):
+    har = har_file(tmp_path, [{"request": {"method": "GET"}}])
+    res = run_labsim("review", "--har", str(har))
+    assert res.returncode == 2 and f"{har}: log.entries[0].request: the request has no 'url'" in res.stderr
+    assert "Traceback" not in res.stderr

@@ -51,6 +51,8 @@ def error_of(f) -> InputError:
      "headers.X-A", "CR, LF"),
     ('{from: client, url: "http://www.example.test/", headers: {"X A": "b"}}', "headers", "token"),
     ('{from: client, url: "http://www.example.test/", method: "GET /x HTTP/1.1\\r\\n"}', "method", "token"),
+    ('{from: client, url: "http://www.example.test/", method: "GET\\n"}', "method", "token"),  # '$' matches before \n
+    ('{from: client, url: "http://www.example.test/", headers: {"X-A\\n": "b"}}', "headers", "token"),
     ('{from: client, url: "http://www.example.test/", cookies: {a: "b; c=d"}}', "cookies.a", "cookie value"),
     ('{from: client, url: "http://www.example.test/", connect_to: ["-K/x"]}', "connect_to", "HOST1:PORT1"),
 ])
@@ -64,6 +66,7 @@ def test_http_fields_that_reach_curl_are_typed(tmp_path, step, field, fragment):
 @pytest.mark.parametrize("step, fragment", [
     ('dns: {from: client, name: "a..example.test"}', "not a DNS name"),
     ('dns: {from: client, name: "x.example.test\\n$INCLUDE /etc/shadow"}', "not a DNS name"),
+    ('dns: {from: client, name: "www.example.test\\n"}', "not a DNS name"),
     ('dns: {from: client, name: www.example.test, type: "AAAA\\nx"}', "record type"),
     ('dns: {from: client, name: www.example.test, server: "fe80::1%lo"}', "scope id"),
     ('tcp: {from: client, host: "-x", port: 80}', "neither a node"),
