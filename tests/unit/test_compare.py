@@ -12,6 +12,17 @@ from labsim.errors import InputError
 from labsim.measure.compare import load_comparison
 from labsim.measure.stats import Series, percentile, summarize
 
+def cli(*args: str):
+    """`labsim ARGS` in this process (a subprocess per case costs a second of imports)."""
+    from typer.testing import CliRunner
+
+    from labsim.cli import app
+
+    res = CliRunner().invoke(app, list(args))
+    assert res.exception is None or isinstance(res.exception, SystemExit), repr(res.exception)
+    return res
+
+
 HEAD = "name: t\ntopology: {topo}\nfrom: client\nvariants:\n"
 
 
@@ -58,8 +69,8 @@ def test_a_list_shaped_comparison_topology_is_an_input_error(tmp_path, topology,
     with pytest.raises(InputError) as info:
         load_comparison(f)
     assert info.value.file == str(topo) and fragment in info.value.message
-    res = run_labsim("bench", "resolvers", str(f))
-    assert res.returncode == 2 and "Traceback" not in res.stderr and str(topo) in res.stderr
+    res = cli("bench", "resolvers", str(f))
+    assert res.exit_code == 2 and "Traceback" not in res.stderr and str(topo) in res.stderr
 
 
 @pytest.mark.parametrize("target, fragment", [("/dev/zero", "not a regular file"), ("/etc", "not a regular file"),
@@ -83,8 +94,8 @@ def test_comparison_measure_names_are_dns_names(tmp_path, variants, fragment):
 
 
 def test_validate_checks_comparison_files(tmp_path):
-    res = run_labsim("validate", str(REPO / "compare" / "ipv6-only-client.yml"))
-    assert res.returncode == 0 and "valid" in res.stdout
+    res = cli("validate", str(REPO / "compare" / "ipv6-only-client.yml"))
+    assert res.exit_code == 0 and "valid" in res.stdout
     bad = comparison(tmp_path, "  a: {from: laptop}\n")
-    res = run_labsim("validate", str(bad))
-    assert res.returncode == 2 and f"{bad}:5" in res.stderr
+    res = cli("validate", str(bad))
+    assert res.exit_code == 2 and f"{bad}:5" in res.stderr

@@ -12,7 +12,17 @@ from labsim.checks.result import CheckResult, Reason
 from labsim.errors import InputError
 from labsim.scenario.review import verdict_of
 from labsim.scenario.review_inputs import Endpoint, endpoints_from, parse_resolve
-from tests.helpers import run_labsim
+
+
+def cli(*args: str):
+    """`labsim ARGS` in this process (a subprocess per case costs a second of imports)."""
+    from typer.testing import CliRunner
+
+    from labsim.cli import app
+
+    res = CliRunner().invoke(app, list(args))
+    assert res.exception is None or isinstance(res.exception, SystemExit), repr(res.exception)
+    return res
 
 
 def test_urls_file_with_methods_and_comments(tmp_path):
@@ -145,6 +155,6 @@ def test_resolve_refuses_bad_names_and_scoped_addresses(bad):
 
 def test_review_cli_exits_2_on_a_har_without_url(tmp_path):
     har = har_file(tmp_path, [{"request": {"method": "GET"}}])
-    res = run_labsim("review", "--har", str(har))
-    assert res.returncode == 2 and f"{har}: log.entries[0].request: the request has no 'url'" in res.stderr
+    res = cli("review", "--har", str(har))
+    assert res.exit_code == 2 and f"{har}: log.entries[0].request: the request has no 'url'" in res.stderr
     assert "Traceback" not in res.stderr
