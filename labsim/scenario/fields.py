@@ -107,8 +107,8 @@ def prefix_or_node(v: object) -> str:
 
 
 def http_url(v: object) -> str:
-    """An absolute http(s) URL: curl never reads it as an option, it holds no whitespace or
-    control characters and urllib finds a host in it."""
+    """An absolute http(s) URL: curl never reads it as an option or a glob, it holds no
+    whitespace or control characters and urllib finds a host in it."""
     s = _str(v)
     if len(s) > MAX_URL:
         raise ValueError(f"a URL has at most {MAX_URL} characters")
@@ -121,6 +121,10 @@ def http_url(v: object) -> str:
         parts.port  # noqa: B018 - raises on a bad port
     except ValueError as exc:
         raise ValueError(f"not a URL: {exc}") from None
+    rest = s[s.index(parts.netloc) + len(parts.netloc):] if parts.netloc else s
+    if re.search(r"[{}\[\]]", rest) or re.search(r"[{}]", parts.netloc):
+        # curl expands {a,b} and [1-100] into many requests; RFC 3986 wants them %-encoded
+        raise ValueError("'{', '}', '[' and ']' must be %-encoded (curl reads them as a URL glob)")
     if parts.scheme.lower() not in URL_SCHEMES:
         raise ValueError("only http:// and https:// URLs are supported")
     if not parts.hostname:

@@ -55,6 +55,8 @@ def error_of(f) -> InputError:
     ('{from: client, url: "http://[fe80::1%25eth0]/"}', "url", "scope id"),
     ('{from: client, url: "http://a b/"}', "url", "whitespace"),
     ('{from: client, url: "http:///path"}', "url", "needs a host"),
+    ('{from: client, url: "http://www.example.test/[1-1000000]"}', "url", "URL glob"),
+    ('{from: client, url: "http://{a,b}.example.test/"}', "url", "URL glob"),
     # curl's --data-binary @FILE sends a host file
     ('{from: client, url: "http://www.example.test/", data: "@/etc/hostname"}', "data", "data_file"),
     ('{from: client, url: "http://www.example.test/", headers: {"X-A": "a\\r\\nInjected: 1"}}',
