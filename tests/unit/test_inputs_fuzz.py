@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -24,9 +25,11 @@ from labsim.scenario.load import load_scenario
 from labsim.scenario.review_inputs import endpoints_from, parse_resolve
 from tests.helpers import REPO
 
-# a scenario load plans and dry-renders its lab (~40 ms): fewer examples there, to keep tier 1 fast
-SETTINGS = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-SLOW = settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# a scenario load plans and dry-renders its lab (~40 ms): fewer examples there, to keep tier 1
+# fast; LABSIM_FUZZ_EXAMPLES=2000 for a deeper run
+EXAMPLES = int(os.environ.get("LABSIM_FUZZ_EXAMPLES", "100"))
+SETTINGS = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SLOW = settings(max_examples=max(EXAMPLES // 2, 1), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 HOSTILE = [
     "", " ", "-", "-K/etc/passwd", "--config=/etc/passwd", "@/etc/passwd", "@-", "a\nb", "a\r\nX-Injected: 1",
