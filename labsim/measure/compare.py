@@ -25,9 +25,10 @@ from typing import Any, Callable, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from ..errors import InputError
+from ..errors import InputError, InputErrors
+from ..inputerrors import Errors, all_from_pydantic
 from ..inputfiles import read_text
-from ..loader import LoadedLab, _from_pydantic, build_lab
+from ..loader import LoadedLab, build_lab
 from ..model.yamlpos import SourceMap, parse_yaml
 from ..scenario import fields
 
@@ -89,6 +90,7 @@ class VariantResult:
 
 
 def load_comparison(path: str | Path) -> tuple[Comparison, list[VariantPlan]]:
+    """The comparison and a planned lab per variant; every error of the file at once."""
     path = Path(path)
     data, smap = parse_yaml(read_text(path, what="comparison"), str(path))
     if not isinstance(data, dict):
@@ -96,7 +98,7 @@ def load_comparison(path: str | Path) -> tuple[Comparison, list[VariantPlan]]:
     try:
         comp = Comparison.model_validate(data)
     except ValidationError as exc:
-        raise _from_pydantic(exc, (), smap, Comparison) from None
+        raise InputErrors(all_from_pydantic(exc, (), smap, Comparison)) from None
     topo_path = path.parent / comp.topology
     text = read_text(topo_path, what="topology", named_in=smap.file, line=smap.line_of(("topology",)),
                      field="topology")
@@ -104,29 +106,35 @@ def load_comparison(path: str | Path) -> tuple[Comparison, list[VariantPlan]]:
     if not isinstance(base, dict) or not isinstance(base.get("nodes"), dict):
         raise base_map.error(("nodes",) if isinstance(base, dict) else (),
                              "a topology is a mapping with 'name', 'networks' and 'nodes' (a mapping)")
-    base_nodes = base["nodes"]
-    plans = []
-    for vname, v in comp.variants.items():
-        loc = ("variants", vname)
-        node = v.node or comp.node
-        if node not in base_nodes:
-            raise smap.error(loc + (("from",) if v.node else ()), f"no node {node!r} in {comp.topology}; "
-                             f"nodes: {', '.join(map(str, base_nodes))}")
-        patched = copy.deepcopy(base)
-        for target, fields_ in v.nodes.items():
-            if target not in base_nodes:
-                raise smap.error(loc + ("nodes", target), f"no node {target!r} in {comp.topology}; "
-                                 f"nodes: {', '.join(map(str, base_nodes))}")
-            patched["nodes"][target] = _merge(patched["nodes"][target], fields_)
-        try:
-            lab = build_lab(patched, base_map, f"cmp-{len(plans)}", str(topo_path))
-        except InputError as exc:
-            # the change came from the comparison file: say where, and what the topology said
-            raise smap.error(loc, f"this variant makes the topology invalid: {exc.field or ''}: {exc.message}") from None
-        m = comp.measure.model_copy(update={k: getattr(v, k) for k in ("name", "count", "gap_ms", "max_seconds")
-                                            if getattr(v, k) is not None})
-        plans.append(VariantPlan(vname, node, m, lab, json.dumps(v.nodes, sort_keys=True, default=str), v.description))
+    errors = Errors()
+    plans = [p for vname, v in comp.variants.items()
+             if (p := errors.run(_variant, comp, vname, v, base, base_map, topo_path, smap)) is not None]
+    errors.raise_any()
     return comp, plans
+
+
+def _variant(comp: Comparison, vname: str, v: Variant, base: dict, base_map: SourceMap, topo_path: Path,
+             smap: SourceMap) -> VariantPlan:
+    loc = ("variants", vname)
+    base_nodes = base["nodes"]
+    node = v.node or comp.node
+    if node not in base_nodes:
+        raise smap.error(loc + (("from",) if v.node else ()), f"no node {node!r} in {comp.topology}; "
+                         f"nodes: {', '.join(map(str, base_nodes))}")
+    patched = copy.deepcopy(base)
+    for target, fields_ in v.nodes.items():
+        if target not in base_nodes:
+            raise smap.error(loc + ("nodes", target), f"no node {target!r} in {comp.topology}; "
+                             f"nodes: {', '.join(map(str, base_nodes))}")
+        patched["nodes"][target] = _merge(patched["nodes"][target], fields_)
+    try:
+        lab = build_lab(patched, base_map, "cmp", str(topo_path))
+    except InputError as exc:
+        # the change came from the comparison file: say where, and what the topology said
+        raise smap.error(loc, f"this variant makes the topology invalid: {exc.field or ''}: {exc.message}") from None
+    m = comp.measure.model_copy(update={k: getattr(v, k) for k in ("name", "count", "gap_ms", "max_seconds")
+                                        if getattr(v, k) is not None})
+    return VariantPlan(vname, node, m, lab, json.dumps(v.nodes, sort_keys=True, default=str), v.description)
 
 
 def _merge(base: Any, patch: Any) -> Any:

@@ -8,11 +8,12 @@ from dataclasses import dataclass
 from ipaddress import ip_address, ip_network
 from pathlib import Path
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from ..errors import InputError, InputErrors
+from ..inputerrors import MAX_ERRORS, Errors, all_from_pydantic  # noqa: F401 - MAX_ERRORS for tests
 from ..inputfiles import read_text, relative_path
-from ..loader import LoadedLab, _from_pydantic, build_lab, load_lab_text
+from ..loader import LoadedLab, build_lab, load_lab_text
 from ..model.yamlpos import Loc, SourceMap, format_loc, parse_yaml
 from .fields import MAX_BODY
 from .model import CHECK_PARAMS, STEP_KEYS, DropAction, MoveAddress, Scenario, SetRecord, Step, step_model
@@ -29,37 +30,6 @@ class LoadedScenario:
 def lab_name_for(scenario: str) -> str:
     """A fresh lab name per run, so runs of one scenario never collide."""
     return f"{scenario[:9].rstrip('-')}-{uuid.uuid4().hex[:6]}"
-
-
-MAX_ERRORS = 20  # a file with more is reported with its first 20 and a count
-
-
-class Errors:
-    """Input errors of one file, collected so the user sees them all at once."""
-
-    def __init__(self) -> None:
-        self.items: list[InputError] = []
-
-    def add(self, exc: InputError) -> None:
-        self.items.extend(exc.errors if isinstance(exc, InputErrors) else [exc])
-
-    def raise_any(self) -> None:
-        self.items.sort(key=lambda e: e.line or 0)  # in file order; stable for one line
-        if len(self.items) == 1:
-            raise self.items[0]
-        if self.items:
-            raise InputErrors(self.items[:MAX_ERRORS], more=max(len(self.items) - MAX_ERRORS, 0))
-
-
-def all_from_pydantic(exc: ValidationError, prefix: Loc, smap: SourceMap, model: type[BaseModel]) -> list[InputError]:
-    """Every pydantic error of `exc` as file:line: field: message (unknown fields first)."""
-    errs = exc.errors(include_url=False)
-    errs.sort(key=lambda e: e["type"] != "extra_forbidden")
-    out = []
-    for e in errs:
-        one = ValidationError.from_exception_data(exc.title, [e])  # type: ignore[list-item]
-        out.append(_from_pydantic(one, prefix, smap, model))
-    return out
 
 
 def load_scenario(path: str | Path, lab_name: str | None = None) -> LoadedScenario:

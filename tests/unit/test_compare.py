@@ -99,3 +99,10 @@ def test_validate_checks_comparison_files(tmp_path):
     bad = comparison(tmp_path, "  a: {from: laptop}\n")
     res = cli("validate", str(bad))
     assert res.exit_code == 2 and f"{bad}:5" in res.stderr
+
+
+def test_every_bad_variant_is_reported_at_once(tmp_path):
+    f = comparison(tmp_path, "  a: {from: laptop}\n  ok: {}\n  b: {nodes: {nosuch: {}}}\n")
+    with pytest.raises(InputError) as info:
+        load_comparison(f)
+    assert [(e.line, e.field) for e in info.value.errors] == [(5, "variants.a.from"), (7, "variants.b.nodes.nosuch")]

@@ -1,0 +1,48 @@
+"""Input errors collected across one file, so a user sees them all at once (in file order,
+up to a cap) rather than fixing them one run at a time."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ValidationError
+
+from .errors import InputError, InputErrors
+from .loader import _from_pydantic
+from .model.yamlpos import Loc, SourceMap
+
+MAX_ERRORS = 20  # a file with more is reported with its first 20 and a count
+
+
+class Errors:
+    """Input errors of one file, collected so the user sees them all at once."""
+
+    def __init__(self) -> None:
+        self.items: list[InputError] = []
+
+    def add(self, exc: InputError) -> None:
+        self.items.extend(exc.errors if isinstance(exc, InputErrors) else [exc])
+
+    def raise_any(self) -> None:
+        self.items.sort(key=lambda e: e.line or 0)  # in file order; stable for one line
+        if len(self.items) == 1:
+            raise self.items[0]
+        if self.items:
+            raise InputErrors(self.items[:MAX_ERRORS], more=max(len(self.items) - MAX_ERRORS, 0))
+
+    def run(self, fn, *args):
+        """fn(*args), or None with its InputError collected."""
+        try:
+            return fn(*args)
+        except InputError as exc:
+            self.add(exc)
+            return None
+
+
+def all_from_pydantic(exc: ValidationError, prefix: Loc, smap: SourceMap, model: type[BaseModel]) -> list[InputError]:
+    """Every pydantic error of `exc` as file:line: field: message (unknown fields first)."""
+    errs = exc.errors(include_url=False)
+    errs.sort(key=lambda e: e["type"] != "extra_forbidden")
+    out = []
+    for e in errs:
+        one = ValidationError.from_exception_data(exc.title, [e])  # type: ignore[list-item]
+        out.append(_from_pydantic(one, prefix, smap, model))
+    return out
