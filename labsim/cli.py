@@ -16,7 +16,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from . import __version__
-from .errors import InputError, LabNotFoundError, LabsimError
+from .errors import InputError, InputErrors, LabNotFoundError, LabsimError
 
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, rich_markup_mode="rich",
@@ -271,10 +271,17 @@ def run(
     from .scenario.runner import run_scenario
 
     _interrupt_on_term()
-    try:
-        loaded = [load_scenario(f) for f in files]
-    except LabsimError as exc:
-        _fail(exc)
+    loaded, bad = [], []
+    for f in files:  # every file's errors, before any lab is made
+        try:
+            loaded.append(load_scenario(f))
+        except InputError as exc:
+            bad.append(exc)
+        except LabsimError as exc:
+            _fail(exc)
+    if bad:
+        _fail(bad[0] if len(bad) == 1 else InputErrors(
+            [e for exc in bad for e in getattr(exc, "errors", [exc])], more=sum(getattr(e, "more", 0) for e in bad)))
     results = []
     try:
         with err.status("running", spinner="dots") as status:

@@ -198,3 +198,10 @@ def test_the_shipped_scenarios_still_load():
 
     for f in sorted((REPO / "scenarios").glob("*.yml")):
         load_scenario(f)
+
+
+def test_run_reports_the_errors_of_every_file_before_any_lab(tmp_path):
+    a = scenario(tmp_path, '  - http: {from: client, url: "-K/etc/passwd"}\n', name="a.yml")
+    b = scenario(tmp_path, '  - dns: {from: client, name: "a..b"}\n', name="b.yml")
+    res = cli("run", str(a), str(b))
+    assert res.exit_code == 2 and f"{a}:9: steps[0].http.url" in res.stderr and f"{b}:9: steps[0].dns.name" in res.stderr
