@@ -26,6 +26,8 @@ def read_text(path: str | Path, *, limit: int = MAX_INPUT_BYTES, what: str = "fi
             return InputError(f"{what} {path}: {msg}", file=named_in, line=line, field=field)
         return InputError(msg, file=str(path), line=at_line)
 
+    if "\x00" in str(path):
+        raise fail("a file name cannot hold a NUL byte")
     try:
         # O_NONBLOCK: opening a FIFO must not wait for a writer; fstat then refuses it
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))

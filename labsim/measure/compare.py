@@ -58,7 +58,7 @@ class Variant(Strict):
 class Comparison(Strict):
     name: fields.LabelText
     description: fields.Description = ""
-    topology: str
+    topology: fields.FileName  # relative to the comparison file
     node: str = Field("client", alias="from")
     measure: Measure = Field(default_factory=Measure)
     variants: dict[fields.LabelText, Variant] = Field(min_length=1, max_length=50)

@@ -218,6 +218,14 @@ def description(v: object) -> str:
     return s
 
 
+def file_name(v: object) -> str:
+    """A path to a file: one line, no control characters, at most 4096 bytes."""
+    s = _str(v)
+    if not s or len(s.encode()) > 4096 or CONTROL.search(s):
+        raise ValueError("a file name is 1-4096 bytes without control characters")
+    return s
+
+
 def rdtype(v: object) -> str:
     import dns.rdatatype
 
@@ -254,6 +262,7 @@ ConnectTo = Annotated[str, Str, AfterValidator(connect_to)]
 Body = Annotated[str, Str, AfterValidator(body)]
 TextValue = Annotated[str, Str, AfterValidator(text_value)]
 LabelText = Annotated[str, Str, AfterValidator(label_text)]
+FileName = Annotated[str, Str, AfterValidator(file_name)]
 Description = Annotated[str, Str, AfterValidator(description)]
 RdType = Annotated[str, Str, AfterValidator(rdtype)]
 NameTemplate = Annotated[str, Str, AfterValidator(name_template)]

@@ -64,7 +64,8 @@ def load_scenario(path: str | Path, lab_name: str | None = None) -> LoadedScenar
         for exc in _cross_check(steps, lab, smap):
             errors.add(exc)
     errors.raise_any()
-    assert sc is not None and lab is not None
+    if sc is None or lab is None:  # every such path recorded an error above; never half a result
+        raise smap.error(("topology",), "no topology")
     return LoadedScenario(sc, lab, str(path), smap)
 
 
