@@ -129,13 +129,12 @@ def http_url(v: object) -> str:
         raise ValueError("only http:// and https:// URLs are supported")
     if not parts.hostname:
         raise ValueError("a URL needs a host")
-    if not parts.netloc.startswith("["):
-        try:
-            host(parts.hostname)
-        except ValueError:
-            raise ValueError(f"host {parts.hostname!r} is neither a DNS name nor an address") from None
-    elif "%" in parts.netloc:
+    if "%" in parts.hostname:
         raise ValueError("an address with a scope id ('%...') is not accepted")
+    try:
+        host(parts.hostname)
+    except ValueError:
+        raise ValueError(f"host {parts.hostname!r} is neither a DNS name nor an address") from None
     return s
 
 
