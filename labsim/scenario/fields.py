@@ -69,6 +69,13 @@ def address(v: object) -> str:
         raise ValueError("not an IPv4 or IPv6 address") from None
 
 
+def no_scope(v: object) -> object:
+    """Before an ipaddress type: refuse a scope id, which ipaddress keeps and prints back."""
+    if isinstance(v, str) and "%" in v:
+        raise ValueError("an address with a scope id ('%...') is not accepted")
+    return v
+
+
 def prefix(v: object) -> str:
     s = _str(v)
     if "%" in s:

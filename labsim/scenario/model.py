@@ -168,7 +168,7 @@ class SetPref64(Strict):
     once; hosts' CLATs follow."""
 
     node: str
-    prefix: Nat64Prefix | None = None  # default: unchanged
+    prefix: Annotated[Nat64Prefix, BeforeValidator(f.no_scope)] | None = None  # default: unchanged
     lifetime: int | None = Field(None, ge=0, le=65528)  # seconds; 0 withdraws; default: unchanged
 
 

@@ -205,3 +205,8 @@ def test_run_reports_the_errors_of_every_file_before_any_lab(tmp_path):
     b = scenario(tmp_path, '  - dns: {from: client, name: "a..b"}\n', name="b.yml")
     res = cli("run", str(a), str(b))
     assert res.exit_code == 2 and f"{a}:9: steps[0].http.url" in res.stderr and f"{b}:9: steps[0].dns.name" in res.stderr
+
+
+def test_set_pref64_refuses_a_scope_id(tmp_path):
+    e = error_of(scenario(tmp_path, '  - set_pref64: {node: web, prefix: "64:ff9b::%x/96"}\n'))
+    assert e.line == 9 and "scope id" in str(e), e
