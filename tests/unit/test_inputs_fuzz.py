@@ -1,8 +1,8 @@
 """Tier 1, property based: scenario files, HAR captures, URL files, --resolve pairs and
 comparison files, valid ones mutated and hostile strings put in every string field. The
 loader either accepts the input or raises an InputError naming the file and the line or
-entry; never another exception. What it accepts reaches curl's argv only in the shape it
-asked for (no option-looking URL, no CR/LF in a header, no '@FILE' body, no NUL)."""
+entry; never another exception. What it accepts has the shape curl needs (no option-looking
+URL, no CR/LF in a header, no '@FILE' body, no NUL)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from labsim.checks.http import HttpCheck, curl_argv
+from labsim.checks.http import HttpCheck
 from labsim.errors import InputError, InputErrors
 from labsim.measure.compare import load_comparison
 from labsim.scenario import fields
@@ -122,13 +122,13 @@ def assert_input_error(exc: InputError, file: str) -> None:
 
 
 def check_accepted_http(spec: HttpCheck) -> None:
-    argv = curl_argv(spec)
-    assert all("\x00" not in a for a in argv)
+    """What reaches curl: a URL it cannot read as an option, one-line header, cookie and
+    method words, a body that is not '@FILE', no NUL anywhere (argv cannot hold one)."""
     assert not spec.url.startswith("-") and spec.url.split(":", 1)[0].lower() in ("http", "https")
     one_line = [spec.url, spec.method, *spec.headers, *spec.headers.values(), *spec.cookies,
                 *spec.cookies.values(), *spec.connect_to]
-    assert all("\r" not in a and "\n" not in a for a in one_line)
-    assert spec.data is None or not spec.data.startswith("@")
+    assert all(not any(c in a for c in "\r\n\x00") for a in one_line)
+    assert spec.data is None or (not spec.data.startswith("@") and "\x00" not in spec.data)
 
 
 @SLOW
