@@ -3,8 +3,9 @@ DNS names, addresses without a scope id, http(s) URLs curl cannot read as an opt
 header names and values, methods, cookie pairs, `--connect-to` specs, record values. Each
 is a pydantic annotated type, so a bad value fails at load time with its file and line.
 
-The topology model has its own (labsim/model); these are the scenario's equivalents until
-the two are unified.
+DNS names, addresses, header names and values and record values are the topology model's
+own (labsim/model/types.py), so a name or an address means the same in both files; what is
+here is what only scenarios and reviews carry (URLs for curl, methods, cookies, bodies).
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BeforeValidator
 
-LABEL = re.compile(r"^(?!-)[A-Za-z0-9_-]{1,63}(?<!-)$")
+from ..model import types as t
+
 TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$")  # RFC 9110 token
 COOKIE_OCTETS = re.compile(r"^[\x21\x23-\x2b\x2d-\x3a\x3c-\x5b\x5d-\x7e]{0,4096}$")  # RFC 6265
 CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -25,7 +27,6 @@ CONNECT_HOST = r"(?:[A-Za-z0-9_.-]{0,253}|\[[0-9A-Fa-f:.]{2,45}\])"
 CONNECT_TO = re.compile(rf"^{CONNECT_HOST}:{PORT}:{CONNECT_HOST}:{PORT}$")
 URL_SCHEMES = ("http", "https")
 MAX_URL = 2048
-MAX_TEXT = 255  # one TXT character-string
 
 
 def _str(v: object) -> str:
@@ -34,28 +35,11 @@ def _str(v: object) -> str:
     return v
 
 
-def dns_name(v: str) -> str:
-    """An RFC 1035 name (underscores allowed, as in _dmarc); non-ASCII labels go through IDNA."""
-    name = _str(v)
-    if name.isascii():
-        ascii_name = name
-    else:
-        import idna
-
-        try:
-            ascii_name = idna.encode(name.rstrip("."), uts46=True).decode() + ("." if name.endswith(".") else "")
-        except idna.IDNAError as exc:
-            raise ValueError(f"not a valid internationalized name: {exc}") from None
-    bare = ascii_name[:-1] if ascii_name.endswith(".") else ascii_name
-    if not bare:
-        raise ValueError("a DNS name cannot be empty")
-    if len(bare) > 253:
-        raise ValueError("a DNS name has at most 253 characters")
-    for label in bare.split("."):
-        if not LABEL.fullmatch(label):
-            raise ValueError(f"not a DNS name: each label is 1-63 letters, digits, '-' or '_', "
-                             f"not starting or ending with '-' (bad label {label!r})")
-    return name
+def dns_name(v: object) -> str:
+    """An RFC 1035 name (underscores allowed, as in _dmarc); non-ASCII labels go through IDNA.
+    The topology's check; the value is kept as written (a check asks for what it was given)."""
+    t.dns_name(_str(v))
+    return v  # type: ignore[return-value]
 
 
 def address(v: object) -> str:
@@ -64,7 +48,7 @@ def address(v: object) -> str:
     if "%" in s:
         raise ValueError("an address with a scope id ('%...') is not accepted")
     try:
-        return str(ipaddress.ip_address(s))
+        return t.ip_literal(s)
     except ValueError:
         raise ValueError("not an IPv4 or IPv6 address") from None
 
@@ -100,15 +84,12 @@ def host(v: object) -> str:
 
 
 def address_or_node(v: object) -> str:
-    s = _str(v)
-    if LABEL.fullmatch(s) and not s[0].isdigit() and ":" not in s:
-        return s  # a node name; the cross check says whether it exists
-    return address(s)
+    return t.node_or_address(_str(v))  # a node name: the cross check says whether it exists
 
 
 def prefix_or_node(v: object) -> str:
     s = _str(v)
-    if LABEL.fullmatch(s) and not s[0].isdigit():
+    if t.NODE_NAME.fullmatch(s):
         return s
     return prefix(s)
 
@@ -145,20 +126,8 @@ def http_url(v: object) -> str:
     return s
 
 
-def header_name(v: object) -> str:
-    s = _str(v)
-    if not TOKEN.fullmatch(s):
-        raise ValueError("a header name is 1-64 token characters (letters, digits, '-', ...)")
-    return s
-
-
-def header_value(v: object) -> str:
-    s = _str(v)
-    if len(s) > 8192:
-        raise ValueError("a header value has at most 8192 characters")
-    if CONTROL.search(s.replace("\t", "")):
-        raise ValueError("a header value holds no CR, LF or other control characters")
-    return s
+header_name = t.header_name
+header_value = t.header_value
 
 
 def method(v: object) -> str:
@@ -198,15 +167,6 @@ def body(v: object) -> str:
 
 
 MAX_BODY = 64 * 1024  # it travels in curl's argv (one argument is capped at 128 KiB)
-
-
-def text_value(v: object) -> str:
-    """A TXT value: printable ASCII, at most 255 characters, no quote or backslash."""
-    s = _str(v)
-    if len(s) > MAX_TEXT or not re.fullmatch(r"[\x20-\x7e]*", s) or '"' in s or "\\" in s:
-        raise ValueError(f"a TXT value is up to {MAX_TEXT} printable ASCII characters "
-                         "without '\"' or '\\\\'")
-    return s
 
 
 def label_text(v: object) -> str:
@@ -266,7 +226,6 @@ CookieName = HeaderName
 CookieValue = Annotated[str, Str, AfterValidator(cookie_value)]
 ConnectTo = Annotated[str, Str, AfterValidator(connect_to)]
 Body = Annotated[str, Str, AfterValidator(body)]
-TextValue = Annotated[str, Str, AfterValidator(text_value)]
 LabelText = Annotated[str, Str, AfterValidator(label_text)]
 FileName = Annotated[str, Str, AfterValidator(file_name)]
 Description = Annotated[str, Str, AfterValidator(description)]

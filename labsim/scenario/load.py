@@ -11,7 +11,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from ..errors import InputError, InputErrors
-from ..inputerrors import MAX_ERRORS, Errors, all_from_pydantic  # noqa: F401 - MAX_ERRORS for tests
+from ..inputerrors import Errors, all_from_pydantic
 from ..inputfiles import read_text, relative_path
 from ..loader import LoadedLab, build_lab, load_lab_text
 from ..model.yamlpos import Loc, SourceMap, format_loc, parse_yaml

@@ -4,7 +4,7 @@ DNS record or weight, drop packets)."""
 
 from __future__ import annotations
 
-from ipaddress import IPv4Address, IPv6Address, ip_address
+from ipaddress import IPv4Address, IPv6Address
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
@@ -12,6 +12,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_valida
 from ..checks import CHECKS
 from ..checks.base import CheckSpec
 from ..model.topology import Nat64Prefix
+from ..model.types import record_value
 from . import fields as f
 from .expect import Expect
 
@@ -61,37 +62,41 @@ class SetRecord(Strict):
     # value -> weight, served with LUA pickwrandom (A and AAAA only)
     weights: dict[str, int] | None = Field(None, max_length=64)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _typed(cls, raw: Any) -> Any:
+        """Each value checked, and written canonically, as the topology's records are."""
+        if not isinstance(raw, dict) or raw.get("type", "A") not in ("A", "AAAA", "CNAME", "TXT"):
+            return raw  # the model says what is wrong
+        rtype = raw.get("type", "A")
+        out = dict(raw)
+        if isinstance(raw.get("values"), list):
+            out["values"] = [_value(rtype, v) for v in raw["values"]]
+        if isinstance(raw.get("weights"), dict):
+            if rtype not in ("A", "AAAA"):
+                raise ValueError("weights are for A and AAAA records only")
+            out["weights"] = {_value(rtype, v): w for v, w in raw["weights"].items()}
+        return out
+
     @model_validator(mode="after")
     def _one(self) -> "SetRecord":
         if (self.values is None) == (self.weights is None):
             raise ValueError("give either 'values' or 'weights'")
-        if self.weights is not None and self.type not in ("A", "AAAA"):
-            raise ValueError("weights are for A and AAAA records only")
-        for v in self.values if self.values is not None else self.weights:
-            try:
-                record_value(self.type, v)
-            except ValueError as exc:
-                raise ValueError(f"{v!r}: {exc}") from None
         for w in (self.weights or {}).values():
             if not 0 <= w <= 65535:
                 raise ValueError(f"weight {w}: a weight is 0-65535")
         return self
 
 
-def record_value(rtype: str, v: object) -> str:
-    """One set_record value of its type: an address of the family or a node name (A, AAAA),
-    a DNS name (CNAME), a TXT string. Nothing here can start a new zone-file line."""
-    if rtype == "TXT":
-        return f.text_value(v)
-    if rtype == "CNAME":
-        return f.dns_name(v)
-    s = f._str(v)
-    if f.LABEL.fullmatch(s) and not s[0].isdigit():
-        return s  # a node name: the scenario's cross check resolves it
-    addr = ip_address(f.address(s))
-    if addr.version != (4 if rtype == "A" else 6):
-        raise ValueError(f"{s!r} is not an IPv{4 if rtype == 'A' else 6} address")
-    return s
+def _value(rtype: str, v: object) -> str:
+    """One set_record value, by the topology's rule for record data of that type (an
+    address of the family or a node for A/AAAA, a name for CNAME, one line of text for TXT):
+    nothing in it can start a new zone-file line."""
+    try:
+        return record_value(rtype, v)
+    except ValueError as exc:
+        msg = str(exc)
+        raise ValueError(msg if msg.startswith(repr(v)) else f"{v!r}: {msg}") from None
 
 
 class DropAction(Strict):
