@@ -17,6 +17,7 @@ Median of --rounds rounds for each. Traffic stays inside the lab. Run as root:
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import re
 import statistics
@@ -57,7 +58,7 @@ def main() -> int:
 
         def measure(**kw) -> dict:
             r = run_measure(MeasureCheck.model_validate({"from": "client", "name": NAME, **kw}), env)
-            return r.facts["stats"]
+            return dataclasses.asdict(r.facts.stats) if r.facts.stats else {"p50": None, "count": 0}
 
         measure(via="dnspython", server=server, count=10)  # warm the resolver's cache
         qfile = env.runtime.write_file("client", "bench-queries.txt", f"{NAME} AAAA\n")

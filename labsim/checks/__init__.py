@@ -1,4 +1,5 @@
-"""Checks run from inside a node. Each is `run_X(spec, env) -> CheckResult`; none prints."""
+"""Checks run from inside a node. Each is `run_X(spec, env) -> XResult`; none prints, none
+raises for a failed operation or a broken tool (those are results: see result.py)."""
 
 from __future__ import annotations
 
@@ -6,10 +7,12 @@ from .base import CheckEnv, CheckSpec
 from .dns import DnsCheck, run_dns
 from .http import HttpCheck, run_http
 from .learnt import LearntCheck, run_learnt
+from .learnt import LearntCheck, run_learnt
 from .measure import MeasureCheck, run_measure
 from .ping import PingCheck, run_ping
+from .reasons import Reason
 from .resolve import ResolveCheck, run_resolve
-from .result import CheckResult, Reason
+from .result import AnyResult, CheckResult
 from .tcp import TcpCheck, run_tcp
 from .tls import TlsCheck, run_tls
 
@@ -24,4 +27,4 @@ CHECKS = {
     "learnt": (LearntCheck, run_learnt),
 }
 
-__all__ = ["CHECKS", "CheckEnv", "CheckResult", "CheckSpec", "Reason"]
+__all__ = ["CHECKS", "AnyResult", "CheckEnv", "CheckResult", "CheckSpec", "Reason"]

@@ -7,8 +7,9 @@ import ipaddress
 import dns.rcode
 import dns.rdatatype
 
-from .base import CheckEnv, CheckSpec, query
-from .result import CheckResult, Reason
+from .base import CheckEnv, CheckSpec, guarded, no_answer_reason, query
+from .reasons import Reason
+from .result import DnsResult
 
 
 class DnsCheck(CheckSpec):
@@ -18,31 +19,38 @@ class DnsCheck(CheckSpec):
     timeout: float = 2.0
 
 
-def run_dns(spec: DnsCheck, env: CheckEnv, server: str | None = None) -> CheckResult:
+@guarded("dns", lambda spec: f"{spec.name} {spec.type}")
+def run_dns(spec: DnsCheck, env: CheckEnv, server: str | None = None) -> DnsResult:
     server = server or (env.address_of(spec.server) if spec.server else None) \
         or (env.nameservers(spec.node) or [""])[0]
-    target = f"{spec.name} {spec.type} @{server}"
+    res = DnsResult(node=spec.node, target=f"{spec.name} {spec.type} @{server}", ok=False)
+    res.facts.server = server
     try:
         ipaddress.ip_address(server)
     except ValueError:
-        return CheckResult("dns", spec.node, target, ok=False, reason=Reason.DNS_TIMEOUT,
-                           detail=f"no usable server address {server!r}")
-    r, ms = query(env, spec.node, server, spec.name, spec.type, spec.timeout)
+        res.reason, res.detail = Reason.DNS_TIMEOUT, f"no usable server address {server!r}"
+        return res
+    r, ms, error = query(env, spec.node, server, spec.name, spec.type, spec.timeout)
+    res.timings_ms.total = ms
     if r is None:
-        return CheckResult("dns", spec.node, target, ok=False, reason=Reason.DNS_TIMEOUT,
-                           detail=f"no answer in {spec.timeout}s", timings_ms={"total": ms})
+        res.facts.error = error
+        res.reason = no_answer_reason(error)
+        res.detail = f"no answer in {spec.timeout}s" if error == "TIMEOUT" else f"no answer: {error}"
+        return res
     rcode = dns.rcode.to_text(r.rcode())
     want = dns.rdatatype.from_text(spec.type)
-    answers = [rd.to_text() for rrset in r.answer if rrset.rdtype == want for rd in rrset]
-    cnames = [rd.to_text() for rrset in r.answer if rrset.rdtype == dns.rdatatype.CNAME for rd in rrset]
-    res = CheckResult("dns", spec.node, target, ok=rcode == "NOERROR" and bool(answers),
-                      facts={"rcode": rcode, "answers": answers, "cnames": cnames, "server": server,
-                             "ttl": min((rs.ttl for rs in r.answer), default=None)},
-                      timings_ms={"total": ms})
+    f = res.facts
+    f.rcode = rcode
+    f.answers = [rd.to_text() for rrset in r.answer if rrset.rdtype == want for rd in rrset]
+    f.cnames = [rd.to_text() for rrset in r.answer if rrset.rdtype == dns.rdatatype.CNAME for rd in rrset]
+    f.ttl = min((rs.ttl for rs in r.answer), default=None)
+    res.ok = rcode == "NOERROR" and bool(f.answers)
     if rcode == "NXDOMAIN":
         res.reason = Reason.NXDOMAIN
+    elif rcode == "REFUSED":
+        res.reason = Reason.DNS_REFUSED
     elif rcode != "NOERROR":
         res.reason = Reason.DNS_SERVFAIL
-    elif not answers:
+    elif not f.answers:
         res.reason = Reason.NO_AAAA if spec.type == "AAAA" else Reason.NO_ADDRESS
     return res

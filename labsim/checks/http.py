@@ -1,9 +1,5 @@
-"""`http` (and https): curl inside the node, with curl's own timing fields.
-
-curl runs verbose so the failure cause survives (its `errormsg` says "Couldn't connect" for
-both a refusal and an unreachable network); the body goes to stdout, followed by a marker
-and curl's `%{json}` and `%{header_json}`.
-"""
+"""`http` (and https): curl inside the node, with curl's own timing fields (see curl.py for
+the argv, the write-out and the exit-code table)."""
 
 from __future__ import annotations
 
@@ -13,21 +9,17 @@ import re
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
-from .base import CheckEnv, CheckSpec, classify_unresolved, is_ipv4_literal
-from .result import CheckResult, Reason
+from .base import CheckEnv, CheckSpec, ToolFailed, classify_unresolved, guarded, is_ipv4_literal, tool_run
+from .curl import WriteOut, curl_argv, exit_reason, parse_write_out, tried_addresses
+from .reasons import Reason
+from .result import HttpResult, HttpTimings
 from .synth import refine_ipv4_literal, synthesized_host
 
-MARKER = "\n@@labsim-curl@@\n"
-# named fields, not %{json}: that one builds curl's version string, which initialises libldap
-# (a lookup of the machine's own hostname, ~5 ms a request)
-FIELDS = ("exitcode", "errormsg", "http_code", "remote_ip", "http_version", "ssl_verify_result",
-          "time_namelookup", "time_connect", "time_appconnect", "time_starttransfer", "time_total")
-WRITE_OUT = MARKER + "".join(f"{f}=%{{{f}}}\n" for f in FIELDS) + "headers=%{header_json}"
 URL_IPV4 = re.compile(r"\b(?:https?|wss?)://((?:\d{1,3}\.){3}\d{1,3})(?::\d+)?", re.I)
-TLS_EXITS = {35, 58, 59, 77, 83, 90, 91}
-TRYING = re.compile(r"^\*\s+Trying \[?([0-9a-fA-F:.]+?)\]?:\d+", re.M)
+TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")  # RFC 9110 token: header and cookie names
+METHOD = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,31}$")  # GET, PROPFIND, M-SEARCH
 BODY_KEEP = 65536
 
 
@@ -41,21 +33,46 @@ class HttpCheck(CheckSpec):
     family: Literal[4, 6] | None = None  # only this address family (curl -4 / -6)
     synthesize: bool = False  # an IPv4-literal URL: connect to it embedded in the discovered NAT64 prefix
 
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        if not v.lower().startswith(("http://", "https://")) or any(c.isspace() or ord(c) < 32 for c in v):
+            raise ValueError("an http:// or https:// URL without spaces or control characters")
+        return v
 
-def curl_argv(spec: HttpCheck) -> list[str]:
-    argv = ["curl", "-sv", "-o", "-", "-w", WRITE_OUT, "-m", str(spec.timeout),
-            "--connect-timeout", str(spec.timeout), "-X", spec.method]
-    for k, v in spec.headers.items():
-        argv += ["-H", f"{k}: {v}"]
-    if spec.cookies:
-        argv += ["-b", "; ".join(f"{k}={v}" for k, v in spec.cookies.items())]
-    if spec.data is not None:
-        argv += ["--data-binary", spec.data]
-    for c in spec.connect_to:
-        argv += ["--connect-to", c]
-    if spec.family:
-        argv.append(f"-{spec.family}")
-    return argv + [spec.url]
+    @field_validator("method")
+    @classmethod
+    def _method(cls, v: str) -> str:
+        if not METHOD.match(v):
+            raise ValueError(f"{v!r} is not an HTTP method (a letter, then letters, digits, '-' or '_')")
+        return v.upper()
+
+    @field_validator("headers", "cookies")
+    @classmethod
+    def _pairs(cls, v: dict[str, str], info) -> dict[str, str]:
+        for k, val in v.items():
+            if not TOKEN.match(k):
+                raise ValueError(f"{k!r} is not a {info.field_name[:-1]} name (a token: no spaces, ':' or '@')")
+            bad = "\r\n\0" + (";" if info.field_name == "cookies" else "")
+            if any(c in val for c in bad):
+                raise ValueError(f"{k}: the value holds {'CR, LF, NUL or ;' if ';' in bad else 'CR, LF or NUL'}")
+        return v
+
+    @field_validator("connect_to")
+    @classmethod
+    def _connect_to(cls, v: list[str]) -> list[str]:
+        for c in v:
+            if c.startswith("-") or any(ch.isspace() for ch in c) or c.count(":") < 3:
+                raise ValueError(f"{c!r}: expected HOST1:PORT1:HOST2:PORT2")
+        return v
+
+
+def request_argv(spec: HttpCheck) -> list[str]:
+    headers = dict(spec.headers)
+    if spec.cookies:  # a header, not -b: curl reads `-b` without '=' as a cookie file
+        headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in spec.cookies.items())
+    return curl_argv(spec.url, spec.method, headers, spec.timeout, spec.data is not None,
+                     spec.connect_to, spec.family)
 
 
 def ipv4_literal_urls(text: str) -> list[str]:
@@ -69,94 +86,84 @@ def ipv4_literal_urls(text: str) -> list[str]:
     return out
 
 
-def run_http(spec: HttpCheck, env: CheckEnv) -> CheckResult:
-    synth: dict = {}
+@guarded("http", lambda spec: spec.url)
+def run_http(spec: HttpCheck, env: CheckEnv) -> HttpResult:
+    synth = None
     if spec.synthesize:
         host = urlsplit(spec.url).hostname or ""
         v6, synth, failed = synthesized_host(env, "http", spec, host, spec.url)
         if failed is not None:
-            return failed
+            return failed  # type: ignore[return-value]
         if v6:  # the URL (and Host header) stay as written; curl connects to the synthesized address
             spec = spec.model_copy(update={"connect_to": [*spec.connect_to, f"{host}::[{v6}]:"]})
     res = _run_curl(spec, env)
-    res.facts.update(synth)
+    res.facts.synthesized = synth
     return refine_ipv4_literal(env, spec.node, res)
 
 
-def _run_curl(spec: HttpCheck, env: CheckEnv) -> CheckResult:
-    proc = env.runtime.exec(spec.node, curl_argv(spec), timeout=spec.timeout + 30)
-    stdout = proc.stdout.decode(errors="replace")
-    verbose = proc.stderr.decode(errors="replace")
-    body, _, tail = stdout.rpartition(MARKER)
-    info, headers = parse_write_out(tail)
-    return interpret(spec, env, info, headers, body, verbose)
+def _run_curl(spec: HttpCheck, env: CheckEnv) -> HttpResult:
+    argv = request_argv(spec)
+    body = spec.data.encode() if spec.data is not None else None
+    proc = env.exec(spec.node, argv, timeout=spec.timeout + 30, input=body)
+    wo = parse_write_out(proc.stdout.decode(errors="replace"), proc.returncode)
+    if wo.problem:
+        raise ToolFailed(tool_run(argv, proc, wo.problem))
+    return interpret(spec, env, wo, proc.stderr.decode(errors="replace"))
 
 
-def parse_write_out(tail: str) -> tuple[dict, dict]:
-    fields, _, headers = tail.partition("headers=")
-    info: dict = {}
-    for line in fields.splitlines():
-        key, _, value = line.partition("=")
-        info[key] = value
-    for key in ("exitcode", "http_code", "ssl_verify_result"):
-        info[key] = int(info.get(key) or 0)
-    for key in [k for k in info if k.startswith("time_")]:
-        info[key] = float(info[key] or 0)
-    return info, json.loads(headers) if headers.strip() else {}
-
-
-def interpret(spec: HttpCheck, env: CheckEnv | None, info: dict, headers: dict, body: str,
-              verbose: str) -> CheckResult:
+def interpret(spec: HttpCheck, env: CheckEnv | None, wo: WriteOut, verbose: str) -> HttpResult:
     host = urlsplit(spec.url).hostname or ""
-    code = info["exitcode"]
-    t = {k: info.get(f"time_{k}", 0.0) * 1000 for k in
-         ("namelookup", "connect", "appconnect", "starttransfer", "total")}
-    timings = {"dns": t["namelookup"], "connect": max(t["connect"] - t["namelookup"], 0.0),
-               "tls": max(t["appconnect"] - t["connect"], 0.0) if t["appconnect"] else 0.0,
-               "ttfb": t["starttransfer"], "total": t["total"]}
-    hdrs = {k.lower(): v[-1] if isinstance(v, list) else v for k, v in (headers or {}).items()}
-    facts = {"status": info.get("http_code") or None, "remote_ip": info.get("remote_ip") or None,
-             "http_version": info.get("http_version"), "headers": hdrs, "body": body[:BODY_KEEP],
-             "url": spec.url, "method": spec.method}
+    code = wo.exitcode
+    t = {k: wo.number(f"time_{k}") * 1000 for k in ("namelookup", "connect", "appconnect", "starttransfer", "total")}
+    timings = HttpTimings(dns=t["namelookup"], connect=max(t["connect"] - t["namelookup"], 0.0),
+                          tls=max(t["appconnect"] - t["connect"], 0.0) if t["appconnect"] else 0.0,
+                          ttfb=t["starttransfer"], total=t["total"])
+    res = HttpResult(node=spec.node, target=spec.url, ok=code == 0, timings_ms=timings)
+    f = res.facts
+    f.url, f.method, f.curl_exit = spec.url, spec.method, code
+    f.status = wo.integer("http_code") or None
+    f.remote_ip = wo.fields.get("remote_ip") or None
+    f.http_version = wo.fields.get("http_version") or None
+    f.headers = wo.headers
+    f.body = "" if spec.method == "HEAD" else wo.body[:BODY_KEEP]  # --head prints the headers as the body
     try:
-        facts["json"] = json.loads(body) if body.strip().startswith(("{", "[")) else None
+        f.json = json.loads(f.body) if f.body.strip().startswith(("{", "[")) else None
     except json.JSONDecodeError:
-        facts["json"] = None
-    facts["tried"] = list(dict.fromkeys(TRYING.findall(verbose)))
-    res = CheckResult("http", spec.node, spec.url, ok=code == 0, facts=facts, timings_ms=timings)
+        f.json = None
+    f.tried = tried_addresses(verbose)
     if code != 0:
-        res.detail = info.get("errormsg") or ""
-        res.reason = _failure_reason(code, host, t, verbose)
+        res.detail = wo.fields.get("errormsg") or ""
+        res.reason = failure_reason(code, host, t, verbose)
         if res.reason in (Reason.NO_ROUTE, Reason.CONNECT_TIMEOUT) and not is_ipv4_literal(host) \
-                and facts["tried"] and all(":" not in a for a in facts["tried"]):
+                and f.tried and all(":" not in a for a in f.tried):
             # a name whose every address is IPv4, tried from a node that cannot reach IPv4
             res.reason = Reason.NO_AAAA
         if code == 6 and env is not None:
-            res.reason, extra = classify_unresolved(env, spec.node, host)
-            res.facts.update(extra)
+            res.reason, f.unresolved = classify_unresolved(env, spec.node, host)
         return res
-    location = hdrs.get("location")
-    if location and 300 <= (facts["status"] or 0) < 400:
-        facts["location"] = location
+    location = f.headers.get("location")
+    if location and 300 <= (f.status or 0) < 400:
+        f.location = location
         if is_ipv4_literal(urlsplit(location).hostname or ""):
             res.ok, res.reason = False, Reason.REDIRECT_TO_IPV4_LITERAL
             res.detail = f"redirects to {location}"
-    literals = ipv4_literal_urls(body)
+    literals = ipv4_literal_urls(f.body)
     if literals:
-        facts["ipv4_literal_urls"] = literals[:20]
+        f.ipv4_literal_urls = literals[:20]
         res.warnings.append(Reason.IPV4_LITERAL_IN_BODY)
     return res
 
 
-def _failure_reason(code: int, host: str, t: dict, verbose: str) -> Reason:
+def failure_reason(code: int, host: str, t: dict[str, float], verbose: str) -> Reason:
+    """curl's exit code, refined by what its verbose log and timings show."""
     v4 = is_ipv4_literal(host)
-    if code == 6:
-        return Reason.NXDOMAIN  # refined by classify_unresolved when the node can be asked
     if code == 7:
         if "Connection refused" in verbose:
             return Reason.CONNECT_REFUSED
-        if "unreachable" in verbose or "No route to host" in verbose:
+        if any(w in verbose for w in ("unreachable", "No route to host", "Cannot assign requested address")):
             return Reason.IPV4_LITERAL if v4 else Reason.NO_ROUTE
+        if "timed out" in verbose:
+            return Reason.IPV4_LITERAL if v4 else Reason.CONNECT_TIMEOUT
         return Reason.UNKNOWN
     if code == 28:
         if not t["connect"]:
@@ -166,6 +173,4 @@ def _failure_reason(code: int, host: str, t: dict, verbose: str) -> Reason:
         if "does not match" in verbose or "no alternative certificate subject name" in verbose:
             return Reason.TLS_NAME_MISMATCH
         return Reason.TLS_VERIFY_FAILED
-    if code in TLS_EXITS:
-        return Reason.TLS_HANDSHAKE
-    return {52: Reason.EMPTY_REPLY, 56: Reason.RECV_ERROR}.get(code, Reason.UNKNOWN)
+    return exit_reason(code)

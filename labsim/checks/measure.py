@@ -6,15 +6,13 @@ from __future__ import annotations
 from typing import Literal
 
 from pydantic import Field
+from typing_extensions import TypedDict
 
-from ..measure.raw import dnsperf_series, dnspython_series
-from ..measure.stats import Series, summarize
-from .base import CheckEnv, CheckSpec
-from .result import CheckResult, Reason
-
-EAI_REASON = {"EAI_AGAIN": Reason.DNS_TIMEOUT, "EAI_NONAME": Reason.NXDOMAIN, "EAI_NODATA": Reason.NO_AAAA,
-              "NO_ADDRESS": Reason.NO_ADDRESS, "TIMEOUT": Reason.DNS_TIMEOUT, "NXDOMAIN": Reason.NXDOMAIN,
-              "SERVFAIL": Reason.DNS_SERVFAIL}
+from .series import dnsperf_series, dnspython_series
+from .stats import Series, summarize
+from .base import CheckEnv, CheckSpec, guarded
+from .reasons import Reason, lookup_reason
+from .result import MeasureResult, MeasureTimings, ToolRun
 
 
 class MeasureCheck(CheckSpec):
@@ -32,11 +30,24 @@ class MeasureCheck(CheckSpec):
     timeout: float = 3600.0  # the series is bounded by max_seconds
 
 
-def run_measure(spec: MeasureCheck, env: CheckEnv) -> CheckResult:
+class AgentSample(TypedDict):
+    ms: float
+    error: str | None
+
+
+class AgentMeasure(TypedDict):
+    """What `labsim.agent measure` prints."""
+
+    samples: list[AgentSample]
+    requested: int
+
+
+@guarded("measure", lambda spec: spec.name)
+def run_measure(spec: MeasureCheck, env: CheckEnv) -> MeasureResult:
     if spec.via == "libc":
-        out = env.agent(spec.node, "measure", spec.name, "--count", str(spec.count), "--family", spec.family,
-                        "--gap-ms", str(spec.gap_ms), "--max-seconds", str(spec.max_seconds),
-                        timeout=spec.max_seconds + 120)
+        out = env.agent(spec.node, AgentMeasure, "measure", spec.name, "--count", str(spec.count),
+                        "--family", spec.family, "--gap-ms", str(spec.gap_ms),
+                        "--max-seconds", str(spec.max_seconds), timeout=spec.max_seconds + 120)
         series = Series()
         for s in out["samples"]:
             series.add(s["ms"], s["error"])
@@ -47,16 +58,22 @@ def run_measure(spec: MeasureCheck, env: CheckEnv) -> CheckResult:
                                     spec.max_seconds)
         else:
             series = dnspython_series(env, spec.node, server, spec.name, spec.type, spec.count, spec.max_seconds)
-        out = {"requested": spec.count}
+    return measure_result(spec, series)
+
+
+def measure_result(spec: MeasureCheck, series: Series) -> MeasureResult:
     stats = summarize(series)
     fails = sum(stats.failures.values())
-    res = CheckResult("measure", spec.node, spec.name, ok=fails == 0,
-                      facts={"stats": stats.to_dict(), "samples_ms": [round(m, 3) for m in series.ms],
-                             "errors": series.errors, "requested": out["requested"]},
-                      timings_ms={"total": sum(series.ms), **{k: v for k, v in stats.to_dict().items()
-                                                              if k.startswith("p") and v is not None}})
+    res = MeasureResult(node=spec.node, target=spec.name, ok=fails == 0 and stats.count > 0,
+                        timings_ms=MeasureTimings(total=sum(series.ms), p50=stats.p50, p90=stats.p90,
+                                                  p95=stats.p95, p99=stats.p99))
+    f = res.facts
+    f.stats, f.samples_ms, f.errors, f.requested = stats, [round(m, 3) for m in series.ms], series.errors, spec.count
     if fails:
-        worst = max(stats.failures, key=stats.failures.get)
-        res.reason = EAI_REASON.get(worst, Reason.UNKNOWN)
+        worst = max(stats.failures, key=lambda k: stats.failures[k])
+        res.reason = lookup_reason(worst)
         res.detail = ", ".join(f"{k}×{v}" for k, v in stats.failures.items())
+    elif stats.count == 0:  # the tool ran and measured nothing: no result is not a pass
+        res.reason, res.detail = Reason.TOOL_ERROR, "no lookups were measured"
+        f.tool_error = ToolRun(tool=spec.via, problem="no lookups were measured")
     return res

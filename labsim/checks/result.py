@@ -1,91 +1,310 @@
-"""What a check returns: raw facts, timings, and a reason code a user can act on.
+"""What a check returns: typed facts, timings, and a reason code a user can act on.
 
 A failed check is data, never an exception. `ok` says whether the operation itself worked
 (a name resolved, a connection was made, a response came back); `reason` names why not, or
-a warning when it worked with something fragile in it (`warnings`).
+`warnings` name something fragile in a success. A check whose tool gave no parseable result
+fails with TOOL_ERROR and the tool's own words in `facts.tool_error` (never a pass).
+
+Every check has its result class (`HttpResult`, ...) whose `facts` is that check's facts
+dataclass: reporters and expectations read fields, so a typo fails loudly instead of
+reading None. A new check adds a facts class, a result class with its `check` literal, and
+an entry in `RESULTS`; the JSON schema (labsim/schema/results.schema.json) follows.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from enum import StrEnum
-from typing import Any
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import Field, PlainSerializer, TypeAdapter
+
+from .stats import Stats
+from .reasons import Reason
 
 
-class Reason(StrEnum):
-    NO_AAAA = "NO_AAAA"  # the name has A records but no AAAA, and nothing synthesizes one
-    NXDOMAIN = "NXDOMAIN"
-    NO_ADDRESS = "NO_ADDRESS"  # the name exists but has neither A nor AAAA
-    DNS_TIMEOUT = "DNS_TIMEOUT"
-    DNS_SERVFAIL = "DNS_SERVFAIL"
-    IPV4_LITERAL = "IPV4_LITERAL"  # an IPv4 literal cannot be reached from an IPv6-only node
-    NO_ROUTE = "NO_ROUTE"
-    CONNECT_REFUSED = "CONNECT_REFUSED"
-    CONNECT_TIMEOUT = "CONNECT_TIMEOUT"
-    TIMEOUT = "TIMEOUT"  # connected, but no complete answer in time
-    TLS_NAME_MISMATCH = "TLS_NAME_MISMATCH"  # curl error 60: the certificate does not name the host
-    TLS_VERIFY_FAILED = "TLS_VERIFY_FAILED"
-    TLS_HANDSHAKE = "TLS_HANDSHAKE"
-    HTTP_STATUS = "HTTP_STATUS"
-    REDIRECT_TO_IPV4_LITERAL = "REDIRECT_TO_IPV4_LITERAL"
-    IPV4_LITERAL_IN_BODY = "IPV4_LITERAL_IN_BODY"
-    EMPTY_REPLY = "EMPTY_REPLY"
-    RECV_ERROR = "RECV_ERROR"
-    PACKET_LOSS = "PACKET_LOSS"
-    NO_NAT64_PREFIX = "NO_NAT64_PREFIX"  # no PREF64 and RFC 7050 found no prefix: nothing to synthesize with
-    CLAT_DOWN = "CLAT_DOWN"  # the node's CLAT is not running: IPv4 literals have no way out
-    UNKNOWN = "UNKNOWN"
+STDERR_KEEP = 4000
+# a duration in a report: three decimals are plenty (and keep reports diffable)
+Rounded = Annotated[float, PlainSerializer(lambda v: round(v, 3), return_type=float)]
 
 
-# What to do about each failure: the reason code is what a user needs to fix the problem.
-HINTS: dict[Reason, str] = {
-    Reason.NO_AAAA: "publish an AAAA record: a dual-stack proxy or CDN edge in front of the IPv4-only service",
-    Reason.NXDOMAIN: "the name does not exist in this network's DNS",
-    Reason.NO_ADDRESS: "the name has no A or AAAA record",
-    Reason.DNS_TIMEOUT: "no answer from the resolver: is it reachable over IPv6, and listed first?",
-    Reason.DNS_SERVFAIL: "the resolver could not answer: check the authoritative servers",
-    Reason.IPV4_LITERAL: "an IPv4 address in the URL or config never goes through DNS64: use a name, "
-                         "synthesize from the NAT64 prefix (RFC 7050/6052), or run a CLAT",
-    Reason.NO_ROUTE: "no route to that address from this network",
-    Reason.CONNECT_REFUSED: "nothing listens there over this address family: a daemon bound to 0.0.0.0 "
-                            "only? bind ::",
-    Reason.CONNECT_TIMEOUT: "packets are dropped on the way (firewall, security group, missing route)",
-    Reason.TIMEOUT: "connected, but no complete answer in time",
-    Reason.TLS_NAME_MISMATCH: "the certificate does not name the host the client asked for (after a "
-                              "DNS failover too): add the public name to every edge's certificate",
-    Reason.TLS_VERIFY_FAILED: "the certificate does not verify (issuer, expiry)",
-    Reason.TLS_HANDSHAKE: "the TLS handshake failed",
-    Reason.HTTP_STATUS: "the server answered with an error status",
-    Reason.REDIRECT_TO_IPV4_LITERAL: "the redirect points at an IPv4 literal: redirect to a name",
-    Reason.IPV4_LITERAL_IN_BODY: "the response hands the app an IPv4-literal URL, which fails on "
-                                 "IPv6-only networks: return names",
-    Reason.EMPTY_REPLY: "the server closed the connection without answering",
-    Reason.RECV_ERROR: "the connection broke while receiving",
-    Reason.PACKET_LOSS: "some packets were lost",
-    Reason.NO_NAT64_PREFIX: "the host learnt no NAT64 prefix: advertise PREF64 (RFC 8781) in router "
-                            "advertisements, or give it a DNS64 resolver that answers ipv4only.arpa",
-    Reason.CLAT_DOWN: "the CLAT is not running (no NAT64 prefix known, or it was withdrawn): advertise "
-                      "PREF64 or fix DNS64 so the CLAT can come up",
-    Reason.UNKNOWN: "see the detail",
-}
+# -- facts shared by several checks -----------------------------------------------------------
+@dataclass(kw_only=True)
+class ToolRun:
+    """A tool that gave no usable result: what it was, how it ended, what it said."""
+
+    tool: str  # argv[0], e.g. curl, python (the in-node agent), ping
+    returncode: int | None = None  # None: it never finished (killed, or the exec failed)
+    stderr: str = ""  # its last STDERR_KEEP characters
+    problem: str = ""  # what labsim could not use, e.g. "no write-out marker in curl's output"
 
 
-@dataclass
+@dataclass(kw_only=True)
+class Diagnosis:
+    """Why a name gave no usable address: the node's first nameserver, asked directly."""
+
+    nameserver: str | None = None
+    rcode: str | None = None
+    a: list[str] = field(default_factory=list)
+    aaaa: list[str] = field(default_factory=list)
+
+
+@dataclass(kw_only=True)
+class Attempt:
+    """One connect, in the order the application tries its addresses."""
+
+    address: str
+    error: str | None = None  # errno name, e.g. ECONNREFUSED; None when it connected
+    ms: float = 0.0
+
+
+@dataclass(kw_only=True)
+class Synthesized:
+    """`synthesize: true`: the IPv4 literal, the NAT64 prefix the node discovered (RFC 7050)
+    and the address the literal became in it (RFC 6052; None when no prefix showed)."""
+
+    ipv4: Annotated[str, Field(alias="from")]
+    prefix: str | None = None
+    address: str | None = None
+
+
+@dataclass(kw_only=True)
+class Facts:
+    tool_error: ToolRun | None = None
+
+
+# -- facts per check --------------------------------------------------------------------------
+@dataclass(kw_only=True)
+class ResolveFacts(Facts):
+    addresses: list[str] = field(default_factory=list)
+    families: list[int] = field(default_factory=list)
+    error: str | None = None  # getaddrinfo's code, e.g. EAI_NONAME
+    unresolved: Diagnosis | None = None
+
+
+@dataclass(kw_only=True)
+class DnsFacts(Facts):
+    server: str | None = None
+    rcode: str | None = None
+    answers: list[str] = field(default_factory=list)
+    cnames: list[str] = field(default_factory=list)
+    ttl: int | None = None
+    error: str | None = None  # the socket's errno name when the query could not be sent
+
+
+@dataclass(kw_only=True)
+class HttpFacts(Facts):
+    url: str = ""
+    method: str = "GET"
+    status: int | None = None
+    remote_ip: str | None = None
+    http_version: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)  # lower-case names, last value
+    body: str = ""  # the first BODY_KEEP characters
+    json: Any = None  # the body parsed, when it is JSON
+    tried: list[str] = field(default_factory=list)  # addresses curl tried, in order
+    location: str | None = None  # a redirect's target
+    ipv4_literal_urls: list[str] = field(default_factory=list)
+    curl_exit: int | None = None
+    unresolved: Diagnosis | None = None
+    synthesized: Synthesized | None = None
+    clat: dict[str, Any] | None = None  # a self-configuring host's CLAT, when an IPv4 literal failed
+
+
+@dataclass(kw_only=True)
+class TcpFacts(Facts):
+    addresses: list[str] = field(default_factory=list)
+    remote_ip: str | None = None
+    attempts: list[Attempt] = field(default_factory=list)
+    unresolved: Diagnosis | None = None
+    synthesized: Synthesized | None = None
+    clat: dict[str, Any] | None = None
+
+
+@dataclass(kw_only=True)
+class TlsFacts(TcpFacts):
+    certificate_names: list[str] = field(default_factory=list)
+    version: str | None = None
+    cipher: str | None = None
+
+
+@dataclass(kw_only=True)
+class PingFacts(Facts):
+    sent: int = 0
+    received: int = 0
+    loss: float = 1.0
+
+
+@dataclass(kw_only=True)
+class LearntFacts(Facts):
+    """What a self-configuring host learnt (labsim.hostconf writes it as learnt.json); the
+    CLAT and DHCPv4 parts are those modules' own reports."""
+
+    addresses: list[str] = field(default_factory=list)
+    resolvers: list[str] = field(default_factory=list)
+    search: list[str] = field(default_factory=list)
+    pref64: dict[str, Any] | None = None
+    pref64_withdrawn: str | None = None
+    rfc7050: list[str] = field(default_factory=list)
+    nat64_prefix: str | None = None
+    nat64_prefix_source: str | None = None
+    clat: dict[str, Any] | None = None
+    dhcp4: dict[str, Any] | None = None
+    timeline_s: dict[str, float] = field(default_factory=dict)
+    ready: bool = False
+
+
+@dataclass(kw_only=True)
+class MeasureFacts(Facts):
+    stats: Stats | None = None
+    samples_ms: list[float] = field(default_factory=list)
+    errors: list[str | None] = field(default_factory=list)
+    requested: int = 0
+
+
+# -- timings per check (milliseconds; None where the check did not get that far) --------------
+@dataclass(kw_only=True)
+class Timings:
+    total: float | None = None  # what `max_ms` bounds
+
+
+@dataclass(kw_only=True)
+class ResolveTimings(Timings):
+    resolve: float | None = None
+
+
+@dataclass(kw_only=True)
+class HttpTimings(Timings):
+    discover: float | None = None  # `synthesize`: finding the NAT64 prefix
+    dns: float | None = None  # curl's own name lookup
+    connect: float | None = None
+    tls: float | None = None
+    ttfb: float | None = None  # time to the first byte, from the start
+
+
+@dataclass(kw_only=True)
+class TcpTimings(Timings):
+    discover: float | None = None  # `synthesize`: finding the NAT64 prefix
+    resolve: float | None = None
+    connect: float | None = None  # the connect that worked
+
+
+@dataclass(kw_only=True)
+class TlsTimings(TcpTimings):
+    tls: float | None = None  # the handshake
+
+
+@dataclass(kw_only=True)
+class PingTimings(Timings):
+    min: float | None = None
+    avg: float | None = None
+    max: float | None = None
+
+
+@dataclass(kw_only=True)
+class MeasureTimings(Timings):  # total: the series' lookups added up
+    p50: float | None = None
+    p90: float | None = None
+    p95: float | None = None
+    p99: float | None = None
+
+
+# -- results ----------------------------------------------------------------------------------
+@dataclass(kw_only=True)
 class CheckResult:
-    check: str  # resolve, dns, http, tls, tcp, ping
+    check: str  # which check: each result class fixes it
     node: str  # where it ran
     target: str  # what it asked for (name, URL, host:port)
     ok: bool
     reason: Reason | None = None
     detail: str = ""  # the underlying error text, as the tool said it
-    facts: dict[str, Any] = field(default_factory=dict)  # addresses, remote_ip, status, ...
-    timings_ms: dict[str, float] = field(default_factory=dict)
+    facts: Facts = field(default_factory=Facts)
+    timings_ms: Timings = field(default_factory=Timings)
     warnings: list[Reason] = field(default_factory=list)
-    tries: list["CheckResult"] = field(default_factory=list)  # repeated checks keep each try
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["reason"] = self.reason.value if self.reason else None
-        d["warnings"] = [w.value for w in self.warnings]
-        d["tries"] = [t.to_dict() for t in self.tries]
-        return d
+        return dump(self)
+
+
+@dataclass(kw_only=True)
+class ResolveResult(CheckResult):
+    check: Literal["resolve"] = "resolve"
+    facts: ResolveFacts = field(default_factory=ResolveFacts)
+    timings_ms: ResolveTimings = field(default_factory=ResolveTimings)
+
+
+@dataclass(kw_only=True)
+class DnsResult(CheckResult):
+    check: Literal["dns"] = "dns"
+    facts: DnsFacts = field(default_factory=DnsFacts)
+    timings_ms: Timings = field(default_factory=Timings)
+
+
+@dataclass(kw_only=True)
+class HttpResult(CheckResult):
+    check: Literal["http"] = "http"
+    facts: HttpFacts = field(default_factory=HttpFacts)
+    timings_ms: HttpTimings = field(default_factory=HttpTimings)
+
+
+@dataclass(kw_only=True)
+class TcpResult(CheckResult):
+    check: Literal["tcp"] = "tcp"
+    facts: TcpFacts = field(default_factory=TcpFacts)
+    timings_ms: TcpTimings = field(default_factory=TcpTimings)
+
+
+@dataclass(kw_only=True)
+class TlsResult(CheckResult):
+    check: Literal["tls"] = "tls"
+    facts: TlsFacts = field(default_factory=TlsFacts)
+    timings_ms: TlsTimings = field(default_factory=TlsTimings)
+
+
+@dataclass(kw_only=True)
+class PingResult(CheckResult):
+    check: Literal["ping"] = "ping"
+    facts: PingFacts = field(default_factory=PingFacts)
+    timings_ms: PingTimings = field(default_factory=PingTimings)
+
+
+@dataclass(kw_only=True)
+class MeasureResult(CheckResult):
+    check: Literal["measure"] = "measure"
+    facts: MeasureFacts = field(default_factory=MeasureFacts)
+    timings_ms: MeasureTimings = field(default_factory=MeasureTimings)
+
+
+@dataclass(kw_only=True)
+class LearntResult(CheckResult):
+    check: Literal["learnt"] = "learnt"
+    facts: LearntFacts = field(default_factory=LearntFacts)
+    timings_ms: Timings = field(default_factory=Timings)
+
+
+RESULTS: dict[str, type[CheckResult]] = {
+    "resolve": ResolveResult, "dns": DnsResult, "http": HttpResult, "tcp": TcpResult,
+    "tls": TlsResult, "ping": PingResult, "measure": MeasureResult, "learnt": LearntResult,
+}
+# any check's result, told apart by `check` (what reports hold and the schema describes)
+AnyResult = Annotated[Union[ResolveResult, DnsResult, HttpResult, TcpResult, TlsResult, PingResult,
+                            MeasureResult, LearntResult], Field(discriminator="check")]
+
+
+def tool_failure(check: str, node: str, target: str, run: ToolRun) -> CheckResult:
+    """The result of a check whose tool gave nothing usable: a failure, never a pass."""
+    res = RESULTS[check](node=node, target=target, ok=False, reason=Reason.TOOL_ERROR,
+                         detail=f"{run.tool}: {run.problem}".strip(": "))
+    res.facts.tool_error = ToolRun(tool=run.tool, returncode=run.returncode,
+                                   stderr=run.stderr[-STDERR_KEEP:], problem=run.problem)
+    return res
+
+
+@cache
+def adapter(tp: Any) -> TypeAdapter:
+    return TypeAdapter(tp)
+
+
+def dump(obj: Any) -> Any:
+    """A result (or a report holding results) as plain JSON data, exactly as the schema says."""
+    return adapter(type(obj)).dump_python(obj, mode="json", by_alias=True)

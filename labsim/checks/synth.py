@@ -11,36 +11,48 @@ from __future__ import annotations
 
 import json
 
+from typing_extensions import TypedDict
+
 from .base import CheckEnv, is_ipv4_literal
-from .result import CheckResult, Reason
+from .reasons import Reason
+from .result import RESULTS, CheckResult, HttpResult, Synthesized, TcpResult, TlsResult
+
+AgentSynth = TypedDict("AgentSynth", {"from": str, "answers": list[str], "error": "str | None", "ms": float,
+                                      "prefixes": list[str], "prefix": "str | None", "address": "str | None"})
 
 
 def synthesized_host(env: CheckEnv, check: str, spec, host: str, target: str
-                     ) -> tuple[str | None, dict, CheckResult | None]:
-    """(IPv6 address to use instead of `host`, facts, None), or (None, facts, a failed
-    result) when no prefix is known. A host that is no IPv4 literal is left alone."""
+                     ) -> tuple[str | None, Synthesized | None, CheckResult | None]:
+    """(IPv6 address to use instead of `host`, what was synthesized, None), or (None, what
+    was tried, a failed result) when no prefix is known. A host that is no IPv4 literal is
+    left alone."""
     if not is_ipv4_literal(host):
-        return None, {}, None
-    out = env.agent(spec.node, "synthesize", host.strip("[]"), timeout=spec.timeout + 30)
-    facts = {"synthesized": {"from": out["from"], "prefix": out["prefix"], "address": out["address"]}}
+        return None, None, None
+    out = env.agent(spec.node, AgentSynth, "synthesize", host.strip("[]"), timeout=spec.timeout + 30)
+    synth = Synthesized(ipv4=out["from"], prefix=out["prefix"], address=out["address"])
     if out["address"] is None:
-        return None, facts, CheckResult(
-            check, spec.node, target, ok=False, reason=Reason.NO_NAT64_PREFIX, facts=facts,
-            detail=f"ipv4only.arpa AAAA through the node's resolver: {out['error'] or out['answers']}",
-            timings_ms={"discover": out["ms"]})
-    return out["address"], facts, None
+        failed = RESULTS[check](node=spec.node, target=target, ok=False, reason=Reason.NO_NAT64_PREFIX,
+                                detail=f"ipv4only.arpa AAAA through the node's resolver: "
+                                       f"{out['error'] or out['answers']}")
+        failed.facts.synthesized = synth  # type: ignore[attr-defined]
+        failed.timings_ms.discover = out["ms"]  # type: ignore[attr-defined]
+        return None, synth, failed
+    return out["address"], synth, None
 
 
-def refine_ipv4_literal(env: CheckEnv, node: str, res: CheckResult) -> CheckResult:
+def refine_ipv4_literal(env: CheckEnv, node: str, res: HttpResult | TcpResult | TlsResult):
     """An IPv4 literal that failed on a host whose CLAT is down: say CLAT_DOWN, the cause a
     user can act on (the host would reach it with its CLAT up)."""
     if res.reason != Reason.IPV4_LITERAL:
         return res
-    proc = env.runtime.exec(node, ["cat", f"{env.runtime.node_dir(node)}/learnt.json"], timeout=10)
+    proc = env.exec(node, ["cat", f"{env.runtime.node_dir(node)}/learnt.json"], timeout=10)
     if proc.returncode != 0:
         return res  # not a self-configuring host
-    clat = (json.loads(proc.stdout) or {}).get("clat")
-    if clat and clat.get("state") != "up":
+    try:
+        clat = (json.loads(proc.stdout) or {}).get("clat")
+    except (ValueError, AttributeError):
+        return res  # a half-written file: the literal's own reason stands
+    if isinstance(clat, dict) and clat.get("state") != "up":
         res.reason = Reason.CLAT_DOWN
-        res.facts["clat"] = clat
+        res.facts.clat = clat
     return res

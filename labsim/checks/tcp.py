@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from .base import CheckEnv, CheckSpec, classify_unresolved, is_ipv4_literal
-from .result import CheckResult, Reason
-from .synth import refine_ipv4_literal, synthesized_host
+from typing_extensions import TypedDict
 
-ERRNO_REASON = {"ECONNREFUSED": Reason.CONNECT_REFUSED, "ETIMEDOUT": Reason.CONNECT_TIMEOUT,
-                "ENETUNREACH": Reason.NO_ROUTE, "EHOSTUNREACH": Reason.NO_ROUTE,
-                "EADDRNOTAVAIL": Reason.NO_ROUTE}
+from .base import CheckEnv, CheckSpec, classify_unresolved, guarded, is_ipv4_literal
+from .reasons import Reason, errno_reason
+from .resolve import AgentResolve
+from .result import Attempt, TcpResult, TlsResult
+from .synth import refine_ipv4_literal, synthesized_host
 
 
 class TcpCheck(CheckSpec):
@@ -17,39 +17,61 @@ class TcpCheck(CheckSpec):
     synthesize: bool = False  # an IPv4 literal: connect to it embedded in the discovered NAT64 prefix
 
 
-def connect_result(check: str, spec, host: str, out: dict, env: CheckEnv) -> CheckResult:
-    """Shared by tcp and tls: turn the agent's resolve+connect report into a result."""
-    addrs = out["resolve"]["addresses"]
-    res = CheckResult(check, spec.node, f"{host}:{spec.port}", ok=out["connected"] is not None,
-                      facts={"addresses": addrs, "remote_ip": out["connected"], "attempts": out["attempts"]},
-                      timings_ms={"resolve": out["resolve"]["ms"], "connect": out["ms"] or 0.0})
+class AgentAttempt(TypedDict):
+    address: str
+    error: str | None
+    ms: float
+
+
+class AgentConnect(TypedDict):
+    """What `labsim.agent tcp` prints (and `tls`, before its handshake)."""
+
+    resolve: AgentResolve
+    attempts: list[AgentAttempt]
+    connected: str | None
+    ms: float | None
+
+
+def connect_result(res: TcpResult | TlsResult, host: str, out: AgentConnect, env: CheckEnv | None) -> None:
+    """Shared by tcp and tls: fill `res` from the agent's resolve+connect report."""
+    f = res.facts
+    f.addresses = out["resolve"]["addresses"]
+    f.remote_ip = out["connected"]
+    f.attempts = [Attempt(address=a["address"], error=a["error"], ms=a["ms"]) for a in out["attempts"]]
+    res.ok = out["connected"] is not None
+    t = res.timings_ms
+    t.resolve, t.connect = out["resolve"]["ms"], out["ms"]
+    t.total = t.resolve + sum(a.ms for a in f.attempts)
     if res.ok:
-        return res
-    if not addrs and is_ipv4_literal(host):
+        return
+    if not f.addresses and is_ipv4_literal(host):
         # getaddrinfo with AI_ADDRCONFIG gives nothing for an IPv4 literal on an IPv6-only node
-        res.reason, res.detail = Reason.IPV4_LITERAL, (out["resolve"].get("error") or {}).get("text", "")
-        return res
-    if not addrs:
-        res.reason, extra = classify_unresolved(env, spec.node, host)
-        res.facts.update(extra)
-        return res
-    last = out["attempts"][-1]["error"] if out["attempts"] else "UNKNOWN"
-    res.detail = ", ".join(f"{a['address']}: {a['error']}" for a in out["attempts"])
-    res.reason = ERRNO_REASON.get(last, Reason.UNKNOWN)
+        err = out["resolve"]["error"]
+        res.reason, res.detail = Reason.IPV4_LITERAL, (err["text"] or "") if err else ""
+        return
+    if not f.addresses:
+        if env is None:
+            res.reason = Reason.NXDOMAIN
+        else:
+            res.reason, f.unresolved = classify_unresolved(env, res.node, host)
+        return
+    res.detail = ", ".join(f"{a.address}: {a.error}" for a in f.attempts)
+    res.reason = errno_reason(f.attempts[-1].error if f.attempts else None)
     if is_ipv4_literal(host) and res.reason in (Reason.NO_ROUTE, Reason.CONNECT_TIMEOUT):
         res.reason = Reason.IPV4_LITERAL
-    return res
 
 
-def run_tcp(spec: TcpCheck, env: CheckEnv) -> CheckResult:
-    host, synth = spec.host, {}
+@guarded("tcp", lambda spec: f"{spec.host}:{spec.port}")
+def run_tcp(spec: TcpCheck, env: CheckEnv) -> TcpResult:
+    host, synth = spec.host, None
     if spec.synthesize:
         v6, synth, failed = synthesized_host(env, "tcp", spec, host, f"{host}:{spec.port}")
         if failed is not None:
-            return failed
+            return failed  # type: ignore[return-value]
         host = v6 or host
-    out = env.agent(spec.node, "tcp", host, str(spec.port), "--timeout", str(spec.timeout),
+    out = env.agent(spec.node, AgentConnect, "tcp", host, str(spec.port), "--timeout", str(spec.timeout),
                     timeout=spec.timeout * 4 + 30)
-    res = connect_result("tcp", spec, spec.host, out, env)
-    res.facts.update(synth)
+    res = TcpResult(node=spec.node, target=f"{spec.host}:{spec.port}", ok=False)
+    connect_result(res, spec.host, out, env)
+    res.facts.synthesized = synth
     return refine_ipv4_literal(env, spec.node, res)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from .base import CheckEnv, CheckSpec
-from .result import Reason
-from .tcp import connect_result
+from typing_extensions import NotRequired, TypedDict
+
+from .base import CheckEnv, CheckSpec, guarded
+from .reasons import Reason
+from .result import TlsResult
+from .tcp import AgentConnect, connect_result
 
 X509_V_ERR_HOSTNAME_MISMATCH = 62
 
@@ -15,22 +18,49 @@ class TlsCheck(CheckSpec):
     servername: str | None = None  # SNI and the name to verify; default: host
 
 
-def run_tls(spec: TlsCheck, env: CheckEnv):
+class AgentHandshake(TypedDict):
+    ok: bool
+    version: NotRequired[str]
+    cipher: NotRequired[str]
+    names: NotRequired[list[str]]
+    ms: NotRequired[float]
+    verify_code: NotRequired[int | None]
+    error: NotRequired[str]
+
+
+class AgentTls(AgentConnect):
+    """What `labsim.agent tls` prints: the connect report, and the handshake once connected."""
+
+    tls: NotRequired[AgentHandshake]
+
+
+@guarded("tls", lambda spec: f"{spec.host}:{spec.port}")
+def run_tls(spec: TlsCheck, env: CheckEnv) -> TlsResult:
     args = ["tls", spec.host, str(spec.port), "--timeout", str(spec.timeout)]
     if spec.servername:
         args += ["--servername", spec.servername]
-    out = env.agent(spec.node, *args, timeout=spec.timeout * 4 + 30)
-    res = connect_result("tls", spec, spec.host, out, env)
+    out = env.agent(spec.node, AgentTls, *args, timeout=spec.timeout * 4 + 30)
+    return tls_result(spec, env, out)
+
+
+def tls_result(spec: TlsCheck, env: CheckEnv | None, out: AgentTls) -> TlsResult:
+    res = TlsResult(node=spec.node, target=f"{spec.host}:{spec.port}", ok=False)
+    connect_result(res, spec.host, out, env)
     if not res.ok:
         return res
-    tls = out["tls"]
-    res.facts["certificate_names"] = tls.get("names", [])
+    tls = out.get("tls")
+    if tls is None:  # connected, yet no handshake report: the agent broke off
+        res.ok, res.reason, res.detail = False, Reason.TOOL_ERROR, "the agent reported no TLS handshake"
+        return res
+    res.facts.certificate_names = tls.get("names", [])
     if tls["ok"]:
-        res.facts.update(version=tls["version"], cipher=tls["cipher"])
-        res.timings_ms["tls"] = tls["ms"]
+        res.facts.version, res.facts.cipher = tls.get("version"), tls.get("cipher")
+        res.timings_ms.tls = tls.get("ms", 0.0)
+        res.timings_ms.total = (res.timings_ms.total or 0.0) + res.timings_ms.tls
         return res
     res.ok = False
-    res.detail = tls["error"]
-    res.reason = (Reason.TLS_NAME_MISMATCH if tls.get("verify_code") == X509_V_ERR_HOSTNAME_MISMATCH
-                  else Reason.TLS_VERIFY_FAILED if tls.get("verify_code") else Reason.TLS_HANDSHAKE)
+    res.detail = tls.get("error", "")
+    code = tls.get("verify_code")
+    res.reason = (Reason.TLS_NAME_MISMATCH if code == X509_V_ERR_HOSTNAME_MISMATCH
+                  else Reason.TLS_VERIFY_FAILED if code else Reason.TLS_HANDSHAKE)
     return res

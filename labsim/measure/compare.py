@@ -25,6 +25,7 @@ from typing import Any, Callable, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from ..checks.stats import Series, Stats, summarize
 from ..errors import InputError, InputErrors
 from ..inputerrors import Errors, all_from_pydantic
 from ..inputfiles import read_text
@@ -79,14 +80,16 @@ class VariantResult:
     name: str
     node: str
     description: str
-    stats: dict
+    stats: Stats
     samples_ms: list[float]
     errors: list[str | None]
     measure: dict
     patch: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
-        return self.__dict__
+        from ..checks.result import dump
+
+        return dump(self)
 
 
 def load_comparison(path: str | Path) -> tuple[Comparison, list[VariantPlan]]:
@@ -175,8 +178,8 @@ def run_comparison(plans: list[VariantPlan], progress: Callable[[str, int], None
                 step(f"measuring {p.name} from {p.node} ({p.measure.count} lookups)", 0)
                 spec = MeasureCheck.model_validate({"from": p.node, **p.measure.model_dump()})
                 r = run_measure(spec, env)
-                results[p.name] = VariantResult(p.name, p.node, p.description, r.facts["stats"],
-                                                r.facts["samples_ms"], r.facts["errors"], p.measure.model_dump(),
+                results[p.name] = VariantResult(p.name, p.node, p.description, r.facts.stats or summarize(Series()),
+                                                r.facts.samples_ms, r.facts.errors, p.measure.model_dump(),
                                                 json.loads(key))
                 step("", 1)
         finally:

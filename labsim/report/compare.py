@@ -8,11 +8,14 @@ import html
 import io
 import json
 
+from dataclasses import dataclass
+
 from rich.console import Console
 from rich.table import Table
 
+from ..checks.result import dump
 from ..measure.compare import VariantResult
-from ..measure.stats import cdf
+from ..checks.stats import cdf
 
 COLUMNS = ("p50", "p90", "p95", "p99", "max", "mean", "min")
 
@@ -28,13 +31,21 @@ def render_table(name: str, results: list[VariantResult], console: Console) -> N
                          no_wrap=col in ("variant", "from"))
     for r in results:
         s = r.stats
-        fails = ", ".join(f"{k}×{v}" for k, v in s["failures"].items()) or "0"
-        table.add_row(r.name, r.node, str(s["count"]), fails, *(_ms(s[c]) for c in COLUMNS))
+        fails = ", ".join(f"{k}×{v}" for k, v in s.failures.items()) or "0"
+        table.add_row(r.name, r.node, str(s.count), fails, *(_ms(getattr(s, c)) for c in COLUMNS))
     console.print(table)
 
 
+@dataclass
+class BenchReport:
+    """`bench resolvers --json`: every variant's statistics and samples."""
+
+    comparison: str
+    variants: list[VariantResult]
+
+
 def to_json(name: str, results: list[VariantResult]) -> str:
-    return json.dumps({"comparison": name, "variants": [r.to_dict() for r in results]}, indent=1)
+    return json.dumps(dump(BenchReport(name, results)), indent=1)
 
 
 def plot_png(name: str, results: list[VariantResult]) -> bytes:
@@ -48,7 +59,7 @@ def plot_png(name: str, results: list[VariantResult]) -> bytes:
         ok = [m for m, e in zip(r.samples_ms, r.errors) if e is None]
         if ok:
             xs, ys = cdf([max(m, 0.01) for m in ok])
-            ax.step(xs, ys, where="post", label=f"{r.name} (p50 {_ms(r.stats['p50'])} ms)")
+            ax.step(xs, ys, where="post", label=f"{r.name} (p50 {_ms(r.stats.p50)} ms)")
     ax.set_xscale("log")
     ax.set_xlabel("lookup latency, ms (log scale)")
     ax.set_ylabel("share of lookups")
@@ -65,9 +76,9 @@ def plot_png(name: str, results: list[VariantResult]) -> bytes:
 def to_html(name: str, description: str, results: list[VariantResult], png: bytes) -> str:
     rows = "".join(
         "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td>{}</tr>".format(
-            html.escape(r.name), html.escape(r.node), r.stats["count"],
-            html.escape(", ".join(f"{k}×{v}" for k, v in r.stats["failures"].items()) or "0"),
-            "".join(f"<td class=n>{_ms(r.stats[c])}</td>" for c in COLUMNS)) for r in results)
+            html.escape(r.name), html.escape(r.node), r.stats.count,
+            html.escape(", ".join(f"{k}×{v}" for k, v in r.stats.failures.items()) or "0"),
+            "".join(f"<td class=n>{_ms(getattr(r.stats, c))}</td>" for c in COLUMNS)) for r in results)
     changes = "".join(f"<li><b>{html.escape(r.name)}</b>: from {html.escape(r.node)}; "
                       f"{html.escape(json.dumps(r.patch) if r.patch else 'base topology')}; "
                       f"{html.escape(json.dumps(r.measure))}</li>" for r in results)

@@ -7,9 +7,24 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from ..checks.result import (CheckResult, DnsResult, HttpResult, MeasureResult, PingResult, ResolveResult,
+                             TcpResult, TlsResult)
 from ..scenario.runner import ScenarioResult, StepResult
 
-KEY_FACTS = ("status", "remote_ip", "addresses", "answers", "rcode", "loss", "location")
+def key_facts(r: CheckResult) -> list[tuple[str, object]]:
+    """The facts a reader scans a row for, per check."""
+    f = r.facts
+    if isinstance(r, HttpResult):
+        return [("status", f.status), ("remote_ip", f.remote_ip), ("location", f.location)]
+    if isinstance(r, (TcpResult, TlsResult)):
+        return [("remote_ip", f.remote_ip), ("addresses", f.addresses)]
+    if isinstance(r, ResolveResult):
+        return [("addresses", f.addresses)]
+    if isinstance(r, DnsResult):
+        return [("answers", f.answers), ("rcode", f.rcode)]
+    if isinstance(r, PingResult):
+        return [("loss", f"{f.loss:.0%}")]
+    return []
 
 
 def step_facts(s: StepResult) -> str:
@@ -17,20 +32,22 @@ def step_facts(s: StepResult) -> str:
         return s.did
     if s.result is None:
         return s.error or ""
-    stats = s.result.facts.get("stats")
+    stats = s.result.facts.stats if isinstance(s.result, MeasureResult) else None
     if stats:
-        fails = sum(stats["failures"].values())
-        nums = " ".join(f"{k}={stats[k]:.1f}ms" for k in ("p50", "p95", "max") if stats.get(k) is not None)
-        return f"n={stats['count']} {nums}" + (f" failures={fails}" if fails else "")
+        fails = sum(stats.failures.values())
+        nums = " ".join(f"{k}={v:.1f}ms" for k, v in (("p50", stats.p50), ("p95", stats.p95), ("max", stats.max))
+                        if v is not None)
+        return f"n={stats.count} {nums}" + (f" failures={fails}" if fails else "")
+    if s.summary:
+        seen = " ".join(f"{k}×{v}" for k, v in s.summary.observed.items())
+        return f"{s.summary.ok}/{s.summary.count} ok; answers: {seen}"
     parts = []
-    for k in KEY_FACTS:
-        v = s.result.facts.get(k)
+    for k, v in key_facts(s.result):
         if v not in (None, [], ""):
             parts.append(f"{k}={','.join(map(str, v)) if isinstance(v, list) else v}")
-    summary = s.result.facts.get("tries_summary")
-    if summary:
-        seen = " ".join(f"{k}×{v}" for k, v in summary["observed"].items())
-        return f"{summary['ok']}/{summary['count']} ok; answers: {seen}"
+    tool = s.result.facts.tool_error
+    if tool is not None and tool.stderr:
+        parts.append("stderr: " + tool.stderr.strip().splitlines()[-1][:200])
     if s.result.warnings:
         parts.append("warn " + ",".join(w.value for w in s.result.warnings))
     return " ".join(parts)

@@ -10,9 +10,10 @@ from ..scenario.runner import ScenarioResult
 def to_xml(results: list[ScenarioResult]) -> str:
     root = ET.Element("testsuites", name="labsim")
     for r in results:
-        failures = sum(not s.passed for s in r.steps) + (1 if r.error else 0)
-        suite = ET.SubElement(root, "testsuite", name=r.name, tests=str(len(r.steps)),
-                              failures=str(failures), errors="0", time=f"{r.duration_s:.3f}",
+        failures = sum(not s.passed for s in r.steps)
+        # a lab that never came up is an error (the bring-up testcase), not a failed step
+        suite = ET.SubElement(root, "testsuite", name=r.name, tests=str(len(r.steps) + (1 if r.error else 0)),
+                              failures=str(failures), errors=str(1 if r.error else 0), time=f"{r.duration_s:.3f}",
                               file=r.file)
         if r.error:
             case = ET.SubElement(suite, "testcase", classname=f"labsim.{r.name}", name="bring-up")
@@ -26,6 +27,9 @@ def to_xml(results: list[ScenarioResult]) -> str:
                 fail = ET.SubElement(case, "failure", message=msg[:500])
                 reason = s.result.reason.value if s.result and s.result.reason else ""
                 fail.text = f"{msg}\nreason: {reason}\ndetail: {s.result.detail if s.result else ''}"
+                tool = s.result.facts.tool_error if s.result else None
+                if tool is not None:
+                    fail.text += f"\n{tool.tool} exit: {tool.returncode}\nstderr:\n{tool.stderr}"
             elif s.did:
                 ET.SubElement(case, "system-out").text = s.did
     ET.indent(root)

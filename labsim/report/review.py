@@ -6,7 +6,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from ..checks.result import HINTS
+from ..scenario.expect import remote_ip_of, status_of
 from ..scenario.review import EndpointReview
 
 STYLE = {"PASS": "bold green", "WARN": "bold yellow", "FAIL": "bold red"}
@@ -16,12 +16,12 @@ def cell(v) -> Text:
     t = Text(v.verdict, style=STYLE[v.verdict])
     if v.reason:
         t.append(f" {v.reason.value}")
-    facts = v.result.facts
     bits = []
-    if facts.get("status"):
-        bits.append(str(facts["status"]))
-    if facts.get("remote_ip"):
-        bits.append(facts["remote_ip"] + (" (NAT64)" if v.translated else ""))
+    status, remote = status_of(v.result), remote_ip_of(v.result)
+    if status:
+        bits.append(str(status))
+    if remote:
+        bits.append(remote + (" (NAT64)" if v.translated else ""))
     if bits:
         t.append("\n" + " ".join(bits), style="dim")
     return t
@@ -42,4 +42,4 @@ def render(reviews: list[EndpointReview], networks: tuple[str, ...], console: Co
             if v.reason and v.reason not in seen:
                 seen.append(v.reason)
     for reason in seen:
-        console.print(f"  [bold]{reason.value}[/]: {HINTS[reason]}", highlight=False)
+        console.print(f"  [bold]{reason.value}[/]: {reason.hint}", highlight=False)

@@ -15,7 +15,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..checks.result import CheckResult, Reason
+from ..checks.reasons import Reason
+from ..checks.result import (RESULTS, CheckResult, DnsResult, HttpResult, LearntResult, MeasureResult,
+                             ResolveResult, TcpResult, TlsResult, dump)
+from ..checks.stats import Stats
 
 IPNet = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -50,14 +53,15 @@ class Expect(BaseModel):
 
 @dataclass
 class Outcome:
+    """One expectation against what was seen; both sides kept as plain JSON values."""
+
     what: str
     expected: Any
     actual: Any
     passed: bool
 
-    def to_dict(self) -> dict:
-        return {"what": self.what, "expected": _plain(self.expected), "actual": _plain(self.actual),
-                "passed": self.passed}
+    def __post_init__(self) -> None:
+        self.expected, self.actual = _plain(self.expected), _plain(self.actual)
 
 
 def _plain(v: Any) -> Any:
@@ -68,14 +72,58 @@ def _plain(v: Any) -> Any:
     return v if isinstance(v, (int, float, str, bool)) or v is None else str(v)
 
 
+# -- what a result shows, read from its typed facts (None where the check has no such fact) --
+def status_of(r: CheckResult) -> int | None:
+    return r.facts.status if isinstance(r, HttpResult) else None
+
+
+def rcode_of(r: CheckResult) -> str | None:
+    if isinstance(r, DnsResult):
+        return r.facts.rcode
+    unresolved = r.facts.unresolved if isinstance(r, (ResolveResult, HttpResult, TcpResult, TlsResult)) else None
+    return unresolved.rcode if unresolved else None
+
+
+def remote_ip_of(r: CheckResult) -> str | None:
+    return r.facts.remote_ip if isinstance(r, (HttpResult, TcpResult, TlsResult)) else None
+
+
+def addresses_of(r: CheckResult) -> list[str]:
+    if isinstance(r, DnsResult):
+        return r.facts.answers
+    if isinstance(r, (ResolveResult, TcpResult, TlsResult, LearntResult)):
+        return r.facts.addresses
+    return []
+
+
+def stats_of(r: CheckResult) -> Stats | None:
+    return r.facts.stats if isinstance(r, MeasureResult) else None
+
+
+# which results each expectation can be checked on; any other is refused when the scenario loads
+APPLIES: dict[str, tuple[type[CheckResult], ...]] = {
+    "status": (HttpResult,), "body": (HttpResult,), "body_contains": (HttpResult,), "headers": (HttpResult,),
+    "rcode": (DnsResult, ResolveResult, HttpResult, TcpResult, TlsResult),
+    "remote_ip_in": (HttpResult, TcpResult, TlsResult),
+    "family": (HttpResult, TcpResult, TlsResult, DnsResult, ResolveResult),
+    "addresses": (DnsResult, ResolveResult, TcpResult, TlsResult),
+    "addresses_in": (DnsResult, ResolveResult, TcpResult, TlsResult, LearntResult),
+    **{k: (MeasureResult,) for k in ("p50_min_ms", "p50_max_ms", "p95_max_ms", "p99_max_ms", "failures_max")},
+}
+
+
+def inapplicable(exp: Expect, check: str) -> list[str]:
+    """The expectations `exp` sets that a `check` result never has facts for."""
+    cls = RESULTS[check]
+    return [k for k, kinds in APPLIES.items() if getattr(exp, k) is not None and cls not in kinds]
+
+
 def observed_value(r: CheckResult) -> str | None:
     """What one try 'answered', for splits: the first DNS answer, the address connected to,
     or the first address resolved."""
-    if r.check == "dns":
-        return (r.facts.get("answers") or [None])[0]
-    if r.facts.get("remote_ip"):
-        return r.facts["remote_ip"]
-    return (r.facts.get("addresses") or [None])[0]
+    if isinstance(r, DnsResult):
+        return (r.facts.answers or [None])[0]
+    return remote_ip_of(r) or (addresses_of(r) or [None])[0]
 
 
 def per_try(exp: Expect, r: CheckResult) -> list[Outcome]:
@@ -87,59 +135,66 @@ def per_try(exp: Expect, r: CheckResult) -> list[Outcome]:
         out.append(Outcome("ok", want_ok, r.ok, r.ok == want_ok))
     if exp.reason is not None:
         out.append(Outcome("reason", exp.reason.value, r.reason.value if r.reason else None, r.reason == exp.reason))
-    f = r.facts
     if exp.status is not None:
-        out.append(Outcome("status", exp.status, f.get("status"), f.get("status") == exp.status))
+        out.append(Outcome("status", exp.status, status_of(r), status_of(r) == exp.status))
     if exp.rcode is not None:
-        out.append(Outcome("rcode", exp.rcode, f.get("rcode"), f.get("rcode") == exp.rcode))
-    addrs = f.get("answers") if r.check == "dns" else f.get("addresses")
+        out.append(Outcome("rcode", exp.rcode, rcode_of(r), rcode_of(r) == exp.rcode))
+    addrs = addresses_of(r)
+    ip = remote_ip_of(r)
     if exp.remote_ip_in is not None:
-        ip = f.get("remote_ip")
         out.append(Outcome("remote_ip_in", exp.remote_ip_in, ip, _in(ip, exp.remote_ip_in)))
     if exp.family is not None:
-        seen = [f["remote_ip"]] if f.get("remote_ip") else list(addrs or [])
+        seen = [ip] if ip else addrs
         fams = sorted({ipaddress.ip_address(a).version for a in seen if _is_ip(a)})
         out.append(Outcome("family", exp.family, fams, fams == [exp.family]))
     if exp.addresses is not None:
-        out.append(Outcome("addresses", sorted(exp.addresses), sorted(addrs or []),
-                           sorted(map(_norm, addrs or [])) == sorted(map(_norm, exp.addresses))))
+        out.append(Outcome("addresses", sorted(exp.addresses), sorted(addrs),
+                           sorted(map(_norm, addrs)) == sorted(map(_norm, exp.addresses))))
     if exp.addresses_in is not None:
         out.append(Outcome("addresses_in", exp.addresses_in, addrs,
                            bool(addrs) and all(_in(a, exp.addresses_in) for a in addrs)))
+    http = r.facts if isinstance(r, HttpResult) else None
     if exp.body is not None:
         for path, want in exp.body.items():
-            got = _dig(f.get("json"), path)
+            got = _dig(http.json if http else None, path)
             out.append(Outcome(f"body.{path}", want, got, got == want))
-    for path, want in (exp.facts or {}).items():
-        got = _dig(f, path)
-        out.append(Outcome(f"facts.{path}", want, got, got == want))
-    for path, net in (exp.facts_in or {}).items():
-        got = _dig(f, path)
-        out.append(Outcome(f"facts_in.{path}", net, got, _in(got, net)))
+    if exp.facts or exp.facts_in:  # dotted paths into the facts as the JSON report shows them
+        plain = dump(r.facts)
+        for path, want in (exp.facts or {}).items():
+            got = _dig(plain, path)
+            out.append(Outcome(f"facts.{path}", want, got, got == want))
+        for path, net in (exp.facts_in or {}).items():
+            got = _dig(plain, path)
+            out.append(Outcome(f"facts_in.{path}", net, got, _in(got, net)))
     if exp.body_contains is not None:
-        out.append(Outcome("body_contains", exp.body_contains, None, exp.body_contains in (f.get("body") or "")))
+        out.append(Outcome("body_contains", exp.body_contains, None,
+                           http is not None and exp.body_contains in http.body))
     if exp.headers is not None:
-        hdrs = f.get("headers") or {}
         for k, want in exp.headers.items():
-            got = hdrs.get(k.lower())
+            got = http.headers.get(k.lower()) if http else None
             out.append(Outcome(f"header {k}", want, got, got == want))
     if exp.warnings is not None:
         got = sorted(w.value for w in r.warnings)
         out.append(Outcome("warnings", sorted(w.value for w in exp.warnings), got,
                            got == sorted(w.value for w in exp.warnings)))
-    stats = f.get("stats") or {}
-    for name, key, bound in (("p50_min_ms", "p50", exp.p50_min_ms), ("p50_max_ms", "p50", exp.p50_max_ms),
-                             ("p95_max_ms", "p95", exp.p95_max_ms), ("p99_max_ms", "p99", exp.p99_max_ms)):
+    out += _stat_outcomes(exp, stats_of(r))
+    if exp.max_ms is not None:
+        ms = r.timings_ms.total
+        out.append(Outcome("max_ms", exp.max_ms, ms, ms is not None and ms <= exp.max_ms))
+    return out
+
+
+def _stat_outcomes(exp: Expect, stats: Stats | None) -> list[Outcome]:
+    out = []
+    for name, bound in (("p50_min_ms", exp.p50_min_ms), ("p50_max_ms", exp.p50_max_ms),
+                        ("p95_max_ms", exp.p95_max_ms), ("p99_max_ms", exp.p99_max_ms)):
         if bound is not None:
-            got = stats.get(key)
+            got = None if stats is None else {"p50": stats.p50, "p95": stats.p95, "p99": stats.p99}[name[:3]]
             ok = got is not None and (got >= bound if name.endswith("min_ms") else got <= bound)
             out.append(Outcome(name, bound, None if got is None else round(got, 2), ok))
     if exp.failures_max is not None:
-        fails = sum((stats.get("failures") or {}).values())
-        out.append(Outcome("failures_max", exp.failures_max, fails, fails <= exp.failures_max))
-    if exp.max_ms is not None:
-        ms = r.timings_ms.get("total")
-        out.append(Outcome("max_ms", exp.max_ms, ms, ms is not None and ms <= exp.max_ms))
+        fails = sum(stats.failures.values()) if stats else None
+        out.append(Outcome("failures_max", exp.failures_max, fails, fails is not None and fails <= exp.failures_max))
     return out
 
 

@@ -14,7 +14,7 @@ from ..checks.base import CheckSpec
 from ..model.topology import Nat64Prefix
 from ..model.types import record_value
 from . import fields as f
-from .expect import Expect
+from .expect import Expect, inapplicable
 
 
 class Strict(BaseModel):
@@ -212,6 +212,13 @@ class Step(Strict):
         if not isinstance(spec, BaseModel):
             spec = step_model(key).model_validate(spec)
         return {**rest, "kind": key, "spec": spec}
+
+    @model_validator(mode="after")
+    def _expectations_apply(self) -> "Step":
+        bad = inapplicable(self.expect, self.kind) if self.expect and self.kind in CHECKS else []
+        if bad:  # a `dns` result has no status: expecting one could only ever fail
+            raise ValueError(f"a {self.kind} check has no {', '.join(bad)} to expect")
+        return self
 
     @property
     def is_check(self) -> bool:

@@ -13,16 +13,20 @@ from __future__ import annotations
 import ipaddress
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Literal
+
+from pydantic import ValidationError
 
 from .. import lab as labmod
 from ..checks import CheckEnv
 from ..checks.http import HttpCheck, run_http
-from ..checks.result import HINTS, CheckResult, Reason
+from ..checks.reasons import Reason
+from ..checks.result import AnyResult, CheckResult, dump
 from ..errors import InputError
 from ..lab import make_runtime
 from ..loader import LoadedLab, plan_lab
 from ..runtime.state import LabState
+from .expect import remote_ip_of, status_of
 from .load import lab_name_for
 from .review_inputs import Endpoint, endpoints_from, parse_resolve  # noqa: F401 - the CLI's imports
 
@@ -32,16 +36,23 @@ NETWORKS = ("dns64-nat64", "ipv6-only")
 @dataclass
 class Verdict:
     network: str
-    verdict: str  # PASS, WARN, FAIL
+    verdict: Literal["PASS", "WARN", "FAIL"]
     reason: Reason | None
-    result: CheckResult
+    result: AnyResult  # http today; a ws or tcp endpoint gets its own check's result
     translated: bool = False  # reached through the NAT64 prefix
+    hint: str | None = field(init=False, default=None)  # what to do about `reason`
 
-    def to_dict(self) -> dict:
-        return {"network": self.network, "verdict": self.verdict,
-                "reason": self.reason.value if self.reason else None,
-                "hint": HINTS.get(self.reason) if self.reason else None,
-                "translated": self.translated, "result": self.result.to_dict()}
+    def __post_init__(self) -> None:
+        self.hint = self.reason.hint if self.reason else None
+
+
+@dataclass
+class EndpointReport:
+    """One endpoint in `review --json`: its verdict on each network."""
+
+    url: str
+    method: str
+    networks: dict[str, Verdict]
 
 
 @dataclass
@@ -49,9 +60,11 @@ class EndpointReview:
     endpoint: Endpoint
     verdicts: dict[str, Verdict] = field(default_factory=dict)
 
+    def report(self) -> EndpointReport:
+        return EndpointReport(self.endpoint.url, self.endpoint.method, self.verdicts)
+
     def to_dict(self) -> dict:
-        return {"url": self.endpoint.url, "method": self.endpoint.method,
-                "networks": {n: v.to_dict() for n, v in self.verdicts.items()}}
+        return dump(self.report())
 
 
 # -- endpoints ------------------------------------------------------------------------------
@@ -123,10 +136,10 @@ def pick_client(loaded: LoadedLab, wanted: str | None) -> str:
 
 
 # -- verdicts -------------------------------------------------------------------------------
-def verdict_of(r: CheckResult) -> tuple[str, Reason | None]:
+def verdict_of(r: CheckResult) -> tuple[Literal["PASS", "WARN", "FAIL"], Reason | None]:
     if not r.ok:
         return "FAIL", r.reason or Reason.UNKNOWN
-    status = r.facts.get("status") or 0
+    status = status_of(r) or 0
     if status >= 500:
         return "FAIL", Reason.HTTP_STATUS
     if status >= 400:
@@ -145,6 +158,7 @@ def run_review(loaded: LoadedLab, endpoints: list[Endpoint], client: str | None 
     who = pick_client(loaded, client)
     reviews = [EndpointReview(e) for e in endpoints]
     prefix = loaded.topology.nat64_prefix
+    checks = review_checks(who, endpoints, timeout)  # before any lab: a bad URL is an input error
     for net, lab in labs.items():
         say(f"{net}: bringing up the lab")
         labmod.up(lab, ephemeral=True)
@@ -152,18 +166,34 @@ def run_review(loaded: LoadedLab, endpoints: list[Endpoint], client: str | None 
             env = CheckEnv(make_runtime(LabState.load(lab.plan.lab)), _python())
             say(f"{net}: {len(endpoints)} endpoints from {who}")
             with ThreadPoolExecutor(max_workers=4) as pool:
-                results = list(pool.map(lambda e: run_http(
-                    HttpCheck.model_validate({"from": who, "url": e.url, "method": e.method,
-                                              "timeout": timeout}), env), endpoints))
+                results = list(pool.map(lambda c: run_http(c, env), checks))
         finally:
             say(f"{net}: tearing down")
             labmod.down(lab.plan.lab)
         for rev, res in zip(reviews, results):
-            verdict, reason = verdict_of(res)
-            remote = res.facts.get("remote_ip")
-            translated = bool(prefix and remote and ipaddress.ip_address(remote) in prefix)
-            rev.verdicts[net] = Verdict(net, verdict, reason, res, translated)
+            rev.verdicts[net] = judge(net, res, prefix)
     return reviews
+
+
+def review_checks(node: str, endpoints: list[Endpoint], timeout: float) -> list[HttpCheck]:
+    """The http check for each endpoint; one curl could misread is refused by name."""
+    out = []
+    for e in endpoints:
+        try:
+            out.append(HttpCheck.model_validate({"from": node, "url": e.url, "method": e.method, "timeout": timeout}))
+        except ValidationError as exc:
+            why = "; ".join(err["msg"].removeprefix("Value error, ") for err in exc.errors())
+            raise InputError(f"{e.method} {e.url!r}: {why}") from None
+    return out
+
+
+def judge(network: str, res: CheckResult, prefix) -> Verdict:
+    """An endpoint's verdict on one network; `translated` when it was reached inside the
+    NAT64 prefix."""
+    verdict, reason = verdict_of(res)
+    remote = remote_ip_of(res)
+    translated = bool(prefix and remote and ipaddress.ip_address(remote) in prefix)
+    return Verdict(network, verdict, reason, res, translated)
 
 
 def _python() -> str:

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from .. import lab as labmod
-from ..checks import CHECKS, CheckResult
+from ..checks import CHECKS, AnyResult, CheckResult
+from ..checks.result import Rounded, dump
 from ..errors import LabsimError
 from ..lab import make_runtime
 from ..runtime.state import LabState
@@ -27,6 +28,15 @@ Progress = Callable[[str], None]
 RETRY_EVERY_S = 0.2
 
 
+@dataclass(kw_only=True)
+class TriesSummary:
+    """A step of several tries: how many worked, and what they answered (most common first)."""
+
+    count: int
+    ok: int
+    observed: dict[str, int]
+
+
 @dataclass
 class StepResult:
     index: int
@@ -34,17 +44,15 @@ class StepResult:
     kind: str
     passed: bool
     outcomes: list[Outcome] = field(default_factory=list)
-    result: CheckResult | None = None  # the last try
+    result: AnyResult | None = None  # the last try
     tries: int = 0
+    summary: TriesSummary | None = None  # with more than one try
     did: str = ""  # what an action did
     error: str | None = None
-    duration_ms: float = 0.0
+    duration_ms: Rounded = 0.0
 
     def to_dict(self) -> dict:
-        return {"index": self.index, "title": self.title, "kind": self.kind, "passed": self.passed,
-                "outcomes": [o.to_dict() for o in self.outcomes],
-                "result": self.result.to_dict() if self.result else None, "tries": self.tries,
-                "did": self.did, "error": self.error, "duration_ms": round(self.duration_ms, 3)}
+        return dump(self)
 
 
 @dataclass
@@ -55,15 +63,12 @@ class ScenarioResult:
     description: str = ""
     passed: bool = False
     steps: list[StepResult] = field(default_factory=list)
-    bringup_s: float = 0.0
-    duration_s: float = 0.0
+    bringup_s: Rounded = 0.0
+    duration_s: Rounded = 0.0
     error: str | None = None
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "file": self.file, "lab": self.lab, "description": self.description,
-                "passed": self.passed, "bringup_s": round(self.bringup_s, 3),
-                "duration_s": round(self.duration_s, 3), "error": self.error,
-                "steps": [s.to_dict() for s in self.steps]}
+        return dump(self)
 
 
 def run_scenario(ls: LoadedScenario, progress: Progress | None = None, keep: bool = False,
@@ -124,10 +129,9 @@ def run_step(session: LabSession, index: int, step: Step) -> StepResult:
         if passed or time.monotonic() + RETRY_EVERY_S > deadline:
             break
         time.sleep(RETRY_EVERY_S)
-    last = tries[-1]
+    summary = None
     if len(tries) > 1:  # keep what a report needs, not every try's facts
-        last.facts["tries_summary"] = {
-            "count": len(tries), "ok": sum(t.ok for t in tries),
-            "observed": dict(Counter(str(observed_value(t)) for t in tries).most_common(20))}
-    return StepResult(index, step.title(), step.kind, passed, outcomes, last, len(tries),
+        summary = TriesSummary(count=len(tries), ok=sum(t.ok for t in tries),
+                               observed=dict(Counter(str(observed_value(t)) for t in tries).most_common(20)))
+    return StepResult(index, step.title(), step.kind, passed, outcomes, tries[-1], len(tries), summary,
                       duration_ms=(time.monotonic() - t0) * 1000)

@@ -10,7 +10,7 @@ import pytest
 from tests.helpers import REPO, run_labsim
 from labsim.errors import InputError
 from labsim.measure.compare import load_comparison
-from labsim.measure.stats import Series, percentile, summarize
+from labsim.checks.stats import Series, percentile, summarize
 
 
 @pytest.mark.root

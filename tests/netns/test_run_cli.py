@@ -39,7 +39,7 @@ def test_exit_codes_json_and_junit(tmp_path):
     good = write(tmp_path, "good", "  - dns: {from: client, name: www.example.test, server: ns}\n"
                                    "    expect: {addresses: ['2001:db8:7::99']}\n")
     bad = write(tmp_path, "bad", "  - dns: {from: client, name: nx.example.test, server: ns}\n"
-                                 "    expect: {status: 200}\n")
+                                 "    expect: {rcode: NOERROR}\n")
     res = run_labsim("run", str(good), "--json", str(tmp_path / "r.json"), "--junit", str(tmp_path / "r.xml"))
     assert res.returncode == 0, res.stdout + res.stderr
     res = run_labsim("run", str(good), str(bad), "--json", str(tmp_path / "r.json"),
@@ -51,7 +51,7 @@ def test_exit_codes_json_and_junit(tmp_path):
     assert step["result"]["reason"] == "NXDOMAIN" and step["result"]["facts"]["rcode"] == "NXDOMAIN"
     suites = ET.parse(tmp_path / "r.xml").getroot().findall("testsuite")
     assert [(s.get("name"), s.get("tests"), s.get("failures")) for s in suites] == [("good", "1", "0"), ("bad", "1", "1")]
-    assert "status: expected 200" in suites[1].find("testcase/failure").get("message")
+    assert "rcode: expected NOERROR, got NXDOMAIN" in suites[1].find("testcase/failure").get("message")
 
 
 def test_a_bad_file_exits_2_before_any_lab_is_made(tmp_path):

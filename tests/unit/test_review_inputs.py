@@ -8,9 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from labsim.checks.result import CheckResult, Reason
 from labsim.errors import InputError
-from labsim.scenario.review import verdict_of
 from labsim.scenario.review_inputs import Endpoint, endpoints_from, parse_resolve
 
 
@@ -68,20 +66,6 @@ def test_resolve_pairs():
     for bad in ("api.local.test", "api.local.test=not-an-ip", "=10.0.2.2", "nodots=10.0.2.2"):
         with pytest.raises(InputError, match="NAME=ADDRESS"):
             parse_resolve([bad])
-
-
-@pytest.mark.parametrize("ok, status, reason, warnings, expected", [
-    (True, 200, None, [], ("PASS", None)),
-    (True, 404, None, [], ("WARN", Reason.HTTP_STATUS)),
-    (True, 503, None, [], ("FAIL", Reason.HTTP_STATUS)),
-    (True, 200, None, [Reason.IPV4_LITERAL_IN_BODY], ("WARN", Reason.IPV4_LITERAL_IN_BODY)),
-    (False, None, Reason.NO_AAAA, [], ("FAIL", Reason.NO_AAAA)),
-    (False, 302, Reason.REDIRECT_TO_IPV4_LITERAL, [], ("FAIL", Reason.REDIRECT_TO_IPV4_LITERAL)),
-])
-def test_verdicts(ok, status, reason, warnings, expected):
-    r = CheckResult("http", "client", "http://x.test/", ok=ok, reason=reason, facts={"status": status},
-                    warnings=warnings)
-    assert verdict_of(r) == expected
 
 
 # -- strict inputs: the file and the entry, never a traceback --------------------------------

@@ -4,15 +4,17 @@ query, so only for slow servers)."""
 
 from __future__ import annotations
 
+import errno
 import re
 import socket
 import time
 
+import dns.exception
 import dns.message
 import dns.query
 import dns.rcode
 
-from ..checks.base import CheckEnv
+from .base import CheckEnv, ToolFailed, tool_run
 from .stats import Series
 
 DNSPERF_LINE = re.compile(r"^> (\S+) \S+ \S+ ([0-9.]+)$", re.M)
@@ -32,13 +34,15 @@ def dnsperf_series(env: CheckEnv, node: str, server: str, template: str, rdtype:
     argv = ["dnsperf", "-s", server, "-d", path, "-n", "1", "-t", "2", "-l", str(max_seconds), "-v"]
     if rate:
         argv += ["-Q", str(rate)]
-    res = env.runtime.exec(node, argv, timeout=max_seconds + 30)
+    res = env.exec(node, argv, timeout=max_seconds + 30)
     out = res.stdout.decode(errors="replace")
     series = Series()
     for rcode, secs in DNSPERF_LINE.findall(out):
         series.add(float(secs) * 1000, None if rcode == "NOERROR" else rcode)
     for _ in DNSPERF_TIMEOUT.findall(out):
         series.add(2000.0, "TIMEOUT")
+    if not series.ms and res.returncode != 0:
+        raise ToolFailed(tool_run(argv, res, f"exited with {res.returncode} and measured nothing"))
     return series
 
 
@@ -57,8 +61,12 @@ def dnspython_series(env: CheckEnv, node: str, server: str, template: str, rdtyp
                 r = dns.query.udp(q, server, timeout=2, sock=s)
                 series.add((time.perf_counter() - t0) * 1000,
                            None if r.rcode() == 0 else dns.rcode.to_text(r.rcode()))
-            except Exception:
+            except OSError as exc:  # the send failed: no route, no address of that family
+                series.add((time.perf_counter() - t0) * 1000, errno.errorcode.get(exc.errno or 0, "UNKNOWN"))
+            except dns.exception.Timeout:
                 series.add((time.perf_counter() - t0) * 1000, "TIMEOUT")
+            except dns.exception.DNSException:
+                series.add((time.perf_counter() - t0) * 1000, "BAD_RESPONSE")
             if time.monotonic() > deadline:
                 break
     return series
