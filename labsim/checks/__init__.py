@@ -7,7 +7,6 @@ from .base import CheckEnv, CheckSpec
 from .dns import DnsCheck, run_dns
 from .http import HttpCheck, run_http
 from .learnt import LearntCheck, run_learnt
-from .learnt import LearntCheck, run_learnt
 from .measure import MeasureCheck, run_measure
 from .ping import PingCheck, run_ping
 from .reasons import Reason

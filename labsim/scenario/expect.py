@@ -161,11 +161,11 @@ def per_try(exp: Expect, r: CheckResult) -> list[Outcome]:
     if exp.facts or exp.facts_in:  # dotted paths into the facts as the JSON report shows them
         plain = dump(r.facts)
         for path, want in (exp.facts or {}).items():
-            got = _dig(plain, path)
-            out.append(Outcome(f"facts.{path}", want, got, got == want))
+            got = _fact(plain, path)
+            out.append(Outcome(f"facts.{path}", want, got, got is not NO_SUCH_FACT and got == want))
         for path, net in (exp.facts_in or {}).items():
-            got = _dig(plain, path)
-            out.append(Outcome(f"facts_in.{path}", net, got, _in(got, net)))
+            got = _fact(plain, path)
+            out.append(Outcome(f"facts_in.{path}", net, got, got is not NO_SUCH_FACT and _in(got, net)))
     if exp.body_contains is not None:
         out.append(Outcome("body_contains", exp.body_contains, None,
                            http is not None and exp.body_contains in http.body))
@@ -291,6 +291,21 @@ def _norm(a: str) -> str:
 
 def _in(ip: Any, net: IPNet) -> bool:
     return _is_ip(ip) and ipaddress.ip_address(ip) in net
+
+
+class _NoSuchFact(str):
+    """A facts path naming nothing (a typo): shown as such, never equal to an expected null."""
+
+
+NO_SUCH_FACT = _NoSuchFact("(no such fact)")
+
+
+def _fact(plain: dict, path: str) -> Any:
+    """A dotted path into a result's facts: its first part must name a field of that check's
+    facts (a typo is NO_SUCH_FACT, never a null); below that, open maps (a CLAT's or DHCP
+    client's report, headers, a JSON body) read a missing key as null."""
+    head = path.split(".", 1)[0]
+    return _dig(plain, path) if head in plain else NO_SUCH_FACT
 
 
 def _dig(data: Any, path: str) -> Any:

@@ -75,9 +75,11 @@ Route = Callable[[Exec], Reply]
 
 def handler(*, curl: Route | Reply | None = None, agent: dict[str, object] | None = None,
             ping: Reply | None = None, resolv_conf: str = "nameserver 2001:db8:1::53\n",
+            learnt: str | None = None,
             dns: Callable[[Datagram], bytes | None] | None = None):
     """A handler answering each tool from a script; anything unscripted fails the test.
-    `agent` maps an agent operation (resolve, tcp, tls, measure) to its JSON or a Reply."""
+    `agent` maps an agent operation (resolve, tcp, tls, measure, synthesize) to its JSON or a
+    Reply; `learnt` is the node's learnt.json (none: not a self-configuring host)."""
     def answer(call):
         if isinstance(call, Datagram):
             if dns is None:
@@ -89,6 +91,8 @@ def handler(*, curl: Route | Reply | None = None, agent: dict[str, object] | Non
             return curl(call) if callable(curl) else curl
         if tool == "cat" and call.argv[1:] == ("/etc/resolv.conf",):
             return Reply(resolv_conf)
+        if tool == "cat" and call.argv[1].endswith("/learnt.json"):  # a self-configuring host's report
+            return Reply(learnt, "", 0) if learnt is not None else Reply("", f"cat: {call.argv[1]}: No such file", 1)
         if tool == "ping" and ping is not None:
             return ping
         if tool == PYTHON and call.argv[1:3] == ("-m", "labsim.agent") and agent and call.argv[3] in agent:

@@ -380,3 +380,86 @@ def test_measure_raw_dnspython_series_through_the_fake_socket():
 
 def test_agent_reply_helper_is_json():
     assert agent_reply({"a": 1}).stdout == '{"a": 1}'
+
+
+# -- self-configuring hosts: synthesize, CLAT, learnt -----------------------------------------------
+LEARNT = {"addresses": [{"address": "2001:db8:10::5", "slaac": True}], "resolvers": ["2001:db8:10::53"],
+          "search": [], "pref64": None, "pref64_withdrawn": None, "rfc7050": ["2001:db8:64::/96"],
+          "nat64_prefix": "2001:db8:64::/96", "nat64_prefix_source": "rfc7050",
+          "clat": {"state": "up", "prefix": "2001:db8:64::/96", "ipv4": "192.0.0.2"}, "dhcp4": None,
+          "timeline_s": {"slaac": 0.2}, "ready": True}
+
+
+def learnt_json(**changes) -> str:
+    import json
+
+    return json.dumps({**LEARNT, **changes})
+
+
+def test_ipv4_literal_on_a_host_whose_clat_is_down_is_clat_down():
+    down = {"state": "down", "prefix": None, "error": "no NAT64 prefix"}
+    res, _ = run(run_http, http("http://192.0.2.1/"), learnt=learnt_json(clat=down),
+                 curl=curl_reply(exitcode=7, http_code=0, stderr="* Immediate connect fail: Network is unreachable"))
+    assert (res.reason, res.facts.clat) == (Reason.CLAT_DOWN, down)
+    res, _ = run(run_http, http("http://192.0.2.1/"), learnt="{half a fi",
+                 curl=curl_reply(exitcode=7, http_code=0, stderr="* Immediate connect fail: Network is unreachable"))
+    assert res.reason is Reason.IPV4_LITERAL  # a half-written report changes nothing
+
+
+SYNTH = {"from": "192.0.2.4", "answers": ["2001:db8:64::c000:aa"], "error": None, "ms": 1.25,
+         "prefixes": ["2001:db8:64::/96"], "prefix": "2001:db8:64::/96", "address": "2001:db8:64::c000:204"}
+
+
+def test_http_synthesize_connects_to_the_literal_inside_the_prefix():
+    res, rt = run(run_http, http("http://192.0.2.4/x", synthesize=True), agent={"synthesize": SYNTH},
+                  curl=curl_reply(remote_ip="2001:db8:64::c000:204"))
+    assert res.ok and res.facts.synthesized.address == "2001:db8:64::c000:204"
+    curl = next(c for c in rt.calls if isinstance(c, Exec) and c.argv[0] == "curl")
+    assert curl.argv[curl.argv.index("--connect-to") + 1] == "192.0.2.4::[2001:db8:64::c000:204]:"
+    assert res.to_dict()["facts"]["synthesized"]["from"] == "192.0.2.4"
+
+
+@pytest.mark.parametrize("check, spec", [
+    (run_http, http("http://192.0.2.4/x", synthesize=True)),
+    (run_tcp, TcpCheck.model_validate({"from": "client", "host": "192.0.2.4", "port": 80, "synthesize": True}))])
+def test_synthesize_without_a_prefix_is_no_nat64_prefix(check, spec):
+    res, _ = run(check, spec, agent={"synthesize": {**SYNTH, "prefixes": [], "prefix": None, "address": None,
+                                                    "answers": [], "error": "EAI_NONAME"}})
+    assert (res.ok, res.reason, res.facts.synthesized.prefix) == (False, Reason.NO_NAT64_PREFIX, None)
+    assert res.timings_ms.discover == 1.25 and "EAI_NONAME" in res.detail
+
+
+def test_tcp_synthesize_connects_to_the_synthesized_address():
+    out = connect_out(["2001:db8:64::c000:204"], [("2001:db8:64::c000:204", None)])
+    res, rt = run(run_tcp, TcpCheck.model_validate({"from": "client", "host": "192.0.2.4", "port": 80,
+                                                    "synthesize": True}), agent={"synthesize": SYNTH, "tcp": out})
+    assert res.ok and res.facts.remote_ip == "2001:db8:64::c000:204" and res.target == "192.0.2.4:80"
+    tcp = next(c for c in rt.calls if isinstance(c, Exec) and c.argv[3:4] == ("tcp",))
+    assert tcp.argv[4] == "2001:db8:64::c000:204"
+
+
+def test_tcp_ipv4_literal_that_libc_will_not_resolve_is_ipv4_literal():
+    out = connect_out([], [])
+    out["resolve"]["error"] = {"code": "EAI_ADDRFAMILY", "text": "Address family for hostname not supported"}
+    res, _ = run(run_tcp, tcp_spec("192.0.2.1"), agent={"tcp": out})
+    assert (res.reason, res.detail) == (Reason.IPV4_LITERAL, "Address family for hostname not supported")
+
+
+@pytest.mark.parametrize("changes, ok, reason", [
+    ({}, True, None),
+    ({"clat": {"state": "down", "error": "tayga failed"}}, False, Reason.CLAT_DOWN),
+    ({"clat": None, "nat64_prefix": None}, False, Reason.NO_NAT64_PREFIX),
+])
+def test_learnt(changes, ok, reason):
+    from labsim.checks.learnt import LearntCheck, run_learnt
+
+    res, _ = run(run_learnt, LearntCheck.model_validate({"from": "modern"}), learnt=learnt_json(**changes))
+    assert (res.ok, res.reason, res.facts.addresses) == (ok, reason, ["2001:db8:10::5"])
+
+
+@pytest.mark.parametrize("text", ["not json", '{"addresses": [1]}', '["a list"]'])
+def test_learnt_unparseable_is_a_tool_error(text):
+    from labsim.checks.learnt import LearntCheck, run_learnt
+
+    res, _ = run(run_learnt, LearntCheck.model_validate({"from": "modern"}), learnt=text)
+    assert (res.ok, res.reason) == (False, Reason.TOOL_ERROR)

@@ -207,3 +207,21 @@ def test_a_step_expecting_what_its_check_never_has_is_refused_at_load():
     with pytest.raises(ValidationError, match="a http check has no p95_max_ms"):
         step_of({"http": {"from": "c", "url": "http://a.test/"}, "expect": {"p95_max_ms": 5}})
     assert step_of({"http": {"from": "c", "url": "http://a.test/"}, "expect": {"status": 200, "remote_ip_in": "::/0"}})
+
+
+def test_facts_paths_read_the_facts_as_the_report_shows_them():
+    from labsim.checks.result import LearntResult, Synthesized
+
+    lr = LearntResult(node="modern", target="modern", ok=True)
+    lr.facts.nat64_prefix, lr.facts.clat, lr.facts.addresses = "2001:db8:64::/96", {"state": "up", "mtu": 1260}, ["2001:db8:10::5"]
+    assert verdicts({"facts": {"clat.state": "up", "clat.mtu": 1260, "dhcp4": None, "nat64_prefx": None,
+                               "clat.absent": None},
+                     "facts_in": {"nat64_prefix": "2001:db8:64::/96"}, "addresses_in": "2001:db8:10::/64"}, lr) == {
+        "ok": True, "facts.clat.state": True, "facts.clat.mtu": True, "facts.dhcp4": True,
+        "facts.nat64_prefx": False,  # a typo names no fact: it never passes as null
+        "facts.clat.absent": True,  # inside the CLAT's own report a missing key reads as null
+        "facts_in.nat64_prefix": False, "addresses_in": True}
+    h = http_ok()
+    h.facts.synthesized = Synthesized(ipv4="192.0.2.4", prefix="2001:db8:64::/96", address="2001:db8:64::c000:204")
+    assert verdicts({"facts": {"synthesized.from": "192.0.2.4"}, "facts_in": {"synthesized.address": "2001:db8:64::/96"}},
+                    h) == {"ok": True, "facts.synthesized.from": True, "facts_in.synthesized.address": True}
