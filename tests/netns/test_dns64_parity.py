@@ -128,7 +128,7 @@ class Lab:
 
         from labsim.checks.base import query
 
-        r, _ = query(self.env, "client", self.addr(resolver), qname, rdtype, timeout=3.0)
+        r, _, _ = query(self.env, "client", self.addr(resolver), qname, rdtype, timeout=3.0)
         assert r is not None, f"{resolver} did not answer {qname} {rdtype}"
         rows = sorted((rrset.name.to_text(), dns.rdatatype.to_text(rrset.rdtype),
                        str(IPv6Address(rd.address)) if rrset.rdtype == dns.rdatatype.AAAA else rd.to_text())
