@@ -117,7 +117,7 @@ def discover_in_node(env: CheckEnv, node: str, timeout: float = 2.0) -> list[IPv
 
     servers = env.nameservers(node)
     for server in servers:
-        r, _ = query(env, node, server, WKN, "AAAA", timeout)
+        r, _, _ = query(env, node, server, WKN, "AAAA", timeout)
         if r is None:
             continue
         answers = [ip_address(rd.address) for rrset in r.answer

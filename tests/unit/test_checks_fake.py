@@ -463,3 +463,12 @@ def test_learnt_unparseable_is_a_tool_error(text):
 
     res, _ = run(run_learnt, LearntCheck.model_validate({"from": "modern"}), learnt=text)
     assert (res.ok, res.reason) == (False, Reason.TOOL_ERROR)
+
+
+def test_nat64_prefix_discovery_through_the_fake_runtime():
+    from ipaddress import IPv6Network
+
+    from labsim.nat64prefix import discover_in_node
+
+    env, _ = env_for(handler(dns=lambda c: dns_answer(c.data, answers={"AAAA": ["64:ff9b::c000:aa", "64:ff9b::c000:ab"]})))
+    assert discover_in_node(env, "client") == [IPv6Network("64:ff9b::/96")]
