@@ -9,7 +9,7 @@ import re
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from .base import CheckEnv, CheckSpec, ToolFailed, classify_unresolved, guarded, is_ipv4_literal, tool_run
 from .curl import WriteOut, curl_argv, exit_reason, parse_write_out, tried_addresses
@@ -18,12 +18,13 @@ from .result import HttpResult, HttpTimings
 from .synth import refine_ipv4_literal, synthesized_host
 
 URL_IPV4 = re.compile(r"\b(?:https?|wss?)://((?:\d{1,3}\.){3}\d{1,3})(?::\d+)?", re.I)
-TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")  # RFC 9110 token: header and cookie names
-METHOD = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,31}$")  # GET, PROPFIND, M-SEARCH
 BODY_KEEP = 65536
 
 
 class HttpCheck(CheckSpec):
+    """The strings that reach curl are typed when a scenario loads (scenario/fields.py, via
+    HttpParams); the argv (curl.py) is built so none of them can act as an option or a file."""
+
     url: str
     method: str = "GET"
     headers: dict[str, str] = Field(default_factory=dict)
@@ -32,39 +33,6 @@ class HttpCheck(CheckSpec):
     connect_to: list[str] = Field(default_factory=list)  # curl --connect-to HOST:PORT:HOST2:PORT2
     family: Literal[4, 6] | None = None  # only this address family (curl -4 / -6)
     synthesize: bool = False  # an IPv4-literal URL: connect to it embedded in the discovered NAT64 prefix
-
-    @field_validator("url")
-    @classmethod
-    def _url(cls, v: str) -> str:
-        if not v.lower().startswith(("http://", "https://")) or any(c.isspace() or ord(c) < 32 for c in v):
-            raise ValueError("an http:// or https:// URL without spaces or control characters")
-        return v
-
-    @field_validator("method")
-    @classmethod
-    def _method(cls, v: str) -> str:
-        if not METHOD.match(v):
-            raise ValueError(f"{v!r} is not an HTTP method (a letter, then letters, digits, '-' or '_')")
-        return v.upper()
-
-    @field_validator("headers", "cookies")
-    @classmethod
-    def _pairs(cls, v: dict[str, str], info) -> dict[str, str]:
-        for k, val in v.items():
-            if not TOKEN.match(k):
-                raise ValueError(f"{k!r} is not a {info.field_name[:-1]} name (a token: no spaces, ':' or '@')")
-            bad = "\r\n\0" + (";" if info.field_name == "cookies" else "")
-            if any(c in val for c in bad):
-                raise ValueError(f"{k}: the value holds {'CR, LF, NUL or ;' if ';' in bad else 'CR, LF or NUL'}")
-        return v
-
-    @field_validator("connect_to")
-    @classmethod
-    def _connect_to(cls, v: list[str]) -> list[str]:
-        for c in v:
-            if c.startswith("-") or any(ch.isspace() for ch in c) or c.count(":") < 3:
-                raise ValueError(f"{c!r}: expected HOST1:PORT1:HOST2:PORT2")
-        return v
 
 
 def request_argv(spec: HttpCheck) -> list[str]:

@@ -28,6 +28,7 @@ from ..loader import LoadedLab, plan_lab
 from ..runtime.state import LabState
 from .expect import remote_ip_of, status_of
 from .load import lab_name_for
+from .model import HttpParams
 from .review_inputs import Endpoint, endpoints_from, parse_resolve  # noqa: F401 - the CLI's imports
 
 NETWORKS = ("dns64-nat64", "ipv6-only")
@@ -179,8 +180,10 @@ def review_checks(node: str, endpoints: list[Endpoint], timeout: float) -> list[
     """The http check for each endpoint; one curl could misread is refused by name."""
     out = []
     for e in endpoints:
+        raw = {"from": node, "url": e.url, "method": e.method, "timeout": timeout}
         try:
-            out.append(HttpCheck.model_validate({"from": node, "url": e.url, "method": e.method, "timeout": timeout}))
+            HttpParams.model_validate(raw)  # the types a scenario's http step gets
+            out.append(HttpCheck.model_validate(raw))
         except ValidationError as exc:
             why = "; ".join(err["msg"].removeprefix("Value error, ") for err in exc.errors())
             raise InputError(f"{e.method} {e.url!r}: {why}") from None

@@ -143,7 +143,7 @@ def argv_of(spec: HttpCheck) -> tuple[tuple[str, ...], bytes | None]:
 
 
 def test_http_argv_url_body_and_headers_are_never_options_or_files():
-    argv, stdin = argv_of(http("http://x.test/-K/@etc", method="post", data="@/etc/shadow",
+    argv, stdin = argv_of(http("http://x.test/-K/@etc", method="POST", data="@/etc/shadow",
                                headers={"X-A": "@/etc/passwd"}, cookies={"session": "a=b"}))
     assert argv[:2] == ("curl", "-q")  # -q first: no ~/.curlrc
     assert argv[-2:] == ("--url", "http://x.test/-K/@etc")
@@ -163,13 +163,18 @@ def test_http_head_uses_head_not_x():
 
 @pytest.mark.parametrize("field, value", [
     ("url", "-x"), ("url", "--config=/etc/passwd"), ("url", "file:///etc/passwd"), ("url", "http://a b/"),
-    ("url", "http://a/\r\nX: y"), ("method", "GET /x"), ("method", "-o"), ("headers", {"X-A": "v\r\nX-B: w"}),
+    ("url", "http://a/\r\nX: y"), ("method", "GET /x"), ("headers", {"X-A": "v\r\nX-B: w"}),
     ("headers", {"@/etc/passwd": "v"}), ("headers", {"X A": "v"}), ("cookies", {"s": "a; b=c"}),
-    ("cookies", {"s=": "a"}), ("connect_to", ["-K/etc/passwd"]), ("connect_to", ["a:1"]),
+    ("connect_to", ["-K/etc/passwd"]), ("connect_to", ["a:1"]),
 ])
-def test_http_spec_refuses_what_curl_could_misread(field, value):
-    with pytest.raises(ValueError):
-        http(**{field: value}) if field != "url" else http(value)
+def test_a_scenario_step_refuses_what_curl_could_misread(field, value):
+    """Typed when the scenario loads (HttpParams, scenario/fields.py); the argv is the second defence."""
+    from pydantic import ValidationError
+
+    from labsim.scenario.model import HttpParams
+
+    with pytest.raises(ValidationError):
+        HttpParams.model_validate({"from": "client", "url": "http://a.test/", field: value})
 
 
 # -- dns ----------------------------------------------------------------------------------------

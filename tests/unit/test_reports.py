@@ -249,8 +249,8 @@ def test_review_verdicts(ok, status, reason, warnings, expected):
 
 
 @pytest.mark.parametrize("url, method, fragment", [
-    ("http://a.test/x y", "GET", "without spaces"), ("http://a.test/\x00", "GET", "control characters"),
-    ("http://a.test/", "GET /", "not an HTTP method")])
+    ("http://a.test/x y", "GET", "whitespace"), ("http://a.test/\x01", "GET", "control characters"),
+    ("http://a.test/", "GET /", "HTTP method"), ("-K/etc/passwd", "GET", "option")])
 def test_review_refuses_an_endpoint_curl_could_misread_before_any_lab(url, method, fragment):
     from labsim.errors import InputError
     from labsim.scenario.review import review_checks

@@ -1,6 +1,7 @@
 """Tier 1, property-based: what labsim parses from its tools (curl's write-out and verbose
-log) never raises and never turns unusable output into a result; an http spec that loads
-always gives curl an argv where the URL, headers and body cannot be read as options or files."""
+log) never raises and never turns unusable output into a result; an http scenario
+step that loads always gives curl an argv where the URL, headers and body cannot be read as
+options or files."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from pydantic import ValidationError
 
 from labsim.checks.curl import FIELDS, MARKER, parse_write_out, tried_addresses
 from labsim.checks.http import HttpCheck, request_argv
+from labsim.scenario.model import HttpParams
 
 from tests.unit.scripted import curl_stdout
 
@@ -56,8 +58,9 @@ def test_tried_lists_only_whole_addresses(items, bracket):
 def test_a_loaded_http_spec_never_gives_curl_an_option_or_a_file(url, method, headers, cookies, data):
     raw = {"from": "c", "url": "http://a.test/" + url, "method": method or "GET", "headers": headers,
            "cookies": cookies, "data": data}
-    try:
+    try:  # loaded as a scenario step is: the check's model, then the types of what reaches curl
         spec = HttpCheck.model_validate(raw)
+        HttpParams.model_validate(raw)
     except ValidationError:
         return
     argv = request_argv(spec)
