@@ -30,3 +30,29 @@ def test_shipped_comparison_orders_the_medians(tmp_path):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     for variant in ("good-order", "bad-order", "upstream-50ms"):
         assert variant in res.stdout  # the side-by-side table
+
+
+@pytest.mark.root
+def test_identical_variants_measure_equal_beside_a_cpu_hog():
+    """A/A: `good-order` and `dns64-unbound` have the same configuration in two labs. Measured
+    interleaved while a CPU hog spins beside them, their p50 and p95 ratios cover 1."""
+    import subprocess
+    import sys
+
+    from labsim.measure.compare import run_comparison
+
+    _, plans = load_comparison(REPO / "compare" / "ipv6-only-client.yml")
+    pair = [p for p in plans if p.name in ("good-order", "dns64-unbound")]
+    hog = subprocess.Popen([sys.executable, "-c", "import time\nend = time.monotonic() + 300\n"
+                            "while time.monotonic() < end: pass"])  # bounded even if never killed
+    try:
+        results = run_comparison(pair, baseline="good-order", rounds=10)
+    finally:
+        hog.kill()
+        hog.wait()
+    base, same = results
+    assert base.stats["count"] == same.stats["count"] == 100 and not same.stats["failures"]
+    assert sorted(set(same.rounds)) == list(range(10))  # a slice in every round
+    for stat in ("p50", "p95"):
+        ci = same.vs_baseline[stat]
+        assert ci["lo"] <= 1 <= ci["hi"] and ci["verdict"] == "no difference", (stat, ci)
