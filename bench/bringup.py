@@ -397,6 +397,7 @@ def main() -> int:
     ap.add_argument("--png", metavar="FILE", default="bringup.png", help="bring-up time against N")
     ap.add_argument("--quick", action="store_true", help="3 runs, for a smoke run")
     ap.add_argument("--no-apple-review", action="store_true", help="only the generated labs")
+    ap.add_argument("--no-mininet", action="store_true", help="leave Mininet out even if installed")
     ap.add_argument("--prefix", default="bench", help="lab names: PREFIX-ar, PREFIX-gen")
     ap.add_argument("--profile", action="store_true",
                     help="after the runs, profile one labsim up at the largest N (needs pyinstrument)")
@@ -417,9 +418,9 @@ def main() -> int:
     before, load0 = host_snapshot(), os.getloadavg()[0]
     if before["netns"] or before["links"] or before["run_labsim"]:
         ap.error(f"bip-*/ls-{args.prefix}-* namespaces, bms* links or labs {args.prefix}-* exist: remove them")
-    have_mininet = subprocess.run([SYS_PYTHON, "-c", "import mininet.net"],
-                                  capture_output=True).returncode == 0
-    if not have_mininet:
+    have_mininet = not args.no_mininet and subprocess.run([SYS_PYTHON, "-c", "import mininet.net"],
+                                                          capture_output=True).returncode == 0
+    if not have_mininet and not args.no_mininet:
         say("mininet is not installed: skipping it (see the docstring for the apt-get line)")
     ar = None if args.no_apple_review else load_lab(APPLE_REVIEW, name=AR_LAB)
     by_n: dict[int, dict[str, list[float]]] = {n: {} for n in sizes}
