@@ -42,7 +42,10 @@ test-fast: venv
 
 bench: setup
 	@scripts/install-debs.sh $(BENCH_DEBS)
+	$(PY) -m pip install -q -e '.[test,bench]'
 	$(PY) bench/bringup.py
+	$(PY) bench/cli_startup.py
+	$(PY) bench/memory.py
 	$(PY) bench/scenarios.py
 	$(PY) bench/dns_measure.py
 

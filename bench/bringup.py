@@ -14,7 +14,12 @@ Measured, each over N runs (median, min, max), all in one process run, interleav
 It sends no traffic and changes no host address, route, sysctl or firewall rule. Anything
 left on the host afterwards (namespaces, links, processes) is reported, then removed.
 
-Run as root:  .venv/bin/python bench/bringup.py [--runs 10] [--nodes 50] [--json FILE] [--quick]
+Measured in rounds: each round runs every (size, tool) once, in a shuffled order. Printed:
+medians per size, ms per node, and the ratios plain/labsim and Mininet/labsim per size (all
+measured in the same run), and a PNG of bring-up time against N.
+
+Run as root:  .venv/bin/python bench/bringup.py [--runs 5] [--nodes 10,50,100,250] [--png F]
+              [--json FILE] [--quick] [--prefix speed] [--profile]
 Mininet (skipped when missing):
   DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends mininet bridge-utils
 """
@@ -25,6 +30,7 @@ import argparse
 import ctypes
 import json
 import os
+import random
 import signal
 import statistics
 import subprocess
@@ -263,13 +269,13 @@ def reap_children(timeout: float = 2.0) -> None:
 
 # -- report -----------------------------------------------------------------------------------
 ROWS = [  # sample key, label, target in seconds as (operator, limit) or None
-    ("ar.up", "apple-review: up to all ready (lab.up)", ("<=", 1.0)),
+    ("ar.up", "apple-review: up to all ready (lab.up)", ("<=", 0.25)),
     ("ar.timings.network", "  res.timings network", None),
     ("ar.timings.services", "  res.timings services", None),
     ("ar.timings.ready_wait", "  res.timings ready_wait", None),
     ("ar.down", "apple-review: teardown (lab.down)", ("<=", 0.3)),
     ("gen.load", "N clients: labsim load_lab_text", None),
-    ("gen.up", "N clients: labsim up", ("<=", 1.0)),
+    ("gen.up", "N clients: labsim up", None),
     ("gen.timings.network", "  res.timings network", None),
     ("gen.timings.services", "  res.timings services", None),
     ("gen.down", "N clients: labsim down", None),
@@ -279,8 +285,8 @@ ROWS = [  # sample key, label, target in seconds as (operator, limit) or None
     ("mininet.down", "N clients: Mininet stop", None),
 ]
 RATIOS = [  # numerator, denominator, label, target as (operator, limit) or None
-    ("gen.up", "plain.up", "labsim/plain up", ("<=", 1.5)),
-    ("gen.up", "mininet.up", "labsim/mininet up", ("<", 1.0)),
+    ("gen.up", "plain.up", "labsim/plain up", ("<=", 0.4)),
+    ("gen.up", "mininet.up", "labsim/mininet up", ("<=", 0.25)),
     ("gen.down", "plain.down", "labsim/plain down", None),
     ("gen.down", "mininet.down", "labsim/mininet down", None),
 ]
@@ -291,13 +297,13 @@ def goal(value: float, target: tuple[str, float] | None) -> str:
         return ""
     op, limit = target
     ok = value < limit if op == "<" else value <= limit
-    return f"{op} {limit:.1f} {'PASS' if ok else 'MISS'}"
+    return f"{op} {limit:g} {'PASS' if ok else 'MISS'}"
 
 
 def report(samples: dict[str, list[float]], n: int, runs: int, load: str) -> None:
     med = {k: statistics.median(v) for k, v in samples.items() if v}
-    print(f"\nbring-up benchmark: {runs} runs, N = {n} clients + 1 router (seconds); "
-          f"load average {load}\n")
+    what = f"N = {n} clients + 1 router" if n else "topologies/apple-review.yml"
+    print(f"\nbring-up benchmark: {runs} runs, {what} (seconds); load average {load}\n")
     print(f"{'measurement':42} {'median':>8} {'min':>8} {'max':>8}  target")
     for key, label, target in ROWS:
         if key not in med:
@@ -312,47 +318,141 @@ def report(samples: dict[str, list[float]], n: int, runs: int, load: str) -> Non
             print(f"{label:42} {ratio:8.2f}  {goal(ratio, target)}")
 
 
+PER_NODE_MS = 7.0  # target: labsim up per node (clients + router), ms
+GROWTH = [("gen.up", "labsim", "-o"), ("plain.up", "plain ip script", "-s"), ("mininet.up", "Mininet", "-^")]
+
+
+def growth(by_n: dict[int, dict[str, list[float]]]) -> None:
+    """One line per N: medians of up, per node, and the ratios to the references."""
+    print(f"\nbring-up against N (medians of the runs; per node = up / (N + 1))")
+    print(f"{'N':>4} {'labsim':>8} {'ms/node':>8} {'plain':>8} {'mininet':>8} {'plain/labsim':>13} "
+          f"{'mininet/labsim':>15}  target")
+    for n, samples in sorted(by_n.items()):
+        med = {k: statistics.median(v) for k, v in samples.items() if v}
+        lab = med.get("gen.up")
+        if lab is None:
+            continue
+        per = lab / (n + 1) * 1000
+        pl, mn = med.get("plain.up"), med.get("mininet.up")
+        r_pl = f"{pl / lab:13.2f}" if pl else f"{'—':>13}"
+        r_mn = f"{mn / lab:15.2f}" if mn else f"{'—':>15}"
+        verdict = [f"ms/node <= {PER_NODE_MS:g} {'PASS' if per <= PER_NODE_MS else 'MISS'}"]
+        if pl:
+            verdict.append(f"plain >= 2.5x {'PASS' if pl / lab >= 2.5 else 'MISS'}")
+        if mn:
+            verdict.append(f"mininet >= 4x {'PASS' if mn / lab >= 4 else 'MISS'}")
+        print(f"{n:4d} {lab:8.3f} {per:8.2f} {pl or float('nan'):8.3f} {mn or float('nan'):8.3f} {r_pl} {r_mn}  "
+              + "; ".join(verdict))
+    ups = [(n, statistics.median(s["gen.up"])) for n, s in sorted(by_n.items()) if s.get("gen.up")]
+    for (n0, t0), (n1, t1) in zip(ups, ups[1:]):  # linear in N: the marginal cost stays flat
+        print(f"  marginal cost N={n0}->{n1}: {(t1 - t0) / (n1 - n0) * 1000:.2f} ms per added client")
+
+
+def growth_png(by_n: dict[int, dict[str, list[float]]], path: str, load: str) -> None:
+    from matplotlib.figure import Figure  # no pyplot: no display needed
+
+    fig = Figure(figsize=(7, 4.5), dpi=110)
+    ax = fig.subplots()
+    sizes = sorted(by_n)
+    for key, label, fmt in GROWTH:
+        pts = [(n, statistics.median(by_n[n][key])) for n in sizes if by_n[n].get(key)]
+        if pts:
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], fmt, label=label)
+    ax.set_xlabel("clients (N), plus one router")
+    ax.set_ylabel("bring-up, seconds (median)")
+    ax.set_title(f"bring-up time against N (load average {load})", fontsize=9)
+    ax.grid(True, alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path)
+    say(f"wrote {path}")
+
+
+def profile_up(n: int) -> None:
+    """One `lab.up` of the generated lab under pyinstrument: where the time goes."""
+    from pyinstrument import Profiler
+
+    from labsim import lab
+    from labsim.loader import load_lab_text
+
+    loaded = load_lab_text(generated_topology(n), name=GEN_LAB)
+    prof = Profiler(interval=0.0005)
+    prof.start()
+    try:
+        lab.up(loaded)
+    finally:
+        prof.stop()
+        lab.down(GEN_LAB)
+    print(f"\nprofile of one labsim up, N = {n}:")
+    print(prof.output_text(unicode=False, color=False))
+
+
 def main() -> int:
+    global AR_LAB, GEN_LAB, OURS
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--runs", type=int, default=10)
-    ap.add_argument("--nodes", type=int, default=50, help="clients in the generated lab (1-250)")
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--nodes", default="10,50,100,250",
+                    help="clients in the generated lab, comma-separated sizes (each 1-250)")
     ap.add_argument("--json", metavar="FILE", help="write every raw sample here")
+    ap.add_argument("--png", metavar="FILE", default="bringup.png", help="bring-up time against N")
     ap.add_argument("--quick", action="store_true", help="3 runs, for a smoke run")
+    ap.add_argument("--no-apple-review", action="store_true", help="only the generated labs")
+    ap.add_argument("--no-mininet", action="store_true", help="leave Mininet out even if installed")
+    ap.add_argument("--prefix", default="bench", help="lab names: PREFIX-ar, PREFIX-gen")
+    ap.add_argument("--profile", action="store_true",
+                    help="after the runs, profile one labsim up at the largest N (needs pyinstrument)")
     ap.add_argument("--settle", type=float, default=0.5,
                     help="pause between measurements (the kernel frees namespaces lazily)")
     args = ap.parse_args()
     runs = 3 if args.quick else args.runs
-    if os.geteuid() != 0 or not 1 <= args.nodes <= 250 or runs < 1:
-        ap.error("run as root, with 1 <= --nodes <= 250 and --runs >= 1")
+    try:
+        sizes = sorted({int(x) for x in args.nodes.split(",")})
+    except ValueError:
+        ap.error("--nodes: comma-separated integers")
+    if os.geteuid() != 0 or not all(1 <= n <= 250 for n in sizes) or runs < 1:
+        ap.error("run as root, with sizes 1..250 and --runs >= 1")
+    AR_LAB, GEN_LAB = f"{args.prefix}-ar", f"{args.prefix}-gen"
+    OURS = ("bip-", f"ls-{AR_LAB}", f"ls-{GEN_LAB}", AR_LAB, GEN_LAB, "bms")
     from labsim.loader import load_lab
 
     before, load0 = host_snapshot(), os.getloadavg()[0]
     if before["netns"] or before["links"] or before["run_labsim"]:
-        ap.error("bip-*/ls-bench-* namespaces, bms* links or labs bench-* exist: remove them")
-    have_mininet = subprocess.run([SYS_PYTHON, "-c", "import mininet.net"],
-                                  capture_output=True).returncode == 0
-    if not have_mininet:
+        ap.error(f"bip-*/ls-{args.prefix}-* namespaces, bms* links or labs {args.prefix}-* exist: remove them")
+    have_mininet = not args.no_mininet and subprocess.run([SYS_PYTHON, "-c", "import mininet.net"],
+                                                          capture_output=True).returncode == 0
+    if not have_mininet and not args.no_mininet:
         say("mininet is not installed: skipping it (see the docstring for the apt-get line)")
-    text = generated_topology(args.nodes)
-    ar = load_lab(APPLE_REVIEW, name=AR_LAB)
-    samples: dict[str, list[float]] = {}
-    cycles = [("labsim apple-review", lambda: labsim_cycle(ar, AR_LAB, "ar")),
-              ("labsim generated", lambda: gen_cycle(text)),
-              ("plain ip", lambda: plain_cycle(args.nodes))]
-    if have_mininet:
-        cycles.append(("mininet", lambda: mininet_cycle(args.nodes)))
+    ar = None if args.no_apple_review else load_lab(APPLE_REVIEW, name=AR_LAB)
+    by_n: dict[int, dict[str, list[float]]] = {n: {} for n in sizes}
+    ar_samples: dict[str, list[float]] = {}
+
+    def cycles_for(n: int) -> list:
+        text = generated_topology(n)
+        out = [("labsim generated", lambda: gen_cycle(text)), ("plain ip", lambda: plain_cycle(n))]
+        if have_mininet:
+            out.append(("mininet", lambda: mininet_cycle(n)))
+        return out
+
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the finally below
     # orphans of our children (Mininet's shells if its process dies) become ours to reap
     ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    rng = random.Random(0)
     try:
         for run in range(runs):
-            for name, cycle in cycles[run % len(cycles):] + cycles[:run % len(cycles)]:
+            # rounds: every size and tool once per round, in a shuffled order, so load that
+            # comes and goes on a shared machine lands on all of them alike
+            todo = [(n, name, cycle) for n in sizes for name, cycle in cycles_for(n)]
+            if ar is not None:
+                todo.append((None, "labsim apple-review", lambda: labsim_cycle(ar, AR_LAB, "ar")))
+            rng.shuffle(todo)
+            for n, name, cycle in todo:
                 got = cycle()
+                into = ar_samples if n is None else by_n[n]
                 for key, value in got.items():
-                    samples.setdefault(key, []).append(value)
+                    into.setdefault(key, []).append(value)
                 shown = " ".join(f"{k.rsplit('.', 1)[1]} {v:.3f}" for k, v in got.items()
                                  if ".timings." not in k)
-                say(f"[run {run + 1}/{runs}] {name}: {shown}")
+                say(f"[run {run + 1}/{runs}] {name}{'' if n is None else f' N={n}'}: {shown}")
                 time.sleep(args.settle)
     finally:
         time.sleep(0.5)  # let killed processes finish exiting before looking
@@ -360,16 +460,26 @@ def main() -> int:
         clean_up(before)
         still = leftovers(before, host_snapshot())
         say("left behind: " + ("; ".join(left) or "nothing") + f" (after clean-up: {len(still)})")
-    report(samples, args.nodes, runs, f"{load0:.2f} before, {os.getloadavg()[0]:.2f} after")
+    load = f"{load0:.2f} before, {os.getloadavg()[0]:.2f} after"
+    if ar_samples:
+        report(ar_samples, 0, runs, load)
+    for n in sizes:
+        report(by_n[n], n, runs, load)
+    growth(by_n)
+    if len(sizes) > 1 and args.png:
+        growth_png(by_n, args.png, load)
+    if args.profile:
+        profile_up(max(sizes))
     print("\nleft behind after the runs: " + ("nothing" if not left else ""))
     for item in left:
         print(f"  {item}")
     if still:
         print("still there after this script's own clean-up:\n  " + "\n  ".join(still))
     if args.json:
-        Path(args.json).write_text(json.dumps({"runs": runs, "nodes": args.nodes, "load": load0,
-                                               "samples": samples, "left_behind": left,
-                                               "after_cleanup": still}, indent=1))
+        Path(args.json).write_text(json.dumps({"runs": runs, "nodes": sizes, "load": load,
+                                               "apple_review": ar_samples,
+                                               "samples": {str(n): v for n, v in by_n.items()},
+                                               "left_behind": left, "after_cleanup": still}, indent=1))
     return 0
 
 

@@ -380,10 +380,17 @@ def bench_resolvers(
     json_out: Optional[Path] = typer.Option(None, "--json", help="Every variant's statistics and samples."),
     html_out: Optional[Path] = typer.Option(None, "--html", help="A self-contained HTML report with the plot."),
     png_out: Optional[Path] = typer.Option(None, "--png", help="The latency CDF plot alone."),
+    baseline: Optional[str] = typer.Option(None, "--baseline", help="The variant ratios are over (default: the first)."),
+    rounds: int = typer.Option(10, "--rounds", help="Interleaved rounds: each takes a slice of every variant."),
+    seed: int = typer.Option(0, "--seed", help="Seeds the order shuffled in each round and the bootstrap."),
 ) -> None:
     """Measure name resolution as applications see it (getaddrinfo in the node, through its
     own resolv.conf) for every variant of a base topology, and put them side by side:
-    count, failures by reason, min, p50, p90, p95, p99, max, mean; a CDF plot per variant."""
+    count, failures by reason, min, p50, p90, p95, p99, max, mean; a CDF plot per variant.
+    Every lab is up at once and the variants are measured interleaved in rounds (a slice of
+    each, order shuffled), so load that comes and goes lands on all alike; p50 and p95 are
+    shown as ratios to the baseline with a 95% bootstrap interval ("no difference" when it
+    covers 1)."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from .measure.compare import load_comparison, run_comparison
@@ -396,7 +403,7 @@ def bench_resolvers(
                       TimeElapsedColumn(), console=err, transient=True) as bar:
             task = bar.add_task("starting", total=len(plans))
             results = run_comparison(plans, progress=lambda msg, n: bar.update(
-                task, advance=n, **({"description": msg} if msg else {})))
+                task, advance=n, **({"description": msg} if msg else {})), baseline=baseline, rounds=rounds, seed=seed)
     except LabsimError as exc:
         _fail(exc)
     except KeyboardInterrupt:

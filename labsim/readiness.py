@@ -1,12 +1,16 @@
 """Bounded readiness probes, run from inside each node (sockets born in its namespace).
 
-Every probe is polled until it passes or the deadline passes; a service that exits while
-being probed fails at once with its log tail instead of waiting out the deadline.
+Every probe is retried until it passes or the deadline passes, waking on events where the
+probe has one (an answer, a refusal, a finished connect, the service's process exiting) rather
+than on a poll interval; a service that exits while being probed fails at once with its log
+tail instead of waiting out the deadline.
 """
 
 from __future__ import annotations
 
+import errno
 import os
+import select
 import socket
 import time
 from dataclasses import dataclass
@@ -35,31 +39,6 @@ def describe(p: Probe) -> str:
     if isinstance(p, CommandProbe):
         return "`" + " ".join(p.argv)[:60] + "`"
     return f"{p.service} holding {p.target}"
-
-
-def _dns_ok(rt: Runtime, node: str, p: DnsProbe, timeout: float) -> bool:
-    fam = socket.AF_INET6 if p.server.version == 6 else socket.AF_INET
-    with rt.socket(node, fam, socket.SOCK_DGRAM) as s:
-        s.settimeout(timeout)
-        q = dns.message.make_query(p.qname, p.rdtype)
-        try:
-            s.sendto(q.to_wire(), (str(p.server), 53))
-            wire, _ = s.recvfrom(65535)
-        except OSError:
-            return False
-        r = dns.message.from_wire(wire)
-        return r.id == q.id and (p.rcode is None or dns.rcode.to_text(r.rcode()) == p.rcode)
-
-
-def _tcp_ok(rt: Runtime, node: str, p: TcpProbe, timeout: float) -> bool:
-    fam = socket.AF_INET6 if p.address.version == 6 else socket.AF_INET
-    with rt.socket(node, fam, socket.SOCK_STREAM) as s:
-        s.settimeout(timeout)
-        try:
-            s.connect((str(p.address), p.port))
-            return True
-        except OSError:
-            return False
 
 
 def _fd_ok(pid: int | None, target: str) -> bool:
@@ -97,41 +76,170 @@ def tail(path: str | None, lines: int = 15) -> str:
         return ""
 
 
+# First retry after a refusal (ICMP port unreachable, TCP RST: nothing listens yet), doubling
+# up to the cap; probes with no event to wait on (a file held, a command) are re-run this often.
+RETRY_FIRST_S, RETRY_CAP_S, POLL_S = 0.002, 0.05, 0.01
+
+
+class _Watch:
+    """One pending probe, driven by events: `fileno` is what to wait on (None: nothing now),
+    `due` when to act without an event (send again, re-run)."""
+
+    def __init__(self, rt: Runtime, item: PendingProbe, now: float):
+        self.rt, self.item, self.probe = rt, item, item.probe
+        self.sock: socket.socket | None = None
+        self.backoff = RETRY_FIRST_S
+        self.due = now
+        self.query = None
+
+    def fileno(self) -> int | None:
+        return self.sock.fileno() if self.sock is not None else None
+
+    def close(self) -> None:
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None
+
+    def _self_connected(self) -> bool:
+        """TCP's simultaneous open: a probe from an ephemeral port equal to the one probed, with
+        nothing listening, connects to itself. That is no listener."""
+        try:
+            return self.sock.getsockname()[:2] == self.sock.getpeername()[:2]
+        except OSError:
+            return False
+
+    def _retry(self, now: float) -> None:
+        self.due = now + self.backoff
+        self.backoff = min(self.backoff * 2, RETRY_CAP_S)
+
+    def act(self, now: float) -> bool:
+        """Nothing happened before `due`: start (again). True if the probe passed."""
+        p = self.probe
+        if isinstance(p, DnsProbe):
+            if self.sock is None:  # one connected socket in the node: refusals come back as events
+                fam = socket.AF_INET6 if p.server.version == 6 else socket.AF_INET
+                self.sock = self.rt.socket(self.item.node, fam, socket.SOCK_DGRAM)
+                self.sock.setblocking(False)
+                self.sock.connect((str(p.server), 53))
+            self.query = dns.message.make_query(p.qname, p.rdtype)
+            try:
+                self.sock.send(self.query.to_wire())
+            except OSError:  # a refusal from the last send: try again later
+                self._retry(now)
+                return False
+            self.due = now + p.timeout  # no answer by then: ask again
+            return False
+        if isinstance(p, TcpProbe):
+            self.close()
+            fam = socket.AF_INET6 if p.address.version == 6 else socket.AF_INET
+            self.sock = self.rt.socket(self.item.node, fam, socket.SOCK_STREAM)
+            self.sock.setblocking(False)
+            err = self.sock.connect_ex((str(p.address), p.port))
+            if err == 0 and not self._self_connected():
+                return True
+            if err == errno.EINPROGRESS:
+                self.due = now + 0.2  # no answer to the SYN by then: try again
+            else:  # refused at once
+                self.close()
+                self._retry(now)
+            return False
+        self.due = now + POLL_S  # files held, commands: nothing to wait on but time
+        if isinstance(p, FdProbe):
+            return _fd_ok(self.item.pid, p.target)
+        if isinstance(p, CommandProbe):
+            return self.rt.exec(self.item.node, p.argv, timeout=5).returncode == 0
+        raise TypeError(p)
+
+    def ready(self, now: float) -> bool:
+        """The socket has something: an answer, a refusal, a finished connect."""
+        p = self.probe
+        if isinstance(p, DnsProbe):
+            try:
+                wire = self.sock.recv(65535)
+            except BlockingIOError:
+                return False
+            except OSError:  # refused: nothing listens on port 53 yet
+                self._retry(now)
+                return False
+            try:
+                r = dns.message.from_wire(wire)
+            except Exception:  # not a DNS answer: keep waiting for one
+                return False
+            if r.id != self.query.id:
+                return False  # an answer to an earlier query
+            if p.rcode is None or dns.rcode.to_text(r.rcode()) == p.rcode:
+                return True
+            self._retry(now)
+            return False
+        err = self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)  # TCP: connect finished
+        if err == 0 and not self._self_connected():
+            return True
+        self.close()
+        self._retry(now)
+        return False
+
+
+def _pidfd(pid: int | None) -> int | None:
+    """A pidfd (readable once the process exits), or None where there is none to be had."""
+    if pid is None or not hasattr(os, "pidfd_open"):
+        return None
+    try:
+        return os.pidfd_open(pid)
+    except OSError:  # gone already (then _exited says so) or no pidfd support
+        return None
+
+
 def wait_ready(rt: Runtime, pending: list[PendingProbe], deadline_s: float = 15.0) -> float:
-    """Poll until every probe passes; returns seconds waited. Raises ReadinessError."""
+    """Wait until every probe passes; returns seconds waited. Raises ReadinessError.
+
+    Waits on events rather than poll intervals where the probe allows: a DNS probe keeps one
+    connected socket in the node, so an answer or a refusal (ICMP port unreachable) wakes it;
+    a TCP probe wakes when its connect completes or is refused; each service's process has a
+    pidfd that wakes the wait the moment it exits. After a refusal it asks again 2 ms later,
+    doubling up to 50 ms. File and command probes are re-run every 10 ms."""
     start = time.monotonic()
-    left = list(pending)
-    while left:
-        elapsed = time.monotonic() - start
-        still = []
-        for item in left:
-            if _passes(rt, item):
-                continue
-            if _exited(item.pid):
-                raise ReadinessError(item.node, describe(item.probe) + " (its process exited)",
-                                     elapsed, tail(item.log))
-            still.append(item)
-        left = still
-        if not left:
-            break
-        if time.monotonic() - start > deadline_s:
-            item = left[0]
-            what = describe(item.probe)
-            if len(left) > 1:
-                what += " (also pending: " + "; ".join(f"{i.node}: {describe(i.probe)}" for i in left[1:]) + ")"
-            raise ReadinessError(item.node, what, deadline_s, tail(item.log))
-        time.sleep(0.01)
+    watches = [_Watch(rt, item, start) for item in pending]
+    pidfds = {id(w): _pidfd(w.item.pid) for w in watches}
+    try:
+        while watches:
+            now = time.monotonic()
+            elapsed = now - start
+            still = []
+            for w in watches:
+                if _exited(w.item.pid):
+                    raise ReadinessError(w.item.node, describe(w.probe) + " (its process exited)",
+                                         elapsed, tail(w.item.log))
+                if w.due <= now and w.act(now):
+                    w.close()
+                    continue
+                still.append(w)
+            watches = still
+            if not watches:
+                break
+            if time.monotonic() - start > deadline_s:
+                first = watches[0]
+                what = describe(first.probe)
+                if len(watches) > 1:
+                    what += " (also pending: " + "; ".join(f"{w.item.node}: {describe(w.probe)}"
+                                                           for w in watches[1:]) + ")"
+                raise ReadinessError(first.item.node, what, deadline_s, tail(first.item.log))
+            socks = [w for w in watches if w.fileno() is not None]
+            exits = [fd for w in watches if (fd := pidfds.get(id(w))) is not None]
+            wait = max(0.0, min(min(w.due for w in watches), start + deadline_s + 0.001) - time.monotonic())
+            rd, wr, _ = select.select([*socks, *exits], [w for w in socks if isinstance(w.probe, TcpProbe)],
+                                      [], wait)
+            now = time.monotonic()
+            done = set()
+            for w in {id(x): x for x in (*rd, *wr) if isinstance(x, _Watch)}.values():
+                if w.ready(now):
+                    done.add(id(w))
+                    w.close()
+            watches = [w for w in watches if id(w) not in done]
+            # an exited process (pidfd readable) is reported at the top of the loop
+    finally:
+        for w in watches:
+            w.close()
+        for fd in pidfds.values():
+            if fd is not None:
+                os.close(fd)
     return time.monotonic() - start
-
-
-def _passes(rt: Runtime, item: PendingProbe) -> bool:
-    p = item.probe
-    if isinstance(p, DnsProbe):
-        return _dns_ok(rt, item.node, p, p.timeout)
-    if isinstance(p, TcpProbe):
-        return _tcp_ok(rt, item.node, p, 0.2)
-    if isinstance(p, FdProbe):
-        return _fd_ok(item.pid, p.target)
-    if isinstance(p, CommandProbe):
-        return rt.exec(item.node, p.argv, timeout=5).returncode == 0
-    raise TypeError(p)

@@ -1,5 +1,6 @@
 """Resolver comparison reports: a side-by-side table, JSON, a latency CDF plot (PNG), and a
-self-contained HTML page holding both."""
+self-contained HTML page holding both. Each variant's p50 and p95 are shown as a ratio to the
+baseline variant with their bootstrap interval, and "no difference" when it covers 1."""
 
 from __future__ import annotations
 
@@ -18,22 +19,76 @@ from ..measure.compare import VariantResult
 from ..checks.stats import cdf
 
 COLUMNS = ("p50", "p90", "p95", "p99", "max", "mean", "min")
+RATIOS = ("p50", "p95")
+# ten colours, then the same ten dashed, dotted, dash-dotted: 40 variants stay apart
+COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
+           "#bcbd22", "#17becf")
+LINESTYLES = ("solid", "dashed", "dotted", "dashdot")
 
 
 def _ms(v) -> str:
     return "—" if v is None else (f"{v:.0f}" if v >= 100 else f"{v:.2f}")
 
 
+def style(i: int) -> tuple[str, str]:
+    """The colour and line style of the i-th variant's line."""
+    return COLOURS[i % len(COLOURS)], LINESTYLES[(i // len(COLOURS)) % len(LINESTYLES)]
+
+
+def ratio_text(r: VariantResult, stat: str) -> str:
+    """'1.02× [0.95–1.10] no difference', 'baseline', or '—' when it could not be computed."""
+    if r.name == r.baseline:
+        return "baseline"
+    ci = r.vs_baseline.get(stat)
+    if not ci:
+        return "—"
+    verdict = ci["verdict"] if ci["verdict"] == "no difference" else f"{ci['verdict']} than {r.baseline}"
+    return f"{ci['ratio']:.2f}× [{ci['lo']:.2f}–{ci['hi']:.2f}] {verdict}"
+
+
+def _value(v) -> str:
+    if isinstance(v, list):
+        return ", ".join(_value(x) for x in v) if v else "nothing"
+    if isinstance(v, dict):
+        return "; ".join(f"{k} {_value(x)}" for k, x in v.items())
+    return str(v)
+
+
+def describe(r: VariantResult) -> str:
+    """What the variant changes, in words: where lookups run, which node fields it sets, and how
+    the measurement differs from the comparison's default."""
+    parts = [r.description.rstrip(".")] if r.description else []
+    parts.append(f"lookups from {r.node}")
+    if r.patch:
+        for node, fields in r.patch.items():
+            parts.append(f"on node {node}: " + "; ".join(f"{k} set to {_value(v)}" for k, v in fields.items()))
+    else:
+        parts.append("the base topology unchanged")
+    m = r.measure
+    how = f"{m['count']} lookups of {m['name']}"
+    if m.get("gap_ms"):
+        how += f", {m['gap_ms']:g} ms apart"
+    how += f", at most {m['max_seconds']:g} s"
+    parts.append(how)
+    return "; ".join(parts)
+
+
 def render_table(name: str, results: list[VariantResult], console: Console) -> None:
     table = Table(title=f"resolution latency: {name} (ms, getaddrinfo in the node)", title_justify="left")
-    for col in ("variant", "from", "n", "fail", *COLUMNS):
-        table.add_column(col, justify="left" if col in ("variant", "from", "fail") else "right",
+    base = results[0].baseline if results else ""
+    ratio_cols = tuple(f"{c} / {base}" for c in RATIOS) if base else ()
+    for col in ("variant", "from", "n", "fail", *COLUMNS, *ratio_cols):
+        table.add_column(col, justify="left" if col in ("variant", "from", "fail", *ratio_cols) else "right",
                          no_wrap=col in ("variant", "from"))
     for r in results:
         s = r.stats
         fails = ", ".join(f"{k}×{v}" for k, v in s.failures.items()) or "0"
-        table.add_row(r.name, r.node, str(s.count), fails, *(_ms(getattr(s, c)) for c in COLUMNS))
+        table.add_row(r.name, r.node, str(s.count), fails, *(_ms(getattr(s, c)) for c in COLUMNS),
+                      *((ratio_text(r, c) for c in RATIOS) if base else ()))
     console.print(table)
+    if base:
+        console.print(f"ratios: the variant's percentile over {base}'s, with a 95% bootstrap interval over "
+                      "the interleaved rounds; \"no difference\" when the interval covers 1")
 
 
 @dataclass
@@ -48,28 +103,32 @@ def to_json(name: str, results: list[VariantResult]) -> str:
     return json.dumps(dump(BenchReport(name, results)), indent=1)
 
 
-def plot_png(name: str, results: list[VariantResult]) -> bytes:
-    import matplotlib
+def figure(name: str, results: list[VariantResult]):
+    """The CDF plot as a matplotlib Figure (the caller closes it)."""
+    from matplotlib.figure import Figure  # no pyplot: no display, no global state
 
-    matplotlib.use("Agg")  # no display: files only
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(9, 5), dpi=110)
-    for r in results:
+    fig = Figure(figsize=(9, 5), dpi=110)
+    ax = fig.subplots()
+    for i, r in enumerate(results):
         ok = [m for m, e in zip(r.samples_ms, r.errors) if e is None]
         if ok:
             xs, ys = cdf([max(m, 0.01) for m in ok])
-            ax.step(xs, ys, where="post", label=f"{r.name} (p50 {_ms(r.stats.p50)} ms)")
+            colour, dash = style(i)
+            ax.step(xs, ys, where="post", color=colour, linestyle=dash,
+                    label=f"{r.name} (p50 {_ms(r.stats.p50)} ms)")
     ax.set_xscale("log")
     ax.set_xlabel("lookup latency, ms (log scale)")
     ax.set_ylabel("share of lookups")
     ax.set_title(f"{name}: getaddrinfo latency CDF per variant")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
-    buf = io.BytesIO()
+    ax.legend(fontsize=8, loc="lower right", handlelength=3)
     fig.tight_layout()
-    fig.savefig(buf, format="png")
-    plt.close(fig)
+    return fig
+
+
+def plot_png(name: str, results: list[VariantResult]) -> bytes:
+    buf = io.BytesIO()
+    figure(name, results).savefig(buf, format="png")
     return buf.getvalue()
 
 
@@ -78,12 +137,13 @@ def to_html(name: str, description: str, results: list[VariantResult], png: byte
         "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td>{}</tr>".format(
             html.escape(r.name), html.escape(r.node), r.stats.count,
             html.escape(", ".join(f"{k}×{v}" for k, v in r.stats.failures.items()) or "0"),
-            "".join(f"<td class=n>{_ms(getattr(r.stats, c))}</td>" for c in COLUMNS)) for r in results)
-    changes = "".join(f"<li><b>{html.escape(r.name)}</b>: from {html.escape(r.node)}; "
-                      f"{html.escape(json.dumps(r.patch) if r.patch else 'base topology')}; "
-                      f"{html.escape(json.dumps(r.measure))}</li>" for r in results)
+            "".join(f"<td class=n>{_ms(getattr(r.stats, c))}</td>" for c in COLUMNS)
+            + "".join(f"<td>{html.escape(ratio_text(r, c))}</td>" for c in RATIOS)) for r in results)
+    changes = "".join(f"<li><b>{html.escape(r.name)}</b>: {html.escape(describe(r))}</li>" for r in results)
     img = base64.b64encode(png).decode()
-    head = "".join(f"<th>{c}</th>" for c in ("variant", "from", "n", "failures", *COLUMNS))
+    base = results[0].baseline if results else ""
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in ("variant", "from", "n", "failures", *COLUMNS,
+                                                          *(f"{c} / {base}" for c in RATIOS)))
     return f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>labsim: {html.escape(name)}</title>
 <style>body{{font-family:sans-serif;margin:2em;max-width:70em}} table{{border-collapse:collapse}}
@@ -91,7 +151,10 @@ td,th{{border:1px solid #ccc;padding:.3em .6em}} td.n{{text-align:right;font-var
 </head><body>
 <h1>Resolution latency: {html.escape(name)}</h1>
 <p>{html.escape(description)}</p>
-<p>Milliseconds per <code>getaddrinfo</code>, timed inside the node through its own resolv.conf.</p>
+<p>Milliseconds per <code>getaddrinfo</code>, timed inside the node through its own resolv.conf.
+Variants were measured interleaved: in each round a slice of every variant, in shuffled order.
+A ratio is the variant's percentile over {html.escape(base)}'s, with a 95% bootstrap interval over
+the rounds; "no difference" when the interval covers 1.</p>
 <table><tr>{head}</tr>{rows}</table>
 <h2>Latency CDF</h2>
 <img alt="latency CDF per variant" src="data:image/png;base64,{img}">

@@ -17,8 +17,6 @@ import subprocess
 import time
 from pathlib import Path
 
-from pyroute2 import IPRoute
-
 from ..errors import RuntimeOpError
 from ..model.plan import IfacePlan, RoutePlan
 from . import links, nsutil
@@ -43,8 +41,9 @@ class NetnsRuntime(Runtime):
         self.state = state
         self.lab = state.lab
         self.hub = ns_prefix(self.lab)
-        self._ipr: dict[str, IPRoute] = {}
-        self._hub_fd: int | None = None
+        self._rtnl: dict[str, links.Rtnl] = {}  # namespace -> its netlink socket
+        self._fds: dict[str, int] = {}  # namespace -> an open fd of it (veth peers go there)
+        self._bridges: dict[str, int] = {}  # bridge -> its index in the hub
 
     # -- helpers -----------------------------------------------------------------------
     def ns(self, node: str) -> str:
@@ -53,46 +52,72 @@ class NetnsRuntime(Runtime):
     def _host_dir(self, node: str) -> Path:
         return self.state.dir / "nodes" / node
 
-    def _netlink(self, ns: str) -> IPRoute:
-        if ns not in self._ipr:
-            self._ipr[ns] = nsutil.iproute_in(nsutil.netns_path(ns))
-        return self._ipr[ns]
+    def _netlink(self, ns: str) -> links.Rtnl:
+        if ns not in self._rtnl:
+            self._rtnl[ns] = links.Rtnl(nsutil.socket_in(nsutil.netns_path(ns), socket.AF_NETLINK,
+                                                         socket.SOCK_RAW, nsutil.NETLINK_ROUTE))
+        return self._rtnl[ns]
+
+    def _fd(self, ns: str) -> int:
+        if ns not in self._fds:
+            self._fds[ns] = os.open(nsutil.netns_path(ns), os.O_RDONLY)
+        return self._fds[ns]
+
+    def _create_netns(self, ns: str, sysctls: dict[str, str]) -> None:
+        self._rtnl[ns] = links.Rtnl(nsutil.create_netns(ns, sysctls, keep=True))
 
     def close(self) -> None:
-        """Close the netlink sockets kept open during bring-up."""
-        for ipr in self._ipr.values():
-            ipr.close()
-        self._ipr.clear()
-        if self._hub_fd is not None:
-            os.close(self._hub_fd)
-            self._hub_fd = None
+        """Close the netlink sockets and namespace fds kept open during bring-up."""
+        for rtnl in self._rtnl.values():
+            rtnl.close()
+        self._rtnl.clear()
+        for fd in self._fds.values():
+            os.close(fd)
+        self._fds.clear()
 
     # -- Runtime -----------------------------------------------------------------------
     def create_hub(self) -> None:
         self.state.record(namespaces=[self.hub])
-        nsutil.create_netns(self.hub, {"net.ipv6.conf.all.disable_ipv6": "1",
-                                       "net.ipv6.conf.default.disable_ipv6": "1"})
-        self._hub_fd = os.open(nsutil.netns_path(self.hub), os.O_RDONLY)
+        self._create_netns(self.hub, {"net.ipv6.conf.all.disable_ipv6": "1",
+                                      "net.ipv6.conf.default.disable_ipv6": "1"})
+
+    def create_nodes(self, sysctls: dict[str, dict[str, str]]) -> None:
+        """Every node's namespace at once: one state write recording them all, then one thread
+        making them all; create_node then only plumbs. Per node that saves a write of the
+        whole (growing) state file and a thread start."""
+        todo = [(self.ns(n), s) for n, s in sysctls.items()]
+        self.state.record(namespaces=[ns for ns, _ in todo], paths=[str(NETNS_ETC / ns) for ns, _ in todo])
+        for (ns, _), sock in zip(todo, nsutil.create_netns_many(todo, keep=True)):
+            self._rtnl[ns] = links.Rtnl(sock)
 
     def create_node(self, node: str, sysctls: dict[str, str]) -> None:
         ns = self.ns(node)
-        host_dir = self._host_dir(node)
-        self.state.record(namespaces=[ns], paths=[str(NETNS_ETC / ns)])
-        host_dir.mkdir(parents=True, exist_ok=True, mode=0o755)
+        if ns not in self._rtnl:  # not made by create_nodes
+            self.state.record(namespaces=[ns], paths=[str(NETNS_ETC / ns)])
+            self._create_netns(ns, sysctls)
+        self._host_dir(node).mkdir(parents=True, exist_ok=True, mode=0o755)
         (NETNS_ETC / ns).mkdir(parents=True, exist_ok=True, mode=0o755)
-        nsutil.create_netns(ns, sysctls)
-        links.loopback_up(self._netlink(ns))
+        links.lo_up(self._rtnl[ns])
 
     def create_network(self, bridge: str) -> None:
-        links.make_bridge(self._netlink(self.hub), bridge)
+        self._bridges[bridge] = links.bridge(self._netlink(self.hub), bridge)
 
     def connect(self, node: str, iface: IfacePlan, bridge: str) -> None:
-        assert self._hub_fd is not None, "create_hub first"
-        links.connect(self._netlink(self.ns(node)), self._netlink(self.hub), self._hub_fd,
-                      iface, bridge)
+        hub = self._netlink(self.hub)
+        if bridge not in self._bridges:
+            self._bridges[bridge] = hub.index(bridge, f"attach {iface.peer} to bridge {bridge}")
+        ns = self.ns(node)
+        links.plug(self._netlink(ns), self._fd(ns), hub, iface, self._bridges[bridge])
 
     def add_routes(self, node: str, routes: list[RoutePlan]) -> None:
-        links.add_routes(self._netlink(self.ns(node)), routes)
+        ns = self.ns(node)
+        links.routes(self._netlink(ns), routes)
+        # a node's plumbing ends with its routes: let go of its socket and fd (2 of 250
+        # nodes' worth of open files otherwise); a later call opens them again
+        self._rtnl.pop(ns).close()
+        fd = self._fds.pop(ns, None)
+        if fd is not None:
+            os.close(fd)
 
     def node_dir(self, node: str) -> str:
         return str(self._host_dir(node))

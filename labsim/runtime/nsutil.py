@@ -14,11 +14,12 @@ import os
 import socket
 import threading
 import time
-from typing import Callable, TypeVar
-
-from pyroute2 import IPRoute
+from typing import TYPE_CHECKING, Callable, TypeVar
 
 from ..errors import RuntimeOpError
+
+if TYPE_CHECKING:  # importing pyroute2 costs ~0.16 s: only where IPRoute is used
+    from pyroute2 import IPRoute
 
 CLONE_NEWNET = 0x40000000
 MS_BIND = 4096
@@ -26,6 +27,7 @@ MS_REC = 16384
 MS_SHARED = 1 << 20
 MNT_DETACH = 2
 NETNS_RUN_DIR = "/run/netns"
+NETLINK_ROUTE = 0
 
 _libc = ctypes.CDLL(None, use_errno=True)
 T = TypeVar("T")
@@ -79,29 +81,53 @@ def _prepare_run_dir() -> None:
     _run_dir_ready = True
 
 
-def create_netns(name: str, sysctls: dict[str, str] | None = None) -> None:
-    """`ip netns add NAME`, plus namespace-local sysctls written before any interface exists."""
+def create_netns(name: str, sysctls: dict[str, str] | None = None,
+                 keep: bool = False) -> socket.socket | None:
+    """`ip netns add NAME`, plus namespace-local sysctls written before any interface exists.
+    With `keep`, also return a NETLINK_ROUTE socket born in it."""
+    made = create_netns_many([(name, sysctls or {})], keep)
+    return made[0] if keep else None
+
+
+def create_netns_many(todo: list[tuple[str, dict[str, str]]], keep: bool = False) -> list[socket.socket]:
+    """`create_netns` for many namespaces in one short-lived thread: it unshares into each new
+    namespace in turn (a thread start costs about as much as the namespace itself). Stops at
+    the first failure; the namespaces made before it stay (the caller recorded them all)."""
     _prepare_run_dir()
-    path = netns_path(name)
-    try:
-        os.close(os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL, 0))
-    except FileExistsError as exc:
-        raise RuntimeOpError(f"network namespace {name} already exists") from exc
+    out: list[socket.socket] = []
+
+    def one(name: str, sysctls: dict[str, str]) -> None:
+        path = netns_path(name)
+        try:
+            os.close(os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL, 0))
+        except FileExistsError as exc:
+            raise RuntimeOpError(f"network namespace {name} already exists") from exc
+        try:
+            _check(_libc.unshare(CLONE_NEWNET), "unshare for", name)
+            for key, value in sysctls.items():
+                # /proc/sys/net resolves against the calling thread's namespace
+                with open("/proc/sys/" + key.replace(".", "/"), "w") as f:
+                    f.write(value)
+            src = f"/proc/self/task/{threading.get_native_id()}/ns/net"
+            _check(_libc.mount(src.encode(), path.encode(), b"none", MS_BIND, None), "bind-mount", path)
+            if keep:  # a socket stays in the namespace it was born in
+                out.append(socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_ROUTE))
+        except BaseException:
+            _libc.umount2(path.encode(), MNT_DETACH)  # if it got that far (EINVAL otherwise)
+            _unlink_quiet(path)
+            raise
 
     def body() -> None:
-        _check(_libc.unshare(CLONE_NEWNET), "unshare for", name)
-        for key, value in (sysctls or {}).items():
-            # /proc/sys/net resolves against the calling thread's namespace
-            with open("/proc/sys/" + key.replace(".", "/"), "w") as f:
-                f.write(value)
-        src = f"/proc/self/task/{threading.get_native_id()}/ns/net".encode()
-        _check(_libc.mount(src, path.encode(), b"none", MS_BIND, None), "bind-mount", path)
+        for name, sysctls in todo:
+            one(name, sysctls)
 
     try:
         in_thread(body)
     except BaseException:
-        _unlink_quiet(path)
+        for sock in out:
+            sock.close()
         raise
+    return out
 
 
 def remove_netns(name: str) -> bool:
@@ -155,6 +181,8 @@ def socket_in(path: str, family: int, type_: int, proto: int = 0) -> socket.sock
 
 def iproute_in(path: str) -> IPRoute:
     """A pyroute2 IPRoute whose netlink socket lives in the namespace at `path`."""
+    from pyroute2 import IPRoute
+
     sock = socket_in(path, socket.AF_NETLINK, socket.SOCK_DGRAM, 0)
     return IPRoute(fileno=sock.detach())
 

@@ -30,3 +30,35 @@ def test_shipped_comparison_orders_the_medians(tmp_path):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     for variant in ("good-order", "bad-order", "upstream-50ms"):
         assert variant in res.stdout  # the side-by-side table
+
+
+@pytest.mark.root
+def test_identical_variants_measure_equal_beside_a_cpu_hog():
+    """A/A: `good-order` and `dns64-unbound` have the same configuration in two labs. Measured
+    interleaved while a CPU hog spins beside them, their p50 and p95 ratios cover 1; in the
+    same run `upstream-50ms` (a real difference) comes out slower, so the intervals are not
+    merely too wide to say anything."""
+    import subprocess
+    import sys
+
+    from labsim.measure.compare import run_comparison
+
+    _, plans = load_comparison(REPO / "compare" / "ipv6-only-client.yml")
+    by_name = {p.name: p for p in plans}
+    slow = by_name["upstream-50ms"]
+    slow.measure = slow.measure.model_copy(update={"count": 20})  # ~0.2 s a lookup
+    chosen = [by_name["good-order"], by_name["dns64-unbound"], slow]
+    hog = subprocess.Popen([sys.executable, "-c", "import time\nend = time.monotonic() + 300\n"
+                            "while time.monotonic() < end: pass"])  # bounded even if never killed
+    try:
+        results = run_comparison(chosen, baseline="good-order", rounds=10)
+    finally:
+        hog.kill()
+        hog.wait()
+    base, same, slower = results
+    assert base.stats["count"] == same.stats["count"] == 100 and not same.stats["failures"]
+    assert sorted(set(same.rounds)) == list(range(10))  # a slice in every round
+    for stat in ("p50", "p95"):
+        ci = same.vs_baseline[stat]
+        assert ci["lo"] <= 1 <= ci["hi"] and ci["verdict"] == "no difference", (stat, ci)
+    assert slower.vs_baseline["p50"]["verdict"] == "slower" and slower.vs_baseline["p50"]["lo"] > 1
