@@ -56,7 +56,7 @@ def test_identical_variants_measure_equal_beside_a_cpu_hog():
         hog.kill()
         hog.wait()
     base, same, slower = results
-    assert base.stats["count"] == same.stats["count"] == 100 and not same.stats["failures"]
+    assert base.stats.count == same.stats.count == 100 and not same.stats.failures
     assert sorted(set(same.rounds)) == list(range(10))  # a slice in every round
     for stat in ("p50", "p95"):
         ci = same.vs_baseline[stat]
