@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from .base import CheckEnv, CheckSpec
 from .dns import DnsCheck, run_dns
+from .exec import ExecCheck, run_exec
 from .http import HttpCheck, run_http
 from .learnt import LearntCheck, run_learnt
 from .measure import MeasureCheck, run_measure
@@ -22,6 +23,7 @@ CHECKS = {
     "ping": (PingCheck, run_ping),
     "measure": (MeasureCheck, run_measure),
     "learnt": (LearntCheck, run_learnt),
+    "exec": (ExecCheck, run_exec),
 }
 
 __all__ = ["CHECKS", "CheckEnv", "CheckResult", "CheckSpec", "Reason"]

@@ -46,6 +46,11 @@ class Expect(BaseModel):
     p95_max_ms: float | None = Field(None, ge=0)
     p99_max_ms: float | None = Field(None, ge=0)
     failures_max: int | None = Field(None, ge=0)
+    # an `exec` step: the program's exit status, its output, stdout's JSON (dotted paths)
+    exit_status: int | None = None
+    stdout_contains: str | None = None
+    stderr_contains: str | None = None
+    stdout: dict[str, Any] | None = None
 
 
 @dataclass
@@ -83,7 +88,8 @@ def per_try(exp: Expect, r: CheckResult) -> list[Outcome]:
     bounds = (exp.p50_min_ms, exp.p50_max_ms, exp.p95_max_ms, exp.p99_max_ms, exp.failures_max)
     if exp.ok is not None or exp.reason is not None or all(b is None for b in bounds):
         # latency bounds alone are the whole expectation: a slow series may lose a lookup
-        want_ok = exp.ok if exp.ok is not None else exp.reason is None
+        # expecting a failure reason or a non-zero exit status means expecting a failure
+        want_ok = exp.ok if exp.ok is not None else (exp.reason is None and not exp.exit_status)
         out.append(Outcome("ok", want_ok, r.ok, r.ok == want_ok))
     if exp.reason is not None:
         out.append(Outcome("reason", exp.reason.value, r.reason.value if r.reason else None, r.reason == exp.reason))
@@ -137,9 +143,26 @@ def per_try(exp: Expect, r: CheckResult) -> list[Outcome]:
     if exp.failures_max is not None:
         fails = sum((stats.get("failures") or {}).values())
         out.append(Outcome("failures_max", exp.failures_max, fails, fails <= exp.failures_max))
+    out += exec_outcomes(exp, r)
     if exp.max_ms is not None:
         ms = r.timings_ms.get("total")
         out.append(Outcome("max_ms", exp.max_ms, ms, ms is not None and ms <= exp.max_ms))
+    return out
+
+
+def exec_outcomes(exp: Expect, r: CheckResult) -> list[Outcome]:
+    f, out = r.facts, []
+    if exp.exit_status is not None:
+        got = f.get("exit_status")
+        out.append(Outcome("exit_status", exp.exit_status, got, got == exp.exit_status))
+    for what, want, text in (("stdout_contains", exp.stdout_contains, f.get("stdout")),
+                             ("stderr_contains", exp.stderr_contains, f.get("stderr"))):
+        if want is not None:
+            tail = (text or "").strip().splitlines()
+            out.append(Outcome(what, want, tail[-1][:200] if tail else None, want in (text or "")))
+    for path, want in (exp.stdout or {}).items():
+        got = _dig(f.get("json"), path)
+        out.append(Outcome(f"stdout.{path}", want, got, got == want))
     return out
 
 
