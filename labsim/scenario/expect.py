@@ -46,6 +46,8 @@ class Expect(BaseModel):
     p95_max_ms: float | None = Field(None, ge=0)
     p99_max_ms: float | None = Field(None, ge=0)
     failures_max: int | None = Field(None, ge=0)
+    # a `within` step: the time until its expectations first held (e.g. a DNS failover)
+    converged_max_ms: float | None = Field(None, gt=0)
     # an `exec` step: the program's exit status, its output, stdout's JSON (dotted paths)
     exit_status: int | None = None
     stdout_contains: str | None = None

@@ -12,7 +12,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_valida
 from ..checks import CHECKS
 from ..checks.base import CheckSpec
 from ..model.topology import Nat64Prefix
-from ..model.types import record_value
+from ..model.types import TlsName, record_value
 from . import fields as f
 from .expect import Expect
 
@@ -177,9 +177,18 @@ class SetPref64(Strict):
     lifetime: int | None = Field(None, ge=0, le=65528)  # seconds; 0 withdraws; default: unchanged
 
 
+class ReissueCert(Strict):
+    """Give a node serving HTTPS a new lab-CA certificate for these names and restart its
+    daemons (the fix "put the public name in the edge's certificate")."""
+
+    node: str
+    names: list[TlsName] = Field(min_length=1, max_length=100)
+
+
 ACTIONS: dict[str, type[BaseModel]] = {
     "stop": StopAction, "start": StartAction, "move_address": MoveAddress,
     "set_record": SetRecord, "drop": DropAction, "undrop": NodeAction, "set_pref64": SetPref64,
+    "reissue_cert": ReissueCert,
 }
 STEP_KEYS = tuple(CHECKS) + tuple(ACTIONS)
 
@@ -212,6 +221,12 @@ class Step(Strict):
         if not isinstance(spec, BaseModel):
             spec = step_model(key).model_validate(spec)
         return {**rest, "kind": key, "spec": spec}
+
+    @model_validator(mode="after")
+    def _converged_needs_within(self) -> "Step":
+        if self.expect is not None and self.expect.converged_max_ms is not None and not self.within:
+            raise ValueError("expect.converged_max_ms measures a `within` step: give `within`")
+        return self
 
     @property
     def is_check(self) -> bool:

@@ -125,6 +125,16 @@ def run_step(session: LabSession, index: int, step: Step) -> StepResult:
             break
         time.sleep(RETRY_EVERY_S)
     last = tries[-1]
+    if step.within:
+        # how long the lab took to get there (a failover, a restart): from the step's start,
+        # i.e. right after the previous action, to the end of the first passing round
+        converged = round((time.monotonic() - t0) * 1000, 1) if passed else None
+        last.facts["converged_ms"] = converged
+        bound = step.expect.converged_max_ms if step.expect else None
+        if bound is not None:
+            outcomes.append(Outcome("converged_max_ms", bound, converged,
+                                    converged is not None and converged <= bound))
+            passed = passed and converged is not None and converged <= bound
     if len(tries) > 1:  # keep what a report needs, not every try's facts
         last.facts["tries_summary"] = {
             "count": len(tries), "ok": sum(t.ok for t in tries),
