@@ -9,6 +9,7 @@ from .http import HttpCheck, run_http
 from .learnt import LearntCheck, run_learnt
 from .measure import MeasureCheck, run_measure
 from .ping import PingCheck, run_ping
+from .pmtu import PmtuCheck, run_pmtu
 from .resolve import ResolveCheck, run_resolve
 from .result import CheckResult, Reason
 from .tcp import TcpCheck, run_tcp
@@ -24,6 +25,7 @@ CHECKS = {
     "measure": (MeasureCheck, run_measure),
     "learnt": (LearntCheck, run_learnt),
     "exec": (ExecCheck, run_exec),
+    "pmtu": (PmtuCheck, run_pmtu),
 }
 
 __all__ = ["CHECKS", "CheckEnv", "CheckResult", "CheckSpec", "Reason"]

@@ -23,7 +23,8 @@ MARKER = "\n@@labsim-curl@@\n"
 # named fields, not %{json}: that one builds curl's version string, which initialises libldap
 # (a lookup of the machine's own hostname, ~5 ms a request)
 FIELDS = ("exitcode", "errormsg", "http_code", "remote_ip", "http_version", "ssl_verify_result",
-          "time_namelookup", "time_connect", "time_appconnect", "time_starttransfer", "time_total")
+          "time_namelookup", "time_connect", "time_appconnect", "time_starttransfer", "time_total",
+          "size_download")
 WRITE_OUT = MARKER + "".join(f"{f}=%{{{f}}}\n" for f in FIELDS) + "headers=%{header_json}"
 URL_IPV4 = re.compile(r"\b(?:https?|wss?)://((?:\d{1,3}\.){3}\d{1,3})(?::\d+)?", re.I)
 TLS_EXITS = {35, 58, 59, 77, 83, 90, 91}
@@ -98,7 +99,7 @@ def parse_write_out(tail: str) -> tuple[dict, dict]:
     for line in fields.splitlines():
         key, _, value = line.partition("=")
         info[key] = value
-    for key in ("exitcode", "http_code", "ssl_verify_result"):
+    for key in ("exitcode", "http_code", "ssl_verify_result", "size_download"):
         info[key] = int(info.get(key) or 0)
     for key in [k for k in info if k.startswith("time_")]:
         info[key] = float(info[key] or 0)
@@ -117,7 +118,8 @@ def interpret(spec: HttpCheck, env: CheckEnv | None, info: dict, headers: dict, 
     hdrs = {k.lower(): v[-1] if isinstance(v, list) else v for k, v in (headers or {}).items()}
     facts = {"status": info.get("http_code") or None, "remote_ip": info.get("remote_ip") or None,
              "http_version": info.get("http_version"), "headers": hdrs, "body": body[:BODY_KEEP],
-             "url": spec.url, "method": spec.method}
+             "url": spec.url, "method": spec.method,
+             "bytes_received": info.get("size_download", 0)}  # the body so far, a stall included
     try:
         facts["json"] = json.loads(body) if body.strip().startswith(("{", "[")) else None
     except json.JSONDecodeError:

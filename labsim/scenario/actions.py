@@ -16,7 +16,7 @@ from ..readiness import wait_ready
 from ..lab import spawn_services
 from ..runtime.netns import stop_processes
 from ..runtime.state import LabState, alive
-from .model import (DropAction, MoveAddress, NodeAction, ReissueCert, SetPref64, SetRecord,
+from .model import (ClampMss, DropAction, MoveAddress, NodeAction, ReissueCert, SetPref64, SetRecord,
                     StartAction, StopAction)
 from .session import LabSession
 
@@ -124,7 +124,54 @@ def _nft(s: LabSession, node: str, script: str) -> None:
         raise ActionError(f"{node}: nft: {res.stderr.decode(errors='replace').strip()}")
 
 
+ICMP_TABLE = "labsim_icmp"  # PMTU errors, apart from `drop`'s own table
+ICMP_MATCH = {"packet-too-big": "icmpv6 type packet-too-big",
+              "frag-needed": "icmp type destination-unreachable icmp code frag-needed"}
+MSS_TABLE = "labsim_mss"
+
+
+def drop_icmp(s: LabSession, a: DropAction) -> str:
+    """Drop path-MTU errors in every direction through the node (its own and forwarded), in
+    a table of their own, as one nft script (chain names are not nftables keywords)."""
+    chains = {"in": ("icmp_input", "input"), "out": ("icmp_output", "output"),
+              "fwd": ("icmp_forward", "forward")}
+    lines = [f"add table inet {ICMP_TABLE}"]
+    lines += [f"add chain inet {ICMP_TABLE} {name} {{ type filter hook {hook} priority 0 ; }}"
+              for name, hook in chains.values()]
+    where = [(n, "daddr", ("out", "fwd")) for n in _networks(s, a.to)]
+    where += [(n, "saddr", ("in", "fwd")) for n in _networks(s, a.source)]
+    rules = []
+    for kind in a.icmp:
+        version = 6 if kind == "packet-too-big" else 4
+        for net, direction, keys in where or [(None, "", tuple(chains))]:
+            if net is not None and net.version != version:
+                continue  # an address of the other family never carries this error
+            match = f"{'ip6' if version == 6 else 'ip'} {direction} {net} " if net is not None else ""
+            rule = f"{match}{ICMP_MATCH[kind]} counter drop"
+            lines += [f"add rule inet {ICMP_TABLE} {chains[k][0]} {rule}" for k in keys]
+            rules.append(rule)
+    if not rules:
+        raise ActionError(f"{a.node}: no {', '.join(a.icmp)} can match: the addresses given are "
+                          "of the other family")
+    _nft(s, a.node, "\n".join(lines) + "\n")
+    return f"{a.node} drops: " + "; ".join(sorted(set(rules)))
+
+
+def clamp_mss(s: LabSession, a: ClampMss) -> str:
+    reset = f"add table inet {MSS_TABLE}\ndelete table inet {MSS_TABLE}\n"  # no error when absent
+    if a.mss is None:
+        _nft(s, a.node, reset)
+        return f"{a.node} clamps no MSS"
+    _nft(s, a.node, reset + f"add table inet {MSS_TABLE}\n"
+         f"add chain inet {MSS_TABLE} clamp {{ type filter hook forward priority -150 ; }}\n"
+         f"add rule inet {MSS_TABLE} clamp tcp flags syn tcp option maxseg size gt {int(a.mss)} "
+         f"tcp option maxseg size set {int(a.mss)} counter\n")
+    return f"{a.node} clamps the MSS of forwarded SYNs to {a.mss}"
+
+
 def drop(s: LabSession, a: DropAction) -> str:
+    if a.icmp:
+        return drop_icmp(s, a)
     to, source = _networks(s, a.to), _networks(s, a.source)
     _nft(s, a.node, drop_script(to, source, a.proto, a.port))
     what = " ".join(x for x in (f"to {a.to}" if a.to else "", f"from {a.source}" if a.source else "",
@@ -134,6 +181,7 @@ def drop(s: LabSession, a: DropAction) -> str:
 
 def undrop(s: LabSession, a: NodeAction) -> str:
     _nft(s, a.node, UNDROP_SCRIPT)
+    _nft(s, a.node, f"add table inet {ICMP_TABLE}\ndelete table inet {ICMP_TABLE}\n")
     return f"{a.node} drops nothing"
 
 
@@ -167,4 +215,5 @@ def reissue_cert(s: LabSession, a: ReissueCert) -> str:
 
 
 RUN = {"stop": stop, "start": start, "move_address": move_address, "set_record": set_record,
-       "drop": drop, "undrop": undrop, "set_pref64": set_pref64, "reissue_cert": reissue_cert}
+       "drop": drop, "undrop": undrop, "set_pref64": set_pref64, "reissue_cert": reissue_cert,
+       "clamp_mss": clamp_mss}

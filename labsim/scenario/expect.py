@@ -53,6 +53,9 @@ class Expect(BaseModel):
     stdout_contains: str | None = None
     stderr_contains: str | None = None
     stdout: dict[str, Any] | None = None
+    # any check: numeric bounds on dotted paths into its facts (`facts` above: equality)
+    facts_min: dict[str, float] | None = None
+    facts_max: dict[str, float] | None = None
 
 
 @dataclass
@@ -165,6 +168,12 @@ def exec_outcomes(exp: Expect, r: CheckResult) -> list[Outcome]:
     for path, want in (exp.stdout or {}).items():
         got = _dig(f.get("json"), path)
         out.append(Outcome(f"stdout.{path}", want, got, got == want))
+    for bounds, name, holds in ((exp.facts_min, "min", lambda g, b: g >= b),
+                                (exp.facts_max, "max", lambda g, b: g <= b)):
+        for path, bound in (bounds or {}).items():
+            got = _dig(f, path)
+            ok = isinstance(got, (int, float)) and not isinstance(got, bool) and holds(got, bound)
+            out.append(Outcome(f"facts.{path} {name}", bound, got, ok))
     return out
 
 

@@ -107,14 +107,29 @@ class DropAction(Strict):
     source: f.PrefixOrNode | None = Field(None, alias="from")
     proto: Literal["any", "tcp", "udp", "icmp"] = "any"
     port: int | None = Field(None, ge=1, le=65535)
+    # only these ICMP errors (path MTU discovery's): ICMPv6 Packet Too Big, ICMPv4
+    # fragmentation needed; with `to`/`from` only those to/from there, else all of them
+    icmp: list[Literal["packet-too-big", "frag-needed"]] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _what(self) -> "DropAction":
+        if self.icmp:  # to/from optional: without them, every such error through the node
+            if self.proto != "any" or self.port is not None:
+                raise ValueError("'icmp' names the packets itself: no 'proto' or 'port' with it")
+            return self
         if self.to is None and self.source is None:
             raise ValueError("give 'to' or 'from' (a node, an address or a prefix)")
         if self.port is not None and self.proto not in ("tcp", "udp"):
             raise ValueError("a port needs proto: tcp or udp")
         return self
+
+
+class ClampMss(Strict):
+    """Rewrite the MSS option of TCP SYNs the node forwards down to `mss` (what a router or
+    translator does for a smaller MTU behind it); `mss: null` removes the rule."""
+
+    node: str
+    mss: int | None = Field(..., ge=536, le=65495)
 
 
 class Params(BaseModel):
@@ -188,7 +203,7 @@ class ReissueCert(Strict):
 ACTIONS: dict[str, type[BaseModel]] = {
     "stop": StopAction, "start": StartAction, "move_address": MoveAddress,
     "set_record": SetRecord, "drop": DropAction, "undrop": NodeAction, "set_pref64": SetPref64,
-    "reissue_cert": ReissueCert,
+    "reissue_cert": ReissueCert, "clamp_mss": ClampMss,
 }
 STEP_KEYS = tuple(CHECKS) + tuple(ACTIONS)
 
