@@ -260,6 +260,11 @@ def run(
     junit_out: Optional[Path] = typer.Option(None, "--junit", help="Write JUnit XML (a testcase per step)."),
     keep: bool = typer.Option(False, "--keep", help="Leave each lab up after its steps (labsim down NAME later)."),
     runtime: str = typer.Option("netns", "--runtime", help="Where nodes run: netns or docker."),
+    capture: str = typer.Option("failed", "--capture",
+                                help="Packet capture per check step (tcpdump in the check's node and the NAT64): "
+                                     "failed (keep failing steps' pcaps), all, none."),
+    capture_dir: Path = typer.Option(Path("labsim-captures"), "--capture-dir",
+                                     help="Where pcaps are kept: DIR/<lab>/<step>-<node>.pcap."),
 ) -> None:
     """Run scenarios: bring each lab up, run its checks and actions, tear it down.
 
@@ -271,6 +276,8 @@ def run(
     from .scenario.runner import run_scenario
 
     _interrupt_on_term()
+    if capture not in ("failed", "all", "none"):
+        _fail(InputError(f"--capture {capture!r}: use failed, all or none"))
     loaded, bad = [], []
     for f in files:  # every file's errors, before any lab is made
         try:
@@ -286,7 +293,8 @@ def run(
     try:
         with err.status("running", spinner="dots") as status:
             for ls in loaded:
-                results.append(run_scenario(ls, progress=lambda m: status.update(m), keep=keep, runtime=runtime))
+                results.append(run_scenario(ls, progress=lambda m: status.update(m), keep=keep, runtime=runtime,
+                                            capture=capture, capture_dir=capture_dir))
     except LabsimError as exc:
         _fail(exc)
     except KeyboardInterrupt:

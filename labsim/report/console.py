@@ -57,4 +57,7 @@ def render(results: list[ScenarioResult], console: Console) -> None:
                 if not o.passed:
                     console.print(f"  [red]step {s.index + 1}[/] {o.what}: expected {o.expected}, got {o.actual}",
                                   highlight=False)
+            for c in s.captures:  # the packets behind the step, read back from its pcap
+                console.print(f"  step {s.index + 1} capture {c.node}: {c.summary}  ({c.path})",
+                              highlight=False, markup=False)
         console.print()

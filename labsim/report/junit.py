@@ -26,6 +26,10 @@ def to_xml(results: list[ScenarioResult]) -> str:
                 fail = ET.SubElement(case, "failure", message=msg[:500])
                 reason = s.result.reason.value if s.result and s.result.reason else ""
                 fail.text = f"{msg}\nreason: {reason}\ndetail: {s.result.detail if s.result else ''}"
+            if s.captures:  # CI systems (Jenkins, GitLab) attach files named this way
+                ET.SubElement(case, "system-out").text = "\n".join(
+                    [f"capture {c.node}: {c.summary}" for c in s.captures]
+                    + [f"[[ATTACHMENT|{c.path}]]" for c in s.captures])
             elif s.did:
                 ET.SubElement(case, "system-out").text = s.did
     ET.indent(root)

@@ -10,7 +10,8 @@ from __future__ import annotations
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Callable
+from pathlib import Path
+from typing import Callable, Literal
 
 from .. import lab as labmod
 from ..checks import CHECKS, CheckResult
@@ -19,6 +20,7 @@ from ..lab import make_runtime
 from ..runtime.state import LabState
 from . import actions
 from .expect import Outcome, evaluate, hopeless, observed_value
+from .capture import Capture, StepCapture
 from .load import LoadedScenario
 from .model import Step
 from .session import LabSession
@@ -39,12 +41,14 @@ class StepResult:
     did: str = ""  # what an action did
     error: str | None = None
     duration_ms: float = 0.0
+    captures: list[Capture] = field(default_factory=list)  # pcaps kept for this step
 
     def to_dict(self) -> dict:
         return {"index": self.index, "title": self.title, "kind": self.kind, "passed": self.passed,
                 "outcomes": [o.to_dict() for o in self.outcomes],
                 "result": self.result.to_dict() if self.result else None, "tries": self.tries,
-                "did": self.did, "error": self.error, "duration_ms": round(self.duration_ms, 3)}
+                "did": self.did, "error": self.error, "duration_ms": round(self.duration_ms, 3),
+                "captures": [c.to_dict() for c in self.captures]}
 
 
 @dataclass
@@ -67,7 +71,8 @@ class ScenarioResult:
 
 
 def run_scenario(ls: LoadedScenario, progress: Progress | None = None, keep: bool = False,
-                 runtime: str = "netns") -> ScenarioResult:
+                 runtime: str = "netns", capture: Literal["failed", "all", "none"] = "none",
+                 capture_dir: Path | None = None) -> ScenarioResult:
     say = progress or (lambda m: None)
     sc = ls.scenario
     runtime = sc.runtime or runtime  # a scenario that needs docker (Docker networks) says so
@@ -85,7 +90,7 @@ def run_scenario(ls: LoadedScenario, progress: Progress | None = None, keep: boo
                 out.steps.append(StepResult(i, step.title(), step.kind, False, error="skipped: an earlier action failed"))
                 continue
             say(f"{sc.name}: step {i + 1}/{len(sc.steps)}: {step.title()}")
-            res = run_step(session, i, step)
+            res = run_step(session, i, step, capture, (capture_dir or Path("labsim-captures")).resolve() / lab)
             out.steps.append(res)
             failed_action = not step.is_check and not res.passed
     finally:
@@ -97,7 +102,28 @@ def run_scenario(ls: LoadedScenario, progress: Progress | None = None, keep: boo
     return out
 
 
-def run_step(session: LabSession, index: int, step: Step) -> StepResult:
+def capture_nodes(session: LabSession, step: Step) -> list[str]:
+    """Where a check's packets are captured: its own node and every NAT64 node."""
+    nat64 = [n for n, p in session.loaded.plan.nodes.items() if p.kind == "nat64"]
+    return list(dict.fromkeys([step.spec.node, *nat64]))
+
+
+def run_step(session: LabSession, index: int, step: Step, capture: str = "none",
+             capture_dir: Path | None = None) -> StepResult:
+    if step.is_check and capture != "none" and capture_dir is not None:
+        cap = StepCapture(session.runtime, capture_nodes(session, step), capture_dir, f"{index + 1:02d}")
+        res: StepResult | None = None
+        cap.start()
+        try:
+            res = _run_step(session, index, step)
+        finally:  # an interrupted step keeps its packets too
+            kept = cap.stop(keep=capture == "all" or res is None or not res.passed)
+        res.captures = kept
+        return res
+    return _run_step(session, index, step)
+
+
+def _run_step(session: LabSession, index: int, step: Step) -> StepResult:
     t0 = time.monotonic()
     if not step.is_check:
         try:

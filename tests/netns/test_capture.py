@@ -1,0 +1,52 @@
+"""Tier 2: `labsim run --capture`: a failing step leaves pcaps (client and NAT64) that
+`tcpdump -r` reads, named in the JSON and JUnit results, with a summary line printed; a
+passing step's pcaps are deleted under `failed`; `none` captures nothing."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+
+import pytest
+
+from tests.helpers import REPO, run_labsim
+
+pytestmark = pytest.mark.root
+
+SCENARIO = f"""name: {{name}}
+topology: {REPO}/topologies/apple-review.yml
+steps:
+  - name: fails on purpose (an IPv4 literal)
+    http: {{{{from: client, url: "http://192.0.2.2/", timeout: 1}}}}
+    expect: {{{{status: 200}}}}
+  - http: {{{{from: client, url: "http://api.example.test/"}}}}
+    expect: {{{{status: 200}}}}
+"""
+
+
+def test_failed_step_leaves_readable_pcaps(tmp_path, lab_name):
+    f = tmp_path / "cap.yml"
+    f.write_text(SCENARIO.format(name=lab_name))
+    out = tmp_path / "caps"
+    res = run_labsim("run", str(f), "--capture", "failed", "--capture-dir", str(out),
+                     "--json", str(tmp_path / "r.json"), "--junit", str(tmp_path / "r.xml"), timeout=120)
+    assert res.returncode == 1, res.stdout + res.stderr
+    steps = json.loads((tmp_path / "r.json").read_text())[0]["steps"]
+    caps = steps[0]["captures"]
+    assert [c["node"] for c in caps] == ["client", "nat64"] and steps[1]["captures"] == []
+    client = caps[0]
+    assert re.match(r"\d+ pkts", client["summary"]) and "SYN to" not in client["summary"]  # no IPv4 route: no SYN
+    read = subprocess.run(["tcpdump", "-n", "-r", client["path"]], capture_output=True, text=True, timeout=30)
+    assert read.returncode == 0 and "reading from file" in read.stderr
+    assert f"step 1 capture client: {client['summary']}" in " ".join(res.stdout.split())
+    assert f"[[ATTACHMENT|{client['path']}]]" in (tmp_path / "r.xml").read_text()
+    assert sorted(p.name for p in out.rglob("*.pcap")) == ["01-client.pcap", "01-nat64.pcap"]
+
+
+def test_capture_none_writes_nothing(tmp_path, lab_name):
+    f = tmp_path / "cap.yml"
+    f.write_text(SCENARIO.format(name=lab_name))
+    out = tmp_path / "caps"
+    res = run_labsim("run", str(f), "--capture", "none", "--capture-dir", str(out), timeout=120)
+    assert res.returncode == 1 and not out.exists()
