@@ -333,6 +333,11 @@ def review(
     resolve: Optional[List[str]] = typer.Option(None, "--resolve", help="NAME=ADDRESS served by the lab's "
                                                 "DNS (repeatable), e.g. api.local.test=10.0.2.2 for a server "
                                                 "on this host's loopback."),
+    capture: str = typer.Option("failed", "--capture",
+                                help="Packet capture per network (client and NAT64 nodes): failed (keep it when "
+                                     "a verdict FAILs), all, none."),
+    capture_dir: Path = typer.Option(Path("labsim-captures"), "--capture-dir",
+                                     help="Where pcaps are kept: DIR/<lab>/<network>-<node>.pcap."),
 ) -> None:
     """Replay endpoints on the two networks app review uses and give a verdict for each.
 
@@ -359,9 +364,11 @@ def review(
         endpoints = endpoints_from(urls or [], urls_file, har) or lab_endpoints(loaded)
         if not endpoints:
             raise InputError("no endpoints: give URLs, --urls FILE or --har FILE")
+        if capture not in ("failed", "all", "none"):
+            raise InputError(f"--capture {capture!r}: use failed, all or none")
         with err.status("reviewing", spinner="dots") as status:
             reviews = run_review(loaded, endpoints, client, nets, timeout, progress=lambda m: status.update(m),
-                                 uplink=uplink, resolve=names)
+                                 uplink=uplink, resolve=names, capture=capture, capture_dir=capture_dir)
     except LabsimError as exc:
         _fail(exc)
     except KeyboardInterrupt:

@@ -55,8 +55,10 @@ class StepCapture:
         if user is not None:
             os.chown(self.directory, user.pw_uid, user.pw_gid)
         for node in self.nodes:
-            argv = ["nsenter", "--net={netns}", "tcpdump", "-i", "any", "-n", "-U", "-s", str(SNAPLEN),
-                    "-c", str(MAX_PACKETS), "-w", str(self.path(node))]
+            # immediate mode: packets reach the file as they come, not in 1 s blocks that a
+            # stop at the end of a short step would lose
+            argv = ["nsenter", "--net={netns}", "tcpdump", "-i", "any", "-n", "-U", "--immediate-mode",
+                    "-s", str(SNAPLEN), "-c", str(MAX_PACKETS), "-w", str(self.path(node))]
             argv += ["-Z", user.pw_name] if user is not None else []
             self.pids[node] = self.runtime.spawn(node, "capture", argv, host=True)
         deadline = time.monotonic() + READY_WAIT_S

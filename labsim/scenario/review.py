@@ -23,6 +23,7 @@ from ..errors import InputError
 from ..lab import make_runtime
 from ..loader import LoadedLab, plan_lab
 from ..runtime.state import LabState
+from .capture import Capture, StepCapture
 from .load import lab_name_for
 from .review_inputs import Endpoint, endpoints_from, parse_resolve  # noqa: F401 - the CLI's imports
 
@@ -36,12 +37,14 @@ class Verdict:
     reason: Reason | None
     result: CheckResult
     translated: bool = False  # reached through the NAT64 prefix
+    captures: list[Capture] = field(default_factory=list)  # the network's pcaps (FAIL verdicts)
 
     def to_dict(self) -> dict:
         return {"network": self.network, "verdict": self.verdict,
                 "reason": self.reason.value if self.reason else None,
                 "hint": HINTS.get(self.reason) if self.reason else None,
-                "translated": self.translated, "result": self.result.to_dict()}
+                "translated": self.translated, "result": self.result.to_dict(),
+                "captures": [c.to_dict() for c in self.captures]}
 
 
 @dataclass
@@ -139,7 +142,10 @@ def verdict_of(r: CheckResult) -> tuple[str, Reason | None]:
 def run_review(loaded: LoadedLab, endpoints: list[Endpoint], client: str | None = None,
                networks: tuple[str, ...] = NETWORKS, timeout: float = 5.0,
                progress: Callable[[str], None] | None = None, uplink: bool = False,
-               resolve: dict[str, str] | None = None) -> list[EndpointReview]:
+               resolve: dict[str, str] | None = None, capture: str = "none",
+               capture_dir: Path | None = None) -> list[EndpointReview]:
+    """With `capture` (failed, all), one capture per network while its endpoints run (they
+    run in parallel): in the client and the NAT64 nodes, kept when a verdict there FAILs."""
     say = progress or (lambda m: None)
     labs = {n: lab for n, lab in review_labs(loaded, uplink, resolve).items() if n in networks}
     who = pick_client(loaded, client)
@@ -148,13 +154,26 @@ def run_review(loaded: LoadedLab, endpoints: list[Endpoint], client: str | None 
     for net, lab in labs.items():
         say(f"{net}: bringing up the lab")
         labmod.up(lab, ephemeral=True)
+        kept: list[Capture] = []
         try:
             env = CheckEnv(make_runtime(LabState.load(lab.plan.lab)), _python())
+            cap = None
+            if capture != "none":
+                nodes = [who, *(n for n, p in lab.plan.nodes.items() if p.kind == "nat64" and n != who)]
+                cap = StepCapture(env.runtime, nodes, (capture_dir or Path("labsim-captures")).resolve()
+                                  / lab.plan.lab, net)
+                cap.start()
             say(f"{net}: {len(endpoints)} endpoints from {who}")
-            with ThreadPoolExecutor(max_workers=4) as pool:
-                results = list(pool.map(lambda e: run_http(
-                    HttpCheck.model_validate({"from": who, "url": e.url, "method": e.method,
-                                              "timeout": timeout}), env), endpoints))
+            results = None
+            try:
+                with ThreadPoolExecutor(max_workers=4) as pool:
+                    results = list(pool.map(lambda e: run_http(
+                        HttpCheck.model_validate({"from": who, "url": e.url, "method": e.method,
+                                                  "timeout": timeout}), env), endpoints))
+            finally:
+                if cap is not None:
+                    failed = results is None or any(verdict_of(r)[0] == "FAIL" for r in results)
+                    kept = cap.stop(keep=capture == "all" or failed)
         finally:
             say(f"{net}: tearing down")
             labmod.down(lab.plan.lab)
@@ -162,7 +181,8 @@ def run_review(loaded: LoadedLab, endpoints: list[Endpoint], client: str | None 
             verdict, reason = verdict_of(res)
             remote = res.facts.get("remote_ip")
             translated = bool(prefix and remote and ipaddress.ip_address(remote) in prefix)
-            rev.verdicts[net] = Verdict(net, verdict, reason, res, translated)
+            rev.verdicts[net] = Verdict(net, verdict, reason, res, translated,
+                                        kept if verdict == "FAIL" or capture == "all" else [])
     return reviews
 
 

@@ -50,3 +50,17 @@ def test_capture_none_writes_nothing(tmp_path, lab_name):
     out = tmp_path / "caps"
     res = run_labsim("run", str(f), "--capture", "none", "--capture-dir", str(out), timeout=120)
     assert res.returncode == 1 and not out.exists()
+
+
+def test_review_keeps_the_capture_of_a_network_with_a_failure(tmp_path):
+    out = tmp_path / "caps"
+    res = run_labsim("review", "--topology", str(REPO / "topologies" / "apple-review.yml"),
+                     "https://api.example.test/", "--capture-dir", str(out), "--json", str(tmp_path / "r.json"),
+                     timeout=180)
+    assert res.returncode == 1, res.stdout + res.stderr  # NO_AAAA on the ipv6-only network
+    nets = json.loads((tmp_path / "r.json").read_text())[0]["networks"]
+    assert nets["dns64-nat64"]["verdict"] == "PASS" and nets["dns64-nat64"]["captures"] == []
+    caps = nets["ipv6-only"]["captures"]
+    assert [c["node"] for c in caps] == ["client", "nat64"]
+    assert "DNS queries" in caps[0]["summary"] and "SYN to" not in caps[0]["summary"]  # no address: no SYN
+    assert sorted(p.name for p in out.rglob("*.pcap")) == ["ipv6-only-client.pcap", "ipv6-only-nat64.pcap"]
