@@ -9,7 +9,8 @@ from rich.text import Text
 
 from ..scenario.runner import ScenarioResult, StepResult
 
-KEY_FACTS = ("status", "remote_ip", "addresses", "answers", "rcode", "loss", "location")
+KEY_FACTS = ("status", "remote_ip", "addresses", "answers", "rcode", "loss", "location", "exit_status", "pmtu",
+             "blackhole", "converged_ms")
 
 
 def step_facts(s: StepResult) -> str:
