@@ -45,12 +45,15 @@ class StepCapture:
     directory: Path
     prefix: str
     pids: dict[str, int] = field(default_factory=dict)
+    made: list[Path] = field(default_factory=list)  # directories this capture created
 
     def path(self, node: str) -> Path:
         return self.directory / f"{self.prefix}-{node}.pcap"
 
     def start(self) -> None:
+        missing = [d for d in (self.directory.parent, self.directory) if not d.exists()]
         self.directory.mkdir(parents=True, exist_ok=True)
+        self.made = missing
         user = _capture_user()
         if user is not None:
             os.chown(self.directory, user.pw_uid, user.pw_gid)
@@ -77,6 +80,11 @@ class StepCapture:
                 p.unlink(missing_ok=True)
             elif p.exists():
                 out.append(Capture(node, str(p), summarize(p)))
+        for d in reversed(self.made if not out else []):
+            try:  # nothing kept: no empty directory of ours left behind
+                d.rmdir()
+            except OSError:
+                break
         return out
 
 

@@ -52,6 +52,16 @@ def test_capture_none_writes_nothing(tmp_path, lab_name):
     assert res.returncode == 1 and not out.exists()
 
 
+def test_passing_steps_leave_no_directory(tmp_path, lab_name):
+    f = tmp_path / "ok.yml"
+    f.write_text(SCENARIO.format(name=lab_name).split("  - name: fails")[0]
+                 + "  - http: {from: client, url: \"http://api.example.test/\"}\n")
+    out = tmp_path / "caps"
+    res = run_labsim("run", str(f), "--capture-dir", str(out), timeout=120)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert not out.exists()
+
+
 def test_review_keeps_the_capture_of_a_network_with_a_failure(tmp_path):
     out = tmp_path / "caps"
     res = run_labsim("review", "--topology", str(REPO / "topologies" / "apple-review.yml"),
