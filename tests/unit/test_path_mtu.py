@@ -7,6 +7,8 @@ import re
 import subprocess
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from labsim.checks.base import CheckEnv
@@ -101,3 +103,19 @@ def test_fact_expectations_by_path_and_bounds():
     failed = [o.what for o in evaluate(Expect(reason=Reason.TIMEOUT, facts_min={"flag": 0, "missing": 1}), [r])
               if not o.passed]
     assert failed == ["facts.flag min", "facts.missing min"]
+
+
+class AnyOutput:
+    def __init__(self, code, text):
+        self.code, self.text = code, text
+
+    def exec(self, node, argv, timeout=30.0, input=None):
+        return subprocess.CompletedProcess(argv, self.code, self.text.encode(), b"")
+
+
+@settings(max_examples=100, deadline=None)
+@given(code=st.integers(0, 255), text=st.text(max_size=300))
+def test_any_ping_output_gives_a_bounded_result(code, text):
+    r = run_pmtu(PmtuCheck.model_validate({"from": "c", "host": "h"}), CheckEnv(AnyOutput(code, text), "python3"))
+    assert len(r.facts["probes"]) <= 16
+    assert r.ok == (r.facts["pmtu"] is not None and not r.facts["blackhole"])
