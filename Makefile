@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 DEBS   := tayga unbound bind9 bind9-utils knot-resolver pdns-recursor pdns-server pdns-backend-bind nginx-light libnginx-mod-stream haproxy \
-          slirp4netns dnsperf curl iproute2 nftables dnsutils iputils-ping procps ca-certificates python3 \
+          slirp4netns dnsperf tcpdump curl iproute2 nftables dnsutils iputils-ping procps ca-certificates python3 \
           debootstrap radvd kea-dhcp4-server
 BENCH_DEBS := mininet bridge-utils
 
@@ -22,7 +22,7 @@ $(VENV)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "labsim needs Python >= 3.11")'
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q -e '.[test,cloud]'
 	@touch $@
 
 demo: setup

@@ -260,6 +260,11 @@ def run(
     junit_out: Optional[Path] = typer.Option(None, "--junit", help="Write JUnit XML (a testcase per step)."),
     keep: bool = typer.Option(False, "--keep", help="Leave each lab up after its steps (labsim down NAME later)."),
     runtime: str = typer.Option("netns", "--runtime", help="Where nodes run: netns or docker."),
+    capture: str = typer.Option("failed", "--capture",
+                                help="Packet capture per check step (tcpdump in the check's node and the NAT64): "
+                                     "failed (keep failing steps' pcaps), all, none."),
+    capture_dir: Path = typer.Option(Path("labsim-captures"), "--capture-dir",
+                                     help="Where pcaps are kept: DIR/<lab>/<step>-<node>.pcap."),
 ) -> None:
     """Run scenarios: bring each lab up, run its checks and actions, tear it down.
 
@@ -271,6 +276,8 @@ def run(
     from .scenario.runner import run_scenario
 
     _interrupt_on_term()
+    if capture not in ("failed", "all", "none"):
+        _fail(InputError(f"--capture {capture!r}: use failed, all or none"))
     loaded, bad = [], []
     for f in files:  # every file's errors, before any lab is made
         try:
@@ -286,7 +293,8 @@ def run(
     try:
         with err.status("running", spinner="dots") as status:
             for ls in loaded:
-                results.append(run_scenario(ls, progress=lambda m: status.update(m), keep=keep, runtime=runtime))
+                results.append(run_scenario(ls, progress=lambda m: status.update(m), keep=keep, runtime=runtime,
+                                            capture=capture, capture_dir=capture_dir))
     except LabsimError as exc:
         _fail(exc)
     except KeyboardInterrupt:
@@ -325,6 +333,11 @@ def review(
     resolve: Optional[List[str]] = typer.Option(None, "--resolve", help="NAME=ADDRESS served by the lab's "
                                                 "DNS (repeatable), e.g. api.local.test=10.0.2.2 for a server "
                                                 "on this host's loopback."),
+    capture: str = typer.Option("failed", "--capture",
+                                help="Packet capture per network (client and NAT64 nodes): failed (keep it when "
+                                     "a verdict FAILs), all, none."),
+    capture_dir: Path = typer.Option(Path("labsim-captures"), "--capture-dir",
+                                     help="Where pcaps are kept: DIR/<lab>/<network>-<node>.pcap."),
 ) -> None:
     """Replay endpoints on the two networks app review uses and give a verdict for each.
 
@@ -351,9 +364,11 @@ def review(
         endpoints = endpoints_from(urls or [], urls_file, har) or lab_endpoints(loaded)
         if not endpoints:
             raise InputError("no endpoints: give URLs, --urls FILE or --har FILE")
+        if capture not in ("failed", "all", "none"):
+            raise InputError(f"--capture {capture!r}: use failed, all or none")
         with err.status("reviewing", spinner="dots") as status:
             reviews = run_review(loaded, endpoints, client, nets, timeout, progress=lambda m: status.update(m),
-                                 uplink=uplink, resolve=names)
+                                 uplink=uplink, resolve=names, capture=capture, capture_dir=capture_dir)
     except LabsimError as exc:
         _fail(exc)
     except KeyboardInterrupt:

@@ -177,6 +177,7 @@ def _start_services(rt: Runtime, loaded: LoadedLab, state: LabState, say: Progre
     ca_path = state.dir / "ca.pem"
     ca_path.write_bytes(ca.cert_pem)
     state.extra["ca"] = str(ca_path)
+    state.extra["ca_key"] = str(ca.save_key(state.dir / "ca-key.pem"))  # for `reissue_cert`
     ctxs = {name: _ctx(loaded, rt, name) for name in loaded.plan.nodes}
     trust_dir = None
     for name, ctx in ctxs.items():

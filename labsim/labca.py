@@ -8,6 +8,7 @@ production (curl error 60).
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +25,18 @@ class LabCA:
     @classmethod
     def create(cls, lab: str) -> "LabCA":
         return cls(trustme.CA(organization_name=f"labsim lab {lab}"))
+
+    @classmethod
+    def load(cls, cert_path: Path, key_path: Path) -> "LabCA":
+        """The running lab's CA again (to issue a certificate while the lab is up)."""
+        return cls(trustme.CA.from_pem(cert_path.read_bytes(), key_path.read_bytes()))
+
+    def save_key(self, path: Path) -> Path:
+        """The CA key, readable by root only, in the lab's state directory (gone at `down`)."""
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as out:
+            out.write(self.ca.private_key_pem.bytes())
+        return path
 
     @property
     def cert_pem(self) -> bytes:

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from .base import CheckEnv, CheckSpec
 from .dns import DnsCheck, run_dns
+from .exec import ExecCheck, run_exec
 from .http import HttpCheck, run_http
 from .learnt import LearntCheck, run_learnt
 from .measure import MeasureCheck, run_measure
 from .ping import PingCheck, run_ping
+from .pmtu import PmtuCheck, run_pmtu
 from .reasons import Reason
 from .resolve import ResolveCheck, run_resolve
 from .result import AnyResult, CheckResult
@@ -24,6 +26,8 @@ CHECKS = {
     "ping": (PingCheck, run_ping),
     "measure": (MeasureCheck, run_measure),
     "learnt": (LearntCheck, run_learnt),
+    "exec": (ExecCheck, run_exec),
+    "pmtu": (PmtuCheck, run_pmtu),
 }
 
 __all__ = ["CHECKS", "AnyResult", "CheckEnv", "CheckResult", "CheckSpec", "Reason"]

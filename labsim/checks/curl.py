@@ -18,7 +18,8 @@ MARKER = "\n@@labsim-curl@@\n"
 # named fields, not %{json}: that one builds curl's version string, which initialises libldap
 # (a lookup of the machine's own hostname, ~5 ms a request)
 FIELDS = ("exitcode", "errormsg", "http_code", "remote_ip", "http_version", "ssl_verify_result",
-          "time_namelookup", "time_connect", "time_appconnect", "time_starttransfer", "time_total")
+          "time_namelookup", "time_connect", "time_appconnect", "time_starttransfer", "time_total",
+          "size_download")
 WRITE_OUT = MARKER + "".join(f"{f}=%{{{f}}}\n" for f in FIELDS) + "headers=%{header_json}"
 TRYING = re.compile(r"^\*\s+Trying (\S+?)(?:\.\.\.)?\s*$", re.M)
 PROTOCOLS = "=http,https"

@@ -94,6 +94,7 @@ def interpret(spec: HttpCheck, env: CheckEnv | None, wo: WriteOut, verbose: str)
     f.http_version = wo.fields.get("http_version") or None
     f.headers = wo.headers
     f.body = "" if spec.method == "HEAD" else wo.body[:BODY_KEEP]  # --head prints the headers as the body
+    f.bytes_received = wo.integer("size_download")  # the body so far, a stall included
     try:
         f.json = json.loads(f.body) if f.body.strip().startswith(("{", "[")) else None
     except json.JSONDecodeError:

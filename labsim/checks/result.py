@@ -109,6 +109,7 @@ class HttpFacts(Facts):
     unresolved: Diagnosis | None = None
     synthesized: Synthesized | None = None
     clat: dict[str, Any] | None = None  # a self-configuring host's CLAT, when an IPv4 literal failed
+    bytes_received: int = 0  # the body so far, a stall included (curl's size_download)
 
 
 @dataclass(kw_only=True)
@@ -160,6 +161,34 @@ class MeasureFacts(Facts):
     samples_ms: list[float] = field(default_factory=list)
     errors: list[str | None] = field(default_factory=list)
     requested: int = 0
+
+
+@dataclass(kw_only=True)
+class ExecFacts(Facts):
+    """`exec`: what the program did; `json` is stdout (or its last line) parsed, when it is JSON."""
+
+    argv: list[str] = field(default_factory=list)
+    exit_status: int | None = None
+    timed_out: bool = False
+    stdout: str = ""
+    stderr: str = ""
+    json: Any = None
+
+
+@dataclass(kw_only=True)
+class PmtuProbe:
+    mtu: int
+    result: Literal["ok", "too_big", "lost"]
+    reported_mtu: int | None = None  # what an ICMP error (or the kernel) said the MTU is
+
+
+@dataclass(kw_only=True)
+class PmtuFacts(Facts):
+    pmtu: int | None = None  # the largest packet that got an answer
+    ptb_seen: bool = False  # an ICMP Packet Too Big / fragmentation-needed came back
+    blackhole: bool = False  # bigger packets vanished with no ICMP error
+    remote_ip: str | None = None
+    probes: list[PmtuProbe] = field(default_factory=list)
 
 
 # -- timings per check (milliseconds; None where the check did not get that far) --------------
@@ -282,13 +311,28 @@ class LearntResult(CheckResult):
     timings_ms: Timings = field(default_factory=Timings)
 
 
+@dataclass(kw_only=True)
+class ExecResult(CheckResult):
+    check: Literal["exec"] = "exec"
+    facts: ExecFacts = field(default_factory=ExecFacts)
+    timings_ms: Timings = field(default_factory=Timings)
+
+
+@dataclass(kw_only=True)
+class PmtuResult(CheckResult):
+    check: Literal["pmtu"] = "pmtu"
+    facts: PmtuFacts = field(default_factory=PmtuFacts)
+    timings_ms: Timings = field(default_factory=Timings)
+
+
 RESULTS: dict[str, type[CheckResult]] = {
     "resolve": ResolveResult, "dns": DnsResult, "http": HttpResult, "tcp": TcpResult,
     "tls": TlsResult, "ping": PingResult, "measure": MeasureResult, "learnt": LearntResult,
+    "exec": ExecResult, "pmtu": PmtuResult,
 }
 # any check's result, told apart by `check` (what reports hold and the schema describes)
 AnyResult = Annotated[Union[ResolveResult, DnsResult, HttpResult, TcpResult, TlsResult, PingResult,
-                            MeasureResult, LearntResult], Field(discriminator="check")]
+                            MeasureResult, LearntResult, ExecResult, PmtuResult], Field(discriminator="check")]
 
 
 def tool_failure(check: str, node: str, target: str, run: ToolRun) -> CheckResult:

@@ -14,13 +14,29 @@ from pydantic import Field, model_validator
 
 from ..model.plan import PlanError
 from ..model.topology import NodeBase, Strict
-from ..model.types import MAX_NAME, RecordOwner, ZoneName, record_value
+from ..model.types import MAX_NAME, NodeOrAddress, RecordOwner, ZoneName, record_value
 from . import escape
 from .base import DnsProbe, Kind, NodeContext, Service, run_dir
 from .common import base_files
 
 RRType = Literal["A", "AAAA", "CNAME", "TXT", "MX", "NS", "SRV", "PTR"]
 Weight = Annotated[int, Field(ge=0, le=1_000_000)]
+
+
+class Failover(Strict):
+    """The primary's addresses while one of them passes the health check, else the
+    secondary's (Route 53 failover routing). PowerDNS LUA `ifurlup` over two address sets:
+    an HTTP GET of `http://<this name>:<http_port><path>` sent to each address, every
+    second. Values are IP literals or node names, so only addresses, a checked name, a port
+    and a checked path ever reach the Lua text. With both sets down PowerDNS answers every
+    address; before the first check completes it answers nothing (SERVFAIL)."""
+
+    type: Literal["A", "AAAA"] = "AAAA"
+    primary: list[NodeOrAddress] = Field(min_length=1, max_length=64)
+    secondary: list[NodeOrAddress] = Field(min_length=1, max_length=64)
+    http_port: int = Field(80, ge=1, le=65535)
+    path: str = Field("/", pattern=r"^/[A-Za-z0-9._/-]{0,200}$")
+    ttl: int | None = Field(None, ge=0, le=86400)  # default: the zone's (keep it short)
 
 
 class Zone(Strict):
@@ -30,6 +46,8 @@ class Zone(Strict):
     # record name -> A/AAAA -> {value: weight}: one answer per query, drawn by weight
     # (PowerDNS LUA pickwrandom); values are IP literals or node names
     weighted: dict[RecordOwner, dict[Literal["A", "AAAA"], dict[str, Weight]]] = Field(default_factory=dict)
+    # record name -> health-checked failover (Route 53 failover routing): PowerDNS LUA ifurlup
+    failover: dict[RecordOwner, Failover] = Field(default_factory=dict)
 
 
 class Schema(NodeBase):
@@ -81,6 +99,13 @@ def zone_records(ctx: NodeContext, zone: str) -> list[tuple[str, int, str, str]]
             picks = ", ".join(f"{{{int(w)}, {escape.lua_str(_expand(plan, rtype, v, loc)[0])}}}"
                               for v, w in weights.items())
             rows.append((owner, z.ttl, "LUA", f'{rtype} "pickwrandom({{{picks}}})"'))
+    for owner, fo in z.failover.items():
+        loc = ("nodes", ctx.name, "zones", zone, "failover", owner)
+        sets = [[v for value in values for v in _expand(plan, fo.type, value, (*loc, role))]
+                for role, values in (("primary", fo.primary), ("secondary", fo.secondary))]
+        fqdn = zone if owner == "@" else f"{owner}.{zone}"
+        rows.append((owner, z.ttl if fo.ttl is None else fo.ttl, "LUA",
+                     failover_lua(fo.type, fqdn, fo, sets, loc)))
     for node, nspec in plan.topology.nodes.items():
         for i, name in enumerate(nspec.names):
             if zone_of(plan, name) != (ctx.name, zone):
@@ -98,6 +123,23 @@ def _checked(rtype: str, value: str, loc) -> str:
         return record_value(rtype, value)
     except ValueError as exc:
         raise PlanError(loc, str(exc)) from None
+
+
+def failover_lua(rtype: str, fqdn: str, fo: Failover, sets: list[list[str]], loc) -> str:
+    """`AAAA "ifurlup('http://name:80/', {{'primary'}, {'secondary'}})"`: the first set
+    with an address up wins. Every piece is a checked name, port, path or re-parsed address,
+    quoted by escape.lua_str (which refuses anything else), so the Lua text is ours alone."""
+    try:
+        lua_sets = ", ".join("{" + ", ".join(escape.lua_str(str(ip_address(v))) for v in addrs) + "}"
+                             for addrs in sets)
+        url = escape.lua_str(f"http://{fqdn}:{int(fo.http_port)}{fo.path}")
+    except ValueError as exc:
+        raise PlanError(loc, str(exc)) from None
+    return f'{rtype} "ifurlup({url}, {{{lua_sets}}})"'
+
+
+def has_failover(spec) -> bool:
+    return any(z.failover for z in spec.zones.values())
 
 
 def _expand(plan, rtype: str, value: str, loc) -> list[str]:
@@ -191,6 +233,9 @@ class AuthDns(Kind):
             "webserver=no",
             "api=no",
             "loglevel=4",
+            # failover records: a health check every second, so a dead edge leaves the
+            # answers within about a second (FACTS.md: ~0.5 s after the kill)
+            *(["lua-health-checks-interval=1"] if has_failover(ctx.spec) else []),
             "",
         ])
         return files

@@ -3,7 +3,8 @@
 IPv4-only unless linked to an IPv6 network. It listens on `::` (dual-stack) when it has an
 IPv6 address, else on 0.0.0.0; `listen: ["0.0.0.0"]` reproduces a daemon bound to IPv4 only.
 Its certificate names its `names`, its node name and its addresses (or `tls_names`, to
-reproduce a certificate that does not name what clients ask for).
+reproduce a certificate that does not name what clients ask for). `GET /bytes/N` answers N
+bytes (transfers larger than a path MTU).
 """
 
 from __future__ import annotations

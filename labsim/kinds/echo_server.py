@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import json
+import re
 import socket
 import socketserver
 import ssl
@@ -32,6 +33,10 @@ def _peer(address: str) -> str:
     return str(mapped) if mapped else address
 
 
+BYTES_PATH = re.compile(r"/bytes/(\d{1,9})")
+MAX_BYTES = 100_000_000
+
+
 class EchoHandler(BaseHTTPRequestHandler):
     server_version = "labsim-echo/1"
     protocol_version = "HTTP/1.1"
@@ -40,6 +45,9 @@ class EchoHandler(BaseHTTPRequestHandler):
         fixed = self.server.responses.get(urlsplit(self.path).path)  # type: ignore[attr-defined]
         if fixed is not None:
             return self._fixed(fixed)
+        size = BYTES_PATH.fullmatch(urlsplit(self.path).path)
+        if size and int(size.group(1)) <= MAX_BYTES:
+            return self._bytes(int(size.group(1)))
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         url = urlsplit(self.path)
@@ -64,6 +72,19 @@ class EchoHandler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(data)
+
+    def _bytes(self, n: int) -> None:
+        """`/bytes/N`: N bytes of body, for transfers larger than a path's MTU."""
+        self.send_response(200)
+        self.send_header("Content-Type", "application/octet-stream")
+        self.send_header("Content-Length", str(n))
+        self.end_headers()
+        if self.command == "HEAD":
+            return
+        chunk = b"labsim " * 9362  # 65534 bytes
+        while n > 0:
+            self.wfile.write(chunk[:n])
+            n -= min(n, len(chunk))
 
     def _fixed(self, r: dict) -> None:
         data = r.get("body", "").encode()

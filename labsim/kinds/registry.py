@@ -7,6 +7,7 @@ from .authdns import AuthDns
 from .backend import Backend
 from .base import Kind
 from .cdn import Cdn
+from .cloudapi import CloudApi
 from .client import Client
 from .container import Container
 from .dhcp4 import Dhcp4
@@ -24,7 +25,8 @@ def register(kind: Kind) -> None:
     KINDS[kind.name] = kind
 
 
-for _kind in (Client(), Router(), Nat64(), Dns64(), AuthDns(), Backend(), Proxy(), Cdn(), Container(), Dhcp4()):
+for _kind in (Client(), Router(), Nat64(), Dns64(), AuthDns(), Backend(), Proxy(), Cdn(), Container(), Dhcp4(),
+              CloudApi()):
     register(_kind)
 
 

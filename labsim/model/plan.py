@@ -38,6 +38,7 @@ class IfacePlan:
     network: str
     ipv6: IPv6Interface | None = None
     ipv4: IPv4Interface | None = None
+    mtu: int | None = None  # None: the kernel's default (1500)
 
 
 @dataclass(frozen=True)
@@ -116,7 +117,10 @@ def make_plan(topo: Topology, lab: str, *, forwards: Callable[[str], bool],
         for i, link in enumerate(spec.links):
             v6, v4 = addrs[(name, i)]
             peer = f"{name}-e{i}" if len(f"{name}-e{i}") <= 15 else f"~{idx}e{i}"
-            ifaces.append(IfacePlan(f"eth{i}", peer, link.network, v6, v4))
+            if link.mtu is not None and link.mtu < 1280 and v6 is not None:
+                raise PlanError(("nodes", name, "links", i, "mtu"),
+                                f"an IPv6 link needs an MTU of at least 1280 (RFC 8200), not {link.mtu}")
+            ifaces.append(IfacePlan(f"eth{i}", peer, link.network, v6, v4, link.mtu))
         nodes[name] = NodePlan(name, spec.kind, idx, tuple(ifaces), (), forwards(spec.kind))
     for name in names:
         routes = _plan_routes(topo, nodes, owned, name)

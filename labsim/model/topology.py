@@ -67,6 +67,8 @@ class Link(Strict):
     ipv6: IPv6Addr | None = None
     ipv4: IPv4Addr | None = None
     loss: float = Field(0.0, ge=0, le=1)  # share of packets leaving by this link that are dropped
+    # the veth's MTU (both ends); default the kernel's 1500. IPv6 links need at least 1280.
+    mtu: int | None = Field(None, ge=576, le=65535)
 
     @model_validator(mode="before")
     @classmethod

@@ -7,8 +7,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from ..checks.result import (CheckResult, DnsResult, HttpResult, MeasureResult, PingResult, ResolveResult,
-                             TcpResult, TlsResult)
+from ..checks.result import (CheckResult, DnsResult, ExecResult, HttpResult, MeasureResult, PingResult,
+                             PmtuResult, ResolveResult, TcpResult, TlsResult)
 from ..scenario.runner import ScenarioResult, StepResult
 
 def key_facts(r: CheckResult) -> list[tuple[str, object]]:
@@ -24,6 +24,10 @@ def key_facts(r: CheckResult) -> list[tuple[str, object]]:
         return [("answers", f.answers), ("rcode", f.rcode)]
     if isinstance(r, PingResult):
         return [("loss", f"{f.loss:.0%}")]
+    if isinstance(r, ExecResult):
+        return [("exit_status", f.exit_status)]
+    if isinstance(r, PmtuResult):
+        return [("pmtu", f.pmtu), ("blackhole", f.blackhole or None)]
     return []
 
 
@@ -50,6 +54,8 @@ def step_facts(s: StepResult) -> str:
         parts.append("stderr: " + tool.stderr.strip().splitlines()[-1][:200])
     if s.result.warnings:
         parts.append("warn " + ",".join(w.value for w in s.result.warnings))
+    if s.converged_ms is not None:
+        parts.append(f"converged_ms={s.converged_ms}")
     return " ".join(parts)
 
 
@@ -74,4 +80,7 @@ def render(results: list[ScenarioResult], console: Console) -> None:
                 if not o.passed:
                     console.print(f"  [red]step {s.index + 1}[/] {o.what}: expected {o.expected}, got {o.actual}",
                                   highlight=False)
+            for c in s.captures:  # the packets behind the step, read back from its pcap
+                console.print(f"  step {s.index + 1} capture {c.node}: {c.summary}  ({c.path})",
+                              highlight=False, markup=False)
         console.print()

@@ -30,6 +30,10 @@ def to_xml(results: list[ScenarioResult]) -> str:
                 tool = s.result.facts.tool_error if s.result else None
                 if tool is not None:
                     fail.text += f"\n{tool.tool} exit: {tool.returncode}\nstderr:\n{tool.stderr}"
+            if s.captures:  # CI systems (Jenkins, GitLab) attach files named this way
+                ET.SubElement(case, "system-out").text = "\n".join(
+                    [f"capture {c.node}: {c.summary}" for c in s.captures]
+                    + [f"[[ATTACHMENT|{c.path}]]" for c in s.captures])
             elif s.did:
                 ET.SubElement(case, "system-out").text = s.did
     ET.indent(root)

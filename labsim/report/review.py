@@ -43,3 +43,11 @@ def render(reviews: list[EndpointReview], networks: tuple[str, ...], console: Co
                 seen.append(v.reason)
     for reason in seen:
         console.print(f"  [bold]{reason.value}[/]: {reason.hint}", highlight=False)
+    shown = set()
+    for r in reviews:  # the packets behind the failures: one capture per network
+        for v in r.verdicts.values():
+            for c in v.captures:
+                if c.path not in shown:
+                    shown.add(c.path)
+                    console.print(f"  capture {v.network} {c.node}: {c.summary}  ({c.path})",
+                                  highlight=False, markup=False)

@@ -55,12 +55,16 @@ def connect(node: IPRoute, hub: IPRoute, hub_fd: int, iface: IfacePlan, bridge: 
                 # nodad: the address is usable at once, no 1-2 s DAD wait
                 node.addr("add", index=idx, address=str(ifa.ip), prefixlen=ifa.network.prefixlen,
                           flags=IFA_F_NODAD if ifa.version == 6 else 0)
+        if iface.mtu is not None:
+            node.link("set", index=idx, mtu=iface.mtu)
         node.link("set", index=idx, state="up")
     except NetlinkError as exc:
         raise _fail(f"link {iface.ifname} ({iface.network})", exc) from exc
     try:
         peer = hub.link_lookup(ifname=iface.peer)[0]
         master = hub.link_lookup(ifname=bridge)[0]
+        if iface.mtu is not None:  # both ends alike: the bridge forwards what the link carries
+            hub.link("set", index=peer, mtu=iface.mtu)
         hub.link("set", index=peer, master=master, state="up")
     except (NetlinkError, IndexError) as exc:
         raise RuntimeOpError(f"attach {iface.peer} to bridge {bridge}: {exc}") from exc

@@ -5,15 +5,19 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+from pathlib import Path
 
 from ..errors import LabsimError
 from ..impair import UNDROP_SCRIPT, drop_script
+from ..kinds import registry
 from ..kinds.authdns import zone_of
+from ..labca import LabCA
 from ..readiness import wait_ready
 from ..lab import spawn_services
 from ..runtime.netns import stop_processes
-from ..runtime.state import alive
-from .model import DropAction, MoveAddress, NodeAction, SetPref64, SetRecord, StartAction, StopAction
+from ..runtime.state import LabState, alive
+from .model import (ClampMss, DropAction, MoveAddress, NodeAction, ReissueCert, SetPref64, SetRecord,
+                    StartAction, StopAction)
 from .session import LabSession
 
 class ActionError(LabsimError):
@@ -27,12 +31,18 @@ def _exec(s: LabSession, node: str, argv: list[str]) -> str:
     return res.stdout.decode(errors="replace")
 
 
+def _processes(s: LabSession) -> list[dict]:
+    """The lab's daemons as recorded on disk: the runtime records the ones a `start` action
+    spawns in the state file, not in the session's copy loaded at bring-up."""
+    return LabState.load(s.state.lab).processes
+
+
 def stop(s: LabSession, a: StopAction) -> str:
     if a.what == "links":
         for iface in s.loaded.plan.nodes[a.node].ifaces:
             _exec(s, a.node, ["ip", "link", "set", "dev", iface.ifname, "down"])
         return f"links of {a.node} down"
-    procs = [p for p in s.state.processes if p["node"] == a.node and alive(p["pid"], p.get("start"))
+    procs = [p for p in _processes(s) if p["node"] == a.node and alive(p["pid"], p.get("start"))
              and a.service in (None, p["service"])]
     stop_processes({p["pid"] for p in procs}, grace_s=2.0)
     return f"stopped {', '.join(p['service'] for p in procs) or 'nothing'} in {a.node}"
@@ -45,9 +55,10 @@ def start(s: LabSession, a: StartAction) -> str:
             _exec(s, a.node, ["ip", "link", "set", "dev", iface.ifname, "up"])
         s.runtime.add_routes(a.node, list(node.routes))  # link-down flushed its gateway routes
         return f"links of {a.node} up"
-    running = {p["service"] for p in s.state.processes if p["node"] == a.node and alive(p["pid"], p.get("start"))}
+    procs = _processes(s)
+    running = {p["service"] for p in procs if p["node"] == a.node and alive(p["pid"], p.get("start"))}
     only = {a.service} if a.service else None
-    if (only or {p["service"] for p in s.state.processes if p["node"] == a.node}) <= running:
+    if (only or {p["service"] for p in procs if p["node"] == a.node}) <= running:
         return f"{a.node} already running {', '.join(sorted(running)) or 'nothing'}"
     probes = spawn_services(s.runtime, s.ctx(a.node), s.state, only=only, skip=running)
     waited = wait_ready(s.runtime, probes, 15.0)
@@ -113,7 +124,54 @@ def _nft(s: LabSession, node: str, script: str) -> None:
         raise ActionError(f"{node}: nft: {res.stderr.decode(errors='replace').strip()}")
 
 
+ICMP_TABLE = "labsim_icmp"  # PMTU errors, apart from `drop`'s own table
+ICMP_MATCH = {"packet-too-big": "icmpv6 type packet-too-big",
+              "frag-needed": "icmp type destination-unreachable icmp code frag-needed"}
+MSS_TABLE = "labsim_mss"
+
+
+def drop_icmp(s: LabSession, a: DropAction) -> str:
+    """Drop path-MTU errors in every direction through the node (its own and forwarded), in
+    a table of their own, as one nft script (chain names are not nftables keywords)."""
+    chains = {"in": ("icmp_input", "input"), "out": ("icmp_output", "output"),
+              "fwd": ("icmp_forward", "forward")}
+    lines = [f"add table inet {ICMP_TABLE}"]
+    lines += [f"add chain inet {ICMP_TABLE} {name} {{ type filter hook {hook} priority 0 ; }}"
+              for name, hook in chains.values()]
+    where = [(n, "daddr", ("out", "fwd")) for n in _networks(s, a.to)]
+    where += [(n, "saddr", ("in", "fwd")) for n in _networks(s, a.source)]
+    rules = []
+    for kind in a.icmp:
+        version = 6 if kind == "packet-too-big" else 4
+        for net, direction, keys in where or [(None, "", tuple(chains))]:
+            if net is not None and net.version != version:
+                continue  # an address of the other family never carries this error
+            match = f"{'ip6' if version == 6 else 'ip'} {direction} {net} " if net is not None else ""
+            rule = f"{match}{ICMP_MATCH[kind]} counter drop"
+            lines += [f"add rule inet {ICMP_TABLE} {chains[k][0]} {rule}" for k in keys]
+            rules.append(rule)
+    if not rules:
+        raise ActionError(f"{a.node}: no {', '.join(a.icmp)} can match: the addresses given are "
+                          "of the other family")
+    _nft(s, a.node, "\n".join(lines) + "\n")
+    return f"{a.node} drops: " + "; ".join(sorted(set(rules)))
+
+
+def clamp_mss(s: LabSession, a: ClampMss) -> str:
+    reset = f"add table inet {MSS_TABLE}\ndelete table inet {MSS_TABLE}\n"  # no error when absent
+    if a.mss is None:
+        _nft(s, a.node, reset)
+        return f"{a.node} clamps no MSS"
+    _nft(s, a.node, reset + f"add table inet {MSS_TABLE}\n"
+         f"add chain inet {MSS_TABLE} clamp {{ type filter hook forward priority -150 ; }}\n"
+         f"add rule inet {MSS_TABLE} clamp tcp flags syn tcp option maxseg size gt {int(a.mss)} "
+         f"tcp option maxseg size set {int(a.mss)} counter\n")
+    return f"{a.node} clamps the MSS of forwarded SYNs to {a.mss}"
+
+
 def drop(s: LabSession, a: DropAction) -> str:
+    if a.icmp:
+        return drop_icmp(s, a)
     to, source = _networks(s, a.to), _networks(s, a.source)
     _nft(s, a.node, drop_script(to, source, a.proto, a.port))
     what = " ".join(x for x in (f"to {a.to}" if a.to else "", f"from {a.source}" if a.source else "",
@@ -123,6 +181,7 @@ def drop(s: LabSession, a: DropAction) -> str:
 
 def undrop(s: LabSession, a: NodeAction) -> str:
     _nft(s, a.node, UNDROP_SCRIPT)
+    _nft(s, a.node, f"add table inet {ICMP_TABLE}\ndelete table inet {ICMP_TABLE}\n")
     return f"{a.node} drops nothing"
 
 
@@ -135,5 +194,26 @@ def set_pref64(s: LabSession, a: SetPref64) -> str:
         raise ActionError(f"{a.node}: set_pref64: {exc}") from exc
 
 
+def reissue_cert(s: LabSession, a: ReissueCert) -> str:
+    topo = s.loaded.topology
+    spec = topo.nodes[a.node]
+    if "tls_names" not in type(spec).model_fields:
+        raise ActionError(f"{a.node} ({spec.kind}) serves no certificate")
+    new_node = spec.model_copy(update={"tls_names": list(a.names)})
+    s.replace_plan(topology=topo.model_copy(update={"nodes": {**topo.nodes, a.node: new_node}}))
+    ctx = s.ctx(a.node)
+    tls = registry.get(spec.kind).tls(ctx)
+    if tls is None:
+        raise ActionError(f"{a.node} serves no HTTPS")
+    ca = LabCA.load(Path(s.state.extra["ca"]), Path(s.state.extra["ca_key"]))
+    chain, key = ca.issue(list(a.names))
+    s.runtime.write_file(a.node, tls.cert, chain)
+    s.runtime.write_file(a.node, tls.key, key, mode=0o600)
+    stop(s, StopAction(node=a.node))
+    did = start(s, StartAction(node=a.node))
+    return f"{a.node} certificate for {', '.join(a.names)}; {did}"
+
+
 RUN = {"stop": stop, "start": start, "move_address": move_address, "set_record": set_record,
-       "drop": drop, "undrop": undrop, "set_pref64": set_pref64}
+       "drop": drop, "undrop": undrop, "set_pref64": set_pref64, "reissue_cert": reissue_cert,
+       "clamp_mss": clamp_mss}

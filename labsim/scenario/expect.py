@@ -16,8 +16,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..checks.reasons import Reason
-from ..checks.result import (RESULTS, CheckResult, DnsResult, HttpResult, LearntResult, MeasureResult,
-                             ResolveResult, TcpResult, TlsResult, dump)
+from ..checks.result import (RESULTS, CheckResult, DnsResult, ExecResult, HttpResult, LearntResult,
+                             MeasureResult, PmtuResult, ResolveResult, TcpResult, TlsResult, dump)
 from ..checks.stats import Stats
 
 IPNet = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -49,6 +49,16 @@ class Expect(BaseModel):
     p95_max_ms: float | None = Field(None, ge=0)
     p99_max_ms: float | None = Field(None, ge=0)
     failures_max: int | None = Field(None, ge=0)
+    # a `within` step: the time until its expectations first held (e.g. a DNS failover)
+    converged_max_ms: float | None = Field(None, gt=0)
+    # an `exec` step: the program's exit status, its output, stdout's JSON (dotted paths)
+    exit_status: int | None = None
+    stdout_contains: str | None = None
+    stderr_contains: str | None = None
+    stdout: dict[str, Any] | None = None
+    # any check: numeric bounds on dotted paths into its facts (`facts` above: equality)
+    facts_min: dict[str, float] | None = None
+    facts_max: dict[str, float] | None = None
 
 
 @dataclass
@@ -85,7 +95,7 @@ def rcode_of(r: CheckResult) -> str | None:
 
 
 def remote_ip_of(r: CheckResult) -> str | None:
-    return r.facts.remote_ip if isinstance(r, (HttpResult, TcpResult, TlsResult)) else None
+    return r.facts.remote_ip if isinstance(r, (HttpResult, TcpResult, TlsResult, PmtuResult)) else None
 
 
 def addresses_of(r: CheckResult) -> list[str]:
@@ -104,11 +114,12 @@ def stats_of(r: CheckResult) -> Stats | None:
 APPLIES: dict[str, tuple[type[CheckResult], ...]] = {
     "status": (HttpResult,), "body": (HttpResult,), "body_contains": (HttpResult,), "headers": (HttpResult,),
     "rcode": (DnsResult, ResolveResult, HttpResult, TcpResult, TlsResult),
-    "remote_ip_in": (HttpResult, TcpResult, TlsResult),
-    "family": (HttpResult, TcpResult, TlsResult, DnsResult, ResolveResult),
+    "remote_ip_in": (HttpResult, TcpResult, TlsResult, PmtuResult),
+    "family": (HttpResult, TcpResult, TlsResult, PmtuResult, DnsResult, ResolveResult),
     "addresses": (DnsResult, ResolveResult, TcpResult, TlsResult),
     "addresses_in": (DnsResult, ResolveResult, TcpResult, TlsResult, LearntResult),
     **{k: (MeasureResult,) for k in ("p50_min_ms", "p50_max_ms", "p95_max_ms", "p99_max_ms", "failures_max")},
+    **{k: (ExecResult,) for k in ("exit_status", "stdout_contains", "stderr_contains", "stdout")},
 }
 
 
@@ -131,7 +142,8 @@ def per_try(exp: Expect, r: CheckResult) -> list[Outcome]:
     bounds = (exp.p50_min_ms, exp.p50_max_ms, exp.p95_max_ms, exp.p99_max_ms, exp.failures_max)
     if exp.ok is not None or exp.reason is not None or all(b is None for b in bounds):
         # latency bounds alone are the whole expectation: a slow series may lose a lookup
-        want_ok = exp.ok if exp.ok is not None else exp.reason is None
+        # expecting a failure reason or a non-zero exit status means expecting a failure
+        want_ok = exp.ok if exp.ok is not None else (exp.reason is None and not exp.exit_status)
         out.append(Outcome("ok", want_ok, r.ok, r.ok == want_ok))
     if exp.reason is not None:
         out.append(Outcome("reason", exp.reason.value, r.reason.value if r.reason else None, r.reason == exp.reason))
@@ -178,6 +190,7 @@ def per_try(exp: Expect, r: CheckResult) -> list[Outcome]:
         out.append(Outcome("warnings", sorted(w.value for w in exp.warnings), got,
                            got == sorted(w.value for w in exp.warnings)))
     out += _stat_outcomes(exp, stats_of(r))
+    out += exec_outcomes(exp, r)
     if exp.max_ms is not None:
         ms = r.timings_ms.total
         out.append(Outcome("max_ms", exp.max_ms, ms, ms is not None and ms <= exp.max_ms))
@@ -195,6 +208,31 @@ def _stat_outcomes(exp: Expect, stats: Stats | None) -> list[Outcome]:
     if exp.failures_max is not None:
         fails = sum(stats.failures.values()) if stats else None
         out.append(Outcome("failures_max", exp.failures_max, fails, fails is not None and fails <= exp.failures_max))
+    return out
+
+
+def exec_outcomes(exp: Expect, r: CheckResult) -> list[Outcome]:
+    """An `exec` step's exit status and output, and numeric bounds on any check's facts."""
+    f, out = (r.facts if isinstance(r, ExecResult) else None), []
+    if exp.exit_status is not None:
+        got = f.exit_status if f else None
+        out.append(Outcome("exit_status", exp.exit_status, got, got == exp.exit_status))
+    for what, want, text in (("stdout_contains", exp.stdout_contains, f.stdout if f else None),
+                             ("stderr_contains", exp.stderr_contains, f.stderr if f else None)):
+        if want is not None:
+            tail = (text or "").strip().splitlines()
+            out.append(Outcome(what, want, tail[-1][:200] if tail else None, want in (text or "")))
+    for path, want in (exp.stdout or {}).items():
+        got = _dig(f.json if f else None, path)
+        out.append(Outcome(f"stdout.{path}", want, got, got == want))
+    if exp.facts_min or exp.facts_max:
+        plain = dump(r.facts)
+        for bounds, name, holds in ((exp.facts_min, "min", lambda g, b: g >= b),
+                                    (exp.facts_max, "max", lambda g, b: g <= b)):
+            for path, bound in (bounds or {}).items():
+                got = _fact(plain, path)
+                ok = isinstance(got, (int, float)) and not isinstance(got, bool) and holds(got, bound)
+                out.append(Outcome(f"facts.{path} {name}", bound, got, ok))
     return out
 
 

@@ -12,7 +12,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_valida
 from ..checks import CHECKS
 from ..checks.base import CheckSpec
 from ..model.topology import Nat64Prefix
-from ..model.types import record_value
+from ..model.types import TlsName, record_value
 from . import fields as f
 from .expect import Expect, inapplicable
 
@@ -107,14 +107,29 @@ class DropAction(Strict):
     source: f.PrefixOrNode | None = Field(None, alias="from")
     proto: Literal["any", "tcp", "udp", "icmp"] = "any"
     port: int | None = Field(None, ge=1, le=65535)
+    # only these ICMP errors (path MTU discovery's): ICMPv6 Packet Too Big, ICMPv4
+    # fragmentation needed; with `to`/`from` only those to/from there, else all of them
+    icmp: list[Literal["packet-too-big", "frag-needed"]] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _what(self) -> "DropAction":
+        if self.icmp:  # to/from optional: without them, every such error through the node
+            if self.proto != "any" or self.port is not None:
+                raise ValueError("'icmp' names the packets itself: no 'proto' or 'port' with it")
+            return self
         if self.to is None and self.source is None:
             raise ValueError("give 'to' or 'from' (a node, an address or a prefix)")
         if self.port is not None and self.proto not in ("tcp", "udp"):
             raise ValueError("a port needs proto: tcp or udp")
         return self
+
+
+class ClampMss(Strict):
+    """Rewrite the MSS option of TCP SYNs the node forwards down to `mss` (what a router or
+    translator does for a smaller MTU behind it); `mss: null` removes the rule."""
+
+    node: str
+    mss: int | None = Field(..., ge=536, le=65495)
 
 
 class Params(BaseModel):
@@ -177,9 +192,18 @@ class SetPref64(Strict):
     lifetime: int | None = Field(None, ge=0, le=65528)  # seconds; 0 withdraws; default: unchanged
 
 
+class ReissueCert(Strict):
+    """Give a node serving HTTPS a new lab-CA certificate for these names and restart its
+    daemons (the fix "put the public name in the edge's certificate")."""
+
+    node: str
+    names: list[TlsName] = Field(min_length=1, max_length=100)
+
+
 ACTIONS: dict[str, type[BaseModel]] = {
     "stop": StopAction, "start": StartAction, "move_address": MoveAddress,
     "set_record": SetRecord, "drop": DropAction, "undrop": NodeAction, "set_pref64": SetPref64,
+    "reissue_cert": ReissueCert, "clamp_mss": ClampMss,
 }
 STEP_KEYS = tuple(CHECKS) + tuple(ACTIONS)
 
@@ -218,6 +242,8 @@ class Step(Strict):
         bad = inapplicable(self.expect, self.kind) if self.expect and self.kind in CHECKS else []
         if bad:  # a `dns` result has no status: expecting one could only ever fail
             raise ValueError(f"a {self.kind} check has no {', '.join(bad)} to expect")
+        if self.expect is not None and self.expect.converged_max_ms is not None and not self.within:
+            raise ValueError("expect.converged_max_ms measures a `within` step: give `within`")
         return self
 
     @property

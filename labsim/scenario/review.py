@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ipaddress
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from dataclasses import dataclass, field
 from typing import Callable, Literal
 
@@ -26,6 +27,7 @@ from ..errors import InputError
 from ..lab import make_runtime
 from ..loader import LoadedLab, plan_lab
 from ..runtime.state import LabState
+from .capture import Capture, StepCapture
 from .expect import remote_ip_of, status_of
 from .load import lab_name_for
 from .model import HttpParams
@@ -42,6 +44,7 @@ class Verdict:
     result: AnyResult  # http today; a ws or tcp endpoint gets its own check's result
     translated: bool = False  # reached through the NAT64 prefix
     hint: str | None = field(init=False, default=None)  # what to do about `reason`
+    captures: list[Capture] = field(default_factory=list)  # the network's pcaps (FAIL verdicts)
 
     def __post_init__(self) -> None:
         self.hint = self.reason.hint if self.reason else None
@@ -153,7 +156,10 @@ def verdict_of(r: CheckResult) -> tuple[Literal["PASS", "WARN", "FAIL"], Reason 
 def run_review(loaded: LoadedLab, endpoints: list[Endpoint], client: str | None = None,
                networks: tuple[str, ...] = NETWORKS, timeout: float = 5.0,
                progress: Callable[[str], None] | None = None, uplink: bool = False,
-               resolve: dict[str, str] | None = None) -> list[EndpointReview]:
+               resolve: dict[str, str] | None = None, capture: str = "none",
+               capture_dir: Path | None = None) -> list[EndpointReview]:
+    """With `capture` (failed, all), one capture per network while its endpoints run (they
+    run in parallel): in the client and the NAT64 nodes, kept when a verdict there FAILs."""
     say = progress or (lambda m: None)
     labs = {n: lab for n, lab in review_labs(loaded, uplink, resolve).items() if n in networks}
     who = pick_client(loaded, client)
@@ -163,16 +169,30 @@ def run_review(loaded: LoadedLab, endpoints: list[Endpoint], client: str | None 
     for net, lab in labs.items():
         say(f"{net}: bringing up the lab")
         labmod.up(lab, ephemeral=True)
+        kept: list[Capture] = []
         try:
             env = CheckEnv(make_runtime(LabState.load(lab.plan.lab)), _python())
+            cap = None
+            if capture != "none":
+                nodes = [who, *(n for n, p in lab.plan.nodes.items() if p.kind == "nat64" and n != who)]
+                cap = StepCapture(env.runtime, nodes, (capture_dir or Path("labsim-captures")).resolve()
+                                  / lab.plan.lab, net)
+                cap.start()
             say(f"{net}: {len(endpoints)} endpoints from {who}")
-            with ThreadPoolExecutor(max_workers=4) as pool:
-                results = list(pool.map(lambda c: run_http(c, env), checks))
+            results = None
+            try:
+                with ThreadPoolExecutor(max_workers=4) as pool:
+                    results = list(pool.map(lambda c: run_http(c, env), checks))
+            finally:
+                if cap is not None:
+                    failed = results is None or any(verdict_of(r)[0] == "FAIL" for r in results)
+                    kept = cap.stop(keep=capture == "all" or failed)
         finally:
             say(f"{net}: tearing down")
             labmod.down(lab.plan.lab)
         for rev, res in zip(reviews, results):
-            rev.verdicts[net] = judge(net, res, prefix)
+            v = rev.verdicts[net] = judge(net, res, prefix)
+            v.captures = kept if v.verdict == "FAIL" or capture == "all" else []
     return reviews
 
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Callable
+from pathlib import Path
+from typing import Callable, Literal
 
 from .. import lab as labmod
 from ..checks import CHECKS, AnyResult, CheckResult
@@ -20,6 +21,7 @@ from ..lab import make_runtime
 from ..runtime.state import LabState
 from . import actions
 from .expect import Outcome, evaluate, hopeless, observed_value
+from .capture import Capture, StepCapture
 from .load import LoadedScenario
 from .model import Step
 from .session import LabSession
@@ -50,6 +52,10 @@ class StepResult:
     did: str = ""  # what an action did
     error: str | None = None
     duration_ms: Rounded = 0.0
+    # a `within` step: from the step's start (right after the previous action) to the end of
+    # the first passing round, e.g. how long a DNS failover took; None when it never passed
+    converged_ms: float | None = None
+    captures: list[Capture] = field(default_factory=list)  # pcaps kept for this step
 
     def to_dict(self) -> dict:
         return dump(self)
@@ -72,7 +78,8 @@ class ScenarioResult:
 
 
 def run_scenario(ls: LoadedScenario, progress: Progress | None = None, keep: bool = False,
-                 runtime: str = "netns") -> ScenarioResult:
+                 runtime: str = "netns", capture: Literal["failed", "all", "none"] = "none",
+                 capture_dir: Path | None = None) -> ScenarioResult:
     say = progress or (lambda m: None)
     sc = ls.scenario
     runtime = sc.runtime or runtime  # a scenario that needs docker (Docker networks) says so
@@ -90,7 +97,7 @@ def run_scenario(ls: LoadedScenario, progress: Progress | None = None, keep: boo
                 out.steps.append(StepResult(i, step.title(), step.kind, False, error="skipped: an earlier action failed"))
                 continue
             say(f"{sc.name}: step {i + 1}/{len(sc.steps)}: {step.title()}")
-            res = run_step(session, i, step)
+            res = run_step(session, i, step, capture, (capture_dir or Path("labsim-captures")).resolve() / lab)
             out.steps.append(res)
             failed_action = not step.is_check and not res.passed
     finally:
@@ -102,7 +109,28 @@ def run_scenario(ls: LoadedScenario, progress: Progress | None = None, keep: boo
     return out
 
 
-def run_step(session: LabSession, index: int, step: Step) -> StepResult:
+def capture_nodes(session: LabSession, step: Step) -> list[str]:
+    """Where a check's packets are captured: its own node and every NAT64 node."""
+    nat64 = [n for n, p in session.loaded.plan.nodes.items() if p.kind == "nat64"]
+    return list(dict.fromkeys([step.spec.node, *nat64]))
+
+
+def run_step(session: LabSession, index: int, step: Step, capture: str = "none",
+             capture_dir: Path | None = None) -> StepResult:
+    if step.is_check and capture != "none" and capture_dir is not None:
+        cap = StepCapture(session.runtime, capture_nodes(session, step), capture_dir, f"{index + 1:02d}")
+        res: StepResult | None = None
+        cap.start()
+        try:
+            res = _run_step(session, index, step)
+        finally:  # an interrupted step keeps its packets too
+            kept = cap.stop(keep=capture == "all" or res is None or not res.passed)
+        res.captures = kept
+        return res
+    return _run_step(session, index, step)
+
+
+def _run_step(session: LabSession, index: int, step: Step) -> StepResult:
     t0 = time.monotonic()
     if not step.is_check:
         try:
@@ -130,8 +158,17 @@ def run_step(session: LabSession, index: int, step: Step) -> StepResult:
             break
         time.sleep(RETRY_EVERY_S)
     summary = None
+    converged = None
+    if step.within:
+        # how long the lab took to get there (a failover, a restart)
+        converged = round((time.monotonic() - t0) * 1000, 1) if passed else None
+        bound = step.expect.converged_max_ms if step.expect else None
+        if bound is not None:
+            outcomes.append(Outcome("converged_max_ms", bound, converged,
+                                    converged is not None and converged <= bound))
+            passed = passed and converged is not None and converged <= bound
     if len(tries) > 1:  # keep what a report needs, not every try's facts
         summary = TriesSummary(count=len(tries), ok=sum(t.ok for t in tries),
                                observed=dict(Counter(str(observed_value(t)) for t in tries).most_common(20)))
     return StepResult(index, step.title(), step.kind, passed, outcomes, tries[-1], len(tries), summary,
-                      duration_ms=(time.monotonic() - t0) * 1000)
+                      duration_ms=(time.monotonic() - t0) * 1000, converged_ms=converged)

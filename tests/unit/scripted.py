@@ -27,6 +27,7 @@ def curl_stdout(*, exitcode: int = 0, http_code: int = 200, body: str = "", remo
          "time_starttransfer": 0.004, "time_total": 0.005, **(times or {})}
     values = {"exitcode": str(exitcode), "errormsg": errormsg, "http_code": str(http_code),
               "remote_ip": remote_ip, "http_version": http_version, "ssl_verify_result": "0",
+              "size_download": str(len(body.encode())),
               **{k: str(v) for k, v in t.items()}, **fields}
     hdrs = json.dumps({k: [v] for k, v in (headers or {}).items()})
     return body + MARKER + "".join(f"{f}={values[f]}\n" for f in FIELDS) + "headers=" + hdrs

@@ -192,7 +192,7 @@ nodes:
 
 @pytest.mark.parametrize("nodes, line, field, fragment", [
     pytest.param("  c:\n    links: [v6]\n", 7, "nodes.c",
-                 "missing 'kind'; valid kinds are: authdns, backend, cdn, client, container, dhcp4, dns64, nat64, proxy, router",
+                 "missing 'kind'; valid kinds are: authdns, backend, cdn, client, cloudapi, container, dhcp4, dns64, nat64, proxy, router",
                  id="missing-kind"),
     pytest.param("  c:\n    kind: client\n", 7, "nodes.c.links", "required field is missing",
                  id="missing-links"),
@@ -201,7 +201,7 @@ nodes:
     pytest.param("  c:\n    kind: client\n    links: []\n", 9, "nodes.c.links", "at least 1 item",
                  id="no-links"),
     pytest.param("  c:\n    kind: client\n    links: [{network: v6, ip: '2001:db8:1::5'}]\n", 9,
-                 "nodes.c.links[0].ip", "unknown field 'ip'; expected one of: ipv4, ipv6, loss, network",
+                 "nodes.c.links[0].ip", "unknown field 'ip'; expected one of: ipv4, ipv6, loss, mtu, network",
                  id="unknown-link-field"),
     pytest.param("  c:\n    kind: client\n    links: [v6]\n    resolver: {nameserver: [dns64]}\n",
                  10, "nodes.c.resolver.nameserver",

@@ -1,0 +1,59 @@
+"""`cloudapi`: a cloud provider's APIs inside the lab — moto's server (S3, SQS, EC2, ...).
+
+moto (`moto[server]`, the `cloud` extra) answers the AWS API for every service on one port,
+telling services apart by the request's signature, so every endpoint name a scenario
+publishes (`s3.eu-central-1.amazonaws.com`, `s3.dualstack.eu-central-1.amazonaws.com`, ...)
+can point at this one node. It serves HTTPS with a lab-CA certificate naming the node's
+`names` (or `tls_names`), so the real SDK verifies it as it would the provider's.
+
+Those names exist only in the lab's own DNS (an authdns zone per provider domain): with no
+uplink nothing is ever looked up outside. moto runs on labsim's own interpreter, so the node
+needs the `cloud` extra installed there: on netns the venv's python; the docker image has no
+moto (scenarios using this kind declare `runtime: netns`).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from ..model.plan import PlanError
+from ..model.topology import NodeBase
+from .base import Kind, NodeContext, Service, TcpProbe, TlsRequest
+from .common import base_files, https_certificate
+
+
+class Schema(NodeBase):
+    kind: Literal["cloudapi"]
+    https_port: int = Field(443, ge=1, le=65535)
+    tls_names: list[str] | None = None  # default: names + node name + addresses
+
+
+class CloudApi(Kind):
+    name = "cloudapi"
+    schema = Schema
+    packages = ("python3",)
+
+    def render(self, ctx: NodeContext) -> dict[str, str]:
+        return base_files(ctx)
+
+    def tls(self, ctx: NodeContext) -> TlsRequest | None:
+        return https_certificate(ctx)
+
+    def services(self, ctx: NodeContext) -> list[Service]:
+        tls = self.tls(ctx)
+        # `::` listens on both families (the node's bindv6only is 0): the A-only default
+        # endpoints arrive over IPv4 through NAT64, the dual-stack ones over IPv6
+        host = "::" if ctx.node.addresses(6) else "0.0.0.0"
+        argv = [ctx.python, "-m", "moto.server", "-H", host, "-p", str(ctx.spec.https_port),
+                "-c", f"{ctx.dir}/{tls.cert}", "-k", f"{ctx.dir}/{tls.key}"]
+        return [Service("moto", argv)]
+
+    def probes(self, ctx: NodeContext):
+        addrs = ctx.node.addresses(6) or ctx.node.addresses()
+        return [TcpProbe(addrs[0], ctx.spec.https_port)]
+
+    def validate(self, ctx: NodeContext) -> None:
+        if ctx.spec.tls_names is not None and not ctx.spec.tls_names:
+            raise PlanError(("nodes", ctx.name, "tls_names"), "a certificate needs a name")

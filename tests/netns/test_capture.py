@@ -1,0 +1,76 @@
+"""Tier 2: `labsim run --capture`: a failing step leaves pcaps (client and NAT64) that
+`tcpdump -r` reads, named in the JSON and JUnit results, with a summary line printed; a
+passing step's pcaps are deleted under `failed`; `none` captures nothing."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+
+import pytest
+
+from tests.helpers import REPO, run_labsim
+
+pytestmark = pytest.mark.root
+
+SCENARIO = f"""name: {{name}}
+topology: {REPO}/topologies/apple-review.yml
+steps:
+  - name: fails on purpose (an IPv4 literal)
+    http: {{{{from: client, url: "http://192.0.2.2/", timeout: 1}}}}
+    expect: {{{{status: 200}}}}
+  - http: {{{{from: client, url: "http://api.example.test/"}}}}
+    expect: {{{{status: 200}}}}
+"""
+
+
+def test_failed_step_leaves_readable_pcaps(tmp_path, lab_name):
+    f = tmp_path / "cap.yml"
+    f.write_text(SCENARIO.format(name=lab_name))
+    out = tmp_path / "caps"
+    res = run_labsim("run", str(f), "--capture", "failed", "--capture-dir", str(out),
+                     "--json", str(tmp_path / "r.json"), "--junit", str(tmp_path / "r.xml"), timeout=120)
+    assert res.returncode == 1, res.stdout + res.stderr
+    steps = json.loads((tmp_path / "r.json").read_text())[0]["steps"]
+    caps = steps[0]["captures"]
+    assert [c["node"] for c in caps] == ["client", "nat64"] and steps[1]["captures"] == []
+    client = caps[0]
+    assert re.match(r"\d+ pkts", client["summary"]) and "SYN to" not in client["summary"]  # no IPv4 route: no SYN
+    read = subprocess.run(["tcpdump", "-n", "-r", client["path"]], capture_output=True, text=True, timeout=30)
+    assert read.returncode == 0 and "reading from file" in read.stderr
+    assert f"step 1 capture client: {client['summary']}" in " ".join(res.stdout.split())
+    assert f"[[ATTACHMENT|{client['path']}]]" in (tmp_path / "r.xml").read_text()
+    assert sorted(p.name for p in out.rglob("*.pcap")) == ["01-client.pcap", "01-nat64.pcap"]
+
+
+def test_capture_none_writes_nothing(tmp_path, lab_name):
+    f = tmp_path / "cap.yml"
+    f.write_text(SCENARIO.format(name=lab_name))
+    out = tmp_path / "caps"
+    res = run_labsim("run", str(f), "--capture", "none", "--capture-dir", str(out), timeout=120)
+    assert res.returncode == 1 and not out.exists()
+
+
+def test_passing_steps_leave_no_directory(tmp_path, lab_name):
+    f = tmp_path / "ok.yml"
+    f.write_text(SCENARIO.format(name=lab_name).split("  - name: fails")[0]
+                 + "  - http: {from: client, url: \"http://api.example.test/\"}\n")
+    out = tmp_path / "caps"
+    res = run_labsim("run", str(f), "--capture-dir", str(out), timeout=120)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert not out.exists()
+
+
+def test_review_keeps_the_capture_of_a_network_with_a_failure(tmp_path):
+    out = tmp_path / "caps"
+    res = run_labsim("review", "--topology", str(REPO / "topologies" / "apple-review.yml"),
+                     "https://api.example.test/", "--capture-dir", str(out), "--json", str(tmp_path / "r.json"),
+                     timeout=180)
+    assert res.returncode == 1, res.stdout + res.stderr  # NO_AAAA on the ipv6-only network
+    nets = json.loads((tmp_path / "r.json").read_text())[0]["networks"]
+    assert nets["dns64-nat64"]["verdict"] == "PASS" and nets["dns64-nat64"]["captures"] == []
+    caps = nets["ipv6-only"]["captures"]
+    assert [c["node"] for c in caps] == ["client", "nat64"]
+    assert "DNS queries" in caps[0]["summary"] and "SYN to" not in caps[0]["summary"]  # no address: no SYN
+    assert sorted(p.name for p in out.rglob("*.pcap")) == ["ipv6-only-client.pcap", "ipv6-only-nat64.pcap"]
