@@ -92,7 +92,7 @@ def add_routes(ipr: IPRoute, routes: list[RoutePlan]) -> None:
 # several to one write on a plain socket; the kernel's acks are read back and checked.
 NLMSG_ERROR, RTM_NEWLINK, RTM_GETLINK, RTM_NEWADDR, RTM_NEWROUTE = 2, 16, 18, 20, 24
 NLM_F_REQUEST, NLM_F_ACK, NLM_F_REPLACE, NLM_F_EXCL, NLM_F_CREATE = 0x1, 0x4, 0x100, 0x200, 0x400
-IFLA_IFNAME, IFLA_MASTER, IFLA_LINKINFO, IFLA_NET_NS_FD = 3, 10, 18, 28
+IFLA_IFNAME, IFLA_MTU, IFLA_MASTER, IFLA_LINKINFO, IFLA_NET_NS_FD = 3, 4, 10, 18, 28
 IFLA_INFO_KIND, IFLA_INFO_DATA, VETH_INFO_PEER = 1, 2, 1
 IFLA_BR_STP_STATE, IFLA_BR_MCAST_SNOOPING = 5, 23
 IFA_ADDRESS, IFA_LOCAL = 1, 2
@@ -199,11 +199,14 @@ def plug(node: Rtnl, node_fd: int, hub: Rtnl, iface: IfacePlan, bridge_index: in
     side `up` (in this order, as one request each way before: the bridge sees a port that
     has carrier at once). The peer cannot be born up: it has no peer yet then (ENOTCONN)."""
     what = f"link {iface.ifname} ({iface.network})"
-    peer = ifinfo(0, False, _name(IFLA_IFNAME, iface.ifname), _u32(IFLA_NET_NS_FD, node_fd))
+    # a link's own MTU on both ends alike: the bridge forwards what the link carries
+    mtu = (_u32(IFLA_MTU, iface.mtu),) if iface.mtu is not None else ()
+    peer = ifinfo(0, False, _name(IFLA_IFNAME, iface.ifname), _u32(IFLA_NET_NS_FD, node_fd), *mtu)
     info = attr(IFLA_LINKINFO, _name(IFLA_INFO_KIND, "veth")
                 + attr(IFLA_INFO_DATA, attr(VETH_INFO_PEER, peer)))
     hub.batch([(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL,
-                ifinfo(0, False, _name(IFLA_IFNAME, iface.peer), _u32(IFLA_MASTER, bridge_index), info), what)])
+                ifinfo(0, False, _name(IFLA_IFNAME, iface.peer), *mtu, _u32(IFLA_MASTER, bridge_index), info),
+                what)])
     idx = node.index(iface.ifname, what)
     reqs: list[Request] = []
     for ifa in (iface.ipv6, iface.ipv4):
