@@ -67,7 +67,7 @@ def _pick_lab(lab: str | None) -> str:
 
 @app.command()
 def up(
-    file: Path = typer.Argument(..., help="Topology file (YAML), e.g. topologies/apple-review.yml."),
+    file: Path = typer.Argument(..., help="Topology file (YAML) or a built-in's name (labsim topologies)."),
     name: Optional[str] = typer.Option(None, "--name", "-n", help="Lab name (default: the file's `name`). "
                                        "Two labs from one file need two names."),
     runtime: str = typer.Option("netns", "--runtime", help="Where nodes run: netns (network namespaces) "
@@ -309,8 +309,9 @@ def review(
                                              "(optionally 'METHOD URL'; # comments)."),
     har: Optional[Path] = typer.Option(None, "--har", help="A HAR capture of the app: every request's URL "
                                        "(POST/PUT/... replayed as OPTIONS)."),
-    topology: Path = typer.Option(Path("topologies/apple-review.yml"), "--topology",
-                                  help="The lab the endpoints live in; with no URLs given, every name "
+    topology: Path = typer.Option(Path("apple-review"), "--topology",
+                                  help="The lab the endpoints live in (a file or a built-in's name: "
+                                       "labsim topologies); with no URLs given, every name "
                                        "its backends, proxies and CDN edges publish is reviewed."),
     client: Optional[str] = typer.Option(None, "--client", help="Node to run from (default: the first "
                                          "IPv6-only client)."),
@@ -422,12 +423,14 @@ def bench_resolvers(
 
 @app.command()
 def validate(
-    file: Path = typer.Argument(..., help="Topology, scenario or comparison file to check."),
+    file: Path = typer.Argument(..., help="Topology, scenario or comparison file (or a built-in "
+                                "topology's name) to check."),
     as_json: bool = typer.Option(False, "--json", help="Print the plan as JSON."),
 ) -> None:
     """Check a topology or scenario file and print the planned addresses and routes (no root,
     creates nothing). A scenario is checked with its topology and every step; a comparison
     file (bench resolvers) with every variant."""
+    from .builtin import topology_path
     from .inputfiles import read_text
     from .lab import _summary
     from .loader import load_lab
@@ -436,6 +439,7 @@ def validate(
     from .scenario.load import load_scenario
 
     try:
+        file = topology_path(file)  # a built-in's name works too
         data, _ = parse_yaml(read_text(file), str(file))
         if isinstance(data, dict) and "variants" in data:
             comp, plans = load_comparison(file)
@@ -453,6 +457,53 @@ def validate(
     _print_nodes(loaded.plan.lab, nodes)
     if scenario:
         out.print(f"scenario {scenario.scenario.name}: {len(scenario.scenario.steps)} steps, valid")
+
+
+@app.command()
+def topologies(as_json: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:
+    """List the built-in topologies: a name works wherever a topology file is taken
+    (labsim up apple-review, labsim review --topology resolution)."""
+    from .setup_env import builtin_topologies
+
+    rows = builtin_topologies()
+    if as_json:
+        print(json.dumps(rows, indent=1))
+        return
+    table = Table(title="built-in topologies", title_justify="left")
+    for col in ("name", "nodes", "kinds", "description", "file"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(r["name"], str(r["nodes"]), ", ".join(r["kinds"]), r["description"], r["file"])
+    out.print(table)
+
+
+@app.command()
+def setup(
+    topology: Optional[List[str]] = typer.Argument(None, help="Topologies (files or built-in names) to "
+                                                   "prepare for (default: every kind, --uplink, bench)."),
+    check: bool = typer.Option(False, "--check", help="Change nothing: check root, kernel features "
+                               "(in a throwaway namespace), binaries, packages, Docker and the image."),
+    runtime: str = typer.Option("netns", "--runtime", help="netns or docker (docker: the daemons are "
+                                "in the image, so Docker and the image are required instead)."),
+    package: Optional[List[str]] = typer.Option(None, "--package", help="Also install this Debian package."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the packages that would be installed."),
+) -> None:
+    """Install the Debian packages labs need (only the missing ones; no daemon is started or
+    left enabled on the host), or check the machine with --check (exit 0 when all is there)."""
+    from . import setup_env
+
+    try:
+        if check:
+            checks = setup_env.doctor(topology or None, runtime)
+            raise typer.Exit(setup_env.render_checks(checks, out))
+        pkgs = setup_env.needs(topology or None, tuple(package or ())).packages
+        if dry_run:
+            print(" ".join(setup_env.missing_packages(pkgs)))
+            return
+        done = setup_env.install(pkgs, say=lambda m: err.print(f"labsim: {m}"))
+        err.print(f"labsim: {len(pkgs)} packages needed, installed {len(done)}")
+    except LabsimError as exc:
+        _fail(exc)
 
 
 @app.callback(invoke_without_command=True)

@@ -39,6 +39,7 @@ from typing import Iterator
 import typer
 
 from . import __version__
+from .builtin import data_dir
 from .errors import EnvironmentMissingError, RuntimeOpError
 from .runtime.docker import docker_client as client  # one way to reach docker, with one error
 
@@ -60,9 +61,9 @@ def image_name() -> str:
 
 
 def docker_dir() -> Path:
-    """The directory holding Dockerfile and packages.txt (the repository's `docker/`)."""
+    """The directory holding Dockerfile and packages.txt (`docker/`, shipped in the wheel)."""
     env = os.environ.get("LABSIM_DOCKER_DIR")
-    return Path(env) if env else Path(__file__).resolve().parent.parent / "docker"
+    return Path(env) if env else data_dir("docker")
 
 
 def packages() -> list[str]:
