@@ -260,17 +260,32 @@ def run(
     junit_out: Optional[Path] = typer.Option(None, "--junit", help="Write JUnit XML (a testcase per step)."),
     keep: bool = typer.Option(False, "--keep", help="Leave each lab up after its steps (labsim down NAME later)."),
     runtime: str = typer.Option("netns", "--runtime", help="Where nodes run: netns or docker."),
+    jobs: int = typer.Option(1, "--jobs", "-j", min=1, max=64, help="Run N scenarios at once, each in its own lab."),
+    shard: Optional[str] = typer.Option(None, "--shard", help="K/N: run only the K-th of N slices of the "
+                                        "files (deterministic; every file in exactly one slice)."),
+    durations: Optional[Path] = typer.Option(None, "--durations", help="A previous run's --json: balance "
+                                             "the --shard slices by the scenarios' durations."),
 ) -> None:
     """Run scenarios: bring each lab up, run its checks and actions, tear it down.
 
-    Exit 0 when every expectation holds, 1 when one fails, 2 on a bad file (every file is
-    checked before any lab is made), 3 when a lab cannot be built."""
+    A directory stands for its *.yml files. Exit 0 when every expectation holds, 1 when one
+    fails, 2 on a bad file (every file is checked before any lab is made), 3 when a lab
+    cannot be built."""
     from .report import console as console_report
     from .report.junit import to_xml
+    from .scaleout import shard as sharding
+    from .scaleout.parallel import run_parallel
     from .scenario.load import load_scenario
     from .scenario.runner import run_scenario
 
     _interrupt_on_term()
+    try:
+        files = sharding.expand(files)
+        if shard:
+            k, n = sharding.parse_shard(shard)
+            files = sharding.select(files, k, n, sharding.load_durations(durations) if durations else None)
+    except LabsimError as exc:
+        _fail(exc)
     loaded, bad = [], []
     for f in files:  # every file's errors, before any lab is made
         try:
@@ -285,7 +300,9 @@ def run(
     results = []
     try:
         with err.status("running", spinner="dots") as status:
-            for ls in loaded:
+            if jobs > 1:
+                results = run_parallel(loaded, jobs, runtime, keep, progress=lambda m: status.update(m))
+            for ls in loaded if jobs == 1 else ():
                 results.append(run_scenario(ls, progress=lambda m: status.update(m), keep=keep, runtime=runtime))
     except LabsimError as exc:
         _fail(exc)
@@ -459,51 +476,10 @@ def validate(
         out.print(f"scenario {scenario.scenario.name}: {len(scenario.scenario.steps)} steps, valid")
 
 
-@app.command()
-def topologies(as_json: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:
-    """List the built-in topologies: a name works wherever a topology file is taken
-    (labsim up apple-review, labsim review --topology resolution)."""
-    from .setup_env import builtin_topologies
+from . import cli_project  # noqa: E402 - setup, topologies, merge, init: their own module
 
-    rows = builtin_topologies()
-    if as_json:
-        print(json.dumps(rows, indent=1))
-        return
-    table = Table(title="built-in topologies", title_justify="left")
-    for col in ("name", "nodes", "kinds", "description", "file"):
-        table.add_column(col)
-    for r in rows:
-        table.add_row(r["name"], str(r["nodes"]), ", ".join(r["kinds"]), r["description"], r["file"])
-    out.print(table)
-
-
-@app.command()
-def setup(
-    topology: Optional[List[str]] = typer.Argument(None, help="Topologies (files or built-in names) to "
-                                                   "prepare for (default: every kind, --uplink, bench)."),
-    check: bool = typer.Option(False, "--check", help="Change nothing: check root, kernel features "
-                               "(in a throwaway namespace), binaries, packages, Docker and the image."),
-    runtime: str = typer.Option("netns", "--runtime", help="netns or docker (docker: the daemons are "
-                                "in the image, so Docker and the image are required instead)."),
-    package: Optional[List[str]] = typer.Option(None, "--package", help="Also install this Debian package."),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Print the packages that would be installed."),
-) -> None:
-    """Install the Debian packages labs need (only the missing ones; no daemon is started or
-    left enabled on the host), or check the machine with --check (exit 0 when all is there)."""
-    from . import setup_env
-
-    try:
-        if check:
-            checks = setup_env.doctor(topology or None, runtime)
-            raise typer.Exit(setup_env.render_checks(checks, out))
-        pkgs = setup_env.needs(topology or None, tuple(package or ())).packages
-        if dry_run:
-            print(" ".join(setup_env.missing_packages(pkgs)))
-            return
-        done = setup_env.install(pkgs, say=lambda m: err.print(f"labsim: {m}"))
-        err.print(f"labsim: {len(pkgs)} packages needed, installed {len(done)}")
-    except LabsimError as exc:
-        _fail(exc)
+for _command in cli_project.COMMANDS:
+    app.command()(cli_project.guarded(_command, _fail))
 
 
 @app.callback(invoke_without_command=True)
