@@ -40,10 +40,12 @@ def scenarios() -> dict[str, Path]:
 
 def topology_path(ref: str | Path) -> Path:
     """A topology argument as a file: an existing path as it is, else a built-in's file when
-    `ref` is a bare name (`apple-review` or `apple-review.yml`); anything else unchanged (the
-    loader then says it cannot read it, with the list of built-ins in `labsim topologies`)."""
+    `ref` is a bare name (`apple-review` or `apple-review.yml`) or `.../topologies/NAME.yml`;
+    anything else unchanged (the loader then says it cannot read it)."""
     p = Path(ref)
-    if p.exists() or len(p.parts) != 1:
+    # `../topologies/NAME.yml` (how the shipped scenarios name theirs) also finds a built-in
+    # when the scenario was copied elsewhere (a CI checkout of scenarios only, a ConfigMap)
+    if p.exists() or not (len(p.parts) == 1 or p.parent.name == "topologies"):
         return p
     stem = p.stem if p.suffix in (".yml", ".yaml") else p.name
     return topologies().get(stem, p)

@@ -107,4 +107,22 @@ def setup(
     err.print(f"labsim: {len(pkgs)} packages needed, installed {len(done)}")
 
 
-COMMANDS = (topologies, setup, merge)
+
+def init(
+    directory: Path = typer.Argument(Path("."), help="Where to write the project (created if missing)."),
+    api: List[str] = typer.Option(..., "--api", help="Your API's URL (repeatable), e.g. https://api.example.com/v1/."),
+    force: bool = typer.Option(False, "--force", help="Overwrite files that exist."),
+) -> None:
+    """Write a starter project: topologies with your API's names in the lab's DNS (the two
+    networks app review uses), scenarios that fetch your URLs on each, and a GitHub Actions
+    workflow that runs them and uploads JUnit. Nothing touches your real API."""
+    from .init_project import write_project
+
+    written = write_project(directory, api, force)
+    for p in written:
+        out.print(f"wrote {p}", highlight=False)
+    err.print(f"next: labsim validate {directory / 'scenarios' / 'dns64-nat64.yml'}; "
+              f"sudo labsim run {directory / 'scenarios'}")
+
+
+COMMANDS = (topologies, setup, merge, init)
