@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 
 from labsim.errors import InputError
 from labsim.init_project import api_hosts, render
-from tests.helpers import REPO, run_labsim
+from tests.helpers import REPO
+from tests.unit.cli_inproc import labsim as run_labsim
 
 BIN = Path(sys.executable).parent
 
@@ -87,6 +88,5 @@ def test_shipped_ci_examples_pass_their_schemas():
 def test_a_copied_scenario_finds_its_builtin_topology(tmp_path):
     (tmp_path / "scenarios").mkdir()
     shutil.copy(REPO / "scenarios" / "apple-review-nat64.yml", tmp_path / "scenarios")
-    res = subprocess.run([str(BIN / "labsim"), "validate", "scenarios/apple-review-nat64.yml"],
-                         capture_output=True, text=True, cwd=tmp_path, timeout=60)
+    res = run_labsim("validate", "scenarios/apple-review-nat64.yml", cwd=tmp_path)
     assert res.returncode == 0, res.stderr

@@ -11,7 +11,8 @@ import sys
 import pytest
 
 from labsim import builtin, setup_env
-from tests.helpers import LABSIM, REPO, run_labsim
+from tests.helpers import REPO
+from tests.unit.cli_inproc import labsim as run_labsim
 
 
 def test_builtin_names_resolve_to_the_shipped_files(tmp_path, monkeypatch):
@@ -25,16 +26,14 @@ def test_builtin_names_resolve_to_the_shipped_files(tmp_path, monkeypatch):
 
 
 def test_topology_names_work_from_any_directory(tmp_path):
-    res = subprocess.run([LABSIM, "validate", "apple-review", "--json"], capture_output=True,
-                         text=True, cwd=tmp_path, timeout=60)
+    res = run_labsim("validate", "apple-review", "--json", cwd=tmp_path)
     assert res.returncode == 0, res.stderr
     assert "nat64" in json.loads(res.stdout)["nodes"]
-    res = subprocess.run([LABSIM, "topologies", "--json"], capture_output=True, text=True, cwd=tmp_path, timeout=60)
+    res = run_labsim("topologies", "--json", cwd=tmp_path)
     rows = {r["name"]: r for r in json.loads(res.stdout)}
     assert {"apple-review", "resolution"} <= set(rows)
     assert "nat64" in rows["apple-review"]["kinds"]
-    res = subprocess.run([LABSIM, "validate", "no-such-topology"], capture_output=True, text=True,
-                         cwd=tmp_path, timeout=60)
+    res = run_labsim("validate", "no-such-topology", cwd=tmp_path)
     assert res.returncode == 2 and "cannot read file" in res.stderr
 
 

@@ -5,20 +5,19 @@ from __future__ import annotations
 
 import json
 import xml.etree.ElementTree as ET
-from pathlib import Path
 
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from labsim.errors import InputError
 from labsim.scaleout import merge, shard
-from tests.helpers import REPO, run_labsim
+from tests.helpers import REPO
+from tests.unit.cli_inproc import labsim as run_labsim
 
 names = st.lists(st.from_regex(r"[a-z][a-z0-9-]{0,12}\.yml", fullmatch=True), unique=True, max_size=40)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(names, st.integers(1, 9), st.one_of(st.none(), st.dictionaries(
     st.from_regex(r"[a-z][a-z0-9-]{0,12}\.yml", fullmatch=True), st.floats(0, 1000), max_size=40)))
 def test_every_file_in_exactly_one_shard(files, n, durations):
