@@ -480,12 +480,16 @@ image_app = typer.Typer(help="The labsim node image for the docker runtime.", no
 def build_cmd(offline: bool = typer.Option(False, "--offline", help="Do not try a registry: "
                                            "debootstrap the base from the archive apt uses."),
               force: bool = typer.Option(False, "--force", help="Rebuild even if current "
-                                         "(the offline base too).")) -> None:
+                                         "(the offline base too)."),
+              runner: bool = typer.Option(False, "--runner", help="Build the runner image labsim/labsim:"
+                                          "<version> (labsim + every daemon; entrypoint labsim).")) -> None:
     """Build labsim/node:<version> from docker/packages.txt (a no-op when it is current)."""
     from .errors import LabsimError
+    from .runner_image import build_runner
 
     try:
-        print(build_image(offline=offline, force=force))
+        print(build_runner(client(timeout=BUILD_TIMEOUT_S), ensure_image, force, say) if runner
+              else build_image(offline=offline, force=force))
     except KeyboardInterrupt:
         say("interrupted; temporary files removed")
         raise typer.Exit(130)

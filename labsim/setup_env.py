@@ -31,6 +31,7 @@ BASE_BINARIES = {"ip": "iproute2", "nft": "nftables", "unshare": "util-linux"}
 # for everything labsim offers beyond one topology: --uplink (slirp4netns), `bench` (dnsperf),
 # the offline node-image build (debootstrap)
 EXTRA_PACKAGES = ("slirp4netns", "dnsperf", "debootstrap")
+OPTIONAL = {"debootstrap": "only the offline node-image build needs it"}  # the doctor's "optional"
 APT_TIMEOUT_S = 1800
 PROBE_TIMEOUT_S = 20
 POLICY_RC = Path("/usr/sbin/policy-rc.d")
@@ -215,8 +216,8 @@ def check_software(n: Needs) -> list[Check]:
                          "" if path else f"sudo labsim setup (apt-get install {' '.join(pkgs)})"))
     for p in n.packages:
         v = installed_version(p)
-        out.append(Check(f"package {p}", v is not None, v or "not installed",
-                         "" if v else f"sudo labsim setup (apt-get install {p})"))
+        out.append(Check(f"package {p}", v is not None, v or f"not installed{'; ' + OPTIONAL[p] if p in OPTIONAL else ''}",
+                         "" if v else f"sudo labsim setup (apt-get install {p})", p not in OPTIONAL))
     return out
 
 
