@@ -61,13 +61,17 @@ class Needs:
 
 def needs(topology_refs: list[str] | None = None, extra: tuple[str, ...] = ()) -> Needs:
     """What the given topologies (files or built-in names) need; None: every kind, every
-    implementation, and the extras (uplink, bench, offline image)."""
+    implementation, every built-in topology, and the extras (uplink, bench, offline image)."""
     from .kinds import registry
 
     pkgs: list[str] = list(BASE_PACKAGES)
     bins: dict[str, tuple[str, ...]] = {b: (p,) for b, p in BASE_BINARIES.items()}
-    if topology_refs is None:
+    if topology_refs is None:  # every kind, implementation and built-in topology
         from .kinds.dns64_impl import IMPLEMENTATIONS
+
+        builtin = needs(list(builtin_files()))  # what kinds need only with some settings (router ra: radvd)
+        pkgs += builtin.packages
+        bins.update(builtin.binaries)
 
         for kind in registry.KINDS.values():
             pkgs += kind.packages
