@@ -352,6 +352,7 @@ def review(
     Verdicts: PASS, WARN (works, with something IPv6-only users trip on), FAIL, each with a
     reason code (NO_AAAA, IPV4_LITERAL, TLS_NAME_MISMATCH, ...) and what to do about it.
     Exit 0 when nothing FAILs, 1 when something does, 2 on bad input."""
+    from .builtin import topology_path
     from .inputfiles import read_text
     from .loader import load_lab_text
     from .report.review import render
@@ -365,6 +366,7 @@ def review(
         if bad:
             raise InputError(f"--network {bad[0]!r}: choose from {', '.join(NETWORKS)}")
         names = parse_resolve(resolve or [])
+        topology = topology_path(topology)  # a file, or a built-in's name
         loaded = load_lab_text(read_text(topology, what="topology"), None, str(topology))
         endpoints = endpoints_from(urls or [], urls_file, har) or lab_endpoints(loaded)
         if not endpoints:
