@@ -54,6 +54,7 @@ def test_build_step_copies_every_data_directory(tmp_path):
         got = sorted(p.relative_to(tmp_path / "labsim" / "_data" / name)
                      for p in (tmp_path / "labsim" / "_data" / name).rglob("*") if p.is_file())
         assert got == want, name
+    assert (tmp_path / "labsim" / "schema" / "results.schema.json").is_file()
     # the built package finds its own copy, not the repository's
     probe = ("from labsim import builtin; print(builtin.data_dir('docker')); "
              "print(builtin.topology_path('apple-review'))")
