@@ -11,10 +11,12 @@ BENCH_DEBS := mininet bridge-utils
 
 .PHONY: setup debs venv image demo test test-fast bench clean
 
-setup: debs venv
+setup: venv debs
 
-debs:
-	@scripts/install-debs.sh $(DEBS)
+# labsim setup: the packages every kind needs (from the kinds themselves) plus DEBS, only the
+# missing ones, no daemon started or left enabled on the host
+debs: venv
+	@$(VENV)/bin/labsim setup $(addprefix --package ,$(DEBS))
 
 venv: $(VENV)/.installed
 
@@ -41,7 +43,7 @@ test-fast: venv
 	$(PY) -m pytest -ra tests/unit -m "not root"
 
 bench: setup
-	@scripts/install-debs.sh $(BENCH_DEBS)
+	@$(VENV)/bin/labsim setup $(addprefix --package ,$(BENCH_DEBS))
 	$(PY) -m pip install -q -e '.[test,bench]'
 	$(PY) bench/bringup.py
 	$(PY) bench/cli_startup.py

@@ -67,7 +67,7 @@ def _pick_lab(lab: str | None) -> str:
 
 @app.command()
 def up(
-    file: Path = typer.Argument(..., help="Topology file (YAML), e.g. topologies/apple-review.yml."),
+    file: Path = typer.Argument(..., help="Topology file (YAML) or a built-in's name (labsim topologies)."),
     name: Optional[str] = typer.Option(None, "--name", "-n", help="Lab name (default: the file's `name`). "
                                        "Two labs from one file need two names."),
     runtime: str = typer.Option("netns", "--runtime", help="Where nodes run: netns (network namespaces) "
@@ -265,19 +265,34 @@ def run(
                                      "failed (keep failing steps' pcaps), all, none."),
     capture_dir: Path = typer.Option(Path("labsim-captures"), "--capture-dir",
                                      help="Where pcaps are kept: DIR/<lab>/<step>-<node>.pcap."),
+    jobs: int = typer.Option(1, "--jobs", "-j", min=1, max=64, help="Run N scenarios at once, each in its own lab."),
+    shard: Optional[str] = typer.Option(None, "--shard", help="K/N: run only the K-th of N slices of the "
+                                        "files (deterministic; every file in exactly one slice)."),
+    durations: Optional[Path] = typer.Option(None, "--durations", help="A previous run's --json: balance "
+                                             "the --shard slices by the scenarios' durations."),
 ) -> None:
     """Run scenarios: bring each lab up, run its checks and actions, tear it down.
 
-    Exit 0 when every expectation holds, 1 when one fails, 2 on a bad file (every file is
-    checked before any lab is made), 3 when a lab cannot be built."""
+    A directory stands for its *.yml files. Exit 0 when every expectation holds, 1 when one
+    fails, 2 on a bad file (every file is checked before any lab is made), 3 when a lab
+    cannot be built."""
     from .report import console as console_report
     from .report.junit import to_xml
+    from .scaleout import shard as sharding
+    from .scaleout.parallel import run_parallel
     from .scenario.load import load_scenario
     from .scenario.runner import run_scenario
 
     _interrupt_on_term()
     if capture not in ("failed", "all", "none"):
         _fail(InputError(f"--capture {capture!r}: use failed, all or none"))
+    try:
+        files = sharding.expand(files)
+        if shard:
+            k, n = sharding.parse_shard(shard)
+            files = sharding.select(files, k, n, sharding.load_durations(durations) if durations else None)
+    except LabsimError as exc:
+        _fail(exc)
     loaded, bad = [], []
     for f in files:  # every file's errors, before any lab is made
         try:
@@ -292,7 +307,10 @@ def run(
     results = []
     try:
         with err.status("running", spinner="dots") as status:
-            for ls in loaded:
+            if jobs > 1:
+                results = run_parallel(loaded, jobs, runtime, keep, progress=lambda m: status.update(m),
+                                       capture=capture, capture_dir=capture_dir)
+            for ls in loaded if jobs == 1 else ():
                 results.append(run_scenario(ls, progress=lambda m: status.update(m), keep=keep, runtime=runtime,
                                             capture=capture, capture_dir=capture_dir))
     except LabsimError as exc:
@@ -317,8 +335,9 @@ def review(
                                              "(optionally 'METHOD URL'; # comments)."),
     har: Optional[Path] = typer.Option(None, "--har", help="A HAR capture of the app: every request's URL "
                                        "(POST/PUT/... replayed as OPTIONS)."),
-    topology: Path = typer.Option(Path("topologies/apple-review.yml"), "--topology",
-                                  help="The lab the endpoints live in; with no URLs given, every name "
+    topology: Path = typer.Option(Path("apple-review"), "--topology",
+                                  help="The lab the endpoints live in (a file or a built-in's name: "
+                                       "labsim topologies); with no URLs given, every name "
                                        "its backends, proxies and CDN edges publish is reviewed."),
     client: Optional[str] = typer.Option(None, "--client", help="Node to run from (default: the first "
                                          "IPv6-only client)."),
@@ -347,6 +366,7 @@ def review(
     Verdicts: PASS, WARN (works, with something IPv6-only users trip on), FAIL, each with a
     reason code (NO_AAAA, IPV4_LITERAL, TLS_NAME_MISMATCH, ...) and what to do about it.
     Exit 0 when nothing FAILs, 1 when something does, 2 on bad input."""
+    from .builtin import topology_path
     from .inputfiles import read_text
     from .loader import load_lab_text
     from .report.review import render
@@ -360,6 +380,7 @@ def review(
         if bad:
             raise InputError(f"--network {bad[0]!r}: choose from {', '.join(NETWORKS)}")
         names = parse_resolve(resolve or [])
+        topology = topology_path(topology)  # a file, or a built-in's name
         loaded = load_lab_text(read_text(topology, what="topology"), None, str(topology))
         endpoints = endpoints_from(urls or [], urls_file, har) or lab_endpoints(loaded)
         if not endpoints:
@@ -437,12 +458,14 @@ def bench_resolvers(
 
 @app.command()
 def validate(
-    file: Path = typer.Argument(..., help="Topology, scenario or comparison file to check."),
+    file: Path = typer.Argument(..., help="Topology, scenario or comparison file (or a built-in "
+                                "topology's name) to check."),
     as_json: bool = typer.Option(False, "--json", help="Print the plan as JSON."),
 ) -> None:
     """Check a topology or scenario file and print the planned addresses and routes (no root,
     creates nothing). A scenario is checked with its topology and every step; a comparison
     file (bench resolvers) with every variant."""
+    from .builtin import topology_path
     from .inputfiles import read_text
     from .lab import _summary
     from .loader import load_lab
@@ -451,6 +474,7 @@ def validate(
     from .scenario.load import load_scenario
 
     try:
+        file = topology_path(file)  # a built-in's name works too
         data, _ = parse_yaml(read_text(file), str(file))
         if isinstance(data, dict) and "variants" in data:
             comp, plans = load_comparison(file)
@@ -468,6 +492,12 @@ def validate(
     _print_nodes(loaded.plan.lab, nodes)
     if scenario:
         out.print(f"scenario {scenario.scenario.name}: {len(scenario.scenario.steps)} steps, valid")
+
+
+from . import cli_project  # noqa: E402 - setup, topologies, merge, init: their own module
+
+for _command in cli_project.COMMANDS:
+    app.command()(cli_project.guarded(_command, _fail))
 
 
 @app.callback(invoke_without_command=True)

@@ -39,6 +39,7 @@ from typing import Iterator
 import typer
 
 from . import __version__
+from .builtin import data_dir
 from .errors import EnvironmentMissingError, RuntimeOpError
 from .runtime.docker import docker_client as client  # one way to reach docker, with one error
 
@@ -60,9 +61,9 @@ def image_name() -> str:
 
 
 def docker_dir() -> Path:
-    """The directory holding Dockerfile and packages.txt (the repository's `docker/`)."""
+    """The directory holding Dockerfile and packages.txt (`docker/`, shipped in the wheel)."""
     env = os.environ.get("LABSIM_DOCKER_DIR")
-    return Path(env) if env else Path(__file__).resolve().parent.parent / "docker"
+    return Path(env) if env else data_dir("docker")
 
 
 def packages() -> list[str]:
@@ -175,7 +176,12 @@ def image_sources(suite: str = SUITE, apt_dir: Path = APT_DIR) -> str:
 
 # -- docker helpers -----------------------------------------------------------------------
 def _find(cli, label: str, value: str):
-    imgs = cli.images.list(filters={"label": f"{label}={value}"})
+    # the runner image (labsim/labsim) is built FROM the node image and inherits its labels:
+    # never take it for the node image
+    from .runner_image import LABEL_RUNNER
+
+    imgs = [i for i in cli.images.list(filters={"label": f"{label}={value}"})
+            if LABEL_RUNNER not in (i.labels or {})]
     return imgs[0] if imgs else None
 
 
@@ -479,12 +485,16 @@ image_app = typer.Typer(help="The labsim node image for the docker runtime.", no
 def build_cmd(offline: bool = typer.Option(False, "--offline", help="Do not try a registry: "
                                            "debootstrap the base from the archive apt uses."),
               force: bool = typer.Option(False, "--force", help="Rebuild even if current "
-                                         "(the offline base too).")) -> None:
+                                         "(the offline base too)."),
+              runner: bool = typer.Option(False, "--runner", help="Build the runner image labsim/labsim:"
+                                          "<version> (labsim + every daemon; entrypoint labsim).")) -> None:
     """Build labsim/node:<version> from docker/packages.txt (a no-op when it is current)."""
     from .errors import LabsimError
+    from .runner_image import build_runner
 
     try:
-        print(build_image(offline=offline, force=force))
+        print(build_runner(client(timeout=BUILD_TIMEOUT_S), ensure_image, force, say) if runner
+              else build_image(offline=offline, force=force))
     except KeyboardInterrupt:
         say("interrupted; temporary files removed")
         raise typer.Exit(130)

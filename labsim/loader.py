@@ -15,6 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from .builtin import topology_path
 from .errors import InputError, InputErrors
 from .kinds import registry
 from .kinds.escape import UnsafeValue
@@ -43,6 +44,8 @@ class LoadedLab:
 
 
 def load_lab(path: str | Path, name: str | None = None) -> LoadedLab:
+    """`path`: a topology file, or a built-in's name (`labsim topologies`)."""
+    path = topology_path(path)
     data, smap = load_yaml(path)
     return build_lab(data, smap, name, str(path))
 

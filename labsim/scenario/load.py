@@ -10,6 +10,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from ..builtin import topology_path
 from ..errors import InputError, InputErrors
 from ..inputerrors import Errors, all_from_pydantic
 from ..inputfiles import read_text, relative_path
@@ -121,6 +122,9 @@ def _load_topology(data: dict, smap: SourceMap, path: Path, name: str) -> Loaded
     topo = data.get("topology")
     if isinstance(topo, str):
         file = path.parent / topo
+        builtin = topology_path(topo)  # `apple-review`, or ../topologies/NAME.yml copied elsewhere
+        if not file.exists() and builtin.is_absolute():
+            file = builtin
         text = read_text(file, what="topology", named_in=smap.file, line=smap.line_of(("topology",)),
                          field="topology")
         return load_lab_text(text, name, str(file))

@@ -1,0 +1,87 @@
+"""`labsim run -j N`: N scenarios at once, each in its own worker process with its own lab
+(scenario labs have unique names: `<scenario>-<random>`), results in the files' order.
+
+Worker processes (spawned, not forked: the parent has threads) turn SIGTERM into
+KeyboardInterrupt like the CLI does, so a worker stopped mid-scenario still takes its lab
+down; the parent, interrupted, stops its workers and waits for them (bounded). A lab whose
+worker was SIGKILLed is ephemeral: `labsim gc` removes it.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import signal
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from typing import Callable
+
+from ..scenario.load import LoadedScenario
+from ..scenario.runner import ScenarioResult
+
+STOP_WAIT_S = 90  # a worker tearing its lab down after SIGTERM
+
+
+def _worker_init() -> None:
+    def handler(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, handler)
+
+
+def _run_one(path: str, lab: str, runtime: str, keep: bool, capture: str, capture_dir) -> ScenarioResult:
+    from ..scenario.load import load_scenario
+    from ..scenario.runner import run_scenario
+
+    # reloaded here with the lab name the parent chose (a loaded scenario is not sent across)
+    return run_scenario(load_scenario(path, lab_name=lab), keep=keep, runtime=runtime, capture=capture,
+                        capture_dir=capture_dir)
+
+
+def run_parallel(loaded: list[LoadedScenario], jobs: int, runtime: str = "netns", keep: bool = False,
+                 progress: Callable[[str], None] | None = None, capture: str = "failed",
+                 capture_dir=None) -> list[ScenarioResult]:
+    """Run every scenario, `jobs` at a time; results in the input's order. The first
+    LabsimError (a lab that cannot be built) is raised after every running scenario ended."""
+    say = progress or (lambda m: None)
+    ctx = multiprocessing.get_context("spawn")
+    results: dict[int, ScenarioResult] = {}
+    first_error: BaseException | None = None
+    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_worker_init)
+    try:
+        futures: dict[Future, int] = {
+            pool.submit(_run_one, ls.path, ls.lab.plan.lab, runtime, keep, capture, capture_dir): i
+            for i, ls in enumerate(loaded)}
+        pending = set(futures)
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for f in done:
+                i = futures[f]
+                if f.cancelled():
+                    continue
+                exc = f.exception()
+                if exc is not None:
+                    first_error = first_error or exc
+                    for other in pending:  # a lab that cannot be built stops the run, as with -j 1
+                        other.cancel()
+                else:
+                    results[i] = f.result()
+            say(f"{len(results)}/{len(loaded)} scenarios done, {jobs} at a time")
+    except BaseException:
+        _stop_workers(pool)
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+    if first_error is not None:
+        raise first_error
+    return [results[i] for i in sorted(results)]
+
+
+def _stop_workers(pool: ProcessPoolExecutor) -> None:
+    """SIGTERM every worker (each takes its lab down), then wait for them, bounded."""
+    pool.shutdown(wait=False, cancel_futures=True)
+    children = multiprocessing.active_children()
+    for p in children:
+        p.terminate()
+    deadline = time.monotonic() + STOP_WAIT_S
+    for p in children:
+        p.join(max(0.0, deadline - time.monotonic()))

@@ -1,0 +1,68 @@
+"""The runner image: `labsim run` and `labsim review` with the netns runtime inside one
+container, from a directory that is not the repository; nothing left on the host after.
+
+Docker's `--privileged` asks for every capability; where the Docker host itself lacks one
+(this test machine has no CAP_SYS_RESOURCE), the documented explicit flags are used."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+
+import pytest
+
+from tests.helpers import IN_CI, REPO
+
+pytestmark = pytest.mark.root
+
+LABEL = "labsim.test=runner-image"
+RUN_FLAGS = ["--cap-add", "SYS_ADMIN", "--cap-add", "NET_ADMIN", "--cap-add", "NET_RAW",
+             "--device", "/dev/net/tun", "--security-opt", "seccomp=unconfined",
+             "--security-opt", "apparmor=unconfined", "--security-opt", "systempaths=unconfined"]
+
+
+@pytest.fixture(scope="module")
+def runner():
+    from labsim.errors import EnvironmentMissingError
+    from labsim.image import client, ensure_image
+    from labsim.runner_image import build_runner
+
+    try:
+        return build_runner(client(timeout=900), ensure_image, say=lambda m: None)  # a no-op when current
+    except EnvironmentMissingError as exc:
+        if IN_CI:
+            pytest.fail(f"CI=true and docker is not usable: {exc}")
+        pytest.skip(f"docker is not usable: {exc}")
+
+
+def orphan_netns() -> list[str]:
+    """Named namespaces on the host that no lab's state claims (other people's labs come and
+    go on a shared machine; a lab leaked from the container would have no state here)."""
+    netns = sorted(os.listdir("/run/netns")) if os.path.isdir("/run/netns") else []
+    labs = set(os.listdir("/run/labsim")) if os.path.isdir("/run/labsim") else set()
+    return [n for n in netns if not any(n.startswith(f"ls-{lab}") for lab in labs)]
+
+
+def docker_run(image: str, workdir, *args: str, timeout: float = 240) -> subprocess.CompletedProcess:
+    argv = ["docker", "run", "--rm", "--privileged", "--label", LABEL, "-v", f"{workdir}:/lab", "-w", "/lab", image, *args]
+    res = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+    if "unable to apply caps" in res.stderr:  # the host lacks a capability --privileged asks for
+        argv[3:4] = RUN_FLAGS
+        res = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+    return res
+
+
+def test_runner_runs_a_scenario_and_a_review(runner, tmp_path):
+    (tmp_path / "scenarios").mkdir()
+    shutil.copy(REPO / "scenarios" / "apple-review-nat64.yml", tmp_path / "scenarios")
+    before = set(orphan_netns())
+    res = docker_run(runner, tmp_path, "run", "scenarios/", "--junit", "r.xml")
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-2000:]
+    assert "1 passed, 0 failed" in res.stdout and (tmp_path / "r.xml").is_file()
+    res = docker_run(runner, tmp_path, "review", "http://api.example.test/", "--json", "review.json")
+    assert res.returncode == 1, res.stderr[-2000:]  # ipv6-only FAILs with NO_AAAA
+    assert "NO_AAAA" in res.stdout and (tmp_path / "review.json").is_file()
+    assert set(orphan_netns()) <= before  # the labs lived in the container's namespaces only
+    left = subprocess.run(["docker", "ps", "-aq", "--filter", f"label={LABEL}"], capture_output=True, text=True)
+    assert left.stdout.split() == []
