@@ -1,5 +1,5 @@
 # labsim: two commands on a fresh Debian machine (as root):
-#   make demo   bring up topologies/apple-review.yml, fetch the API from the IPv6-only client, tear down
+#   make demo   review the app-review lab per network and platform (reports in build/demo/), tear down
 #   make test   the test suite (installs what it needs first)
 PYTHON ?= python3
 VENV   := .venv

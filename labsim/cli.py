@@ -330,7 +330,8 @@ def run(
 
 @app.command()
 def review(
-    urls: Optional[List[str]] = typer.Argument(None, help="Endpoints to review (http:// or https:// URLs)."),
+    urls: Optional[List[str]] = typer.Argument(None, help="Endpoints to review: http(s)://, ws(s):// or "
+                                               "tcp://HOST:PORT."),
     urls_file: Optional[Path] = typer.Option(None, "--urls", help="A file of URLs, one a line "
                                              "(optionally 'METHOD URL'; # comments)."),
     har: Optional[Path] = typer.Option(None, "--har", help="A HAR capture of the app: every request's URL "
@@ -357,6 +358,13 @@ def review(
                                      "a verdict FAILs), all, none."),
     capture_dir: Path = typer.Option(Path("labsim-captures"), "--capture-dir",
                                      help="Where pcaps are kept: DIR/<lab>/<network>-<node>.pcap."),
+    platform: Optional[List[str]] = typer.Option(None, "--platform", help="Client platforms (repeatable): "
+                                                 "linux, ios, android, macos (default: all). See docs/platforms.md."),
+    follow: int = typer.Option(2, "--follow", min=0, max=5, help="Also review what answers point at "
+                               "(redirects, URLs and host names in bodies), this many hops deep; 0: off."),
+    html_out: Optional[Path] = typer.Option(None, "--html", help="Write a self-contained HTML report."),
+    junit_out: Optional[Path] = typer.Option(None, "--junit", help="Write JUnit XML: one testcase per "
+                                             "endpoint x network x platform."),
 ) -> None:
     """Replay endpoints on the two networks app review uses and give a verdict for each.
 
@@ -365,11 +373,14 @@ def review(
 
     Verdicts: PASS, WARN (works, with something IPv6-only users trip on), FAIL, each with a
     reason code (NO_AAAA, IPV4_LITERAL, TLS_NAME_MISMATCH, ...) and what to do about it.
+    Verdicts are per platform (linux, ios, android, macos), side by side only where they differ.
+    Endpoints: http(s)://, ws(s)://, tcp://HOST:PORT; --follow reviews what answers point at.
     Exit 0 when nothing FAILs, 1 when something does, 2 on bad input."""
     from .builtin import topology_path
     from .inputfiles import read_text
     from .loader import load_lab_text
     from .report.review import render
+    from .review.platforms import parse_platforms
     from .scenario.review import NETWORKS, lab_endpoints, run_review
     from .scenario.review_inputs import endpoints_from, parse_resolve
 
@@ -381,6 +392,7 @@ def review(
             raise InputError(f"--network {bad[0]!r}: choose from {', '.join(NETWORKS)}")
         names = parse_resolve(resolve or [])
         topology = topology_path(topology)  # a file, or a built-in's name
+        platforms = parse_platforms(platform)
         loaded = load_lab_text(read_text(topology, what="topology"), None, str(topology))
         endpoints = endpoints_from(urls or [], urls_file, har) or lab_endpoints(loaded)
         if not endpoints:
@@ -389,7 +401,8 @@ def review(
             raise InputError(f"--capture {capture!r}: use failed, all or none")
         with err.status("reviewing", spinner="dots") as status:
             reviews = run_review(loaded, endpoints, client, nets, timeout, progress=lambda m: status.update(m),
-                                 uplink=uplink, resolve=names, capture=capture, capture_dir=capture_dir)
+                                 uplink=uplink, resolve=names, capture=capture, capture_dir=capture_dir,
+                                 platforms=platforms, follow=follow)
     except LabsimError as exc:
         _fail(exc)
     except KeyboardInterrupt:
@@ -398,7 +411,15 @@ def review(
     render(reviews, nets, out)
     if json_out:
         json_out.write_text(json.dumps([r.to_dict() for r in reviews], indent=1, default=str))
-    failed = sum(v.verdict == "FAIL" for r in reviews for v in r.verdicts.values())
+    if html_out or junit_out:
+        from .report.review_html import to_html
+        from .report.review_junit import to_junit
+
+        if html_out:
+            html_out.write_text(to_html(reviews, nets, platforms))
+        if junit_out:
+            junit_out.write_text(to_junit(reviews, nets))
+    failed = sum(v.verdict == "FAIL" for r in reviews for v in r.cells())
     raise typer.Exit(1 if failed else 0)
 
 

@@ -156,7 +156,9 @@ class HostConf:
         fixed = (self.cfg.get("clat") or {}).get("prefix", "auto")
         if self.clat is not None and fixed != "auto":
             return IPv6Network(fixed), "config"
-        if self.learnt.pref64 is not None:
+        lengths = (self.cfg.get("clat") or {}).get("pref64_lengths")
+        if self.learnt.pref64 is not None and (not lengths or self.learnt.pref64[0].prefixlen in lengths):
+            # Android's NetworkStack takes a PREF64 only at /96 (`pref64_lengths: [96]`)
             return self.learnt.pref64[0], "pref64"
         if self.rfc7050:
             return self.rfc7050[0], "rfc7050"
@@ -206,7 +208,8 @@ class HostConf:
             if have and key not in self.timeline:
                 self.timeline[key] = round(time.monotonic() - self.started, 3)
         data["timeline_s"] = dict(self.timeline)
-        data["ready"] = ((self.clat is None or self.clat.up)
+        clat_wait = (self.cfg.get("clat") or {}).get("wait", True)
+        data["ready"] = ((self.clat is None or self.clat.up or not clat_wait)
                          and (not self.cfg.get("slaac") or any(a["slaac"] for a in data["addresses"]))
                          and (not self.cfg.get("resolver_from_ra") or bool(self.learnt.rdnss))
                          and (self.dhcp is None or self.dhcp.state in ("bound", "v6only")))

@@ -16,6 +16,7 @@ from .resolve import ResolveCheck, run_resolve
 from .result import AnyResult, CheckResult
 from .tcp import TcpCheck, run_tcp
 from .tls import TlsCheck, run_tls
+from .websocket import SocketCheck, run_socket
 
 CHECKS = {
     "resolve": (ResolveCheck, run_resolve),
@@ -28,6 +29,7 @@ CHECKS = {
     "learnt": (LearntCheck, run_learnt),
     "exec": (ExecCheck, run_exec),
     "pmtu": (PmtuCheck, run_pmtu),
+    "socket": (SocketCheck, run_socket),  # ws://, wss://, tcp:// endpoints of a review
 }
 
 __all__ = ["CHECKS", "AnyResult", "CheckEnv", "CheckResult", "CheckSpec", "Reason"]

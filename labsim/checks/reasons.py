@@ -54,6 +54,8 @@ class Reason(Hinted):
                                 "redirect to a name")
     IPV4_LITERAL_IN_BODY = ("IPV4_LITERAL_IN_BODY", "the response hands the app an IPv4-literal URL, "
                             "which fails on IPv6-only networks: return names")
+    WS_HANDSHAKE = ("WS_HANDSHAKE", "the WebSocket opening handshake did not reach 101 Switching "
+                    "Protocols: does every proxy on the way pass Upgrade/Connection?")
     EMPTY_REPLY = ("EMPTY_REPLY", "the server closed the connection without answering")
     SEND_ERROR = ("SEND_ERROR", "the connection broke while sending")
     RECV_ERROR = ("RECV_ERROR", "the connection broke while receiving")

@@ -130,6 +130,19 @@ class TlsFacts(TcpFacts):
 
 
 @dataclass(kw_only=True)
+class SocketFacts(TcpFacts):
+    """A ws://, wss:// or tcp:// endpoint (labsim.checks.websocket): the connect as for tcp,
+    then TLS (wss), the WebSocket opening handshake (ws, wss) or what the server says first."""
+
+    url: str = ""
+    status: int | None = None  # the handshake's status: 101 when it upgraded
+    headers: dict[str, str] = field(default_factory=dict)  # the handshake's, lower-case names
+    accept_ok: bool | None = None  # Sec-WebSocket-Accept matched the key (RFC 6455 §4.2.2)
+    banner: str | None = None  # tcp://: the server's first words
+    tls_version: str | None = None
+
+
+@dataclass(kw_only=True)
 class PingFacts(Facts):
     sent: int = 0
     received: int = 0
@@ -224,6 +237,12 @@ class TlsTimings(TcpTimings):
 
 
 @dataclass(kw_only=True)
+class SocketTimings(TcpTimings):
+    tls: float | None = None
+    handshake: float | None = None  # the WebSocket opening handshake
+
+
+@dataclass(kw_only=True)
 class PingTimings(Timings):
     min: float | None = None
     avg: float | None = None
@@ -291,6 +310,13 @@ class TlsResult(CheckResult):
 
 
 @dataclass(kw_only=True)
+class SocketResult(CheckResult):
+    check: Literal["socket"] = "socket"
+    facts: SocketFacts = field(default_factory=SocketFacts)
+    timings_ms: SocketTimings = field(default_factory=SocketTimings)
+
+
+@dataclass(kw_only=True)
 class PingResult(CheckResult):
     check: Literal["ping"] = "ping"
     facts: PingFacts = field(default_factory=PingFacts)
@@ -328,11 +354,12 @@ class PmtuResult(CheckResult):
 RESULTS: dict[str, type[CheckResult]] = {
     "resolve": ResolveResult, "dns": DnsResult, "http": HttpResult, "tcp": TcpResult,
     "tls": TlsResult, "ping": PingResult, "measure": MeasureResult, "learnt": LearntResult,
-    "exec": ExecResult, "pmtu": PmtuResult,
+    "exec": ExecResult, "pmtu": PmtuResult, "socket": SocketResult,
 }
 # any check's result, told apart by `check` (what reports hold and the schema describes)
 AnyResult = Annotated[Union[ResolveResult, DnsResult, HttpResult, TcpResult, TlsResult, PingResult,
-                            MeasureResult, LearntResult, ExecResult, PmtuResult], Field(discriminator="check")]
+                            MeasureResult, LearntResult, ExecResult, PmtuResult, SocketResult],
+                      Field(discriminator="check")]
 
 
 def tool_failure(check: str, node: str, target: str, run: ToolRun) -> CheckResult:

@@ -1,4 +1,6 @@
-"""`backend`: an HTTP and HTTPS echo service (labsim.kinds.echo_server) with a lab-CA cert.
+"""`backend`: an HTTP and HTTPS echo service (labsim.kinds.echo_server) with a lab-CA cert;
+it answers WebSocket opening handshakes too, and `tcp_port` adds a raw TCP service that
+sends `banner` first.
 
 IPv4-only unless linked to an IPv6 network. It listens on `::` (dual-stack) when it has an
 IPv6 address, else on 0.0.0.0; `listen: ["0.0.0.0"]` reproduces a daemon bound to IPv4 only.
@@ -38,6 +40,8 @@ class Schema(NodeBase):
     listen: list[IPLiteral] | None = Field(None, max_length=16)  # default: ['::'] with IPv6, else ['0.0.0.0']
     tls_names: list[TlsName] | None = Field(None, max_length=64)  # default: names + node name + addresses
     responses: dict[UrlPath, Response] = Field(default_factory=dict, max_length=256)  # path -> fixed answer
+    tcp_port: int | None = Field(None, ge=1, le=65535)  # a raw TCP service that speaks first
+    banner: str = Field("labsim-echo ready", pattern=r"^[ -~]{1,200}$")  # its first line (printable ASCII)
 
 
 def listen_addresses(ctx: NodeContext) -> list[str]:
@@ -79,6 +83,8 @@ class Backend(Kind):
         for addr in listen_addresses(ctx):
             argv += ["--listen", addr]
         argv += ["--http", str(spec.http_port or 0), "--https", str(spec.https_port or 0)]
+        if spec.tcp_port:
+            argv += ["--tcp", str(spec.tcp_port), "--banner", spec.banner]
         if spec.responses:
             argv += ["--responses", f"{ctx.dir}/responses.json"]
         if spec.https_port:
@@ -90,7 +96,7 @@ class Backend(Kind):
         addr = probe_address(ctx)
         if addr is None:  # listening somewhere the node has no address: probe it as given
             addr = ip_address(listen_addresses(ctx)[0])
-        ports = [p for p in (ctx.spec.http_port, ctx.spec.https_port) if p]
+        ports = [p for p in (ctx.spec.http_port, ctx.spec.https_port, ctx.spec.tcp_port) if p]
         return [TcpProbe(addr, p) for p in ports]
 
     def validate(self, ctx: NodeContext) -> None:

@@ -24,6 +24,10 @@ from .common import base_files
 
 class ClatSpec(Strict):
     prefix: Literal["auto"] | Nat64Prefix = "auto"  # auto: PREF64, else RFC 7050
+    # false: the node is ready before its CLAT is up (a network that may have no NAT64 at all)
+    wait: bool = True
+    # PREF64 prefix lengths the host honours (Android: only /96); others fall back to RFC 7050
+    pref64_lengths: list[Literal[32, 40, 48, 56, 64, 96]] | None = None
 
 
 class Dhcp4Spec(Strict):
@@ -43,6 +47,15 @@ class Schema(NodeBase):
 
 def self_configuring(spec: Schema) -> bool:
     return bool(spec.clat or spec.slaac or spec.resolver_from_ra or spec.dhcp4)
+
+
+def _clat_conf(clat: ClatSpec) -> dict:
+    out: dict = {"prefix": str(clat.prefix)}
+    if not clat.wait:
+        out["wait"] = False
+    if clat.pref64_lengths:
+        out["pref64_lengths"] = clat.pref64_lengths
+    return out
 
 
 def _dhcp_iface(ctx: NodeContext):
@@ -76,7 +89,7 @@ class Client(Kind):
         if self_configuring(spec):
             files["hostconf.json"] = json.dumps({
                 "dir": ctx.dir,
-                "clat": {"prefix": str(spec.clat.prefix)} if spec.clat else None,
+                "clat": _clat_conf(spec.clat) if spec.clat else None,
                 "resolver_from_ra": spec.resolver_from_ra,
                 "slaac": spec.slaac,
                 "dhcp4": {"dev": _dhcp_iface(ctx).ifname,

@@ -12,6 +12,8 @@ see exactly what crossed a proxy or CDN. Run inside a node:
 from __future__ import annotations
 
 import argparse
+import base64
+import hashlib
 import ipaddress
 import json
 import re
@@ -22,6 +24,12 @@ import threading
 from http.cookies import SimpleCookie
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
+
+
+def ws_accept(key: str) -> str:
+    return base64.b64encode(hashlib.sha1((key + WS_GUID).encode()).digest()).decode()
+
+WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 
 def _peer(address: str) -> str:
@@ -42,6 +50,8 @@ class EchoHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
     def _echo(self) -> None:
+        if self.headers.get("Upgrade", "").lower() == "websocket":
+            return self._websocket()
         fixed = self.server.responses.get(urlsplit(self.path).path)  # type: ignore[attr-defined]
         if fixed is not None:
             return self._fixed(fixed)
@@ -85,6 +95,25 @@ class EchoHandler(BaseHTTPRequestHandler):
         while n > 0:
             self.wfile.write(chunk[:n])
             n -= min(n, len(chunk))
+
+    def _websocket(self) -> None:
+        """The WebSocket opening handshake (RFC 6455 §4.2.2), then one text frame saying who
+        answered and from where, and a close frame: enough for a client to see 101 and data."""
+        key = self.headers.get("Sec-WebSocket-Key", "")
+        if self.command != "GET" or not key or self.headers.get("Sec-WebSocket-Version") != "13":
+            self.send_response(400)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        self.send_response(101)
+        self.send_header("Upgrade", "websocket")
+        self.send_header("Connection", "Upgrade")
+        self.send_header("Sec-WebSocket-Accept", ws_accept(key))
+        self.end_headers()
+        hello = json.dumps({"node": self.server.node_name, "path": self.path,  # type: ignore[attr-defined]
+                            "remote": _peer(self.client_address[0])}).encode()[:125]
+        self.wfile.write(bytes([0x81, len(hello)]) + hello + bytes([0x88, 0x02, 0x03, 0xE8]))
+        self.close_connection = True
 
     def _fixed(self, r: dict) -> None:
         data = r.get("body", "").encode()
@@ -136,6 +165,39 @@ class EchoServer(ThreadingHTTPServer):
         self.server_name, self.server_port = self.node_name, self.server_address[1]
 
 
+class BannerHandler(socketserver.StreamRequestHandler):
+    """A raw TCP service that speaks first (like SMTP or a custom protocol): the banner, then
+    each line back, until the client leaves or goes quiet."""
+
+    timeout = 10
+
+    def handle(self) -> None:
+        self.wfile.write(self.server.banner.encode() + b"\r\n")  # type: ignore[attr-defined]
+        for _ in range(100):
+            try:
+                line = self.rfile.readline(4096)
+            except OSError:
+                return
+            if not line:
+                return
+            self.wfile.write(line)
+
+
+class BannerServer(socketserver.ThreadingTCPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, listen: str, port: int, banner: str):
+        self.address_family = socket.AF_INET6 if ":" in listen else socket.AF_INET
+        self.banner = banner
+        super().__init__((listen, port), BannerHandler)
+
+    def server_bind(self) -> None:
+        if self.address_family == socket.AF_INET6:
+            self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        super().server_bind()
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--listen", action="append", default=[])
@@ -144,6 +206,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--cert")
     ap.add_argument("--key")
     ap.add_argument("--name", default="backend")
+    ap.add_argument("--tcp", type=int, default=0, help="a raw TCP service that sends --banner first")
+    ap.add_argument("--banner", default="labsim-echo ready")
     ap.add_argument("--responses", help="JSON file: path -> {status, headers, body}")
     args = ap.parse_args(argv)
     responses = json.loads(open(args.responses).read()) if args.responses else {}
@@ -155,6 +219,8 @@ def main(argv: list[str] | None = None) -> None:
             ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             ctx.load_cert_chain(args.cert, args.key)
             servers.append(EchoServer(listen, args.https, args.name, tls=ctx, responses=responses))
+        if args.tcp:
+            servers.append(BannerServer(listen, args.tcp, args.banner))
     threads = [threading.Thread(target=s.serve_forever, daemon=True) for s in servers]
     for t in threads:
         t.start()

@@ -5,12 +5,13 @@ an InputError naming the file and the line (URL file) or entry (HAR), never a tr
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import InputError, InputErrors
 from ..inputfiles import MAX_HAR_BYTES, read_text
 from . import fields
+from .review_urls import endpoint_url  # http(s), ws(s) and tcp://HOST:PORT
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 MAX_ENDPOINTS = 10_000
@@ -21,6 +22,8 @@ MAX_ERRORS = 20
 class Endpoint:
     url: str
     method: str = "GET"
+    found_in: str | None = field(default=None, compare=False)  # --follow: where it was found
+    depth: int = field(default=0, compare=False)
 
 
 def endpoints_from(urls: list[str], urls_file: Path | None, har: Path | None) -> list[Endpoint]:
@@ -39,7 +42,7 @@ def endpoints_from(urls: list[str], urls_file: Path | None, har: Path | None) ->
 
 def _url(url: object, where: str, file: str | None, line: int | None) -> str:
     try:
-        return fields.http_url(url)
+        return endpoint_url(url)
     except ValueError as exc:
         raise InputError(f"{url!r}: {exc}", file=file, line=line, field=where) from None
 

@@ -66,9 +66,9 @@ def test_review_keeps_the_capture_of_a_network_with_a_failure(tmp_path):
     out = tmp_path / "caps"
     res = run_labsim("review", "--topology", str(REPO / "topologies" / "apple-review.yml"),
                      "https://api.example.test/", "--capture-dir", str(out), "--json", str(tmp_path / "r.json"),
-                     timeout=180)
+                     "--platform", "linux", "--follow", "0", timeout=180)
     assert res.returncode == 1, res.stdout + res.stderr  # NO_AAAA on the ipv6-only network
-    nets = json.loads((tmp_path / "r.json").read_text())[0]["networks"]
+    nets = {n: row["linux"] for n, row in json.loads((tmp_path / "r.json").read_text())[0]["networks"].items()}
     assert nets["dns64-nat64"]["verdict"] == "PASS" and nets["dns64-nat64"]["captures"] == []
     caps = nets["ipv6-only"]["captures"]
     assert [c["node"] for c in caps] == ["client", "nat64"]

@@ -54,9 +54,9 @@ def test_review_through_the_uplink_reaches_the_hosts_loopback(loopback_servers, 
     res = run_labsim("review", "--uplink", "--resolve", "v4.local.test=10.0.2.2",
                      "--resolve", "v6.local.test=fd00::2",
                      f"http://v4.local.test:{port4}/", f"http://v6.local.test:{port6}/",
-                     "--json", str(out), timeout=180)
+                     "--platform", "linux", "--json", str(out), timeout=180)
     assert res.returncode == 1, res.stdout + res.stderr  # v4-only fails on the ipv6-only network
-    got = {r["url"]: r["networks"] for r in json.loads(out.read_text())}
+    got = {r["url"]: {n: row["linux"] for n, row in r["networks"].items()} for r in json.loads(out.read_text())}
     v4, v6 = got[f"http://v4.local.test:{port4}/"], got[f"http://v6.local.test:{port6}/"]
     # IPv4-only name: through DNS64/NAT64 and out of the uplink; no AAAA without translation
     assert (v4["dns64-nat64"]["verdict"], v4["dns64-nat64"]["translated"]) == ("PASS", True)
@@ -66,4 +66,32 @@ def test_review_through_the_uplink_reaches_the_hosts_loopback(loopback_servers, 
         assert (v6[net]["verdict"], v6[net]["translated"]) == ("PASS", False), v6[net]["result"]["detail"]
     # the servers saw it: one request over IPv4, two over IPv6 (slirp connects from loopback)
     assert sorted(Counter.hits) == ["127.0.0.1", "::1", "::1"]
+    assert_same_host(before, host_snapshot("review-"))
+
+
+@pytest.fixture
+def loopback_websocket():
+    """labsim's own echo service on the host's loopback: it answers WebSocket handshakes."""
+    from labsim.kinds.echo_server import EchoServer
+
+    server = EchoServer("127.0.0.1", 0, "host")
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server.server_address[1]
+    server.shutdown()
+    server.server_close()
+
+
+def test_review_of_a_websocket_through_the_uplink_on_every_platform(loopback_websocket, tmp_path):
+    port = loopback_websocket
+    before = host_snapshot("review-")
+    out = tmp_path / "r.json"
+    url = f"ws://ws.local.test:{port}/live"
+    res = run_labsim("review", "--uplink", "--resolve", "ws.local.test=10.0.2.2", url,
+                     "--json", str(out), timeout=180)
+    assert res.returncode == 1, res.stdout + res.stderr
+    cells = json.loads(out.read_text())[0]["networks"]
+    for platform, v in cells["dns64-nat64"].items():
+        # the handshake crossed DNS64/NAT64 and slirp to the host's loopback and reached 101
+        assert (v["verdict"], v["result"]["facts"]["status"]) == ("PASS", 101), (platform, v["result"]["detail"])
+    assert (cells["ipv6-only"]["linux"]["verdict"], cells["ipv6-only"]["linux"]["reason"]) == ("FAIL", "NO_AAAA")
     assert_same_host(before, host_snapshot("review-"))

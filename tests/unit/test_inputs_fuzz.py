@@ -205,8 +205,10 @@ def test_a_url_file_gives_endpoints_or_names_file_and_line(data):
             for e in exc.errors if isinstance(exc, InputErrors) else [exc]:
                 assert e.line is not None
             return
+    from labsim.scenario.review_urls import endpoint_url  # http(s), ws(s), tcp://HOST:PORT
+
     for e in eps:
-        assert fields.http_url(e.url) == e.url and not e.url.startswith("-")
+        assert endpoint_url(e.url) == e.url and not e.url.startswith("-")
 
 
 @SETTINGS

@@ -130,7 +130,7 @@ def test_ipv4_only_api_listens_on_0000(apple):
     assert listen_args(args) == ["0.0.0.0"]
     assert args[:5] == ["python3", "-m", "labsim.kinds.echo_server", "--name", "api"]
     assert args[args.index("--cert") + 1] == "/labsim/api/tls/cert.pem"
-    assert kind(apple, "api").tls(ctx(apple, "api")).names == ["api.example.test", "api", "192.0.2.2"]
+    assert kind(apple, "api").tls(ctx(apple, "api")).names == ["api.example.test", "assets.example.test", "api", "192.0.2.2"]
 
 
 # -- backends: where they listen -----------------------------------------------------------

@@ -51,7 +51,7 @@ def test_a_bad_har_is_an_input_error(tmp_path, text, fragment):
 
 
 def test_non_http_urls_and_bad_lines_are_refused(tmp_path):
-    with pytest.raises(InputError, match="only http:// and https://"):
+    with pytest.raises(InputError, match="only http://, https://"):
         endpoints_from(["ftp://x.test/"], None, None)
     f = tmp_path / "u.txt"
     f.write_text("http://ok.test/\njust-words\n")
@@ -77,7 +77,7 @@ def har_file(tmp_path, entries) -> Path:
 
 @pytest.mark.parametrize("entry, field, fragment", [
     ({"request": {"method": "GET"}}, "log.entries[1].request", "no 'url'"),
-    ({"request": {"url": "ftp://x.test/"}}, "log.entries[1].request.url", "only http:// and https://"),
+    ({"request": {"url": "ftp://x.test/"}}, "log.entries[1].request.url", "only http://, https://, ws://"),
     ({"request": {"url": "-K/etc/passwd"}}, "log.entries[1].request.url", "as an option"),
     ({"request": {"url": 5}}, "log.entries[1].request.url", "expected a string"),
     ({"request": {"url": "http://x.test/", "method": "GET\r\nX: y"}}, "log.entries[1].request.method", "token"),

@@ -1,0 +1,1 @@
+"""App review beyond one client: platforms, following, endpoint kinds."""

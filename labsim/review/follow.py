@@ -1,0 +1,108 @@
+"""`--follow DEPTH`: what an app goes on to contact. Apple's advice for review failures is to
+check every server the app reaches, including redirect targets and names handed out by other
+responses; this finds them in a reviewed endpoint's answer:
+
+- a redirect's Location (3xx);
+- URLs (http, https, ws, wss) anywhere in a JSON, HTML or text body, and in JSON string
+  values that are bare host names (`"assets": "cdn.example.com"` becomes https://NAME/).
+
+Each is reported with where it was found. Bounded: at most MAX_NEW endpoints and MAX_HOSTS
+new hosts per review, nothing beyond DEPTH hops; the caller bounds the time. Following
+never sends an unsafe method: everything found is fetched with GET (OPTIONS for a 307/308
+of an unsafe request, as HAR replay does).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from urllib.parse import urljoin, urlsplit
+
+MAX_NEW = 25
+MAX_HOSTS = 10
+URL = re.compile(r"""\b(?:https?|wss?)://[^\s"'<>\\)\]}]+""", re.I)
+HOSTNAME = re.compile(r"^(?=.{4,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{1,62}$", re.I)
+# a JSON string like "config.json" is a file name, not a host
+NOT_TLDS = {"json", "html", "htm", "js", "css", "png", "jpg", "jpeg", "gif", "svg", "txt", "xml",
+            "yml", "yaml", "pdf", "zip", "gz", "mp4", "webp", "ico", "map", "md", "php"}
+
+
+@dataclass(frozen=True)
+class Found:
+    url: str
+    found_in: str  # where: "redirect from URL", "JSON body of URL at $.a.b", ...
+
+
+def found_in_answer(url: str, facts) -> list[Found]:
+    """Endpoints one answer (an http check's HttpFacts) points the app at."""
+    out: list[Found] = []
+    status = facts.status or 0
+    headers = facts.headers or {}
+    location = facts.location or headers.get("location")
+    if location and 300 <= status < 400:
+        out.append(Found(urljoin(url, location), f"redirect ({status}) from {url}"))
+    body = facts.body or ""
+    if not body:
+        return out
+    ctype = (headers.get("content-type") or "").lower()
+    doc = facts.json
+    if doc is not None:
+        for path, value in _strings(doc, "$"):
+            for u in URL.findall(value):
+                out.append(Found(_clean(u), f"JSON body of {url} at {path}"))
+            if HOSTNAME.match(value) and value.rsplit(".", 1)[1].lower() not in NOT_TLDS:
+                out.append(Found(f"https://{value.lower()}/", f"JSON body of {url} at {path} (host name)"))
+    else:
+        kind = "HTML" if "html" in ctype or body.lstrip()[:15].lower().startswith(("<!doctype", "<html")) \
+            else "text"
+        for u in URL.findall(body):
+            out.append(Found(_clean(u), f"{kind} body of {url}"))
+    return list({f.url: f for f in reversed(out)}.values())[::-1]
+
+
+def _strings(doc, path: str, depth: int = 0):
+    if depth > 20:
+        return
+    if isinstance(doc, str):
+        yield path, doc
+    elif isinstance(doc, dict):
+        for k, v in list(doc.items())[:1000]:
+            yield from _strings(v, f"{path}.{k}", depth + 1)
+    elif isinstance(doc, list):
+        for i, v in enumerate(doc[:1000]):
+            yield from _strings(v, f"{path}[{i}]", depth + 1)
+
+
+def _clean(u: str) -> str:
+    return u.rstrip(".,;:!?")
+
+
+class Follower:
+    """Keeps the bounds across hops: what was seen, how many new endpoints and hosts."""
+
+    def __init__(self, depth: int, seen_urls: set[str]):
+        self.depth = depth
+        self.seen = set(seen_urls)
+        self.hosts = {urlsplit(u).hostname for u in seen_urls}
+        self.new_hosts: set[str] = set()
+        self.added = 0
+        self.dropped: list[str] = []  # what the bounds left out, for the report
+
+    def next_hop(self, found: list[Found]) -> list[Found]:
+        out = []
+        for f in found:
+            if f.url in self.seen:
+                continue
+            host = urlsplit(f.url).hostname
+            if not host or (f.found_in.endswith("(host name)") and host in self.hosts):
+                continue  # a bare name of a host already reviewed adds nothing (an echoed Host header)
+            if self.added >= MAX_NEW or (host not in self.hosts and len(self.new_hosts) >= MAX_HOSTS):
+                self.dropped.append(f.url)
+                continue
+            self.seen.add(f.url)
+            if host not in self.hosts:
+                self.new_hosts.add(host)
+            self.hosts.add(host)
+            self.added += 1
+            out.append(f)
+        return out
