@@ -12,6 +12,8 @@ import json
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from pydantic import Field, field_validator
+
 from .base import CheckEnv, CheckSpec, ToolFailed, guarded, tool_run
 from .reasons import Reason
 from .result import SocketResult
@@ -29,7 +31,15 @@ BOOT = ("import sys; sys.path.insert(0, sys.argv.pop(1)); "
 class SocketCheck(CheckSpec):
     url: str  # ws://, wss:// or tcp://HOST:PORT
     synthesize: bool = False  # an IPv4 literal: connect to it embedded in the discovered NAT64 prefix
-    banner_ms: float = 300.0  # tcp://: how long to wait for the server to speak first
+    banner_ms: float = Field(300.0, ge=0, le=10_000)  # tcp://: how long to wait for the server to speak first
+
+    @field_validator("url")
+    @classmethod
+    def _usable(cls, v: str) -> str:
+        if any(c.isspace() or ord(c) < 32 for c in v):
+            raise ValueError("a URL holds no whitespace or control characters")
+        split_url(v)
+        return v
 
 
 def split_url(url: str) -> tuple[str, str, int, str]:
@@ -48,8 +58,8 @@ def split_url(url: str) -> tuple[str, str, int, str]:
 @guarded("socket", lambda spec: spec.url)
 def run_socket(spec: SocketCheck, env: CheckEnv) -> SocketResult:
     scheme, host, port, path = split_url(spec.url)
-    argv = ["ws" if scheme != "tcp" else "tcp", host, str(port), "--path", path,
-            "--timeout", str(spec.timeout), "--banner-ms", str(spec.banner_ms)]
+    # options first, then `--`: nothing from the URL can be read as an option
+    argv = ["--path", path, "--timeout", str(spec.timeout), "--banner-ms", str(spec.banner_ms)]
     if scheme == "wss":
         argv.append("--tls")
     synth = None
@@ -59,6 +69,7 @@ def run_socket(spec: SocketCheck, env: CheckEnv) -> SocketResult:
             return failed  # type: ignore[return-value]
         if v6:
             argv += ["--connect", v6]
+    argv += ["--", "ws" if scheme != "tcp" else "tcp", host, str(port)]
     res = SocketResult(node=spec.node, target=spec.url, ok=False)
     res.facts.url = spec.url
     interpret(res, host, probe(env, spec, argv), env)

@@ -219,3 +219,14 @@ def test_android_clat_honours_pref64_only_at_96(tmp_path):
     assert choose([96], "2001:db8:64::/64") == (IPv6Network("2001:db8:99::/96"), "rfc7050")
     assert choose([96], "2001:db8:64::/96") == (IPv6Network("2001:db8:64::/96"), "pref64")
     assert choose(None, "2001:db8:64::/64") == (IPv6Network("2001:db8:64::/64"), "pref64")
+
+
+@pytest.mark.parametrize("url", ["ftp://a.test/", "tcp://a.test", "ws://a.test/ x", "wss://"])
+def test_a_socket_check_refuses_unusable_urls_at_load(url):
+    from pydantic import ValidationError
+
+    from labsim.checks.websocket import SocketCheck
+
+    with pytest.raises(ValidationError):
+        SocketCheck.model_validate({"from": "client", "url": url})
+    assert SocketCheck.model_validate({"from": "client", "url": "tcp://a.test:1883"}).banner_ms == 300.0
