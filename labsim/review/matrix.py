@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from ipaddress import IPv6Network
 from urllib.parse import urlsplit
@@ -82,45 +82,52 @@ def clat_state(env: CheckEnv, node: str) -> dict | None:
 
 def review_network(env: CheckEnv, endpoints: list, runners: dict[str, Runner], timeout: float,
                    depth: int, prefix: IPv6Network | None, make_endpoint) -> NetworkRun:
-    """`make_endpoint(url, method, found_in, depth)` builds what the caller keys cells by."""
+    """`make_endpoint(url, method, found_in, depth)` builds what the caller keys cells by.
+
+    Pipelined: an endpoint found in an answer is submitted as soon as that answer is in, not
+    after the whole hop, so a review takes about as long as its longest chain."""
     out = NetworkRun()
     clat = {r.node: clat_state(env, r.node) for r in runners.values() if r.via == "clat"}
     follower = Follower(depth, {e.url for e in endpoints})
     started = time.monotonic()
-    todo, hop = list(endpoints), 0
+    order: list = []
+    jobs: dict[tuple, Future] = {}  # (endpoint, run key) -> its run
+    waiting: dict[Future, tuple] = {}
+
+    def submit(e) -> None:
+        order.append(e)
+        literal = is_ipv4_literal(urlsplit(e.url).hostname or "")
+        for r in runners.values():
+            key = (e, r.key(literal))
+            if key not in jobs:
+                jobs[key] = pool.submit(_timed, run_one, e.url, e.method, r, env, timeout)
+                waiting[jobs[key]] = (e, r)
+
     with ThreadPoolExecutor(max_workers=WORKERS) as pool:
-        while todo:
-            jobs: dict[tuple, tuple] = {}  # (endpoint, run key) -> (endpoint, runner)
-            for e in todo:
-                literal = is_ipv4_literal(urlsplit(e.url).hostname or "")
-                for r in runners.values():
-                    jobs.setdefault((e, r.key(literal)), (e, r))
-            futures = {k: pool.submit(_timed, run_one, e.url, e.method, r, env, timeout)
-                       for k, (e, r) in jobs.items()}
-            done = {k: f.result() for k, f in futures.items()}
-            for e in todo:
-                literal = is_ipv4_literal(urlsplit(e.url).hostname or "")
-                row, first = {}, {}
-                for platform, r in runners.items():
-                    key = r.key(literal)
-                    res, ms = done[(e, key)]
-                    row[platform] = Cell(res, how_it_went(res, r, prefix), first.get(key), ms,
-                                         clat.get(r.node) if r.via == "clat" else None)
-                    first.setdefault(key, platform)
-                out.cells[e] = row
-            if hop >= depth or time.monotonic() - started > FOLLOW_MAX_S:
-                break
-            found = []
-            for e in todo:
-                for cell in out.cells[e].values():
-                    if cell.shared_with is None and cell.result.check == "http":
-                        found += [(f, e) for f in found_in_answer(e.url, cell.result.facts)]
-            nxt = follower.next_hop([f for f, _ in found])
-            src = {f.url: (f, e) for f, e in found}
-            todo = [make_endpoint(f.url, _method_for(src[f.url][1].method, f.found_in), f.found_in, hop + 1)
-                    for f in nxt]
-            out.found += todo
-            hop += 1
+        for e in endpoints:
+            submit(e)
+        while waiting:
+            done, _ = wait(list(waiting), return_when=FIRST_COMPLETED)
+            for fut in done:
+                e, r = waiting.pop(fut)
+                res, _ = fut.result()
+                if e.depth >= depth or res.check != "http" or time.monotonic() - started > FOLLOW_MAX_S:
+                    continue
+                found = found_in_answer(e.url, res.facts)
+                for f in follower.next_hop(found):
+                    new = make_endpoint(f.url, _method_for(e.method, f.found_in), f.found_in, e.depth + 1)
+                    out.found.append(new)
+                    submit(new)
+    for e in order:
+        literal = is_ipv4_literal(urlsplit(e.url).hostname or "")
+        row, first = {}, {}
+        for platform, r in runners.items():
+            key = r.key(literal)
+            res, ms = jobs[(e, key)].result()
+            row[platform] = Cell(res, how_it_went(res, r, prefix), first.get(key), ms,
+                                 clat.get(r.node) if r.via == "clat" else None)
+            first.setdefault(key, platform)
+        out.cells[e] = row
     out.dropped = follower.dropped
     return out
 
