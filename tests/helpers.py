@@ -128,3 +128,10 @@ def parse_curl(stdout: str) -> tuple[int, str, dict | None]:
     except json.JSONDecodeError:
         echo = None
     return int(code or 0), remote, echo
+
+
+def edited(text: str, old: str, new: str) -> str:
+    """`text` with `old` replaced by `new`; `old` must be there (an edit of a shipped file that
+    no longer matches must fail loudly, not test the unedited file)."""
+    assert old in text, f"{old!r} is no longer in the file this test edits"
+    return text.replace(old, new)

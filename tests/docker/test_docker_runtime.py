@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import parse_curl, IN_CI, REPO, host_snapshot, run_labsim
+from tests.helpers import edited, parse_curl, IN_CI, REPO, host_snapshot, run_labsim
 
 pytestmark = pytest.mark.root
 
@@ -262,8 +262,8 @@ def test_failed_bringup_removes_its_containers(wired, dlab, tmp_path):
     before = snapshot(lab_name)
     topo = tmp_path / "bad.yml"
     # 192.0.2.99 is not the backend's address: the echo service cannot bind and exits
-    topo.write_text(TOPO.read_text().replace("    names: [api.example.test]",
-                                             "    names: [api.example.test]\n    listen: [192.0.2.99]"))
+    topo.write_text(edited(TOPO.read_text(), "    names: [api.example.test, assets.example.test]\n",
+                           "    names: [api.example.test, assets.example.test]\n    listen: [192.0.2.99]\n"))
     with pytest.raises(ReadinessError) as err:
         wired.up(load_lab(topo, name=lab_name), runtime="docker")
     assert "node 'api'" in str(err.value) and "exited" in str(err.value)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import parse_curl, LABSIM, REPO, assert_same_host, host_snapshot, lab_processes, run_labsim
+from tests.helpers import edited, parse_curl, LABSIM, REPO, assert_same_host, host_snapshot, lab_processes, run_labsim
 
 pytestmark = pytest.mark.root
 
@@ -162,8 +162,8 @@ def test_a_daemon_that_fails_to_start_is_reported_and_cleaned_up(lab_name, tmp_p
     before = host_snapshot(lab_name)
     topo = tmp_path / "bad.yml"
     # 192.0.2.99 is not the backend's address: the echo service cannot bind and exits
-    text = (REPO / TOPO).read_text().replace("    names: [api.example.test]",
-                                             "    names: [api.example.test]\n    listen: [192.0.2.99]")
+    text = edited((REPO / TOPO).read_text(), "    names: [api.example.test, assets.example.test]\n",
+                  "    names: [api.example.test, assets.example.test]\n    listen: [192.0.2.99]\n")
     topo.write_text(text)
     res = run_labsim("up", str(topo), "--name", lab_name)
     assert res.returncode == 3, res.stderr

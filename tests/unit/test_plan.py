@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 
 from labsim.loader import load_lab, load_lab_text
-from tests.helpers import REPO
+from tests.helpers import edited, REPO
 from labsim.model.plan import Plan
 
 APPLE_REVIEW = REPO / "topologies" / "apple-review.yml"
@@ -213,7 +212,7 @@ nodes:
 
 
 def test_nat64_node_prefix_overrides_the_topology_prefix():
-    plan = load_lab_text(APPLE_REVIEW.read_text().replace(
+    plan = load_lab_text(edited(APPLE_REVIEW.read_text(), 
         "    pool4: 198.18.0.0/24", "    pool4: 198.51.100.0/24\n    prefix: 2001:db8:46::/96")).plan
     assert routes(plan, "client") == ["2001:db8:46::/96 via 2001:db8:1::1"]
     assert routes(plan, "api") == ["198.51.100.0/24 via 192.0.2.1"]

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import assert_golden
+from tests.helpers import edited, assert_golden
 
 from labsim.errors import InputError
 from labsim.kinds import registry
@@ -186,7 +186,7 @@ def test_ipv6_only_backend_bound_to_0000_is_probed_where_it_listens():
 
 # -- resolvers and zones -------------------------------------------------------------------
 def test_resolver_search_nameservers_and_options_in_order(apple):
-    text = APPLE_REVIEW.read_text().replace(
+    text = edited(APPLE_REVIEW.read_text(), 
         "    resolver: {nameservers: [dns64]}",
         "    resolver:\n      nameservers: [dns64, '2001:db8:53::1']\n"
         "      search: [example.test]\n      options: ['timeout:1', 'attempts:2']")
