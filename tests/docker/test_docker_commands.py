@@ -1,0 +1,90 @@
+"""Tier 2: `review` and `bench resolvers` through a lab session on the docker runtime give
+what they give on netns (the same verdicts, the same ordering). Outside CI the module
+skips when docker is unreachable; in CI (CI=true) that is a failure."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.helpers import IN_CI, REPO, run_labsim
+
+pytestmark = pytest.mark.root
+
+SMALL_COMPARISON = """\
+name: small
+topology: {topology}
+from: client
+measure: {{name: "n{{i}}-{{run}}.wild.example.test", count: 20, max_seconds: 20}}
+variants:
+  good-order: {{}}
+  upstream-50ms:
+    count: 10
+    nodes: {{ns: {{impair: {{dns_delay_ms: 50}}}}}}
+  bad-order-timeout1:
+    from: client-fastfail
+    count: 3
+"""
+
+
+@pytest.fixture(scope="module", autouse=True)
+def docker_image():
+    from labsim.errors import EnvironmentMissingError
+    from labsim.runtime.docker.image import ensure_image
+
+    try:
+        return ensure_image()
+    except EnvironmentMissingError as exc:
+        if IN_CI:
+            pytest.fail(f"CI=true and docker is not usable: {exc}")
+        pytest.skip(f"docker is not usable: {exc}")
+
+
+def _no_labs_left(before: set[str]) -> None:
+    from labsim.runtime.state import LabState
+
+    assert set(LabState.all_labs()) <= before  # review and bench labs are ephemeral
+    out = run_labsim("status", "--json", check=True).stdout
+    assert all(r["lab"] in before for r in json.loads(out))
+
+
+def _verdicts(path) -> dict:
+    return {(r["url"], net): (v["verdict"], v["reason"])
+            for r in json.loads(path.read_text()) for net, v in r["networks"].items()}
+
+
+def test_review_gives_the_same_verdicts_on_docker_and_netns(tmp_path):
+    from labsim.runtime.state import LabState
+
+    before = set(LabState.all_labs())
+    got = {}
+    for runtime in ("netns", "docker"):
+        out = tmp_path / f"{runtime}.json"
+        res = run_labsim("review", "--runtime", runtime, "--topology", "topologies/apple-review.yml",
+                         "--json", str(out), timeout=300)
+        assert res.returncode in (0, 1), res.stderr  # 1: some endpoint FAILs, as designed
+        got[runtime] = (res.returncode, _verdicts(out))
+    assert got["docker"] == got["netns"]
+    verdicts = {v for v, _ in got["netns"][1].values()}
+    assert "PASS" in verdicts and len(got["netns"][1]) >= 6, got["netns"]
+    _no_labs_left(before)
+
+
+def test_bench_resolvers_orders_the_same_on_docker_and_netns(tmp_path):
+    from labsim.runtime.state import LabState
+
+    before = set(LabState.all_labs())
+    comp = tmp_path / "small.yml"
+    comp.write_text(SMALL_COMPARISON.format(topology=REPO / "topologies" / "resolution.yml"))
+    order = {}
+    for runtime in ("netns", "docker"):
+        out = tmp_path / f"{runtime}.json"
+        res = run_labsim("bench", "resolvers", str(comp), "--runtime", runtime, "--json", str(out),
+                         timeout=300)
+        assert res.returncode == 0, res.stderr
+        p50 = {v["name"]: v["stats"]["p50"] for v in json.loads(out.read_text())["variants"]}
+        order[runtime] = sorted(p50, key=p50.get)
+        assert p50["good-order"] < 50 and 900 <= p50["bad-order-timeout1"] <= 1500, (runtime, p50)
+    assert order["docker"] == order["netns"] == ["good-order", "upstream-50ms", "bad-order-timeout1"]
+    _no_labs_left(before)
