@@ -37,11 +37,13 @@ from ... import __version__
 from ...errors import EnvironmentMissingError, RuntimeOpError
 from .apt_sources import AptSource, debian_archive, image_sources
 from .client import docker_client as client
-from .image_spec import (BASE_REPO, IMAGE_REPO, LABEL_BASE, LABEL_PACKAGES, ONLINE_BASE, SUITE,
-                         base_hash, docker_dir, image_name, packages, packages_hash)
+from .image_spec import (BASE_REPO, IMAGE_REPO, LABEL_BASE, LABEL_PACKAGES, LABEL_VERSION,
+                         ONLINE_BASE, SUITE, base_hash, docker_dir, image_name, packages,
+                         packages_hash)
 from .rootfs import remove_stale_rootfs, rootfs_dir, term_as_interrupt
 
 BUILD_TIMEOUT_S = 1800
+NODE_LABELS = {LABEL_PACKAGES, LABEL_BASE, LABEL_VERSION}  # all an image of ours carries
 
 
 def say(msg: str) -> None:
@@ -50,13 +52,16 @@ def say(msg: str) -> None:
 
 # -- docker helpers -----------------------------------------------------------------------
 def _find(cli, label: str, value: str):
-    # the runner image (labsim/labsim) is built FROM the node image and inherits its labels:
-    # never take it for the node image
-    from .runner_image import LABEL_RUNNER
+    """Our image carrying `label=value`. An image built FROM it (a runner image with labsim
+    as its entrypoint) inherits its labels: never take that one for the node image (its
+    containers would run `sleep infinity` as a labsim command and exit at once)."""
+    imgs = cli.images.list(filters={"label": f"{label}={value}"})
+    return next((i for i in imgs if _is_ours(i)), None)
 
-    imgs = [i for i in cli.images.list(filters={"label": f"{label}={value}"})
-            if LABEL_RUNNER not in (i.labels or {})]
-    return imgs[0] if imgs else None
+
+def _is_ours(img) -> bool:
+    """Built by this module: only our labels, no entrypoint (a node runs `sleep infinity`)."""
+    return set(img.labels or {}) <= NODE_LABELS and not (img.attrs.get("Config") or {}).get("Entrypoint")
 
 
 def current_image(cli=None):
@@ -76,6 +81,19 @@ def ensure_image(cli=None) -> str:
         return image_name()
     say(f"{image_name()} for this package list is missing: building it (once, ~2 min)")
     return build_image(offline=False, force=False)
+
+
+def node_image_id(cli=None) -> str:
+    """The node image for this package list, by ID (built first when missing). Containers
+    start from the ID: a tag is a name anyone on the host can move."""
+    cli = cli or client()
+    img = _find(cli, LABEL_PACKAGES, packages_hash())
+    if img is None:
+        ensure_image(cli)
+        img = _find(cli, LABEL_PACKAGES, packages_hash())
+    if img is None:
+        raise RuntimeOpError(f"{image_name()}: built, but no image carries {LABEL_PACKAGES}={packages_hash()}")
+    return img.id
 
 
 def build_image(offline: bool = False, force: bool = False) -> str:
@@ -103,7 +121,7 @@ def build_image(offline: bool = False, force: bool = False) -> str:
         # superseded images go (node first: it is the base's child); kept if a container
         # still uses them
         for prev, now in ((old, name), (old_base, base)):
-            if prev is not None and prev.id != cli.images.get(now).id:
+            if prev is not None and prev.id != cli.images.get(now).id and _ours_alone(prev):
                 with contextlib.suppress(docker.errors.APIError):
                     cli.images.remove(prev.id)
                     say(f"removed the superseded image {prev.short_id}")
@@ -113,6 +131,14 @@ def build_image(offline: bool = False, force: bool = False) -> str:
         raise RuntimeOpError(f"building {name}: {exc}") from exc
     finally:
         cli.close()
+
+
+def _ours_alone(img) -> bool:
+    """Only images no one else uses by name go: another repository's tag (an image built
+    FROM ours and tagged ours by mistake) keeps it."""
+    with contextlib.suppress(Exception):
+        img.reload()
+    return _is_ours(img) and all(t.split(":", 1)[0] in (IMAGE_REPO, BASE_REPO) for t in img.tags)
 
 
 def _find_tag(cli, name: str):

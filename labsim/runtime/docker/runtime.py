@@ -19,6 +19,7 @@ from ..netns import ns_prefix, write_private
 from ..state import LabState, process_start_time
 from . import exec_stream, networks
 from .client import LABEL_LAB, LABEL_NODE, container_name, docker_client, docker_sdk, op_error
+from .image import node_image_id
 from .mountns import bind_in_mount_ns
 from .networks import DockerNet
 from .teardown import container_labs, destroy_docker_state
@@ -159,9 +160,7 @@ class DockerRuntime(Runtime):
 
     def create_hub(self) -> None:
         if self.image is None:
-            from .image import ensure_image
-
-            self.image = ensure_image(self.cli)
+            self.image = node_image_id(self.cli)
         self.state.record(namespaces=[self.hub])
         nsutil.create_netns(self.hub, {"net.ipv6.conf.all.disable_ipv6": "1",
                                        "net.ipv6.conf.default.disable_ipv6": "1"})
@@ -215,7 +214,7 @@ class DockerRuntime(Runtime):
             image, command, env = self.images[node]
             extra = {"log_config": docker.types.LogConfig(type="json-file")}  # `docker logs`
         else:
-            image, command = self.image or _default_image(), ["sleep", "infinity"]
+            image, command = self.image or node_image_id(self.cli), ["sleep", "infinity"]
             env = {"PYTHONPATH": PKG_MOUNT, "PYTHONDONTWRITEBYTECODE": "1"}
             volumes[pkg] = {"bind": f"{PKG_MOUNT}/labsim", "mode": "ro"}
             extra = {"log_config": docker.types.LogConfig(type="none"),
@@ -348,8 +347,3 @@ class DockerRuntime(Runtime):
             if cli is not None:
                 cli.close()
 
-
-def _default_image() -> str:
-    from .image_spec import image_name
-
-    return image_name()
