@@ -194,3 +194,10 @@ def test_a_state_file_is_torn_down_by_its_own_runtime(marker_only):
     (marker_only / "zz3.a").write_text("")
     assert lab.down("zz3") == ["marker zz3.a"]
     assert not st.dir.exists()
+
+
+def test_pytest_plugin_refuses_an_unknown_runtime(pytester):
+    pytester.makeini("[pytest]\nlabsim_scenarios = scenarios/*.yml\n")
+    res = pytester.runpytest("--labsim-runtime", "k8s")
+    assert res.ret == pytest.ExitCode.USAGE_ERROR
+    res.stderr.fnmatch_lines(["*unknown runtime 'k8s'; choose from netns, docker*"])
