@@ -50,6 +50,8 @@ def test_registered_runtimes_are_complete():
     assert runtimes.names()[0] == runtimes.DEFAULT
     for name, cls in runtimes.RUNTIMES.items():
         assert not getattr(cls, "__abstractmethods__", None), (name, cls.__abstractmethods__)
+        for method in ("check_environment", "destroy_state", "orphans", "exec_argv"):
+            assert getattr(cls, method).__func__ is not getattr(Runtime, method).__func__, (name, method)
         assert cls.summary, name
         assert cls.capabilities <= set(CAPABILITY_TEXT), (name, cls.capabilities)
 
