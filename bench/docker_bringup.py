@@ -12,8 +12,7 @@ Measured in one process run:
      build; ~2 min, needs the Debian archive apt uses).
 Target: docker ready <= 3 s with the image present.
 
-Until labsim.lab dispatches on the docker runtime itself, this script plugs DockerRuntime in
-(and the parallel container start of `create_nodes`), as tests/test_docker_runtime.py does.
+Labs are brought up through labsim.lab with each runtime by name, as the CLI does.
 
 Run as root:  .venv/bin/python bench/docker_bringup.py [--runs 5] [--cold] [--json FILE]
 """
@@ -83,14 +82,15 @@ def bringup(runs: int) -> dict:
 
 
 def image_times(cold: bool, runs: int) -> dict:
-    from labsim import image
+    from labsim.runtime.docker import image
+    from labsim.runtime.docker.image_spec import BASE_REPO, image_name
 
     out: dict = {}
     if cold:
         import docker
 
         cli = docker.from_env()
-        for tag in [image.image_name()] + [t for i in cli.images.list(name=image.BASE_REPO) for t in i.tags]:
+        for tag in [image_name()] + [t for i in cli.images.list(name=BASE_REPO) for t in i.tags]:
             try:
                 cli.images.remove(tag, force=True)
             except docker.errors.ImageNotFound:
@@ -109,7 +109,7 @@ def image_times(cold: bool, runs: int) -> dict:
     cli_runs = []
     for _ in range(runs):
         t = time.monotonic()
-        subprocess.run([sys.executable, "-c", "from labsim.image import image_app; image_app()", "build"],
+        subprocess.run([sys.executable, "-m", "labsim.cli", "image", "build"],
                        check=True, capture_output=True, cwd=REPO)
         cli_runs.append(time.monotonic() - t)
     out["cached_command"] = stats(cli_runs)

@@ -1,5 +1,6 @@
-"""labsim's command line. The only place errors become exit codes:
-0 ok, 1 an expectation failed, 2 bad input, 3 environment or runtime problem."""
+"""labsim's command line. Errors become exit codes in one place (`Commands.invoke`):
+0 ok, 1 an expectation failed, 2 bad input, 3 environment or runtime problem, 130
+interrupted (what the command had created is removed first)."""
 
 from __future__ import annotations
 
@@ -14,12 +15,30 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from typer.core import TyperGroup
 
 from . import __version__
 from .errors import InputError, InputErrors, LabNotFoundError, LabsimError
+from .runtime import registry as runtimes
+
+
+class Commands(TyperGroup):
+    """Every command (and subcommand: bench, image) runs through `invoke`: the one place
+    labsim's errors become exit codes and an interrupt becomes 130."""
+
+    def invoke(self, ctx):
+        _interrupt_on_term()
+        try:
+            return super().invoke(ctx)
+        except LabsimError as exc:
+            _fail(exc)
+        except KeyboardInterrupt:
+            err.print("labsim: interrupted; what it had created was removed")
+            raise typer.Exit(130) from None
+
 
 app = typer.Typer(
-    add_completion=False, no_args_is_help=True, rich_markup_mode="rich",
+    cls=Commands, add_completion=False, no_args_is_help=True, rich_markup_mode="rich",
     help="""Network labs for IPv6-only readiness: real DNS64 (unbound), NAT64 (tayga),
 authoritative DNS (PowerDNS) and backends in Linux network namespaces.
 
@@ -38,6 +57,13 @@ out = Console(width=None if sys.stdout.isatty() else int(os.environ.get("COLUMNS
 err = Console(stderr=True)
 
 
+RUNTIME_HELP = f"Where nodes run: {runtimes.help_text()}."
+
+
+def _runtime_option() -> str:
+    return typer.Option(runtimes.DEFAULT, "--runtime", help=RUNTIME_HELP)
+
+
 def _fail(exc: LabsimError) -> None:
     # the message quotes user input ('[/]' is valid YAML): never read it as markup
     err.print(f"[bold red]labsim: error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
@@ -46,6 +72,7 @@ def _fail(exc: LabsimError) -> None:
 
 def _interrupt_on_term() -> None:
     # SIGTERM/SIGHUP become KeyboardInterrupt so bring-up's cleanup runs on every exit path
+    # (`exec` replaces the process: its command gets the default handlers back)
     def handler(signum, frame):
         raise KeyboardInterrupt(f"signal {signum}")
 
@@ -64,14 +91,29 @@ def _pick_lab(lab: str | None) -> str:
     raise LabNotFoundError("more than one lab is up; say which with --lab: " + ", ".join(labs)
                            if labs else "no lab is up (labsim up FILE)")
 
+def _load_state(lab: str):
+    from .runtime.state import LabState
+
+    try:
+        return LabState.load(lab)
+    except FileNotFoundError:
+        raise LabNotFoundError(f"no lab named {lab!r}") from None
+
+
+def _lab_node(lab: str | None, node: str):
+    lab = _pick_lab(lab)
+    st = _load_state(lab)
+    if node not in st.nodes:
+        raise LabNotFoundError(f"lab {lab!r} has no node {node!r}; nodes: {', '.join(st.nodes)}")
+    return st
+
 
 @app.command()
 def up(
     file: Path = typer.Argument(..., help="Topology file (YAML) or a built-in's name (labsim topologies)."),
     name: Optional[str] = typer.Option(None, "--name", "-n", help="Lab name (default: the file's `name`). "
                                        "Two labs from one file need two names."),
-    runtime: str = typer.Option("netns", "--runtime", help="Where nodes run: netns (network namespaces) "
-                                "or docker (a container per node from labsim/node; `labsim image build`)."),
+    runtime: str = _runtime_option(),
     timeout: float = typer.Option(15.0, help="Seconds to wait for every daemon to answer its probe."),
     as_json: bool = typer.Option(False, "--json", help="Print the lab's nodes as JSON."),
     keep_on_failure: bool = typer.Option(False, "--keep-on-failure", help="If a daemon does not come up, "
@@ -81,26 +123,19 @@ def up(
     """Bring a lab up; returns when every node's daemon answers, then prints nodes and addresses.
 
     If anything fails (or you press Ctrl-C) everything created so far is removed."""
-    from . import lab as labmod
     from .loader import load_lab
+    from .scenario.session import lab_session
 
-    _interrupt_on_term()
-    try:
-        loaded = load_lab(file, name)
-        with err.status("bringing up", spinner="dots") as status:
-            result = labmod.up(loaded, runtime, progress=lambda m: status.update(m), ready_timeout=timeout,
-                               keep_on_failure=keep_on_failure)
-    except LabsimError as exc:
-        _fail(exc)
-    except KeyboardInterrupt:
-        err.print("labsim: interrupted; the lab was removed")
-        raise typer.Exit(130)
-    st = result.state
+    loaded = load_lab(file, name)
+    with err.status("bringing up", spinner="dots") as status:
+        with lab_session(loaded, runtime, keep=True, progress=lambda m: status.update(m),
+                         ready_timeout=timeout, keep_on_failure=keep_on_failure) as session:
+            st, timings = session.state, session.timings
     if as_json:
-        print(json.dumps({"lab": st.lab, "nodes": st.nodes, "timings": result.timings}, indent=1))
+        print(json.dumps({"lab": st.lab, "nodes": st.nodes, "timings": timings}, indent=1))
         return
     _print_nodes(st.lab, st.nodes)
-    err.print(f"lab [bold]{st.lab}[/] ready in {result.timings['total']:.2f}s "
+    err.print(f"lab [bold]{st.lab}[/] ready in {timings['total']:.2f}s "
               f"(lab CA: {st.extra.get('ca')}). Next: labsim exec --lab {st.lab} NODE -- CMD")
 
 
@@ -122,26 +157,18 @@ def status(
 ) -> None:
     """List labs, their state, nodes and addresses, which daemons are running, and what
     self-configuring clients learnt (SLAAC address, resolvers, NAT64 prefix, CLAT, DHCPv4)."""
+    from .hostconf import learnt_of
     from .runtime.state import LabState, alive
 
-    labs = [name] if name else LabState.all_labs()
     report = []
-    try:
-        for lab in labs:
-            try:
-                st = LabState.load(lab)
-            except FileNotFoundError:
-                raise LabNotFoundError(f"no lab named {lab!r}") from None
-            procs = [{**p, "running": alive(p["pid"], p.get("start"))} for p in st.processes]
-            from .hostconf import learnt_of
-
-            report.append({"lab": st.lab, "status": st.status, "runtime": st.runtime,
-                           "topology": st.topology, "ca": st.extra.get("ca"), "nodes": st.nodes,
-                           "processes": procs,
-                           # what self-configuring clients learnt (SLAAC, RDNSS, PREF64, CLAT, DHCPv4)
-                           "learnt": learnt_of(str(st.dir), st.nodes or {})})
-    except LabsimError as exc:
-        _fail(exc)
+    for lab in [name] if name else LabState.all_labs():
+        st = _load_state(lab)
+        procs = [{**p, "running": alive(p["pid"], p.get("start"))} for p in st.processes]
+        report.append({"lab": st.lab, "status": st.status, "runtime": st.runtime,
+                       "topology": st.topology, "ca": st.extra.get("ca"), "nodes": st.nodes,
+                       "processes": procs,
+                       # what self-configuring clients learnt (SLAAC, RDNSS, PREF64, CLAT, DHCPv4)
+                       "learnt": learnt_of(str(st.dir), st.nodes or {})})
     if as_json:
         print(json.dumps(report, indent=1))
         return
@@ -167,27 +194,11 @@ def exec(  # noqa: A001 - the command is called exec
 ) -> None:
     """Run a command inside a node, with the node's own resolv.conf and hosts; its exit code
     passes through. Example: labsim exec --lab t1 client -- curl -s http://api.example.test/"""
-    from .runtime.netns import node_ns
-    from .runtime.state import LabState
-
-    try:
-        lab = _pick_lab(lab)
-        try:
-            st = LabState.load(lab)
-        except FileNotFoundError:
-            raise LabNotFoundError(f"no lab named {lab!r}") from None
-        if node not in st.nodes:
-            raise LabNotFoundError(f"lab {lab!r} has no node {node!r}; nodes: {', '.join(st.nodes)}")
-    except LabsimError as exc:
-        _fail(exc)
+    st = _lab_node(lab, node)
     if cmd and cmd[0] == "--":
         cmd = cmd[1:]
-    if st.runtime == "docker":
-        from .runtime.docker import exec_argv
-
-        argv = exec_argv(lab, node, cmd)  # docker exec -i [-t]: exit code passes through
-        os.execvp(argv[0], argv)
-    os.execvp("ip", ["ip", "netns", "exec", node_ns(lab, node), *cmd])
+    argv = runtimes.get(st.runtime).exec_argv(st.lab, node, cmd)
+    os.execvp(argv[0], argv)
 
 
 @app.command()
@@ -197,18 +208,8 @@ def logs(
     lines: int = typer.Option(50, "--lines", "-n", help="Last N lines of each log (0: all)."),
 ) -> None:
     """Print the logs of the daemons running in a node."""
-    from .runtime.state import LabState
-
-    try:
-        lab = _pick_lab(lab)
-        st = LabState.load(lab)
-        procs = [p for p in st.processes if p["node"] == node]
-        if node not in st.nodes:
-            raise LabNotFoundError(f"lab {lab!r} has no node {node!r}; nodes: {', '.join(st.nodes)}")
-    except FileNotFoundError:
-        _fail(LabNotFoundError(f"no lab named {lab!r}"))
-    except LabsimError as exc:
-        _fail(exc)
+    st = _lab_node(lab, node)
+    procs = [p for p in st.processes if p["node"] == node]
     if not procs:
         err.print(f"node {node!r} runs no daemon")
     for p in procs:
@@ -223,30 +224,24 @@ def down(
     name: Optional[str] = typer.Argument(None, help="Lab to remove (default: the only lab up)."),
     all_labs: bool = typer.Option(False, "--all", help="Remove every lab."),
 ) -> None:
-    """Remove a lab: its processes, namespaces, interfaces, mounts and files."""
+    """Remove a lab: its processes, namespaces, containers, interfaces, mounts and files."""
     from . import lab as labmod
     from .runtime.state import LabState
 
-    try:
-        names = LabState.all_labs() if all_labs else [_pick_lab(name)]
-        for lab in names:
-            removed = labmod.down(lab)
-            err.print(f"lab {lab}: removed {len(removed)} objects")
-    except LabsimError as exc:
-        _fail(exc)
+    for lab in LabState.all_labs() if all_labs else [_pick_lab(name)]:
+        removed = labmod.down(lab)
+        err.print(f"lab {lab}: removed {len(removed)} objects")
 
 
 @app.command()
 def gc() -> None:
     """Remove what killed processes left: labs whose `labsim up` died before they were up,
     labs of a killed `run`, `review` or `bench`, and namespaces, containers or files named
-    for labsim with no state. Labs you brought up with `labsim up` stay until `down`."""
+    for labsim with no state (every runtime is asked). Labs you brought up with `labsim up`
+    stay until `down`."""
     from . import lab as labmod
 
-    try:
-        removed = labmod.gc()
-    except LabsimError as exc:
-        _fail(exc)
+    removed = labmod.gc()
     if not removed:
         err.print("nothing to collect")
     for lab, items in removed.items():
@@ -259,7 +254,8 @@ def run(
     json_out: Optional[Path] = typer.Option(None, "--json", help="Write every result (raw facts, timings) as JSON."),
     junit_out: Optional[Path] = typer.Option(None, "--junit", help="Write JUnit XML (a testcase per step)."),
     keep: bool = typer.Option(False, "--keep", help="Leave each lab up after its steps (labsim down NAME later)."),
-    runtime: str = typer.Option("netns", "--runtime", help="Where nodes run: netns or docker."),
+    runtime: str = typer.Option(runtimes.DEFAULT, "--runtime", help=RUNTIME_HELP + " A scenario's own "
+                                "`runtime:` wins."),
     capture: str = typer.Option("failed", "--capture",
                                 help="Packet capture per check step (tcpdump in the check's node and the NAT64): "
                                      "failed (keep failing steps' pcaps), all, none."),
@@ -283,41 +279,30 @@ def run(
     from .scenario.load import load_scenario
     from .scenario.runner import run_scenario
 
-    _interrupt_on_term()
+    runtimes.get(runtime)  # an unknown name is bad input, before any lab
     if capture not in ("failed", "all", "none"):
-        _fail(InputError(f"--capture {capture!r}: use failed, all or none"))
-    try:
-        files = sharding.expand(files)
-        if shard:
-            k, n = sharding.parse_shard(shard)
-            files = sharding.select(files, k, n, sharding.load_durations(durations) if durations else None)
-    except LabsimError as exc:
-        _fail(exc)
+        raise InputError(f"--capture {capture!r}: use failed, all or none")
+    files = sharding.expand(files)
+    if shard:
+        k, n = sharding.parse_shard(shard)
+        files = sharding.select(files, k, n, sharding.load_durations(durations) if durations else None)
     loaded, bad = [], []
     for f in files:  # every file's errors, before any lab is made
         try:
             loaded.append(load_scenario(f))
         except InputError as exc:
             bad.append(exc)
-        except LabsimError as exc:
-            _fail(exc)
     if bad:
-        _fail(bad[0] if len(bad) == 1 else InputErrors(
-            [e for exc in bad for e in getattr(exc, "errors", [exc])], more=sum(getattr(e, "more", 0) for e in bad)))
+        raise bad[0] if len(bad) == 1 else InputErrors(
+            [e for exc in bad for e in getattr(exc, "errors", [exc])], more=sum(getattr(e, "more", 0) for e in bad))
     results = []
-    try:
-        with err.status("running", spinner="dots") as status:
-            if jobs > 1:
-                results = run_parallel(loaded, jobs, runtime, keep, progress=lambda m: status.update(m),
-                                       capture=capture, capture_dir=capture_dir)
-            for ls in loaded if jobs == 1 else ():
-                results.append(run_scenario(ls, progress=lambda m: status.update(m), keep=keep, runtime=runtime,
-                                            capture=capture, capture_dir=capture_dir))
-    except LabsimError as exc:
-        _fail(exc)
-    except KeyboardInterrupt:
-        err.print("labsim: interrupted; labs were removed")
-        raise typer.Exit(130)
+    with err.status("running", spinner="dots") as status:
+        if jobs > 1:
+            results = run_parallel(loaded, jobs, runtime, keep, progress=lambda m: status.update(m),
+                                   capture=capture, capture_dir=capture_dir)
+        for ls in loaded if jobs == 1 else ():
+            results.append(run_scenario(ls, progress=lambda m: status.update(m), keep=keep, runtime=runtime,
+                                        capture=capture, capture_dir=capture_dir))
     console_report.render(results, out)
     if json_out:
         json_out.write_text(json.dumps([r.to_dict() for r in results], indent=1, default=str))
@@ -328,107 +313,13 @@ def run(
     raise typer.Exit(0 if passed == len(results) else 1)
 
 
-@app.command()
-def review(
-    urls: Optional[List[str]] = typer.Argument(None, help="Endpoints to review: http(s)://, ws(s):// or "
-                                               "tcp://HOST:PORT."),
-    urls_file: Optional[Path] = typer.Option(None, "--urls", help="A file of URLs, one a line "
-                                             "(optionally 'METHOD URL'; # comments)."),
-    har: Optional[Path] = typer.Option(None, "--har", help="A HAR capture of the app: every request's URL "
-                                       "(POST/PUT/... replayed as OPTIONS)."),
-    topology: Path = typer.Option(Path("apple-review"), "--topology",
-                                  help="The lab the endpoints live in (a file or a built-in's name: "
-                                       "labsim topologies); with no URLs given, every name "
-                                       "its backends, proxies and CDN edges publish is reviewed."),
-    client: Optional[str] = typer.Option(None, "--client", help="Node to run from (default: the first "
-                                         "IPv6-only client)."),
-    network: Optional[List[str]] = typer.Option(None, "--network", help="Only these networks: "
-                                                "dns64-nat64, ipv6-only (default: both)."),
-    json_out: Optional[Path] = typer.Option(None, "--json", help="Write verdicts and raw facts as JSON."),
-    timeout: float = typer.Option(5.0, help="Seconds per request."),
-    uplink: bool = typer.Option(False, "--uplink", help="Let the lab reach the outside (your real API) "
-                                "through user-mode networking (slirp4netns) from its NAT64 node; the "
-                                "host's routes, NAT and sysctls stay untouched. The host's loopback is "
-                                "10.0.2.2 from inside."),
-    resolve: Optional[List[str]] = typer.Option(None, "--resolve", help="NAME=ADDRESS served by the lab's "
-                                                "DNS (repeatable), e.g. api.local.test=10.0.2.2 for a server "
-                                                "on this host's loopback."),
-    capture: str = typer.Option("failed", "--capture",
-                                help="Packet capture per network (client and NAT64 nodes): failed (keep it when "
-                                     "a verdict FAILs), all, none."),
-    capture_dir: Path = typer.Option(Path("labsim-captures"), "--capture-dir",
-                                     help="Where pcaps are kept: DIR/<lab>/<network>-<node>.pcap."),
-    platform: Optional[List[str]] = typer.Option(None, "--platform", help="Client platforms (repeatable): "
-                                                 "linux, ios, android, macos (default: all). See docs/platforms.md."),
-    follow: int = typer.Option(2, "--follow", min=0, max=5, help="Also review what answers point at "
-                               "(redirects, URLs and host names in bodies), this many hops deep; 0: off."),
-    html_out: Optional[Path] = typer.Option(None, "--html", help="Write a self-contained HTML report."),
-    junit_out: Optional[Path] = typer.Option(None, "--junit", help="Write JUnit XML: one testcase per "
-                                             "endpoint x network x platform."),
-) -> None:
-    """Replay endpoints on the two networks app review uses and give a verdict for each.
+from .cli_review import review  # noqa: E402 - app-review replay: its own module
 
-    [bold]dns64-nat64[/]: IPv6-only client, DNS64 resolver, NAT64.
-    [bold]ipv6-only[/]: the same network with no translation at all.
-
-    Verdicts: PASS, WARN (works, with something IPv6-only users trip on), FAIL, each with a
-    reason code (NO_AAAA, IPV4_LITERAL, TLS_NAME_MISMATCH, ...) and what to do about it.
-    Verdicts are per platform (linux, ios, android, macos), side by side only where they differ.
-    Endpoints: http(s)://, ws(s)://, tcp://HOST:PORT; --follow reviews what answers point at.
-    Exit 0 when nothing FAILs, 1 when something does, 2 on bad input."""
-    from .builtin import topology_path
-    from .inputfiles import read_text
-    from .loader import load_lab_text
-    from .report.review import render
-    from .review.platforms import parse_platforms
-    from .scenario.review import NETWORKS, lab_endpoints, run_review
-    from .scenario.review_inputs import endpoints_from, parse_resolve
-
-    _interrupt_on_term()
-    nets = tuple(network) if network else NETWORKS
-    try:
-        bad = [n for n in nets if n not in NETWORKS]
-        if bad:
-            raise InputError(f"--network {bad[0]!r}: choose from {', '.join(NETWORKS)}")
-        names = parse_resolve(resolve or [])
-        topology = topology_path(topology)  # a file, or a built-in's name
-        platforms = parse_platforms(platform)
-        loaded = load_lab_text(read_text(topology, what="topology"), None, str(topology))
-        endpoints = endpoints_from(urls or [], urls_file, har) or lab_endpoints(loaded)
-        if not endpoints:
-            raise InputError("no endpoints: give URLs, --urls FILE or --har FILE")
-        if capture not in ("failed", "all", "none"):
-            raise InputError(f"--capture {capture!r}: use failed, all or none")
-        with err.status("reviewing", spinner="dots") as status:
-            reviews = run_review(loaded, endpoints, client, nets, timeout, progress=lambda m: status.update(m),
-                                 uplink=uplink, resolve=names, capture=capture, capture_dir=capture_dir,
-                                 platforms=platforms, follow=follow)
-    except LabsimError as exc:
-        _fail(exc)
-    except KeyboardInterrupt:
-        err.print("labsim: interrupted; labs were removed")
-        raise typer.Exit(130)
-    render(reviews, nets, out)
-    if json_out:
-        json_out.write_text(json.dumps([r.to_dict() for r in reviews], indent=1, default=str))
-    if html_out or junit_out:
-        from .report.review_html import to_html
-        from .report.review_junit import to_junit
-
-        if html_out:
-            html_out.write_text(to_html(reviews, nets, platforms))
-        if junit_out:
-            junit_out.write_text(to_junit(reviews, nets))
-    failed = sum(v.verdict == "FAIL" for r in reviews for v in r.cells())
-    raise typer.Exit(1 if failed else 0)
+app.command()(review)
 
 
 bench_app = typer.Typer(no_args_is_help=True, help="Measurements that compare configurations.")
 app.add_typer(bench_app, name="bench")
-
-from .image import image_app  # noqa: E402 - imports typer only; docker is imported when used
-
-app.add_typer(image_app, name="image")
 
 
 @bench_app.command("resolvers")
@@ -440,6 +331,7 @@ def bench_resolvers(
     baseline: Optional[str] = typer.Option(None, "--baseline", help="The variant ratios are over (default: the first)."),
     rounds: int = typer.Option(10, "--rounds", help="Interleaved rounds: each takes a slice of every variant."),
     seed: int = typer.Option(0, "--seed", help="Seeds the order shuffled in each round and the bootstrap."),
+    runtime: str = _runtime_option(),
 ) -> None:
     """Measure name resolution as applications see it (getaddrinfo in the node, through its
     own resolv.conf) for every variant of a base topology, and put them side by side:
@@ -450,22 +342,18 @@ def bench_resolvers(
     covers 1)."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from .measure.compare import load_comparison, run_comparison
+    from .bench import run_comparison
+    from .measure.compare import load_comparison
     from .report import compare as report
 
-    _interrupt_on_term()
-    try:
-        comp, plans = load_comparison(file)
-        with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                      TimeElapsedColumn(), console=err, transient=True) as bar:
-            task = bar.add_task("starting", total=len(plans))
-            results = run_comparison(plans, progress=lambda msg, n: bar.update(
-                task, advance=n, **({"description": msg} if msg else {})), baseline=baseline, rounds=rounds, seed=seed)
-    except LabsimError as exc:
-        _fail(exc)
-    except KeyboardInterrupt:
-        err.print("labsim: interrupted; labs were removed")
-        raise typer.Exit(130)
+    runtimes.get(runtime)
+    comp, plans = load_comparison(file)
+    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                  TimeElapsedColumn(), console=err, transient=True) as bar:
+        task = bar.add_task("starting", total=len(plans))
+        results = run_comparison(plans, progress=lambda msg, n: bar.update(
+            task, advance=n, **({"description": msg} if msg else {})),
+            baseline=baseline, rounds=rounds, seed=seed, runtime=runtime)
     report.render_table(comp.name, results, out)
     if json_out:
         json_out.write_text(report.to_json(comp.name, results))
@@ -475,6 +363,11 @@ def bench_resolvers(
             png_out.write_bytes(png)
         if html_out:
             html_out.write_text(report.to_html(comp.name, comp.description, results, png))
+
+
+from .cli_image import image_app  # noqa: E402 - `labsim image build|status`
+
+app.add_typer(image_app, name="image")
 
 
 @app.command()
@@ -494,17 +387,14 @@ def validate(
     from .model.yamlpos import parse_yaml
     from .scenario.load import load_scenario
 
-    try:
-        file = topology_path(file)  # a built-in's name works too
-        data, _ = parse_yaml(read_text(file), str(file))
-        if isinstance(data, dict) and "variants" in data:
-            comp, plans = load_comparison(file)
-            out.print(f"comparison {comp.name}: {len(plans)} variants, valid")
-            return
-        scenario = load_scenario(file) if isinstance(data, dict) and "steps" in data else None
-        loaded = scenario.lab if scenario else load_lab(file)
-    except LabsimError as exc:
-        _fail(exc)
+    file = topology_path(file)  # a built-in's name works too
+    data, _ = parse_yaml(read_text(file), str(file))
+    if isinstance(data, dict) and "variants" in data:
+        comp, plans = load_comparison(file)
+        out.print(f"comparison {comp.name}: {len(plans)} variants, valid")
+        return
+    scenario = load_scenario(file) if isinstance(data, dict) and "steps" in data else None
+    loaded = scenario.lab if scenario else load_lab(file)
     nodes = _summary(loaded)
     if as_json:
         print(json.dumps({"lab": loaded.plan.lab, "nodes": nodes,

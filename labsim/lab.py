@@ -1,14 +1,16 @@
 """Bring a planned lab up through a runtime, and take labs down or collect their garbage.
 
-    up:  claim state -> hub + bridges -> nodes (netns, sysctls, veths, routes) -> lab CA
-         -> files -> setup commands -> services -> readiness probes -> status 'up'
-Any failure or interrupt on the way tears down everything recorded so far.
+    up:  runtime by name -> capabilities, root, binaries -> claim state -> hub + bridges
+         -> nodes (sysctls, veths, routes) -> lab CA -> files -> setup commands -> services
+         -> readiness probes -> status 'up'
+Any failure or interrupt on the way tears down everything recorded so far. Nothing here
+names a concrete runtime: they are looked up in `runtime.registry` (by the state's
+`runtime` for down and gc). Commands use this through `session.lab_session`.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import sys
 import time
@@ -17,17 +19,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from .errors import EnvironmentMissingError, InputError, LabNotFoundError, RuntimeOpError
+from .errors import EnvironmentMissingError, LabNotFoundError, LabsimError, RuntimeOpError
 from .kinds import registry
 from .kinds.base import NodeContext
 from .impair import loss_rules
 from .labca import LabCA
 from .loader import LoadedLab
 from .readiness import PendingProbe, wait_ready
-from .runtime import nsutil
-from .runtime.base import Runtime
-from .runtime.docker import DockerRuntime, container_labs, destroy_docker_state
-from .runtime.netns import NETNS_ETC, NetnsRuntime, destroy_state, node_ns, ns_prefix
+from .runtime import nsutil, registry as runtimes
+from .runtime.base import DOCKER_NETWORKS, Runtime
+from .runtime.netns import NETNS_ETC, node_ns, ns_prefix
 from .runtime.state import LabState
 
 # every node: no DAD (addresses usable at once), no router advertisements unless asked for,
@@ -50,61 +51,55 @@ Progress = Callable[[str], None]
 class UpResult:
     state: LabState
     timings: dict[str, float] = field(default_factory=dict)
+    runtime: Runtime | None = None  # the lab's runtime, still usable (reconnects on use)
 
 
-def check_environment(loaded: LoadedLab, runtime: str = "netns") -> None:
-    """Root and every binary the lab's kinds need, before anything is created."""
+def required_capabilities(loaded: LoadedLab) -> list[tuple[tuple, str, str]]:
+    """What the topology needs beyond the basics: (where in the file, who, capability). A
+    kind declares `requires` (a set of capabilities); a network with `docker:` needs
+    Docker networks."""
+    out = []
     for name, spec in loaded.topology.nodes.items():
-        allowed = getattr(registry.get(spec.kind), "runtimes", None)
-        if allowed and runtime not in allowed:
-            raise InputError(f"node {name!r}: kind {spec.kind!r} needs --runtime "
-                             f"{' or '.join(allowed)} (this lab would run on {runtime})")
-    if runtime != "docker":
-        for net, spec in loaded.topology.networks.items():
-            if getattr(spec, "docker", None) is not None:
-                raise InputError(f"network {net!r}: `docker:` needs --runtime docker "
-                                 f"(this lab would run on {runtime})")
+        for cap in sorted(getattr(registry.get(spec.kind), "requires", ())):
+            out.append((("nodes", name, "kind"), f"node {name!r}: kind {spec.kind!r}", cap))
+    for net, spec in loaded.topology.networks.items():
+        if getattr(spec, "docker", None) is not None:
+            out.append((("networks", net, "docker"), f"network {net!r}: `docker:`", DOCKER_NETWORKS))
+    return out
+
+
+def check_environment(loaded: LoadedLab, runtime: str = runtimes.DEFAULT) -> type[Runtime]:
+    """The runtime by name, what the topology needs of it (input errors), then root and what
+    the runtime needs on the host: all before anything is created. Returns the runtime."""
+    rt_cls = runtimes.get(runtime)
+    for loc, who, cap in required_capabilities(loaded):
+        if cap not in rt_cls.capabilities:
+            able = runtimes.with_capability(cap)
+            raise loaded.source.error(loc, f"{who} needs --runtime {' or '.join(able) or '(none)'} "
+                                           f"({runtimes.describe(cap)}); the {rt_cls.name} runtime "
+                                           f"cannot")
     if os.geteuid() != 0:
         raise EnvironmentMissingError("labsim needs root for network namespaces (run with sudo)")
-    if runtime == "docker":
-        from .runtime.docker import check_docker
-
-        check_docker(loaded)  # the daemons are in the image; host services still need theirs
-        return
-    missing: dict[str, tuple[str, ...]] = {}
-    for spec in loaded.topology.nodes.values():
-        binaries, packages = registry.get(spec.kind).needs(spec)
-        for binary in binaries + ("ip",):
-            if shutil.which(binary) is None:
-                missing[binary] = packages if binary != "ip" else ("iproute2",)
-    if missing:
-        pkgs = sorted({p for ps in missing.values() for p in ps})
-        raise EnvironmentMissingError(
-            f"missing {', '.join(sorted(missing))}: install the Debian packages "
-            f"{' '.join(pkgs)} (or run `make setup`)")
+    rt_cls.check_environment(loaded)
+    return rt_cls
 
 
-def up(loaded: LoadedLab, runtime: str = "netns", progress: Progress | None = None,
+def up(loaded: LoadedLab, runtime: str = runtimes.DEFAULT, progress: Progress | None = None,
        ready_timeout: float = 15.0, ephemeral: bool = False, keep_on_failure: bool = False) -> UpResult:
     """Bring the lab up. `ephemeral`: the lab lives only as long as this process (scenario
     runs, reviews); `gc` removes it once the process is gone, even if it was up."""
     say = progress or (lambda msg: None)
-    check_environment(loaded, runtime)
+    rt_cls = check_environment(loaded, runtime)
     plan = loaded.plan
-    state = LabState.claim(plan.lab, runtime, str(Path(loaded.path).resolve()))
+    state = LabState.claim(plan.lab, rt_cls.name, str(Path(loaded.path).resolve()))
     if ephemeral:
         state.extra["ephemeral"] = True
         state.save()
-    rt = make_runtime(state)
-    if isinstance(rt, DockerRuntime):  # nodes started from the user's image (kind `container`)
-        rt.images = {name: registry.get(spec.kind).image(spec)
-                     for name, spec in loaded.topology.nodes.items()
-                     if hasattr(registry.get(spec.kind), "image")}
-        rt.use_docker_networks(loaded.plan, {n: net.docker.model_dump() for n, net in
-                                             loaded.topology.networks.items() if net.docker})
+    rt = rt_cls(state)
     timings: dict[str, float] = {}
     t0 = time.monotonic()
     try:
+        rt.prepare(loaded)
         say(f"creating {len(plan.nodes)} nodes on {len(plan.bridges)} networks")
         _build_network(rt, loaded)
         timings["network"] = time.monotonic() - t0
@@ -122,7 +117,7 @@ def up(loaded: LoadedLab, runtime: str = "netns", progress: Progress | None = No
         state.status = "up"
         state.extra["timings"] = timings
         state.save()
-        return UpResult(state, timings)
+        return UpResult(state, timings, rt)
     except BaseException as exc:
         if keep_on_failure and not isinstance(exc, KeyboardInterrupt):
             state.status = "failed"
@@ -136,23 +131,18 @@ def up(loaded: LoadedLab, runtime: str = "netns", progress: Progress | None = No
 
 
 def make_runtime(state: LabState) -> Runtime:
-    if state.runtime == "netns":
-        return NetnsRuntime(state)
-    if state.runtime == "docker":
-        return DockerRuntime(state)
-    raise RuntimeOpError(f"unknown runtime {state.runtime!r}; available: netns, docker")
+    """The runtime of a lab that is up (from its state)."""
+    return runtimes.get(state.runtime)(state)
 
 
 def destroy_lab(state: LabState) -> list[str]:
     """Tear down what `state` lists, with its runtime's teardown (from the state file alone)."""
-    if state.runtime == "docker" or state.containers:
-        return destroy_docker_state(state)
-    return destroy_state(state)
+    return runtimes.get(state.runtime).destroy_state(state)
 
 
 def _ctx(loaded: LoadedLab, rt: Runtime, name: str) -> NodeContext:
     return NodeContext(loaded.plan, loaded.plan.nodes[name], loaded.topology.nodes[name],
-                       dir=rt.node_dir(name), python=getattr(rt, "python", None) or sys.executable,
+                       dir=rt.node_dir(name), python=rt.python or sys.executable,
                        hostname=socket.gethostname())
 
 
@@ -163,10 +153,9 @@ def _build_network(rt: Runtime, loaded: LoadedLab) -> None:
         rt.create_network(bridge)
     sysctls = {node.name: {**BASE_SYSCTLS, **registry.get(node.kind).sysctls(node, loaded.topology.nodes[node.name])}
                for node in plan.nodes.values()}
-    if hasattr(rt, "create_nodes"):
-        rt.create_nodes(sysctls)  # docker: containers start in parallel (~0.3 s each)
+    rt.create_nodes(sysctls)  # all at once where a runtime can (docker: parallel starts)
     for node in plan.nodes.values():
-        rt.create_node(node.name, sysctls[node.name])
+        rt.create_node(node.name, sysctls[node.name])  # finishes what create_nodes began
         for iface in node.ifaces:
             rt.connect(node.name, iface, plan.bridges[iface.network])
         rt.add_routes(node.name, list(node.routes))
@@ -276,47 +265,70 @@ def down(lab: str) -> list[str]:
     try:
         state = LabState.load(lab)
     except FileNotFoundError:
-        docker = lab in container_labs()
-        if not lab_namespaces(lab) and not docker:
+        found = [name for name, cls in runtimes.RUNTIMES.items() if lab in cls.orphans()]
+        if not found:
             raise LabNotFoundError(f"no lab named {lab!r}; labs: {', '.join(LabState.all_labs()) or 'none'}") from None
-        state = _orphan_state(lab, "docker" if docker else "netns")
+        return _destroy_orphan(lab, found)
     # belt and braces: anything named for this lab goes too, recorded or not
     state.namespaces += [n for n in lab_namespaces(lab) if n not in state.namespaces]
     return destroy_lab(state)
 
 
-def _orphan_state(lab: str, runtime: str = "netns") -> LabState:
+def _orphan_state(lab: str, runtime: str = runtimes.DEFAULT) -> LabState:
+    """A state for what is left of a lab with no (readable) state file: its namespaces and
+    their /etc/netns entries, by name."""
     st = LabState(lab=lab, runtime=runtime, status="orphan")
     st.dir.mkdir(parents=True, exist_ok=True)
     st.namespaces = lab_namespaces(lab)
     st.paths = [str(NETNS_ETC / n) for n in st.namespaces]
+    st.paths += [str(p) for p in sorted(NETNS_ETC.glob(f"ls-{lab}_*")) if str(p) not in st.paths]
+    st.paths += [str(p) for p in NETNS_ETC.glob(f"ls-{lab}") if str(p) not in st.paths]
     return st
+
+
+def _destroy_orphan(lab: str, found_by: list[str]) -> list[str]:
+    """Every runtime that found something of `lab` removes it (each from a fresh orphan
+    state: a teardown removes the state it was given)."""
+    removed: list[str] = []
+    # the most capable runtime first (docker: containers before the hub they joined)
+    for name in sorted(found_by, key=lambda n: -len(runtimes.get(n).capabilities)):
+        removed += runtimes.get(name).destroy_state(_orphan_state(lab, name))
+    return removed
 
 
 def gc() -> dict[str, list[str]]:
     """Remove labs whose owner is gone before they were up (a killed `labsim up`), or at any
-    time for ephemeral labs (a killed `labsim run` or `review`), and orphans by name."""
+    time for ephemeral labs (a killed `labsim run` or `review`), and orphans: labs that some
+    registered runtime finds things of, with no state. A lab that cannot be removed does not
+    stop the others; it is reported (RuntimeOpError) once the rest are gone."""
     removed: dict[str, list[str]] = {}
+    failed: dict[str, str] = {}
+
+    def collect(lab: str, teardown: Callable[[], list[str]]) -> None:
+        try:
+            removed[lab] = teardown()
+        except (OSError, LabsimError) as exc:
+            failed[lab] = str(exc)
+
     for lab in LabState.all_labs():
         try:
             state = LabState.load(lab)
-        except (FileNotFoundError, ValueError):
+            runtimes.get(state.runtime)
+        except (FileNotFoundError, ValueError, TypeError, LabsimError):
             state = _orphan_state(lab)
         if state.owner_alive() or (state.status == "up" and not state.extra.get("ephemeral")):
             continue
         state.namespaces += [n for n in lab_namespaces(lab) if n not in state.namespaces]
-        removed[lab] = destroy_lab(state)
+        collect(lab, lambda state=state: destroy_lab(state))
     known = set(LabState.all_labs())
-    orphans: set[str] = set()
-    for base in (Path(nsutil.NETNS_RUN_DIR), NETNS_ETC):
-        if base.is_dir():
-            for entry in base.iterdir():
-                if entry.name.startswith("ls-"):
-                    orphans.add(entry.name[3:].split("_", 1)[0])
-    docker = container_labs()  # labs with containers (label labsim.lab), none without docker
-    for lab in sorted((orphans | docker) - known):
-        st = _orphan_state(lab, "docker" if lab in docker else "netns")
-        st.paths += [str(p) for p in NETNS_ETC.glob(f"ls-{lab}_*") if str(p) not in st.paths]
-        st.paths += [str(p) for p in NETNS_ETC.glob(f"ls-{lab}") if str(p) not in st.paths]
-        removed[lab] = destroy_lab(st)
+    found: dict[str, list[str]] = {}
+    for name, cls in runtimes.RUNTIMES.items():
+        for lab in cls.orphans() - known - set(failed):
+            found.setdefault(lab, []).append(name)
+    for lab in sorted(found):
+        collect(lab, lambda lab=lab: _destroy_orphan(lab, found[lab]))
+    if failed:
+        done = ", ".join(f"{lab} ({len(items)} objects)" for lab, items in removed.items()) or "nothing"
+        raise RuntimeOpError("gc could not remove " + "; ".join(f"lab {lab}: {msg}" for lab, msg in failed.items())
+                             + f". Removed: {done}")
     return removed

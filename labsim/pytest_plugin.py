@@ -6,7 +6,8 @@ list its scenarios in its pytest configuration:
     [tool.pytest.ini_options]
     labsim_scenarios = ["scenarios/*.yml"]
 
-Each scenario is one item; it brings its lab up, runs its steps and tears the lab down. A
+Each scenario is one item; it brings its lab up (a lab session on `--labsim-runtime`,
+default netns; a scenario's own `runtime:` wins), runs its steps and tears the lab down. A
 failure shows labsim's own step table. A bad file is a collection error with file:line.
 Scenarios need root: without it they skip, except under CI=true where they fail.
 """
@@ -28,10 +29,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("labsim")
     group.addoption("--labsim-json", metavar="DIR", default=None,
                     help="write each scenario's result as JSON into DIR")
+    group.addoption("--labsim-runtime", metavar="NAME", default="netns",
+                    help="where scenario nodes run: netns or docker (labsim's --runtime)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "labsim_scenario: a labsim scenario file (needs root)")
+    from .runtime import registry
+
+    try:
+        registry.get(config.getoption("--labsim-runtime"))
+    except LabsimError as exc:
+        raise pytest.UsageError(str(exc)) from None
 
 
 def pytest_collect_file(parent: pytest.Collector, file_path):
@@ -79,7 +88,7 @@ class ScenarioItem(pytest.Item):
             if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
                 pytest.fail(msg + "; CI=true makes that a failure")
             pytest.skip(msg)
-        result = run_scenario(self.loaded)
+        result = run_scenario(self.loaded, runtime=self.config.getoption("--labsim-runtime"))
         out_dir = self.config.getoption("--labsim-json")
         if out_dir:
             import json

@@ -28,7 +28,7 @@ from .builtin import DATA_DIRS, PACKAGE_DIR, data_dir
 from .errors import RuntimeOpError
 
 RUNNER_REPO = "labsim/labsim"
-LABEL_RUNNER = "labsim.runner"  # the node image finder (labsim.image) skips images with it
+LABEL_RUNNER = "labsim.runner"  # the node image finder (runtime.docker.image) skips images with it
 IMAGE_PYTHON = (3, 11)  # Debian bookworm's python3, the node image's interpreter
 PIP_TIMEOUT_S = 900
 BUILD_TIMEOUT_S = 900

@@ -229,7 +229,7 @@ def check_docker(required: bool) -> list[Check]:
     from .errors import LabsimError
 
     try:
-        from . import image
+        from .runtime.docker import image
         from .runtime.docker import docker_client
 
         cli = docker_client(timeout=10)

@@ -5,7 +5,7 @@ its own `command` (default: the image's CMD/ENTRYPOINT) and `env`, still `--netw
 and plumbed with the same veths, addresses, routes and bind-mounted /etc files. Nothing is
 ever exec'd inside it (the image may lack a shell, `ip` or python): addresses and routes
 are set from the host through netlink, files by bind mounts. On the netns runtime such a
-node is an input error before anything is created (`runtimes`).
+node is an input error before anything is created (`requires`).
 
 Readiness: a TCP probe per `ports` entry. The program's bind address is unknown, so the
 probe uses an IPv4 address of the node when it has one (a server bound to 0.0.0.0 only -
@@ -36,7 +36,8 @@ class Schema(NodeBase):
 class Container(Kind):
     name = "container"
     schema = Schema
-    runtimes: ClassVar[tuple[str, ...]] = ("docker",)
+    # a runtime capability (labsim.runtime.base.USER_IMAGES): only docker runs user images
+    requires: ClassVar[frozenset[str]] = frozenset({"user_images"})
 
     def image(self, spec: Schema) -> tuple[str, list[str] | None, dict[str, str]]:
         """What the docker runtime starts this node's container from."""

@@ -12,7 +12,7 @@
 
 A variant may change where lookups run (`from`), the measurement (`count`, `gap_ms`,
 `max_seconds`, `name`) and any node's fields (`nodes:`, merged into the base topology).
-Variants with the same node changes share one lab.
+Variants with the same node changes share one lab. Running a comparison: labsim.bench.
 """
 
 from __future__ import annotations
@@ -21,11 +21,11 @@ import copy
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from ..checks.stats import Series, Stats, summarize
+from ..checks.stats import Stats
 from ..errors import InputError, InputErrors
 from ..inputerrors import Errors, all_from_pydantic
 from ..inputfiles import read_text
@@ -152,101 +152,7 @@ def _merge(base: Any, patch: Any) -> Any:
     return patch
 
 
-ROUNDS = 10
+ROUNDS = 10  # interleaved rounds of `bench resolvers` (labsim.bench)
 
 
-def run_comparison(plans: list[VariantPlan], progress: Callable[[str, float], None] | None = None,
-                   baseline: str | None = None, rounds: int = ROUNDS, seed: int = 0) -> list[VariantResult]:
-    """Bring every distinct lab up at once, then measure in `rounds` rounds: each round takes a
-    slice of every variant's lookups, in an order shuffled with `seed`, so load that comes and
-    goes on the machine lands on all variants alike. Each variant's p50 and p95 are then put
-    over the `baseline` variant's (default: the first) with a bootstrap interval over the rounds.
-    Every lab is torn down at the end, also on failure."""
-    import random
-    import sys
-    import time
-
-    from .. import lab as labmod
-    from ..checks import CheckEnv
-    from ..checks.measure import MeasureCheck, run_measure
-    from ..lab import make_runtime
-    from ..runtime.state import LabState
-    from ..scenario.load import lab_name_for
-    from ..checks.stats import by_round, ratio_ci, slices
-
-    base_name = baseline or plans[0].name
-    if base_name not in {p.name for p in plans}:
-        raise InputError(f"no variant {base_name!r} to compare with; variants: "
-                         f"{', '.join(p.name for p in plans)}", field="baseline")
-    if not 1 <= rounds <= 1000:
-        raise InputError(f"rounds must be 1..1000, not {rounds}", field="rounds")
-    step = progress or (lambda msg, n: None)
-    groups: dict[str, list[VariantPlan]] = {}
-    for p in plans:
-        groups.setdefault(p.patch_key, []).append(p)
-    envs: dict[str, CheckEnv] = {}  # patch key -> the lab's check environment
-    names: list[str] = []
-    try:
-        for key, group in groups.items():
-            name = lab_name_for("cmp")
-            loaded = group[0].lab
-            loaded = LoadedLab(loaded.topology.model_copy(update={"name": name}),
-                               _renamed(loaded, name), loaded.source, loaded.path)
-            step(f"bringing up the lab for {', '.join(p.name for p in group)}", 0)
-            names.append(name)
-            labmod.up(loaded, ephemeral=True)
-            envs[key] = CheckEnv(make_runtime(LabState.load(name)), sys.executable)
-        per = {p.name: slices(p.measure.count, rounds) for p in plans}
-        got = {p.name: (Series(), []) for p in plans}  # samples, and the round of each
-        spent = dict.fromkeys(per, 0.0)  # seconds of each variant's max_seconds used
-        last = dict.fromkeys(per, 0.0)  # when each variant's last slice ended (gap_ms holds across slices)
-        rng = random.Random(seed)
-        order = list(plans)
-        for rnd in range(rounds):
-            rng.shuffle(order)
-            for p in order:
-                n, budget = per[p.name][rnd], p.measure.max_seconds - spent[p.name]
-                if n == 0 or budget <= 0:
-                    continue
-                wait = last[p.name] + p.measure.gap_ms / 1000 - time.monotonic()
-                if wait > 0:
-                    time.sleep(min(wait, 10.0))
-                step(f"round {rnd + 1}/{rounds}: {p.name} from {p.node} ({n} lookups)", 0)
-                spec = MeasureCheck.model_validate({"from": p.node, **p.measure.model_dump(),
-                                                    "count": n, "max_seconds": budget})
-                t0 = time.monotonic()
-                r = run_measure(spec, envs[p.patch_key])
-                last[p.name] = time.monotonic()
-                spent[p.name] += last[p.name] - t0
-                series, where = got[p.name]
-                for ms, err in zip(r.facts.samples_ms, r.facts.errors):
-                    series.add(ms, err)
-                    where.append(rnd)
-            step("", len(plans) / rounds)  # the caller's bar counts variants
-    finally:
-        for name in reversed(names):
-            labmod.down(name)
-    results = []
-    base_rounds = by_round(got[base_name][0].ms, got[base_name][0].errors, got[base_name][1], rounds)
-    for p in plans:
-        series, where = got[p.name]
-        vs = {}
-        if p.name != base_name:
-            mine = by_round(series.ms, series.errors, where, rounds)
-            for pct in (50, 95):
-                ci = ratio_ci(base_rounds, mine, pct, seed=seed)
-                vs[f"p{pct}"] = ci.to_dict() if ci else None
-        results.append(VariantResult(p.name, p.node, p.description, summarize(series),
-                                     [round(m, 3) for m in series.ms], series.errors,
-                                     p.measure.model_dump(), json.loads(p.patch_key), rounds=where,
-                                     baseline=base_name, vs_baseline=vs))
-    return results
-
-
-def _renamed(loaded: LoadedLab, name: str):
-    import dataclasses
-
-    return dataclasses.replace(loaded.plan, lab=name, topology=loaded.topology.model_copy(update={"name": name}))
-
-
-__all__ = ["Comparison", "load_comparison", "run_comparison", "VariantResult", "SourceMap"]
+__all__ = ["Comparison", "load_comparison", "VariantPlan", "VariantResult", "SourceMap"]

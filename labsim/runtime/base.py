@@ -1,7 +1,14 @@
 """The runtime interface: how a planned lab becomes nodes, links and processes.
 
-Ten methods, nothing about scenarios or kinds. Netlink, mount and exec failures are turned
-into labsim's own errors at this boundary (chained with `from exc`).
+An instance serves one lab (made from its state); a few class-level methods serve labs
+with no instance: the environment check before anything is created, teardown from a state
+file alone (`down`, `gc`), the labs a killed process left behind, and the argv of an
+interactive `labsim exec`. Nothing about scenarios. Netlink, mount and exec failures are
+turned into labsim's own errors at this boundary (chained with `from exc`).
+
+A runtime declares what it can do beyond the basics (`capabilities`); `lab.check_environment`
+refuses a topology that needs more than the chosen runtime has, naming the node or network.
+A new runtime: subclass this, add it to `registry.RUNTIMES`.
 """
 
 from __future__ import annotations
@@ -9,12 +16,66 @@ from __future__ import annotations
 import socket
 import subprocess
 from abc import ABC, abstractmethod
+from typing import TYPE_CHECKING, ClassVar
 
+from ..errors import RuntimeOpError
 from ..model.plan import IfacePlan, RoutePlan
+
+if TYPE_CHECKING:
+    from ..loader import LoadedLab
+    from .state import LabState
+
+# capabilities a topology may need (and a runtime may have)
+USER_IMAGES = "user_images"  # nodes started from a user's container image (kind `container`)
+DOCKER_NETWORKS = "docker_networks"  # topology networks with `docker:` (Docker bridge networks)
+CAPABILITY_TEXT = {USER_IMAGES: "nodes from a user's container image",
+                   DOCKER_NETWORKS: "Docker networks (`docker:`)"}
 
 
 class Runtime(ABC):
-    name: str
+    name: ClassVar[str]
+    summary: ClassVar[str] = ""  # one line for --help
+    capabilities: ClassVar[frozenset[str]] = frozenset()
+    # labsim's interpreter inside a node (its agent, the echo server); None: this process's
+    python: ClassVar[str | None] = None
+
+    @abstractmethod
+    def __init__(self, state: "LabState"): ...
+
+    # -- class level: no lab instance needed ----------------------------------------------
+    # Every registered runtime overrides these four (tests/unit/test_runtime_registry.py); the
+    # defaults suit a runtime that leaves nothing on the host (a test double).
+    @classmethod
+    def check_environment(cls, loaded: "LoadedLab") -> None:
+        """What this runtime needs on the host for this lab (binaries, a daemon), checked
+        before anything is created; raises EnvironmentMissingError."""
+
+    @classmethod
+    def destroy_state(cls, state: "LabState") -> list[str]:
+        """Remove everything `state` lists (and what is labelled or named for its lab), from
+        the state file alone; returns what was removed. Removes the state last."""
+        state.forget()
+        return []
+
+    @classmethod
+    def orphans(cls) -> set[str]:
+        """Labs that have things of this runtime on the host (for `gc` and `down`)."""
+        return set()
+
+    @classmethod
+    def exec_argv(cls, lab: str, node: str, cmd: list[str]) -> list[str]:
+        """The argv that runs `cmd` interactively in the node (`labsim exec`), exit code
+        passing through."""
+        raise RuntimeOpError(f"the {cls.name} runtime has no interactive exec")
+
+    # -- one lab -----------------------------------------------------------------------------
+    def prepare(self, loaded: "LoadedLab") -> None:
+        """Read what this runtime needs from the lab before `create_hub` (images, networks)."""
+
+    def create_nodes(self, nodes: dict[str, dict[str, str]]) -> None:
+        """Begin every node at once (node -> sysctls), where a runtime can (docker: parallel
+        container starts; netns: one thread making every namespace). `create_node` is then
+        called for each node and finishes it (or does it all, after this default)."""
 
     @abstractmethod
     def create_hub(self) -> None:
@@ -61,9 +122,10 @@ class Runtime(ABC):
     def socket(self, node: str, family: int, type_: int = socket.SOCK_DGRAM) -> socket.socket:
         """A socket that lives in the node's network namespace (for probes and checks)."""
 
-    @abstractmethod
     def destroy(self) -> list[str]:
         """Remove everything the lab made; returns what was removed. Safe to call twice."""
+        self.close()
+        return type(self).destroy_state(self.state)
 
     def close(self) -> None:
         """Release handles kept during bring-up (netlink sockets); the lab stays up."""

@@ -11,16 +11,15 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import socket
 import subprocess
-import time
 from pathlib import Path
 
-from ..errors import RuntimeOpError
+from ..errors import EnvironmentMissingError, RuntimeOpError
 from ..model.plan import IfacePlan, RoutePlan
 from . import links, nsutil
 from .base import Runtime
+from .processes import stop_processes
 from .state import LabState, alive, process_start_time
 
 NETNS_ETC = Path("/etc/netns")
@@ -36,6 +35,7 @@ def node_ns(lab: str, node: str) -> str:
 
 class NetnsRuntime(Runtime):
     name = "netns"
+    summary = "a network namespace per node, the host's daemons"
 
     def __init__(self, state: LabState):
         self.state = state
@@ -74,6 +74,41 @@ class NetnsRuntime(Runtime):
         for fd in self._fds.values():
             os.close(fd)
         self._fds.clear()
+
+    # -- class level -------------------------------------------------------------------
+    @classmethod
+    def check_environment(cls, loaded) -> None:
+        """Every binary the lab's kinds need, on the host (the daemons run from there)."""
+        from ..kinds import registry
+
+        missing: dict[str, tuple[str, ...]] = {}
+        for spec in loaded.topology.nodes.values():
+            binaries, packages = registry.get(spec.kind).needs(spec)
+            for binary in binaries + ("ip",):
+                if shutil.which(binary) is None:
+                    missing[binary] = packages if binary != "ip" else ("iproute2",)
+        if missing:
+            pkgs = sorted({p for ps in missing.values() for p in ps})
+            raise EnvironmentMissingError(
+                f"missing {', '.join(sorted(missing))}: install the Debian packages "
+                f"{' '.join(pkgs)} (or run `make setup`)")
+
+    @classmethod
+    def destroy_state(cls, state: LabState) -> list[str]:
+        return destroy_state(state)
+
+    @classmethod
+    def orphans(cls) -> set[str]:
+        """Labs with namespaces or /etc/netns entries named for them (`ls-<lab>[_node]`)."""
+        labs: set[str] = set()
+        for base in (Path(nsutil.NETNS_RUN_DIR), NETNS_ETC):
+            if base.is_dir():
+                labs |= {e.name[3:].split("_", 1)[0] for e in base.iterdir() if e.name.startswith("ls-")}
+        return labs
+
+    @classmethod
+    def exec_argv(cls, lab: str, node: str, cmd: list[str]) -> list[str]:
+        return ["ip", "netns", "exec", node_ns(lab, node), *cmd]
 
     # -- Runtime -----------------------------------------------------------------------
     def create_hub(self) -> None:
@@ -168,10 +203,6 @@ class NetnsRuntime(Runtime):
     def socket(self, node: str, family: int, type_: int = socket.SOCK_DGRAM) -> socket.socket:
         return nsutil.socket_in(nsutil.netns_path(self.ns(node)), family, type_)
 
-    def destroy(self) -> list[str]:
-        self.close()
-        return destroy_state(self.state)
-
 
 def destroy_state(state: LabState, grace_s: float = 1.0) -> list[str]:
     """Remove everything `state` lists. Works from the state file alone (down, gc)."""
@@ -199,51 +230,6 @@ def destroy_state(state: LabState, grace_s: float = 1.0) -> list[str]:
         except OSError:
             pass
     return removed
-
-
-def stop_processes(pids: set[int], grace_s: float = 1.0) -> None:
-    """SIGTERM, wait up to `grace_s`, then SIGKILL what is left; reap our own children."""
-    for pid in pids:
-        _signal(pid, signal.SIGTERM)
-    deadline = time.monotonic() + grace_s
-    left = set(pids)
-    while left and time.monotonic() < deadline:
-        left = {p for p in left if _running(p)}
-        if left:
-            time.sleep(0.01)
-    for pid in left:
-        _signal(pid, signal.SIGKILL)
-    deadline = time.monotonic() + 2.0
-    while left and time.monotonic() < deadline:
-        left = {p for p in left if _running(p)}
-        if left:
-            time.sleep(0.01)
-
-
-def _signal(pid: int, sig: int) -> None:
-    try:
-        os.kill(pid, sig)
-    except ProcessLookupError:
-        pass
-
-
-def _running(pid: int) -> bool:
-    """False once the process is gone: reaped if it is our child, else exited or a zombie.
-    A multi-threaded daemon (pdns) shows 'Z' while its other threads still exit and cannot
-    be reaped yet; for our own child that means: keep waiting, or it stays a zombie."""
-    try:
-        done, _ = os.waitpid(pid, os.WNOHANG)
-        if done == pid:
-            return False
-        ours = True
-    except ChildProcessError:
-        ours = False
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            state = f.read().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return ours or state != "Z"
 
 
 def write_private(path, data: bytes, mode: int) -> None:

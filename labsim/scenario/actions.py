@@ -14,7 +14,7 @@ from ..kinds.authdns import zone_of
 from ..labca import LabCA
 from ..readiness import wait_ready
 from ..lab import spawn_services
-from ..runtime.netns import stop_processes
+from ..runtime.processes import stop_processes
 from ..runtime.state import LabState, alive
 from .model import (ClampMss, DropAction, MoveAddress, NodeAction, ReissueCert, SetPref64, SetRecord,
                     StartAction, StopAction)

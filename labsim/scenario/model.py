@@ -7,12 +7,13 @@ from __future__ import annotations
 from ipaddress import IPv4Address, IPv6Address
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from ..checks import CHECKS
 from ..checks.base import CheckSpec
 from ..model.topology import Nat64Prefix
 from ..model.types import TlsName, record_value
+from ..runtime import registry as runtimes
 from . import fields as f
 from .expect import Expect, inapplicable
 
@@ -264,5 +265,12 @@ class Scenario(Strict):
     catalog: int | None = Field(None, ge=0, le=10000)  # the failure-catalog row this reproduces (DESIGN.md)
     topology: f.FileName | dict  # a file (relative to this one) or the topology itself
     # where it must run; unset: wherever `labsim run --runtime` says (netns by default)
-    runtime: Literal["netns", "docker"] | None = None
+    runtime: str | None = None
     steps: list[Step] = Field(min_length=1)
+
+    @field_validator("runtime")
+    @classmethod
+    def _known_runtime(cls, v: str | None) -> str | None:
+        if v is not None and v not in runtimes.RUNTIMES:
+            raise ValueError(f"unknown runtime {v!r}; choose from {', '.join(runtimes.names())}")
+        return v

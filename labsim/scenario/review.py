@@ -13,26 +13,24 @@ labsim.review.matrix.
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from pathlib import Path
 from dataclasses import dataclass, field
 from typing import Any, Callable, Literal
 
 from pydantic import ValidationError
 
-from .. import lab as labmod
-from ..checks import CheckEnv
 from ..checks.http import HttpCheck
 from ..checks.reasons import Reason
 from ..checks.result import AnyResult, CheckResult, dump
 from ..errors import InputError
-from ..lab import make_runtime
 from ..loader import LoadedLab, plan_lab
-from ..runtime.state import LabState
 from .capture import Capture, StepCapture
 from .expect import status_of
 from .load import lab_name_for
 from .model import HttpParams
 from .review_inputs import Endpoint, endpoints_from, parse_resolve  # noqa: F401 - the CLI's imports
+from .session import lab_session
 
 NETWORKS = ("dns64-nat64", "ipv6-only")
 
@@ -186,7 +184,8 @@ def run_review(loaded: LoadedLab, endpoints: list[Endpoint], client: str | None 
                networks: tuple[str, ...] = NETWORKS, timeout: float = 5.0,
                progress: Callable[[str], None] | None = None, uplink: bool = False,
                resolve: dict[str, str] | None = None, platforms: tuple[str, ...] = ("linux",),
-               follow: int = 0, capture: str = "none", capture_dir: Path | None = None) -> list[EndpointReview]:
+               follow: int = 0, capture: str = "none", capture_dir: Path | None = None,
+               runtime: str = "netns") -> list[EndpointReview]:
     """Every endpoint x network x platform; with `follow`, what the answers point at too
     (labsim.review.matrix). Both networks' labs are up at once; what following found on one
     network is reviewed on the other too. With `capture` (failed, all), one capture per network
@@ -206,45 +205,36 @@ def run_review(loaded: LoadedLab, endpoints: list[Endpoint], client: str | None 
     reviews = {e: EndpointReview(e) for e in endpoints}
     prefix = topo.nat64_prefix
     make = lambda url, method, found_in, depth: Endpoint(url, method, found_in, depth)  # noqa: E731
-    up: list[str] = []
     got: dict = {}
     caps: dict[str, StepCapture] = {}
     kept: dict[str, list[Capture]] = {}
-    try:
+    with ExitStack() as sessions:  # every lab down at the end, on every exit path
         say(f"bringing up {', '.join(labs)}")
-        with ThreadPoolExecutor(max_workers=len(labs)) as pool:
-            ups = {net: pool.submit(labmod.up, lab, ephemeral=True) for net, lab in labs.items()}
-            for net, f in ups.items():
-                if f.exception() is None:
-                    up.append(labs[net].plan.lab)
-            for f in ups.values():
-                f.result()  # the first failure, after every bring-up has finished
-        envs = {net: CheckEnv(make_runtime(LabState.load(lab.plan.lab)), _python()) for net, lab in labs.items()}
-        if capture != "none":
-            for net, lab in labs.items():
-                nodes = list(dict.fromkeys([who, *(r.node for r in run.values()),
-                                            *(n for n, p in lab.plan.nodes.items() if p.kind == "nat64")]))
-                caps[net] = StepCapture(envs[net].runtime, nodes,
-                                        (capture_dir or Path("labsim-captures")).resolve() / lab.plan.lab, net)
-                caps[net].start()
-        say(f"{len(endpoints)} endpoints x {len(platforms)} platforms x {len(labs)} networks")
-        with ThreadPoolExecutor(max_workers=len(labs)) as pool:
-            futs = {net: pool.submit(review_network, env, list(endpoints), run, timeout, follow, prefix, make)
-                    for net, env in envs.items()}
-            got = {net: f.result() for net, f in futs.items()}
-        found = list(dict.fromkeys(e for g in got.values() for e in g.found))
-        for net, g in got.items():
-            missing = [e for e in found if e not in g.cells]
-            if missing:
-                g.cells.update(review_network(envs[net], missing, run, timeout, 0, prefix, make).cells)
-    finally:
-        for net, cap in caps.items():
-            cells = [c for row in got[net].cells.values() for c in row.values()] if net in got else None
-            failed = cells is None or any(verdict_of(c.result)[0] == "FAIL" for c in cells)
-            kept[net] = cap.stop(keep=capture == "all" or failed)
-        say("tearing down")
-        for name in up:
-            labmod.down(name)
+        envs = {net: s.env for net, s in _open_sessions(labs, runtime, sessions).items()}
+        try:
+            if capture != "none":
+                for net, lab in labs.items():
+                    nodes = list(dict.fromkeys([who, *(r.node for r in run.values()),
+                                                *(n for n, p in lab.plan.nodes.items() if p.kind == "nat64")]))
+                    caps[net] = StepCapture(envs[net].runtime, nodes,
+                                            (capture_dir or Path("labsim-captures")).resolve() / lab.plan.lab, net)
+                    caps[net].start()
+            say(f"{len(endpoints)} endpoints x {len(platforms)} platforms x {len(labs)} networks")
+            with ThreadPoolExecutor(max_workers=len(labs)) as pool:
+                futs = {net: pool.submit(review_network, env, list(endpoints), run, timeout, follow, prefix, make)
+                        for net, env in envs.items()}
+                got = {net: f.result() for net, f in futs.items()}
+            found = list(dict.fromkeys(e for g in got.values() for e in g.found))
+            for net, g in got.items():
+                missing = [e for e in found if e not in g.cells]
+                if missing:
+                    g.cells.update(review_network(envs[net], missing, run, timeout, 0, prefix, make).cells)
+        finally:
+            for net, cap in caps.items():
+                cells = [c for row in got[net].cells.values() for c in row.values()] if net in got else None
+                failed = cells is None or any(verdict_of(c.result)[0] == "FAIL" for c in cells)
+                kept[net] = cap.stop(keep=capture == "all" or failed)
+            say("tearing down")
     for net in labs:
         for e, row in got[net].cells.items():
             rev = reviews.setdefault(e, EndpointReview(e))
@@ -288,7 +278,21 @@ def judge(network: str, res: CheckResult, prefix, platform: str = "linux") -> Ve
                    "nat64" if translated else "native" if remote else "none")
 
 
-def _python() -> str:
-    import sys
+def _open_sessions(labs: dict[str, LoadedLab], runtime: str, stack: ExitStack) -> dict:
+    """A lab session per network, brought up at once; each one that came up is on `stack`
+    (taken down when it closes) before the first failure, if any, is raised."""
+    def open_one(lab: LoadedLab):
+        cm = lab_session(lab, runtime)
+        return cm, cm.__enter__()
 
-    return sys.executable
+    with ThreadPoolExecutor(max_workers=len(labs)) as pool:
+        futs = {net: pool.submit(open_one, lab) for net, lab in labs.items()}
+    out = {}
+    for net, f in futs.items():
+        if f.exception() is None:
+            cm, session = f.result()
+            stack.push(cm)
+            out[net] = session
+    for f in futs.values():
+        f.result()  # the first failure, after every bring-up has finished
+    return out

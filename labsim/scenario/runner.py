@@ -13,18 +13,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Literal
 
-from .. import lab as labmod
 from ..checks import CHECKS, AnyResult, CheckResult
 from ..checks.result import Rounded, dump
 from ..errors import LabsimError
-from ..lab import make_runtime
-from ..runtime.state import LabState
 from . import actions
 from .expect import Outcome, evaluate, hopeless, observed_value
 from .capture import Capture, StepCapture
 from .load import LoadedScenario
 from .model import Step
-from .session import LabSession
+from .session import LabSession, lab_session
 
 Progress = Callable[[str], None]
 RETRY_EVERY_S = 0.2
@@ -87,10 +84,9 @@ def run_scenario(ls: LoadedScenario, progress: Progress | None = None, keep: boo
     out = ScenarioResult(sc.name, ls.path, lab, sc.description)
     t0 = time.monotonic()
     say(f"{sc.name}: bringing up lab {lab}")
-    up = labmod.up(ls.lab, runtime, ephemeral=not keep)  # raises; nothing left to tear down if it does
-    out.bringup_s = up.timings["total"]
-    session = LabSession(ls.lab, make_runtime(LabState.load(lab)), up.state)
-    try:
+    # raises if the lab cannot be built; nothing is left to tear down then
+    with lab_session(ls.lab, runtime, keep=keep, progress=lambda m: say(f"{sc.name}: {m}")) as session:
+        out.bringup_s = session.timings["total"]
         failed_action = False
         for i, step in enumerate(sc.steps):
             if failed_action:
@@ -100,10 +96,6 @@ def run_scenario(ls: LoadedScenario, progress: Progress | None = None, keep: boo
             res = run_step(session, i, step, capture, (capture_dir or Path("labsim-captures")).resolve() / lab)
             out.steps.append(res)
             failed_action = not step.is_check and not res.passed
-    finally:
-        if not keep:
-            say(f"{sc.name}: tearing down {lab}")
-            labmod.down(lab)
     out.passed = all(s.passed for s in out.steps)
     out.duration_s = time.monotonic() - t0
     return out

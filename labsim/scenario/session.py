@@ -1,12 +1,23 @@
-"""A running lab as scenarios see it: the runtime, the lab's current plan (actions change
-it: moved addresses, new records), and the environment checks run in."""
+"""One lab session, for every command that runs a lab (`up`, `run`, `review`, `bench
+resolvers`, the pytest plugin), on every runtime:
+
+    with lab_session(loaded, runtime="docker") as s:   # plan, claim, up
+        run_http(spec, s.env)                           # checks, actions
+                                                        # down, on every exit path
+
+and the running lab as checks and actions see it: the runtime, the lab's current plan
+(actions change it: moved addresses, new records), and the environment checks run in.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import sys
-from dataclasses import dataclass
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Callable, Iterator
 
+from .. import lab as labmod
 from ..checks import CheckEnv
 from ..kinds import registry
 from ..kinds.base import NodeContext
@@ -16,16 +27,41 @@ from ..runtime.base import Runtime
 from ..runtime.state import LabState
 
 
+@contextmanager
+def lab_session(loaded: LoadedLab, runtime: str = "netns", *, keep: bool = False,
+                progress: Callable[[str], None] | None = None, ready_timeout: float = 15.0,
+                keep_on_failure: bool = False) -> Iterator["LabSession"]:
+    """Bring `loaded` up on `runtime` and yield it; take it down however the block exits,
+    unless `keep` (`labsim up`, `run --keep`: the lab stays until `labsim down`).
+
+    Before anything is claimed or created: the runtime by name (unknown: InputError), what
+    the topology needs of it, root and binaries. A failed bring-up removes what it made
+    (unless `keep_on_failure`). A lab that is not kept is ephemeral: if this process is
+    killed, `labsim gc` removes it."""
+    say = progress or (lambda msg: None)
+    up = labmod.up(loaded, runtime, progress=say, ready_timeout=ready_timeout,
+                   ephemeral=not keep, keep_on_failure=keep_on_failure)
+    session = LabSession(loaded, up.runtime, up.state, up.timings)
+    try:
+        yield session
+    finally:
+        session.runtime.close()
+        if not keep:
+            say(f"tearing down {up.state.lab}")
+            labmod.down(up.state.lab)
+
+
 @dataclass
 class LabSession:
     loaded: LoadedLab
     runtime: Runtime
     state: LabState
+    timings: dict[str, float] = field(default_factory=dict)  # bring-up phases, seconds
 
     @property
     def env(self) -> CheckEnv:
         addrs = {n: [str(a) for a in p.addresses()] for n, p in self.loaded.plan.nodes.items()}
-        return CheckEnv(self.runtime, getattr(self.runtime, "python", None) or sys.executable, addrs)
+        return CheckEnv(self.runtime, self.runtime.python or sys.executable, addrs)
 
     def ctx(self, node: str) -> NodeContext:
         return node_context(self.loaded, self.runtime, node)

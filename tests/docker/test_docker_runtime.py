@@ -47,7 +47,7 @@ def child_up(topo: str, name: str) -> None:
 def docker_image():
     """The node image (built when missing); skip outside CI without docker, fail in CI."""
     from labsim.errors import EnvironmentMissingError
-    from labsim.image import ensure_image
+    from labsim.runtime.docker.image import ensure_image
 
     try:
         return ensure_image()
@@ -208,7 +208,7 @@ def test_rewritten_etc_file_is_seen_at_once(docker_lab):
 
 def test_stopped_daemon_is_seen_as_exited(docker_lab):
     from labsim.readiness import _exited
-    from labsim.runtime.netns import stop_processes
+    from labsim.runtime.processes import stop_processes
 
     echo = next(p for p in docker_lab.state.processes if p["node"] == "www")
     assert not _exited(echo["pid"])
@@ -313,7 +313,7 @@ def test_gc_finds_containers_the_state_missed(wired, dlab):
     from labsim.runtime.docker import destroy_docker_state
     from labsim.runtime.state import LabState
 
-    from labsim.image import image_name
+    from labsim.runtime.docker.image_spec import image_name
 
     cli = docker.from_env()
     try:
@@ -330,7 +330,7 @@ def test_gc_finds_containers_the_state_missed(wired, dlab):
 
 # -- the image -----------------------------------------------------------------------------
 def test_image_is_current_and_rebuild_is_a_no_op(docker_image):
-    from labsim import image
+    from labsim.runtime.docker import image
 
     st = image.status()
     assert st.present and st.current, st
@@ -347,7 +347,7 @@ def test_image_is_current_and_rebuild_is_a_no_op(docker_image):
 
 def test_package_list_covers_every_kind():
     """One list: every package a kind declares is in the image, except what runs on the host."""
-    from labsim import image
+    from labsim.runtime.docker import image_spec as image
     from labsim.kinds import registry
     from labsim.runtime.docker import HOST_BINARIES
 
@@ -359,18 +359,18 @@ def test_package_list_covers_every_kind():
 def test_image_commands(docker_image):
     from typer.testing import CliRunner
 
-    from labsim.image import image_app
+    from labsim.cli import app
 
-    res = CliRunner().invoke(image_app, ["status"])
+    res = CliRunner().invoke(app, ["image", "status"])
     assert res.exit_code == 0 and "current" in res.stdout, res.stdout
-    res = CliRunner().invoke(image_app, ["build", "--offline"])
+    res = CliRunner().invoke(app, ["image", "build", "--offline"])
     assert res.exit_code == 0 and res.stdout.strip() == docker_image, res.stdout
 
 
 def test_image_build_temp_dirs_are_removed(tmp_path, monkeypatch):
     """Every exit path of the offline build removes its debootstrap tree, mounts first; a
     tree left by a SIGKILLed build (dead PID in its name) goes with the next build."""
-    from labsim import image
+    from labsim.runtime.docker import rootfs as image
 
     monkeypatch.setattr(image, "TMP_PARENT", tmp_path)
     with pytest.raises(KeyboardInterrupt):
@@ -389,7 +389,7 @@ def test_image_build_temp_dirs_are_removed(tmp_path, monkeypatch):
 
 
 def test_apt_sources_are_read_from_the_host_config(tmp_path):
-    from labsim import image
+    from labsim.runtime.docker import apt_sources as image
 
     d = tmp_path / "sources.list.d"
     d.mkdir()

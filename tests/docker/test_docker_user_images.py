@@ -86,7 +86,7 @@ def _model_has_docker_networks() -> bool:
 def user_image(tmp_path_factory):
     """labsim-test/userapp:<random>, FROM the node image; removed after the module."""
     from labsim.errors import EnvironmentMissingError
-    from labsim.image import ensure_image
+    from labsim.runtime.docker.image import ensure_image
     from labsim.runtime.docker import docker_client
 
     try:

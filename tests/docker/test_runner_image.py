@@ -25,7 +25,8 @@ RUN_FLAGS = ["--cap-add", "SYS_ADMIN", "--cap-add", "NET_ADMIN", "--cap-add", "N
 @pytest.fixture(scope="module")
 def runner():
     from labsim.errors import EnvironmentMissingError
-    from labsim.image import client, ensure_image
+    from labsim.runtime.docker.client import docker_client as client
+    from labsim.runtime.docker.image import ensure_image
     from labsim.runner_image import build_runner
 
     try:

@@ -41,7 +41,7 @@ def test_identical_variants_measure_equal_beside_a_cpu_hog():
     import subprocess
     import sys
 
-    from labsim.measure.compare import run_comparison
+    from labsim.bench import run_comparison
 
     _, plans = load_comparison(REPO / "compare" / "ipv6-only-client.yml")
     by_name = {p.name: p for p in plans}

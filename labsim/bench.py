@@ -1,0 +1,104 @@
+"""Run a resolver comparison (`labsim bench resolvers`) on the chosen runtime: every distinct
+lab up at once (a lab session each), the variants measured interleaved in rounds, every
+lab down at the end on every exit path. Loading and validating the comparison file is
+measure.compare's job; the statistics are checks.stats'."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import random
+import time
+from contextlib import ExitStack
+from typing import Callable
+
+from .checks import CheckEnv
+from .checks.measure import MeasureCheck, run_measure
+from .checks.stats import Series, by_round, ratio_ci, slices, summarize
+from .errors import InputError
+from .loader import LoadedLab
+from .measure.compare import ROUNDS, VariantPlan, VariantResult
+from .scenario.load import lab_name_for
+from .scenario.session import lab_session
+
+
+def run_comparison(plans: list[VariantPlan], progress: Callable[[str, float], None] | None = None,
+                   baseline: str | None = None, rounds: int = ROUNDS, seed: int = 0,
+                   runtime: str = "netns") -> list[VariantResult]:
+    """Bring every distinct lab up at once, then measure in `rounds` rounds: each round takes a
+    slice of every variant's lookups, in an order shuffled with `seed`, so load that comes and
+    goes on the machine lands on all variants alike. Each variant's p50 and p95 are then put
+    over the `baseline` variant's (default: the first) with a bootstrap interval over the rounds.
+    `progress(message, variants_done)`."""
+    base_name = baseline or plans[0].name
+    if base_name not in {p.name for p in plans}:
+        raise InputError(f"no variant {base_name!r} to compare with; variants: "
+                         f"{', '.join(p.name for p in plans)}", field="baseline")
+    if not 1 <= rounds <= 1000:
+        raise InputError(f"rounds must be 1..1000, not {rounds}", field="rounds")
+    step = progress or (lambda msg, n: None)
+    groups: dict[str, list[VariantPlan]] = {}
+    for p in plans:
+        groups.setdefault(p.patch_key, []).append(p)
+    with ExitStack() as labs:  # every lab down at the end, also on failure (last up, first down)
+        envs: dict[str, CheckEnv] = {}  # patch key -> the lab's check environment
+        for key, group in groups.items():
+            step(f"bringing up the lab for {', '.join(p.name for p in group)}", 0)
+            session = labs.enter_context(lab_session(_renamed(group[0].lab, lab_name_for("cmp")), runtime))
+            envs[key] = session.env
+        got = _measure(plans, envs, rounds, seed, step)
+    results = []
+    base_rounds = by_round(got[base_name][0].ms, got[base_name][0].errors, got[base_name][1], rounds)
+    for p in plans:
+        series, where = got[p.name]
+        vs = {}
+        if p.name != base_name:
+            mine = by_round(series.ms, series.errors, where, rounds)
+            for pct in (50, 95):
+                ci = ratio_ci(base_rounds, mine, pct, seed=seed)
+                vs[f"p{pct}"] = ci.to_dict() if ci else None
+        results.append(VariantResult(p.name, p.node, p.description, summarize(series),
+                                     [round(m, 3) for m in series.ms], series.errors,
+                                     p.measure.model_dump(), json.loads(p.patch_key), rounds=where,
+                                     baseline=base_name, vs_baseline=vs))
+    return results
+
+
+def _measure(plans: list[VariantPlan], envs: dict[str, CheckEnv], rounds: int, seed: int,
+             step: Callable[[str, float], None]) -> dict[str, tuple[Series, list[int]]]:
+    """Every variant's samples, and the round of each."""
+    per = {p.name: slices(p.measure.count, rounds) for p in plans}
+    got = {p.name: (Series(), []) for p in plans}
+    spent = dict.fromkeys(per, 0.0)  # seconds of each variant's max_seconds used
+    last = dict.fromkeys(per, 0.0)  # when each variant's last slice ended (gap_ms holds across slices)
+    rng = random.Random(seed)
+    order = list(plans)
+    for rnd in range(rounds):
+        rng.shuffle(order)
+        for p in order:
+            n, budget = per[p.name][rnd], p.measure.max_seconds - spent[p.name]
+            if n == 0 or budget <= 0:
+                continue
+            wait = last[p.name] + p.measure.gap_ms / 1000 - time.monotonic()
+            if wait > 0:
+                time.sleep(min(wait, 10.0))
+            step(f"round {rnd + 1}/{rounds}: {p.name} from {p.node} ({n} lookups)", 0)
+            spec = MeasureCheck.model_validate({"from": p.node, **p.measure.model_dump(),
+                                                "count": n, "max_seconds": budget})
+            t0 = time.monotonic()
+            r = run_measure(spec, envs[p.patch_key])
+            last[p.name] = time.monotonic()
+            spent[p.name] += last[p.name] - t0
+            series, where = got[p.name]
+            for ms, err in zip(r.facts.samples_ms, r.facts.errors):
+                series.add(ms, err)
+                where.append(rnd)
+        step("", len(plans) / rounds)  # the caller's bar counts variants
+    return got
+
+
+def _renamed(loaded: LoadedLab, name: str) -> LoadedLab:
+    """The same lab under a fresh name (each distinct lab of a comparison runs beside the others)."""
+    topology = loaded.topology.model_copy(update={"name": name})
+    plan = dataclasses.replace(loaded.plan, lab=name, topology=topology)
+    return LoadedLab(topology, plan, loaded.source, loaded.path)

@@ -1,0 +1,48 @@
+"""The docker runtime: one container per node, plumbed exactly like the netns runtime.
+
+Each node is a container `ls-<lab>_<node>` from the labsim node image (every daemon
+installed; `labsim image build`), started with no Docker network (`--network none`), an
+init (`--init`, tini) and `sleep infinity`. Its network namespace (`/proc/<pid>/ns/net` of
+that init) gets the same veth pairs, addresses and routes as a netns node, through the same
+`links` code, from the same hub: a plain network namespace `ls-<lab>` holding one bridge per
+network. The hub stays a bare namespace because it runs nothing: a container would add
+~0.3 s and a root file system for a handful of bridges, and the netns teardown already
+removes it.
+
+Files: the lab directory (/run/labsim/<lab>) is bind-mounted at the same path, so configs
+that name absolute paths in the node directory work unchanged. A file for `/etc/X` is written
+to `<lab>/etc/<node>/X` on the host and bind-mounted over `/etc/X` inside the container
+(nsenter into its mount namespace), so resolv.conf and hosts are the lab's, not Docker's; a
+`shared` lab-level path (the lab CA's /etc/ssl) is bind-mounted the same way. Rewriting a
+file later writes it in place, and the node sees the change at once.
+
+Processes: `exec` and `spawn` are `docker exec` (the daemons get the container's
+capabilities, seccomp profile and cgroup); `spawn` returns the host PID of the daemon (from
+the exec's inspect), usable for liveness and fd probes and for signals. `host` services
+(slirp4netns) run on the host with `{netns}` = `/proc/<container pid>/ns/net`. The labsim
+package is bind-mounted read-only at /opt/labsim/labsim with PYTHONPATH=/opt/labsim, so
+`python3 -m labsim.agent` and `python3 -m labsim.kinds.echo_server` run on the image's own
+python3 (standard library only); an argv naming the host's interpreter (`sys.executable`)
+is run with that `python3`.
+
+Every container is recorded in the state file before it is created and carries the labels
+`labsim.lab` and `labsim.node`; `destroy_docker_state` removes containers by both, then the
+hub, host processes and files (netns's `destroy_state`), from the state file alone.
+
+Modules: client (the SDK, one error when docker is unreachable, labels), runtime
+(DockerRuntime), networks (Docker-network mode), exec_stream (`docker exec` through the API),
+mountns (bind mounts inside a container), teardown (from the state file alone), and the
+node image: image_spec + apt_sources (pure: names, hashes, sources), rootfs (the debootstrap
+tree's lifetime), image (build, status).
+"""
+
+from __future__ import annotations
+
+from .client import LABEL_LAB, LABEL_NODE, container_name, docker_client
+from .networks import DockerNet, remove_networks
+from .runtime import HOST_BINARIES, DockerRuntime
+from .teardown import container_labs, destroy_docker_state, lab_containers, remove_containers
+
+__all__ = ["DockerRuntime", "DockerNet", "HOST_BINARIES", "LABEL_LAB", "LABEL_NODE", "container_labs",
+           "container_name", "destroy_docker_state", "docker_client", "lab_containers",
+           "remove_containers", "remove_networks"]

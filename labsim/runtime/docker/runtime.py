@@ -1,0 +1,349 @@
+"""DockerRuntime: a container per node, plumbed like a netns node (see the package doc)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import ClassVar
+
+from ...errors import EnvironmentMissingError, RuntimeOpError
+from ...model.plan import IfacePlan, RoutePlan
+from .. import links, nsutil
+from ..base import DOCKER_NETWORKS, USER_IMAGES, Runtime
+from ..netns import ns_prefix, write_private
+from ..state import LabState, process_start_time
+from . import exec_stream, networks
+from .client import LABEL_LAB, LABEL_NODE, container_name, docker_client, docker_sdk, op_error
+from .image import node_image_id
+from .mountns import bind_in_mount_ns
+from .networks import DockerNet
+from .teardown import container_labs, destroy_docker_state
+
+PKG_MOUNT = "/opt/labsim"  # PYTHONPATH; the package itself is at /opt/labsim/labsim
+NODE_PYTHON = "python3"  # the image's interpreter, for labsim's in-node programs
+CAPS = ["NET_ADMIN", "NET_RAW"]  # ip/nft/tayga --mktun; ping
+START_WORKERS = 8  # containers started at once by create_nodes (~1.2 s for 7 on 2 cores)
+HOST_BINARIES = ("slirp4netns",)  # host services (Service.host) run on the host, not in the image
+
+
+class DockerRuntime(Runtime):
+    name = "docker"
+    summary = "a container per node from the labsim/node image"
+    capabilities: ClassVar[frozenset[str]] = frozenset({USER_IMAGES, DOCKER_NETWORKS})
+    python = NODE_PYTHON  # NodeContext.python / CheckEnv.python for this runtime
+
+    def __init__(self, state: LabState, image: str | None = None):
+        self.state = state
+        self.lab = state.lab
+        self.hub = ns_prefix(self.lab)
+        self.image = image
+        # nodes started from a user's image (kind `container`): node -> (image, command, env);
+        # set by `prepare`. The command None means the image's own.
+        self.images: dict[str, tuple[str, list[str] | None, dict[str, str]]] = {}
+        # Docker-network mode: bridge -> DockerNet, node -> its iface there
+        self.dnets: dict[str, DockerNet] = {}
+        self.dattach: dict[str, IfacePlan] = {}
+        self._cli = None
+        self._pids: dict[str, int] = {}
+        self._ipr: dict[str, object] = {}
+        self._hub_fd: int | None = None
+
+    # -- class level: environment, teardown, orphans, interactive exec --------------------
+    @classmethod
+    def check_environment(cls, loaded) -> None:
+        """Docker reachable (the image is built, if missing, when the lab starts), and the
+        host binaries of host services the lab uses."""
+        docker_client(timeout=10).close()
+        from ...kinds import registry
+
+        missing = sorted({b for spec in loaded.topology.nodes.values()
+                          for b in registry.get(spec.kind).needs(spec)[0]
+                          if b in HOST_BINARIES and shutil.which(b) is None})
+        if missing:
+            raise EnvironmentMissingError(f"missing {', '.join(missing)} on the host (it runs outside "
+                                          f"the containers): apt-get install {' '.join(missing)}")
+
+    @classmethod
+    def destroy_state(cls, state: LabState) -> list[str]:
+        return destroy_docker_state(state)
+
+    @classmethod
+    def orphans(cls) -> set[str]:
+        return container_labs()
+
+    @classmethod
+    def exec_argv(cls, lab: str, node: str, cmd: list[str]) -> list[str]:
+        """`docker exec -i [-t]` (a TTY when on a terminal): the exit code passes through."""
+        tty = sys.stdin.isatty() and sys.stdout.isatty()
+        return ["docker", "exec", "-i", *(["-t"] if tty else []), container_name(lab, node), *cmd]
+
+    # -- helpers -----------------------------------------------------------------------
+    @property
+    def cli(self):
+        if self._cli is None:
+            self._cli = docker_client()
+        return self._cli
+
+    def container(self, node: str) -> str:
+        return container_name(self.lab, node)
+
+    def _host_dir(self, node: str) -> Path:
+        return self.state.dir / "nodes" / node
+
+    def _etc_dir(self, node: str) -> Path:
+        return self.state.dir / "etc" / node
+
+    def pid(self, node: str) -> int:
+        """Host PID of the container's init: its namespaces are /proc/<pid>/ns/*."""
+        if node not in self._pids:
+            try:
+                info = self.cli.api.inspect_container(self.container(node))
+            except docker_sdk().errors.DockerException as exc:
+                raise op_error(f"node {node}: container {self.container(node)}", exc) from exc
+            pid = info["State"].get("Pid") or 0
+            if not pid:
+                raise RuntimeOpError(f"node {node}: container {self.container(node)} is not running "
+                                     f"({info['State'].get('Status')})")
+            self._pids[node] = pid
+        return self._pids[node]
+
+    def netns_path(self, node: str) -> str:
+        return f"/proc/{self.pid(node)}/ns/net"
+
+    def _netlink(self, node: str):
+        if node not in self._ipr:
+            self._ipr[node] = nsutil.iproute_in(self.netns_path(node))
+        return self._ipr[node]
+
+    def _hub_netlink(self):
+        if self.hub not in self._ipr:
+            self._ipr[self.hub] = nsutil.iproute_in(nsutil.netns_path(self.hub))
+        return self._ipr[self.hub]
+
+    def close(self) -> None:
+        """Close the netlink sockets and the docker connection kept open during bring-up."""
+        for ipr in self._ipr.values():
+            try:
+                ipr.close()
+            except OSError:
+                pass  # a socket that never came up; teardown must go on
+        self._ipr.clear()
+        if self._hub_fd is not None:
+            os.close(self._hub_fd)
+            self._hub_fd = None
+        if self._cli is not None:
+            self._cli.close()
+            self._cli = None
+
+    def _argv(self, argv: list[str]) -> list[str]:
+        """The host's interpreter means labsim's in-node python: the image's python3."""
+        if argv and argv[0] == sys.executable:
+            return [self.python, *argv[1:]]
+        return list(argv)
+
+    # -- nodes and links -----------------------------------------------------------------
+    def prepare(self, loaded) -> None:
+        """Nodes from a user's image (kinds with `image`), and networks with `docker:`."""
+        from ...kinds import registry
+
+        self.images = {name: registry.get(spec.kind).image(spec)
+                       for name, spec in loaded.topology.nodes.items()
+                       if hasattr(registry.get(spec.kind), "image")}
+        self.dnets, self.dattach = networks.plan_networks(
+            loaded.plan, self.hub, {n: net.docker.model_dump() for n, net in
+                                    loaded.topology.networks.items() if net.docker})
+
+    def create_hub(self) -> None:
+        if self.image is None:
+            self.image = node_image_id(self.cli)
+        self.state.record(namespaces=[self.hub])
+        nsutil.create_netns(self.hub, {"net.ipv6.conf.all.disable_ipv6": "1",
+                                       "net.ipv6.conf.default.disable_ipv6": "1"})
+        self._hub_fd = os.open(nsutil.netns_path(self.hub), os.O_RDONLY)
+
+    def create_nodes(self, nodes: dict[str, dict[str, str]]) -> None:
+        """Start the nodes' containers at once (each start is ~0.3 s, mostly waiting on
+        dockerd)."""
+        todo = {n: s for n, s in nodes.items() if n not in self._pids}
+        if not todo:
+            return
+        self._prepare_dirs(list(todo))
+        assert self.cli is not None  # one client, made here, shared by the workers
+        with ThreadPoolExecutor(max_workers=min(START_WORKERS, len(todo))) as pool:
+            futures = [pool.submit(self._start, n, s) for n, s in todo.items()]
+        errors = [f.exception() for f in futures if f.exception() is not None]
+        if errors:
+            raise errors[0]
+        # pyroute2 0.9's IPRoute is bound to the thread that first uses it: open them here
+        for n in todo:
+            self._network_up(n)
+
+    def create_node(self, node: str, sysctls: dict[str, str]) -> None:
+        if node in self._pids:
+            return  # started by create_nodes
+        self._prepare_dirs([node])
+        self._start(node, sysctls)
+        self._network_up(node)
+
+    def _network_up(self, node: str) -> None:
+        links.loopback_up(self._netlink(node))
+        if node in self.dattach:
+            d = self._dnet_of(node)
+            networks.fix_iface(self._netlink(node), node, self.dattach[node], d)
+
+    def _prepare_dirs(self, nodes: list[str]) -> None:
+        names = [self.container(n) for n in nodes]
+        self.state.record(containers=[c for c in names if c not in self.state.containers])
+        for n in nodes:
+            self._host_dir(n).mkdir(parents=True, exist_ok=True, mode=0o755)
+
+    def _start(self, node: str, sysctls: dict[str, str]) -> None:
+        docker = docker_sdk()
+        lab_dir = str(self.state.dir)
+        pkg = str(Path(__file__).resolve().parents[2])  # the labsim package
+        sysctls = {"net.ipv6.conf.all.disable_ipv6": "0", "net.ipv6.conf.default.disable_ipv6": "0",
+                   **sysctls}
+        volumes = {lab_dir: {"bind": lab_dir, "mode": "rw"}}
+        if node in self.images:
+            # the user's image, command and environment; nothing of labsim runs inside it
+            image, command, env = self.images[node]
+            extra = {"log_config": docker.types.LogConfig(type="json-file")}  # `docker logs`
+        else:
+            image, command = self.image or node_image_id(self.cli), ["sleep", "infinity"]
+            env = {"PYTHONPATH": PKG_MOUNT, "PYTHONDONTWRITEBYTECODE": "1"}
+            volumes[pkg] = {"bind": f"{PKG_MOUNT}/labsim", "mode": "ro"}
+            extra = {"log_config": docker.types.LogConfig(type="none"),
+                     "devices": ["/dev/net/tun:/dev/net/tun:rwm"]}
+        d = self._dnet_of(node)
+        if d is None:
+            extra["network_mode"] = "none"
+        else:  # started on its Docker network (a `none` container cannot join one later)
+            iface = self.dattach[node]
+            extra["network"] = d.docker_name
+            extra["networking_config"] = {d.docker_name: self.cli.api.create_endpoint_config(
+                ipv4_address=str(iface.ipv4.ip) if iface.ipv4 else None,
+                ipv6_address=str(iface.ipv6.ip) if iface.ipv6 and d.enable_ipv6 else None)}
+        try:
+            c = self.cli.containers.run(
+                image, command, name=self.container(node),
+                detach=True, init=True, hostname=socket.gethostname(),
+                cap_add=CAPS, sysctls=sysctls,
+                labels={LABEL_LAB: self.lab, LABEL_NODE: node},
+                volumes=volumes, environment=env, **extra)
+            c.reload()
+            pid = c.attrs["State"]["Pid"]
+        except docker.errors.DockerException as exc:
+            raise op_error(f"node {node}: starting container {self.container(node)}", exc) from exc
+        if not pid:
+            out = ""
+            if node in self.images:
+                try:
+                    out = ": " + c.logs(tail=15).decode(errors="replace").strip()
+                except docker.errors.DockerException:
+                    pass
+            raise RuntimeOpError(f"node {node}: container {self.container(node)} exited at once{out}")
+        self._pids[node] = pid
+
+    def _dnet_of(self, node: str) -> DockerNet | None:
+        iface = self.dattach.get(node)
+        return next((d for d in self.dnets.values() if iface and d.network == iface.network), None)
+
+    def create_network(self, bridge: str) -> None:
+        if bridge in self.dnets:
+            networks.create(self.cli, self.dnets[bridge], self.lab)
+            return
+        links.make_bridge(self._hub_netlink(), bridge)
+
+    def connect(self, node: str, iface: IfacePlan, bridge: str) -> None:
+        if bridge in self.dnets:
+            return  # attached by Docker when the container started (networks.fix_iface)
+        assert self._hub_fd is not None, "create_hub first"
+        links.connect(self._netlink(node), self._hub_netlink(), self._hub_fd, iface, bridge)
+
+    def add_routes(self, node: str, routes: list[RoutePlan]) -> None:
+        # no IPv6 on a Docker network: routes through a neighbour's IPv6 address there are
+        # unusable (no such address), as for a container there in production
+        dead = [d.ipv6 for d in self.dnets.values() if not d.enable_ipv6 and d.ipv6 is not None]
+        links.add_routes(self._netlink(node), [r for r in routes
+                                               if not any(r.via in p for p in dead)])
+
+    # -- files ---------------------------------------------------------------------------
+    def node_dir(self, node: str) -> str:
+        return str(self._host_dir(node))  # mounted at the same path in the container
+
+    def write_file(self, node: str, path: str, text: str | bytes, mode: int = 0o644,
+                   shared: str | None = None) -> str:
+        etc = path.startswith("/etc/")
+        if etc:
+            host = self._etc_dir(node) / path[len("/etc/"):]
+            seen = path
+        else:
+            host = self._host_dir(node) / path
+            seen = str(host)
+        if shared is not None:
+            if etc:
+                self._mount_over(node, Path(shared), path)
+            else:
+                host.parent.mkdir(parents=True, exist_ok=True)
+                host.symlink_to(shared)  # the lab directory has the same path inside
+            return seen
+        host.parent.mkdir(parents=True, exist_ok=True, mode=0o755)
+        data = text.encode() if isinstance(text, str) else text
+        # in place (a file already mounted changes at once), with its final mode from the start
+        write_private(host, data, mode)
+        if etc:
+            self._mount_over(node, host, path)
+        return seen
+
+    def _mount_over(self, node: str, src: Path, target: str) -> None:
+        """Bind-mount host `src` (inside the lab directory, so the container sees it at the
+        same path) over `target` in the container, unless it is there already."""
+        pid = self.pid(node)
+        try:
+            nsutil.in_thread(lambda: bind_in_mount_ns(pid, str(src), target))
+        except OSError as exc:
+            raise RuntimeOpError(f"node {node}: mounting {target}: {exc}") from exc
+
+    # -- processes -----------------------------------------------------------------------
+    def exec(self, node: str, argv: list[str], timeout: float = 30.0,
+             input: bytes | None = None) -> subprocess.CompletedProcess:
+        return exec_stream.run(self.cli, self.container(node), node, self._argv(argv), timeout, input)
+
+    def spawn(self, node: str, service: str, argv: list[str], host: bool = False) -> int:
+        log = self._host_dir(node) / f"{service}.log"  # the same path inside the container
+        if host:
+            argv = [a.replace("{netns}", self.netns_path(node)) for a in argv]
+            with open(log, "ab") as out:
+                proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out,
+                                        stderr=subprocess.STDOUT, start_new_session=True,
+                                        close_fds=True)
+            pid = proc.pid
+            proc.returncode = 0  # never waited on here; teardown reaps or kills it
+        else:
+            argv = self._argv(argv)
+            # sh execs the daemon in place: the exec's PID is the daemon's
+            wrapped = ["sh", "-c", 'exec "$@" >>"$0" 2>&1 </dev/null', str(log), *argv]
+            pid = exec_stream.start_detached(self.cli, self.container(node), node, wrapped)
+        self.state.record(processes=[{"node": node, "service": service, "pid": pid,
+                                      "start": process_start_time(pid), "argv": argv,
+                                      "log": str(log), "host": host,
+                                      "container": None if host else self.container(node)}])
+        return pid
+
+    def socket(self, node: str, family: int, type_: int = socket.SOCK_DGRAM) -> socket.socket:
+        return nsutil.socket_in(self.netns_path(node), family, type_)
+
+    def destroy(self) -> list[str]:
+        cli, self._cli = self._cli, None
+        self.close()  # netlink sockets and the hub fd first
+        try:
+            return destroy_docker_state(self.state, cli=cli)
+        finally:
+            if cli is not None:
+                cli.close()
+

@@ -1,0 +1,96 @@
+"""Teardown of a docker lab from its state file alone (down, gc, a failed bring-up): its
+containers by state and by label, its Docker networks, then what the netns teardown
+removes (host processes, the hub namespace, files, the state itself)."""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from ...errors import EnvironmentMissingError
+from ..netns import destroy_state
+from ..state import LabState
+from .client import LABEL_LAB, docker_client, docker_sdk, op_error
+from .networks import remove_networks
+
+REMOVE_WORKERS = 8
+
+
+def lab_containers(cli, lab: str, names: list[str] = ()) -> list:
+    """The lab's containers: those labelled for it, and those named in `names`."""
+    docker = docker_sdk()
+    found = {c.name: c for c in cli.containers.list(all=True, filters={"label": f"{LABEL_LAB}={lab}"})}
+    for name in names:
+        if name not in found:
+            try:
+                found[name] = cli.containers.get(name)
+            except docker.errors.NotFound:
+                pass
+    return list(found.values())
+
+
+def remove_containers(lab: str, names: list[str] = (), cli=None) -> list[str]:
+    """Remove (kill) the lab's containers, all at once; returns what was removed."""
+    docker = docker_sdk()
+    cli = cli or docker_client()
+
+    def rm(c) -> str | None:
+        try:
+            c.remove(force=True)
+            return f"container {c.name}"
+        except docker.errors.NotFound:
+            return None
+
+    removed: list[str] = []
+    for attempt in range(2):
+        victims = lab_containers(cli, lab, list(names))
+        if victims:
+            with ThreadPoolExecutor(max_workers=min(REMOVE_WORKERS, len(victims))) as pool:
+                futures = [pool.submit(rm, c) for c in victims]
+            errors = [f.exception() for f in futures if f.exception() is not None]
+            if errors:
+                raise op_error(f"lab {lab}: removing containers", errors[0]) from errors[0]
+            removed += [r for f in futures if (r := f.result())]
+        gone = {r.split(" ", 1)[1] for r in removed}
+        if attempt or all(n in gone for n in names):
+            break
+        # a recorded container not found: its create may still be in flight in dockerd
+        # (its `labsim up` was killed mid-request); look once more
+        time.sleep(0.3)
+    return removed
+
+
+def destroy_docker_state(state: LabState, grace_s: float = 1.0, cli=None) -> list[str]:
+    """Remove the lab's containers (by state and by label), then what netns's teardown
+    removes: host processes (slirp4netns), the hub namespace, files and the state itself.
+    If docker cannot be reached while containers are recorded, nothing is removed and the
+    state stays for a later `labsim down`."""
+    try:
+        removed = remove_containers(state.lab, state.containers, cli=cli)
+    except EnvironmentMissingError:
+        if state.containers:
+            raise
+        removed = []
+    try:
+        removed += remove_networks(state.lab, cli=cli)
+    except EnvironmentMissingError:
+        pass  # no docker: no Docker network either
+    # processes in containers died with them; host ones and the hub go here
+    return removed + destroy_state(state, grace_s)
+
+
+def container_labs() -> set[str]:
+    """Labs that have containers or Docker networks on this host (for gc and down); empty
+    if docker is not reachable."""
+    try:
+        cli = docker_client(timeout=10)
+    except EnvironmentMissingError:
+        return set()
+    try:
+        labs = {c.labels.get(LABEL_LAB) for c in
+                cli.containers.list(all=True, filters={"label": LABEL_LAB})}
+        labs |= {n.attrs.get("Labels", {}).get(LABEL_LAB) for n in
+                 cli.networks.list(filters={"label": LABEL_LAB})}
+        return labs - {None, ""}
+    finally:
+        cli.close()
