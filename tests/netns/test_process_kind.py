@@ -54,12 +54,17 @@ def ids(pid: int, what: str) -> set[int]:
 
 
 def test_process_runs_as_its_user_logs_and_restarts(tmp_path, lab_name):
+    check_process_node(tmp_path, lab_name, "netns")
+
+
+def check_process_node(tmp_path: Path, lab_name: str, runtime: str) -> None:
+    """The whole story on one runtime (tests/docker runs it with docker)."""
     before = host_snapshot(lab_name)
     path = tmp_path / "process-kind.yml"
     path.write_text(SCENARIO % {"app": "2001:db8:7::2"})
     ls = load_scenario(path, lab_name=lab_name)
     assert str(ls.lab.plan.nodes["app"].addresses(6)[0]) == "2001:db8:7::2"
-    result = run_scenario(ls, keep=True)
+    result = run_scenario(ls, keep=True, runtime=runtime)
     assert result.passed, [(s.title, s.error, s.detail) for s in result.steps if not s.passed]
 
     state = LabState.load(lab_name)
