@@ -156,3 +156,21 @@ def test_words_and_env_values_reach_the_program_unchanged(tmp_path_factory, word
     out = subprocess.run(svc.argv, capture_output=True, text=True, timeout=20, check=True).stdout
     assert json.loads(out) == [str(work), value.replace("{dir}", str(work)),
                                [w.replace("{dir}", str(work)) for w in words]]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(st.sampled_from("ab.-_/\\{}"), max_size=20))
+def test_a_relative_workdir_never_leaves_the_node_dir(text):
+    """Whatever the loader accepts as a relative workdir stays under the node's directory."""
+    import posixpath
+
+    from labsim.model.types import dir_path
+
+    try:
+        path = dir_path(text)
+    except ValueError:
+        return
+    if not path.startswith("/"):
+        joined = posixpath.normpath(posixpath.join("/node", path))
+        assert joined == "/node" or joined.startswith("/node/"), path
+    assert ".." not in path.split("/")
