@@ -6,7 +6,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 DEBS   := tayga unbound bind9 bind9-utils knot-resolver pdns-recursor pdns-server pdns-backend-bind nginx-light libnginx-mod-stream haproxy \
           slirp4netns dnsperf tcpdump curl iproute2 nftables dnsutils iputils-ping procps ca-certificates python3 \
-          debootstrap radvd kea-dhcp4-server
+          debootstrap radvd kea-dhcp4-server postgresql postgresql-client
 BENCH_DEBS := mininet bridge-utils
 
 .PHONY: setup debs venv image demo test test-fast bench clean

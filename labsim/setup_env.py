@@ -29,9 +29,12 @@ BASE_PACKAGES = ("iproute2", "nftables", "procps", "ca-certificates", "curl", "d
                  "iputils-ping", "python3")
 BASE_BINARIES = {"ip": "iproute2", "nft": "nftables", "unshare": "util-linux"}
 # for everything labsim offers beyond one topology: --uplink (slirp4netns), `bench` (dnsperf),
-# `--capture` of failed steps (tcpdump), the offline node-image build (debootstrap)
-EXTRA_PACKAGES = ("slirp4netns", "dnsperf", "tcpdump", "debootstrap")
-OPTIONAL = {"debootstrap": "only the offline node-image build needs it"}  # the doctor's "optional"
+# `--capture` of failed steps (tcpdump), the offline node-image build (debootstrap), the
+# server and client of the shipped PostgreSQL scenario (a `process` node names its own)
+EXTRA_PACKAGES = ("slirp4netns", "dnsperf", "tcpdump", "debootstrap", "postgresql", "postgresql-client")
+PG_ONLY = "only the scenario postgres-ipv4-only-listen needs it"
+OPTIONAL = {"debootstrap": "only the offline node-image build needs it",  # the doctor's "optional"
+            "postgresql": PG_ONLY, "postgresql-client": PG_ONLY}
 APT_TIMEOUT_S = 1800
 PROBE_TIMEOUT_S = 20
 POLICY_RC = Path("/usr/sbin/policy-rc.d")

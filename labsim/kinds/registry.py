@@ -13,6 +13,7 @@ from .container import Container
 from .dhcp4 import Dhcp4
 from .dns64 import Dns64
 from .nat64 import Nat64
+from .process import Process
 from .proxy import Proxy
 from .router import Router
 
@@ -26,7 +27,7 @@ def register(kind: Kind) -> None:
 
 
 for _kind in (Client(), Router(), Nat64(), Dns64(), AuthDns(), Backend(), Proxy(), Cdn(), Container(), Dhcp4(),
-              CloudApi()):
+              CloudApi(), Process()):
     register(_kind)
 
 

@@ -361,6 +361,24 @@ def file_name(text: Any) -> str:
 
 FileName = Annotated[str, AfterValidator(file_name)]
 
+
+def dir_path(text: Any) -> str:
+    """A directory: absolute, or relative (to a node's directory); each component a plain
+    file name (no '..', no hidden names, no empty components)."""
+    if not isinstance(text, str) or len(text) > 1024:
+        raise ValueError("a directory path is a string of at most 1024 characters")
+    parts = text[1:].split("/") if text.startswith("/") else text.split("/")
+    if text != "/" and not all(FILE_NAME.fullmatch(p) and ".." not in p for p in parts):
+        raise ValueError(f"{text!r} is not a directory path (plain names joined by '/', no '..')")
+    return text
+
+
+DirPath = Annotated[str, AfterValidator(dir_path)]
+# a login name as Debian's adduser accepts it (NAME_REGEX), e.g. postgres, www-data, nobody
+UserName = Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_-]{0,31}$")]
+# a Debian package name (Debian policy 5.6.1)
+PackageName = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9+.-]{1,99}$")]
+
 # -- record data per type (authdns) -----------------------------------------------------------
 TXT_MAX = 2048
 

@@ -192,7 +192,7 @@ nodes:
 
 @pytest.mark.parametrize("nodes, line, field, fragment", [
     pytest.param("  c:\n    links: [v6]\n", 7, "nodes.c",
-                 "missing 'kind'; valid kinds are: authdns, backend, cdn, client, cloudapi, container, dhcp4, dns64, nat64, proxy, router",
+                 "missing 'kind'; valid kinds are: authdns, backend, cdn, client, cloudapi, container, dhcp4, dns64, nat64, process, proxy, router",
                  id="missing-kind"),
     pytest.param("  c:\n    kind: client\n", 7, "nodes.c.links", "required field is missing",
                  id="missing-links"),

@@ -1,0 +1,18 @@
+"""`kind: process` on the docker runtime: the same story as tests/netns/test_process_kind.py
+(the program runs as its user in its workdir with its env, setup ran as that user, `labsim
+logs` has its output, `stop`/`start` restart it), the program inside a labsim/node container.
+Debian's nobody/nogroup have the same ids (65534) on the host and in the image, so /proc
+read from the host says the same. Outside CI the test skips when docker is unreachable."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.docker.test_docker_runtime import docker_image  # noqa: F401  (fixture)
+from tests.netns.test_process_kind import check_process_node
+
+pytestmark = pytest.mark.root
+
+
+def test_process_node_on_docker(tmp_path, lab_name, docker_image):  # noqa: F811
+    check_process_node(tmp_path, lab_name, "docker")

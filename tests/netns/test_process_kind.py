@@ -1,0 +1,89 @@
+"""Tier 2: `kind: process` on real namespaces. The node's program (Python's http.server, a
+program labsim did not write) runs as the given user in its workdir with its env (read from
+/proc), its setup ran as that user first, its log is what `labsim logs` prints, and the
+scenario's `stop`/`start` actions stop it and start it again (a new PID, same user)."""
+
+from __future__ import annotations
+
+import grp
+import os
+import pwd
+from pathlib import Path
+
+import pytest
+
+from labsim.runtime.state import LabState, alive
+from labsim.scenario.load import load_scenario
+from labsim.scenario.runner import run_scenario
+from tests.helpers import assert_same_host, host_snapshot, lab_processes, run_labsim
+
+pytestmark = pytest.mark.root
+
+SCENARIO = """\
+name: process-kind
+topology:
+  networks:
+    lan: {ipv6: "2001:db8:7::/64"}
+  nodes:
+    cl: {kind: client, links: [lan]}
+    app:
+      kind: process
+      links: [lan]
+      user: nobody
+      group: nogroup
+      env: {LABSIM_MARK: "in {dir}"}
+      setup: [[touch, made-by-setup]]
+      command: [/usr/bin/python3, -u, -m, http.server, "8080", --bind, "::"]
+      ports: [8080]
+steps:
+  - http: {from: cl, url: "http://[%(app)s]:8080/made-by-setup"}
+    expect: {status: 200}
+  - stop: app
+  - tcp: {from: cl, host: "%(app)s", port: 8080}
+    expect: {reason: CONNECT_REFUSED}
+  - start: app
+  - http: {from: cl, url: "http://[%(app)s]:8080/made-by-setup?again"}
+    expect: {status: 200}
+"""
+
+
+def ids(pid: int, what: str) -> set[int]:
+    """The real, effective, saved and filesystem ids of a process (`Uid:`/`Gid:` in status)."""
+    line = next(l for l in Path(f"/proc/{pid}/status").read_text().splitlines() if l.startswith(what))
+    return {int(x) for x in line.split()[1:]}
+
+
+def test_process_runs_as_its_user_logs_and_restarts(tmp_path, lab_name):
+    check_process_node(tmp_path, lab_name, "netns")
+
+
+def check_process_node(tmp_path: Path, lab_name: str, runtime: str) -> None:
+    """The whole story on one runtime (tests/docker runs it with docker)."""
+    before = host_snapshot(lab_name)
+    path = tmp_path / "process-kind.yml"
+    path.write_text(SCENARIO % {"app": "2001:db8:7::2"})
+    ls = load_scenario(path, lab_name=lab_name)
+    assert str(ls.lab.plan.nodes["app"].addresses(6)[0]) == "2001:db8:7::2"
+    result = run_scenario(ls, keep=True, runtime=runtime)
+    assert result.passed, [(s.title, s.error, s.detail) for s in result.steps if not s.passed]
+
+    state = LabState.load(lab_name)
+    runs = [p for p in state.processes if p["node"] == "app"]
+    assert [p["service"] for p in runs] == ["python3", "python3"]  # started, then restarted
+    first, second = runs
+    assert not alive(first["pid"], first.get("start")) and alive(second["pid"], second.get("start"))
+    pid = second["pid"]
+    nobody, nogroup = pwd.getpwnam("nobody").pw_uid, grp.getgrnam("nogroup").gr_gid
+    assert ids(pid, "Uid:") == {nobody} and ids(pid, "Gid:") == {nogroup}
+    node_dir = state.dir / "nodes" / "app"
+    assert os.readlink(f"/proc/{pid}/cwd") == str(node_dir / "work")
+    environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    assert f"LABSIM_MARK=in {node_dir}".encode() in environ and b"USER=nobody" in environ
+    assert (node_dir / "work" / "made-by-setup").stat().st_uid == nobody  # setup ran as the user
+
+    logs = run_labsim("logs", "--lab", lab_name, "app", "-n", "0", check=True).stdout
+    assert "GET /made-by-setup HTTP" in logs and "GET /made-by-setup?again HTTP" in logs
+
+    run_labsim("down", lab_name, check=True)
+    assert not lab_processes(lab_name)
+    assert_same_host(before, host_snapshot(lab_name))
