@@ -139,7 +139,7 @@ def test_longest_legal_values_pass_the_daemons_checkers(longest, node, tmp_path,
     for path, text in kind.render(ctx).items():
         if not path.startswith("/etc/"):
             if os.geteuid() != 0:
-                text = text.replace("user www-data www-data;\n", "")  # see test_kinds_proxy_cdn
+                text = text.replace("user www-data www-data;\n", "user root root;\n")  # see test_kinds_proxy_cdn
             (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
             (tmp_path / path).write_text(text)
     (tmp_path / "run").mkdir(exist_ok=True)
