@@ -19,9 +19,9 @@ from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, ClassVar
 
 from ..errors import RuntimeOpError
-from ..model.plan import IfacePlan, RoutePlan
 
 if TYPE_CHECKING:
+    from ..model.plan import IfacePlan, RoutePlan
     from ..loader import LoadedLab
     from .state import LabState
 
