@@ -31,7 +31,8 @@ demo: setup
 	@scripts/demo.sh
 
 # the docker runtime's node image: built once (offline when no registry answers), then a
-# no-op until docker/packages.txt or docker/Dockerfile change; skipped without docker
+# no-op until docker/packages.txt, docker/node-python.txt or docker/Dockerfile change;
+# skipped without docker
 image: venv
 	@if docker info >/dev/null 2>&1; then $(VENV)/bin/labsim image build; \
 	else echo "labsim: docker is not reachable: the docker runtime tests will skip (fail with CI=true)" >&2; fi

@@ -15,10 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.metadata
-import platform
 import shutil
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -26,11 +23,10 @@ from pathlib import Path
 from . import __version__
 from .builtin import DATA_DIRS, PACKAGE_DIR, data_dir
 from .errors import RuntimeOpError
+from .image_pip import pip_install
 
 RUNNER_REPO = "labsim/labsim"
 LABEL_RUNNER = "labsim.runner"  # the node image finder (runtime.docker.image) skips images with it
-IMAGE_PYTHON = (3, 11)  # Debian bookworm's python3, the node image's interpreter
-PIP_TIMEOUT_S = 900
 BUILD_TIMEOUT_S = 900
 
 
@@ -66,30 +62,11 @@ def runner_hash(base_id: str) -> str:
     return h.hexdigest()[:16]
 
 
-def _pip_target_args() -> list[str]:
-    """Wheels for the image's interpreter when the host's differs (another Python, macOS)."""
-    same = sys.version_info[:2] == IMAGE_PYTHON and sys.platform == "linux"
-    if same:
-        return []
-    arch = {"arm64": "aarch64", "amd64": "x86_64"}.get(platform.machine().lower(), platform.machine())
-    return ["--python-version", f"{IMAGE_PYTHON[0]}.{IMAGE_PYTHON[1]}", "--implementation", "cp",
-            "--only-binary=:all:", "--platform", f"manylinux2014_{arch}",
-            "--platform", f"manylinux_2_28_{arch}", "--platform", f"manylinux_2_34_{arch}"]
-
-
 def make_context(ctx: Path, say) -> None:
     site = ctx / "site"
     site.mkdir(parents=True)
     say("installing labsim's dependencies for the image's Python into the build context")
-    argv = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-            "--no-compile", "--target", str(site), *_pip_target_args(), *dependencies()]
-    try:
-        proc = subprocess.run(argv, capture_output=True, text=True, timeout=PIP_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        raise RuntimeOpError(f"pip took more than {PIP_TIMEOUT_S}s") from None
-    if proc.returncode != 0:
-        raise RuntimeOpError("pip could not install labsim's dependencies for the runner image:\n"
-                             + proc.stderr[-2000:])
+    pip_install(site, dependencies(), "labsim's dependencies (runner image)")
     for rel, p in _package_files():
         dst = site / rel
         dst.parent.mkdir(parents=True, exist_ok=True)

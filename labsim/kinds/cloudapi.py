@@ -7,9 +7,9 @@ can point at this one node. It serves HTTPS with a lab-CA certificate naming the
 `names` (or `tls_names`), so the real SDK verifies it as it would the provider's.
 
 Those names exist only in the lab's own DNS (an authdns zone per provider domain): with no
-uplink nothing is ever looked up outside. moto runs on labsim's own interpreter, so the node
-needs the `cloud` extra installed there: on netns the venv's python; the docker image has no
-moto (scenarios using this kind declare `runtime: netns`).
+uplink nothing is ever looked up outside. moto runs on labsim's own interpreter in the node:
+on netns the venv's python (the `cloud` extra installed there); on docker the image's python3
+(moto and boto3 from docker/node-python.txt).
 """
 
 from __future__ import annotations

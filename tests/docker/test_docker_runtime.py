@@ -345,6 +345,22 @@ def test_image_is_current_and_rebuild_is_a_no_op(docker_image):
     assert out.returncode == 0 and out.stdout == "", f"missing in the image: {out.stdout}{out.stderr}"
 
 
+def test_image_python_has_the_pinned_pip_packages(docker_image):
+    """docker/node-python.txt is on the image's python3 (boto3 and moto's server for kind
+    `cloudapi`), at the pinned versions, ahead of Debian's own python3 packages."""
+    from labsim.runtime.docker.image_spec import python_requirements
+
+    pins = {r.split("==")[0].split("[")[0]: r.split("==")[1] for r in python_requirements()}
+    probe = ("import importlib.metadata as m, boto3, moto.server; print(boto3.__file__); "
+             f"print(*[m.version(n) for n in {sorted(pins)!r}])")
+    out = subprocess.run(["docker", "run", "--rm", "--network", "none", docker_image, "python3", "-c",
+                          probe], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    path, versions = out.stdout.splitlines()
+    assert path.startswith("/opt/labsim-python/")
+    assert versions.split() == [pins[n] for n in sorted(pins)]
+
+
 def test_package_list_covers_every_kind():
     """One list: every package a kind declares is in the image, except what runs on the host."""
     from labsim.runtime.docker import image_spec as image

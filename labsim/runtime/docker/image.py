@@ -3,8 +3,11 @@
     labsim image build [--offline] [--force]     build labsim/node:<version> if needed
     labsim image status                          what is there, and is it current
 
-One package list (`docker/packages.txt`) and one `docker/Dockerfile` (`FROM $BASE`, then
-`apt-get install` of that list). Two bases:
+One package list (`docker/packages.txt`), one pinned pip list (`docker/node-python.txt`:
+what the image's python3 needs that Debian lacks, installed on the host for the image's
+Python into the build context, as the runner image does) and one `docker/Dockerfile`
+(`FROM $BASE`, `apt-get install` of that list, then a copy of the pip-installed tree). Two
+bases:
 
 - online: `debian:bookworm-slim`, pulled from a registry;
 - offline (the only way on a machine without a registry): a minbase bookworm root file
@@ -13,7 +16,8 @@ One package list (`docker/packages.txt`) and one `docker/Dockerfile` (`FROM $BAS
   `docker import`ed as `labsim/base:bookworm-<hash>` and kept, so a changed package list
   rebuilds only the package layer.
 
-The final image carries the label `labsim.packages=<hash of packages.txt and Dockerfile>`;
+The final image carries the label `labsim.packages=<hash of packages.txt, node-python.txt
+and Dockerfile>`;
 when an image with the current hash exists, a build is a no-op (a few milliseconds).
 The pure parts (names, hashes, apt sources) are in image_spec and apt_sources; the
 debootstrap tree's lifetime in rootfs.
@@ -28,6 +32,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,14 +40,19 @@ from typing import Iterator
 
 from ... import __version__
 from ...errors import EnvironmentMissingError, RuntimeOpError
+from ...image_pip import pip_install
 from .apt_sources import AptSource, debian_archive, image_sources
 from .client import docker_client as client
 from .image_spec import (BASE_REPO, IMAGE_REPO, LABEL_BASE, LABEL_PACKAGES, LABEL_VERSION,
                          ONLINE_BASE, SUITE, base_hash, docker_dir, image_name, packages,
-                         packages_hash)
+                         packages_hash, python_requirements)
 from .rootfs import remove_stale_rootfs, rootfs_dir, term_as_interrupt
 
 BUILD_TIMEOUT_S = 1800
+IMAGE_PYTHON_DIR = "/opt/labsim-python"  # the pip-installed packages, in the image
+# a .pth in a directory on Debian python3's path puts IMAGE_PYTHON_DIR on it, ahead of
+# /usr/lib/python3/dist-packages (the pip tree's own dependency versions win)
+IMAGE_PTH = "/usr/local/lib/python3.11/dist-packages/labsim-python.pth"
 NODE_LABELS = {LABEL_PACKAGES, LABEL_BASE, LABEL_VERSION}  # all an image of ours carries
 
 
@@ -181,10 +191,26 @@ def _docker_build(cli, base: str, name: str, want: str, nocache: bool) -> None:
     say(f"docker build done in {time.monotonic() - t:.1f}s")
 
 
+def make_context(ctx: Path) -> None:
+    """The build context: docker/ and `python/`, a tree the Dockerfile copies to / (the
+    pip-installed packages and the .pth naming them)."""
+    shutil.copytree(docker_dir(), ctx, dirs_exist_ok=True)
+    tree = ctx / "python"
+    site = tree / IMAGE_PYTHON_DIR.lstrip("/")
+    site.mkdir(parents=True)
+    reqs = python_requirements()
+    say(f"pip install for the image's python3: {' '.join(reqs)}")
+    pip_install(site, reqs, "docker/node-python.txt", wheels_only=True)
+    pth = tree / IMAGE_PTH.lstrip("/")
+    pth.parent.mkdir(parents=True)
+    pth.write_text(IMAGE_PYTHON_DIR + "\n")
+
+
 def _stream_build(cli, base: str, name: str, want: str, nocache: bool, tail: list[str],
                   layers: list[str]) -> None:
-    with term_as_interrupt():
-        for chunk in cli.api.build(path=str(docker_dir()), tag=name, buildargs={"BASE": base},
+    with term_as_interrupt(), tempfile.TemporaryDirectory(prefix="labsim-node-") as ctx:
+        make_context(Path(ctx))
+        for chunk in cli.api.build(path=ctx, tag=name, buildargs={"BASE": base},
                                    labels={LABEL_PACKAGES: want},  # one label = one step
                                    network_mode="host", rm=True, forcerm=True, pull=False,
                                    nocache=nocache, decode=True):

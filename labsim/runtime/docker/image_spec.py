@@ -17,6 +17,7 @@ BASE_REPO = "labsim/base"
 LABEL_PACKAGES = "labsim.packages"
 LABEL_VERSION = "labsim.version"
 LABEL_BASE = "labsim.base"
+NODE_PYTHON_REQS = "node-python.txt"  # pip requirements for the image's python3 (docker/)
 
 
 def image_name() -> str:
@@ -34,10 +35,18 @@ def packages() -> list[str]:
     return [w for line in text.splitlines() for w in line.split("#", 1)[0].split()]
 
 
+def python_requirements() -> list[str]:
+    """The pinned pip requirements for the image's python3 (docker/node-python.txt)."""
+    text = (docker_dir() / NODE_PYTHON_REQS).read_text()
+    return [r for line in text.splitlines() if (r := line.split("#", 1)[0].strip())]
+
+
 def packages_hash() -> str:
-    """What the image is made of: the package list (as a set) and the Dockerfile."""
+    """What the image is made of: the package list (as a set), the Python requirements and
+    the Dockerfile."""
     h = hashlib.sha256()
     h.update("\n".join(sorted(set(packages()))).encode())
+    h.update(b"\0" + "\n".join(python_requirements()).encode())
     h.update(b"\0" + (docker_dir() / "Dockerfile").read_bytes())
     return h.hexdigest()[:16]
 

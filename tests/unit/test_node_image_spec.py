@@ -1,0 +1,46 @@
+"""The node image's identity: its package list, its pinned pip list and its Dockerfile.
+A change to any of them is a new hash (a rebuild); comments and order in packages.txt are not."""
+
+from __future__ import annotations
+
+import shutil
+
+from labsim.builtin import data_dir
+from labsim.runtime.docker import image_spec
+
+
+def _copy(tmp_path, monkeypatch):
+    d = tmp_path / "docker"
+    shutil.copytree(data_dir("docker"), d)
+    monkeypatch.setenv("LABSIM_DOCKER_DIR", str(d))
+    return d
+
+
+def test_shipped_pip_list_is_pinned_and_has_the_cloud_client_and_server():
+    reqs = image_spec.python_requirements()
+    names = {r.split("==")[0].split("[")[0] for r in reqs}
+    assert {"boto3", "botocore", "moto", "flask"} <= names
+    assert all("==" in r for r in reqs), reqs  # pinned: the hash says what is inside
+
+
+def test_pip_list_change_rebuilds_and_comments_do_not(tmp_path, monkeypatch):
+    d = _copy(tmp_path, monkeypatch)
+    before = image_spec.packages_hash()
+    reqs = d / image_spec.NODE_PYTHON_REQS
+    reqs.write_text("# a comment only\n\n" + reqs.read_text() + "   # trailing\n")
+    assert image_spec.packages_hash() == before
+    reqs.write_text(reqs.read_text().replace("boto3==1.44.8", "boto3==1.44.9"))
+    assert image_spec.packages_hash() != before
+
+
+def test_package_list_and_dockerfile_change_rebuild(tmp_path, monkeypatch):
+    d = _copy(tmp_path, monkeypatch)
+    before = image_spec.packages_hash()
+    pkgs = d / "packages.txt"
+    pkgs.write_text("\n".join(reversed(pkgs.read_text().splitlines())) + "\n# reordered\n")
+    assert image_spec.packages_hash() == before
+    pkgs.write_text(pkgs.read_text() + "tcpdump\n")
+    changed = image_spec.packages_hash()
+    assert changed != before
+    (d / "Dockerfile").write_text((d / "Dockerfile").read_text() + "RUN true\n")
+    assert image_spec.packages_hash() != changed
