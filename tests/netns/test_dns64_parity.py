@@ -1,15 +1,7 @@
-"""The four DNS64 implementations (unbound, BIND 9, Knot Resolver, PowerDNS Recursor) give
-the same answers for the same topology options.
-
-Without root: what each renders (golden files in tests/golden/dns64/<implementation>/),
-and what each refuses at load time (an option it cannot honour is an InputError, never a
-silent drop). With root (marked `root`): one lab with a resolver per implementation and
-option set, queried from a client node; answers are compared without TTLs.
-
-Regenerate the golden files after an intended change with
-
-    LABSIM_UPDATE_GOLDEN=1 .venv/bin/python -m pytest tests/unit/test_dns64_parity.py -k golden
-"""
+"""The four DNS64 implementations (unbound, BIND 9, Knot Resolver, PowerDNS Recursor) give the
+same answers: one lab with a resolver per implementation and option set, queried from a
+client node, answers compared without TTLs (what each renders and refuses:
+tests/unit/test_dns64_parity.py)."""
 
 from __future__ import annotations
 

@@ -1,14 +1,5 @@
-"""The `proxy` and `cdn` kinds: rendered configs (golden files and the daemons' own config
-checks, no root) and real labs (root) where an IPv6-only network with no NAT64 reaches an
-IPv4-only API through them.
-
-Golden files live in tests/golden/kinds/<node>/<path> (as in test_render.py). Regenerate
-them after an intended change with
-
-    LABSIM_UPDATE_GOLDEN=1 .venv/bin/python -m pytest tests/unit/test_kinds_proxy_cdn.py
-
-and review the diff (git diff tests/golden/kinds) before committing it.
-"""
+"""The `proxy` and `cdn` kinds in real labs: an IPv6-only network with no NAT64 reaches an
+IPv4-only API through them (what they render is tests/unit/test_kinds_proxy_cdn.py)."""
 
 from __future__ import annotations
 

@@ -1,10 +1,9 @@
 """The four DNS64 implementations (unbound, BIND 9, Knot Resolver, PowerDNS Recursor) give
 the same answers for the same topology options.
 
-Without root: what each renders (golden files in tests/golden/dns64/<implementation>/),
+Here, without root: what each renders (golden files in tests/unit/golden/dns64/<implementation>/),
 and what each refuses at load time (an option it cannot honour is an InputError, never a
-silent drop). With root (marked `root`): one lab with a resolver per implementation and
-option set, queried from a client node; answers are compared without TTLs.
+silent drop). The answers themselves, from real resolvers: tests/netns/test_dns64_parity.py.
 
 Regenerate the golden files after an intended change with
 

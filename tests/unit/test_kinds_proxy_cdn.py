@@ -1,13 +1,12 @@
-"""The `proxy` and `cdn` kinds: rendered configs (golden files and the daemons' own config
-checks, no root) and real labs (root) where an IPv6-only network with no NAT64 reaches an
-IPv4-only API through them.
+"""The `proxy` and `cdn` kinds without root: rendered configs against golden files and the
+daemons' own config checks (the real labs: tests/netns/test_kinds_proxy_cdn.py).
 
-Golden files live in tests/golden/kinds/<node>/<path> (as in test_render.py). Regenerate
+Golden files live in tests/unit/golden/kinds/<node>/<path> (as in test_render.py). Regenerate
 them after an intended change with
 
     LABSIM_UPDATE_GOLDEN=1 .venv/bin/python -m pytest tests/unit/test_kinds_proxy_cdn.py
 
-and review the diff (git diff tests/golden/kinds) before committing it.
+and review the diff (git diff tests/unit/golden/kinds) before committing it.
 """
 
 from __future__ import annotations
