@@ -8,9 +8,7 @@ import json
 import pytest
 
 from tests.helpers import REPO, run_labsim
-from labsim.errors import InputError
 from labsim.measure.compare import load_comparison
-from labsim.checks.stats import Series, percentile, summarize
 
 
 @pytest.mark.root

@@ -5,23 +5,17 @@ tests/unit/test_dns64_parity.py)."""
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 import uuid
 from ipaddress import IPv4Address, IPv6Address, IPv6Network
-from pathlib import Path
 
 import pytest
 
-from tests.helpers import assert_golden
 
-from labsim.errors import InputError
-from labsim.kinds import registry
-from labsim.kinds.base import NodeContext
 from labsim.loader import LoadedLab, load_lab_text
 
-from tests.unit.test_dns64_parity import IMPLEMENTATIONS, topo
+from tests.unit.test_dns64_parity import IMPLEMENTATIONS
 
 root = pytest.mark.root
 

@@ -4,8 +4,6 @@ IPv4-only API through them (what they render is tests/unit/test_kinds_proxy_cdn.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 import time
 import uuid
@@ -13,13 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import assert_golden
 
-from labsim.errors import InputError
-from labsim.kinds import registry
-from labsim.kinds.base import NodeContext, TcpProbe
-from labsim.labca import LabCA
-from labsim.loader import LoadedLab, load_lab_text
+from labsim.loader import load_lab_text
 
 from tests.unit.test_kinds_proxy_cdn import NETWORKS
 

@@ -3,7 +3,6 @@ line), and the shipped comparison's medians in the order the mechanisms dictate.
 
 from __future__ import annotations
 
-import json
 
 import pytest
 

@@ -13,10 +13,7 @@ Regenerate the golden files after an intended change with
 from __future__ import annotations
 
 import os
-import sys
-import time
-import uuid
-from ipaddress import IPv4Address, IPv6Address, IPv6Network
+from ipaddress import IPv6Network
 from pathlib import Path
 
 import pytest

@@ -11,12 +11,9 @@ and review the diff (git diff tests/unit/golden/kinds) before committing it.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
-import time
-import uuid
 from pathlib import Path
 
 import pytest
