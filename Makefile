@@ -41,7 +41,7 @@ test: setup image
 	$(PY) -m pytest -ra
 
 test-fast: venv
-	$(PY) -m pytest -ra tests/unit -m "not root"
+	$(PY) -m pytest -ra -n 2 tests/unit -m "not root"
 
 bench: setup
 	@$(VENV)/bin/labsim setup $(addprefix --package ,$(BENCH_DEBS))
