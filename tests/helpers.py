@@ -135,3 +135,18 @@ def edited(text: str, old: str, new: str) -> str:
     no longer matches must fail loudly, not test the unedited file)."""
     assert old in text, f"{old!r} is no longer in the file this test edits"
     return text.replace(old, new)
+
+
+# a scenario on the smallest lab (a client and an authoritative server with one AAAA);
+# format with `name` and `steps` (YAML list items, indented two spaces; braces doubled)
+SMALL_SCENARIO = """name: {name}
+topology:
+  networks: {{lan: {{ipv6: "2001:db8:7::/64"}}}}
+  nodes:
+    client: {{kind: client, links: [lan]}}
+    ns:
+      kind: authdns
+      links: [lan]
+      zones: {{example.test: {{records: {{www: {{AAAA: "2001:db8:7::99"}}}}}}}}
+steps:
+{steps}"""

@@ -7,36 +7,27 @@ import json
 
 import pytest
 
-from tests.helpers import run_labsim
+from tests.helpers import SMALL_SCENARIO, run_labsim
 
 pytestmark = pytest.mark.root
 
-SCENARIO = """name: {name}
-topology:
-  networks: {{lan: {{ipv6: "2001:db8:7::/64"}}}}
-  nodes:
-    client: {{kind: client, links: [lan]}}
-    ns:
-      kind: authdns
-      links: [lan]
-      zones: {{example.test: {{records: {{www: {{AAAA: "2001:db8:7::99"}}}}}}}}
-steps:
-  - exec: {{from: client, argv: [getent, ahosts, www.example.test]}}
-    expect: {{exit_status: 0, stdout_contains: "2001:db8:7::99"}}
+STEPS = """\
+  - exec: {from: client, argv: [getent, ahosts, www.example.test]}
+    expect: {exit_status: 0, stdout_contains: "2001:db8:7::99"}
   - exec:
       from: client
-      argv: ["{{python}}", "-c", "import json, socket; print(json.dumps({{'a': [i[4][0] for i in socket.getaddrinfo('www.example.test', 443)]}}))"]
-    expect: {{stdout: {{a.0: "2001:db8:7::99"}}}}
-  - exec: {{from: client, argv: [getent, hosts, nx.example.test], reasons: {{".*": NXDOMAIN}}}}
-    expect: {{reason: NXDOMAIN, exit_status: 2}}
-  - exec: {{from: client, argv: [sleep, "30"], timeout: 1}}
-    expect: {{reason: TIMEOUT, max_ms: 5000}}
+      argv: ["{python}", "-c", "import json, socket; print(json.dumps({'a': [i[4][0] for i in socket.getaddrinfo('www.example.test', 443)]}))"]
+    expect: {stdout: {a.0: "2001:db8:7::99"}}
+  - exec: {from: client, argv: [getent, hosts, nx.example.test], reasons: {".*": NXDOMAIN}}
+    expect: {reason: NXDOMAIN, exit_status: 2}
+  - exec: {from: client, argv: [sleep, "30"], timeout: 1}
+    expect: {reason: TIMEOUT, max_ms: 5000}
 """
 
 
 def test_exec_steps_in_a_node(tmp_path, lab_name):
     f = tmp_path / f"{lab_name}.yml"
-    f.write_text(SCENARIO.format(name=lab_name))
+    f.write_text(SMALL_SCENARIO.format(name=lab_name, steps=STEPS))
     res = run_labsim("run", str(f), "--json", str(tmp_path / "r.json"))
     assert res.returncode == 0, res.stdout + res.stderr
     steps = json.loads((tmp_path / "r.json").read_text())[0]["steps"]

@@ -12,26 +12,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import LABSIM, REPO, assert_same_host, host_snapshot, run_labsim
+from tests.helpers import SMALL_SCENARIO, LABSIM, REPO, assert_same_host, host_snapshot, run_labsim
 
 pytestmark = pytest.mark.root
 
-SMALL = """name: {name}
-topology:
-  networks: {{lan: {{ipv6: "2001:db8:7::/64"}}}}
-  nodes:
-    client: {{kind: client, links: [lan]}}
-    ns:
-      kind: authdns
-      links: [lan]
-      zones: {{example.test: {{records: {{www: {{AAAA: "2001:db8:7::99"}}}}}}}}
-steps:
-{steps}"""
 
 
 def write(tmp: Path, name: str, steps: str) -> Path:
     p = tmp / f"{name}.yml"
-    p.write_text(SMALL.format(name=name, steps=steps))
+    p.write_text(SMALL_SCENARIO.format(name=name, steps=steps))
     return p
 
 
