@@ -19,6 +19,7 @@ from ..errors import EnvironmentMissingError, RuntimeOpError
 from ..model.plan import IfacePlan, RoutePlan
 from . import links, nsutil
 from .base import Runtime
+from .enter import netns_argv, node_ns
 from .processes import stop_processes
 from .state import LabState, alive, process_start_time
 
@@ -27,10 +28,6 @@ NETNS_ETC = Path("/etc/netns")
 
 def ns_prefix(lab: str) -> str:
     return f"ls-{lab}"
-
-
-def node_ns(lab: str, node: str) -> str:
-    return f"ls-{lab}_{node}"
 
 
 class NetnsRuntime(Runtime):
@@ -108,7 +105,7 @@ class NetnsRuntime(Runtime):
 
     @classmethod
     def exec_argv(cls, lab: str, node: str, cmd: list[str]) -> list[str]:
-        return ["ip", "netns", "exec", node_ns(lab, node), *cmd]
+        return netns_argv(lab, node, cmd)
 
     # -- Runtime -----------------------------------------------------------------------
     def create_hub(self) -> None:

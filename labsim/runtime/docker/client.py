@@ -4,7 +4,7 @@ the names and labels every labsim container and network carries."""
 from __future__ import annotations
 
 from ...errors import EnvironmentMissingError, RuntimeOpError
-from ..netns import node_ns
+from ..enter import node_ns
 
 LABEL_LAB = "labsim.lab"
 LABEL_NODE = "labsim.node"

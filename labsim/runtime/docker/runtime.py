@@ -15,6 +15,7 @@ from ...errors import EnvironmentMissingError, RuntimeOpError
 from ...model.plan import IfacePlan, RoutePlan
 from .. import links, nsutil
 from ..base import DOCKER_NETWORKS, USER_IMAGES, Runtime
+from ..enter import docker_argv
 from ..netns import ns_prefix, write_private
 from ..state import LabState, process_start_time
 from . import exec_stream, networks
@@ -78,9 +79,7 @@ class DockerRuntime(Runtime):
 
     @classmethod
     def exec_argv(cls, lab: str, node: str, cmd: list[str]) -> list[str]:
-        """`docker exec -i [-t]` (a TTY when on a terminal): the exit code passes through."""
-        tty = sys.stdin.isatty() and sys.stdout.isatty()
-        return ["docker", "exec", "-i", *(["-t"] if tty else []), container_name(lab, node), *cmd]
+        return docker_argv(lab, node, cmd)
 
     # -- helpers -----------------------------------------------------------------------
     @property
