@@ -230,6 +230,10 @@ class AuthDns(Kind):
             "cache-ttl=0",
             "query-cache-ttl=0",
             "negquery-cache-ttl=0",
+            # one backend, in the receiver thread: with N > 1, pdns starts its N backend
+            # threads 50 ms apart before it answers anything (distributor.hh: "we've
+            # overloaded mysql in the past"), which was 0.15 s of every lab's readiness
+            "distributor-threads=1",
             "webserver=no",
             "api=no",
             "loglevel=4",
