@@ -19,7 +19,8 @@ import dns.message
 import dns.rcode
 
 from .errors import ReadinessError
-from .kinds.base import CommandProbe, DnsProbe, FdProbe, Probe, TcpProbe
+from .filewatch import DirWatch, file_ready
+from .kinds.base import CommandProbe, DnsProbe, FdProbe, FileProbe, Probe, TcpProbe
 from .runtime.base import Runtime
 
 
@@ -38,6 +39,8 @@ def describe(p: Probe) -> str:
         return f"TCP [{p.address}]:{p.port}"
     if isinstance(p, CommandProbe):
         return "`" + " ".join(p.argv)[:60] + "`"
+    if isinstance(p, FileProbe):
+        return f"file {p.path}" + (f" holding {p.contains!r}" if p.contains is not None else " written")
     return f"{p.service} holding {p.target}"
 
 
@@ -78,7 +81,9 @@ def tail(path: str | None, lines: int = 15) -> str:
 
 # First retry after a refusal (ICMP port unreachable, TCP RST: nothing listens yet), doubling
 # up to the cap; probes with no event to wait on (a file held, a command) are re-run this often.
-RETRY_FIRST_S, RETRY_CAP_S, POLL_S = 0.002, 0.05, 0.01
+# A watched file is also re-read this often, should a change come in a way inotify misses
+# (the directory made after the watch began).
+RETRY_FIRST_S, RETRY_CAP_S, POLL_S, FILE_RECHECK_S = 0.002, 0.05, 0.01, 0.25
 
 
 class _Watch:
@@ -87,7 +92,7 @@ class _Watch:
 
     def __init__(self, rt: Runtime, item: PendingProbe, now: float):
         self.rt, self.item, self.probe = rt, item, item.probe
-        self.sock: socket.socket | None = None
+        self.sock: socket.socket | DirWatch | None = None
         self.backoff = RETRY_FIRST_S
         self.due = now
         self.query = None
@@ -143,6 +148,15 @@ class _Watch:
                 self.close()
                 self._retry(now)
             return False
+        if isinstance(p, FileProbe):
+            if self.sock is None:
+                try:  # watch first, then read: a write between the two still wakes us
+                    self.sock = DirWatch(os.path.dirname(p.path))
+                except OSError:  # no directory yet (or no inotify): read it again soon
+                    self.sock = None
+            ok = file_ready(p.path, p.contains)
+            self.due = now + (FILE_RECHECK_S if self.sock is not None else POLL_S)
+            return ok
         self.due = now + POLL_S  # files held, commands: nothing to wait on but time
         if isinstance(p, FdProbe):
             return _fd_ok(self.item.pid, p.target)
@@ -151,8 +165,12 @@ class _Watch:
         raise TypeError(p)
 
     def ready(self, now: float) -> bool:
-        """The socket has something: an answer, a refusal, a finished connect."""
+        """The socket has something: an answer, a refusal, a finished connect; or the
+        watched directory changed."""
         p = self.probe
+        if isinstance(p, FileProbe):
+            self.sock.drain()
+            return file_ready(p.path, p.contains)
         if isinstance(p, DnsProbe):
             try:
                 wire = self.sock.recv(65535)

@@ -77,7 +77,19 @@ class CommandProbe:
     service: str | None = None
 
 
-Probe = DnsProbe | TcpProbe | FdProbe | CommandProbe
+@dataclass(frozen=True)
+class FileProbe:
+    """Ready when the file (a path under the lab directory, which is the same path on the
+    host for every runtime) exists, is not empty and holds `contains` if given: a pid file,
+    a state file a helper rewrites, a daemon's "started" log line. Watched from the host
+    with inotify, so nothing runs in the node while it waits."""
+
+    path: str
+    contains: str | None = None
+    service: str | None = None
+
+
+Probe = DnsProbe | TcpProbe | FdProbe | CommandProbe | FileProbe
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ import json
 from typing import Literal
 
 from ..model.topology import Nat64Prefix, NodeBase, Strict
-from .base import CommandProbe, Kind, NodeContext, Service
+from .base import FileProbe, Kind, NodeContext, Service
 from .common import base_files
 
 
@@ -142,4 +142,4 @@ class Client(Kind):
         if not self_configuring(ctx.spec):
             return []
         # ready once hostconf reports what the node needs (SLAAC address, resolvers, CLAT)
-        return [CommandProbe(["grep", "-qF", '"ready": true', f"{ctx.dir}/learnt.json"], service="hostconf")]
+        return [FileProbe(f"{ctx.dir}/learnt.json", contains='"ready": true', service="hostconf")]

@@ -17,7 +17,7 @@ from pydantic import Field
 from ..model.plan import PlanError
 from ..model.topology import NetName, NodeBase
 from ..model.types import IPv4Addr, NodeOrAddress
-from .base import CommandProbe, Kind, NodeContext, Service
+from .base import FileProbe, Kind, NodeContext, Service
 from .common import base_files
 
 V6ONLY_WAIT_MIN = 300  # RFC 8925 §3.4: MIN_V6ONLY_WAIT
@@ -119,4 +119,4 @@ class Dhcp4(Kind):
         return [Service("kea", self._argv(ctx, "-c"))]
 
     def probes(self, ctx: NodeContext):
-        return [CommandProbe(["grep", "-q", "DHCP4_STARTED", f"{ctx.dir}/kea.log"], service="kea")]
+        return [FileProbe(f"{ctx.dir}/kea.log", contains="DHCP4_STARTED", service="kea")]

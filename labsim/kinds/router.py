@@ -12,7 +12,7 @@ from typing import Literal
 
 from ..model.topology import NodeBase
 from ..ra import RaSpec, pref64_config, pref64_prefix, ra_networks, radvd_conf, rdnss_addresses
-from .base import CommandProbe, Kind, NodeContext, Service
+from .base import FileProbe, Kind, NodeContext, Service
 from .common import base_files
 
 
@@ -66,7 +66,7 @@ class Router(Kind):
         ra = ctx.spec.ra
         if not ra:
             return []
-        out = [CommandProbe(["test", "-s", f"{ctx.dir}/radvd.pid"], service="radvd")]
+        out = [FileProbe(f"{ctx.dir}/radvd.pid", service="radvd")]
         if ra.pref64:
-            out.append(CommandProbe(["test", "-s", f"{ctx.dir}/pref64.json.sent"], service="pref64"))
+            out.append(FileProbe(f"{ctx.dir}/pref64.json.sent", service="pref64"))
         return out
