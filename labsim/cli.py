@@ -225,11 +225,11 @@ def down(
     all_labs: bool = typer.Option(False, "--all", help="Remove every lab."),
 ) -> None:
     """Remove a lab: its processes, namespaces, containers, interfaces, mounts and files."""
-    from . import lab as labmod
+    from . import teardown
     from .runtime.state import LabState
 
     for lab in LabState.all_labs() if all_labs else [_pick_lab(name)]:
-        removed = labmod.down(lab)
+        removed = teardown.down(lab)
         err.print(f"lab {lab}: removed {len(removed)} objects")
 
 
@@ -239,9 +239,9 @@ def gc() -> None:
     labs of a killed `run`, `review` or `bench`, and namespaces, containers or files named
     for labsim with no state (every runtime is asked). Labs you brought up with `labsim up`
     stay until `down`."""
-    from . import lab as labmod
+    from . import teardown
 
-    removed = labmod.gc()
+    removed = teardown.gc()
     if not removed:
         err.print("nothing to collect")
     for lab, items in removed.items():

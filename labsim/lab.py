@@ -19,17 +19,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from .errors import EnvironmentMissingError, LabNotFoundError, LabsimError, RuntimeOpError
+from .errors import EnvironmentMissingError, RuntimeOpError
 from .kinds import registry
 from .kinds.base import NodeContext
 from .impair import loss_rules
 from .labca import LabCA
 from .loader import LoadedLab
 from .readiness import PendingProbe, wait_ready
-from .runtime import nsutil, registry as runtimes
+from .runtime import registry as runtimes
 from .runtime.base import DOCKER_NETWORKS, Runtime
-from .runtime.netns import NETNS_ETC, node_ns, ns_prefix
+from .runtime.netns import node_ns
 from .runtime.state import LabState
+# down and gc live in teardown (no kinds or model imported); `lab.down` etc. stay the API
+from .teardown import destroy_lab, down, gc, lab_namespaces  # noqa: F401
 
 # every node: no DAD (addresses usable at once), no router advertisements unless asked for,
 # IPv6 addresses that survive a link going down and up (a scenario's `stop: links`), and
@@ -133,11 +135,6 @@ def up(loaded: LoadedLab, runtime: str = runtimes.DEFAULT, progress: Progress | 
 def make_runtime(state: LabState) -> Runtime:
     """The runtime of a lab that is up (from its state)."""
     return runtimes.get(state.runtime)(state)
-
-
-def destroy_lab(state: LabState) -> list[str]:
-    """Tear down what `state` lists, with its runtime's teardown (from the state file alone)."""
-    return runtimes.get(state.runtime).destroy_state(state)
 
 
 def _ctx(loaded: LoadedLab, rt: Runtime, name: str) -> NodeContext:
@@ -251,84 +248,3 @@ def _summary(loaded: LoadedLab, rt: object = None) -> dict:
 
 
 # -- down and gc ----------------------------------------------------------------------------
-def lab_namespaces(lab: str) -> list[str]:
-    """Namespaces on the host that belong to `lab` by name (hub `ls-L`, nodes `ls-L_*`)."""
-    try:
-        names = os.listdir(nsutil.NETNS_RUN_DIR)
-    except FileNotFoundError:
-        return []
-    hub = ns_prefix(lab)
-    return sorted(n for n in names if n == hub or n.startswith(hub + "_"))
-
-
-def down(lab: str) -> list[str]:
-    try:
-        state = LabState.load(lab)
-    except FileNotFoundError:
-        found = [name for name, cls in runtimes.RUNTIMES.items() if lab in cls.orphans()]
-        if not found:
-            raise LabNotFoundError(f"no lab named {lab!r}; labs: {', '.join(LabState.all_labs()) or 'none'}") from None
-        return _destroy_orphan(lab, found)
-    # belt and braces: anything named for this lab goes too, recorded or not
-    state.namespaces += [n for n in lab_namespaces(lab) if n not in state.namespaces]
-    return destroy_lab(state)
-
-
-def _orphan_state(lab: str, runtime: str = runtimes.DEFAULT) -> LabState:
-    """A state for what is left of a lab with no (readable) state file: its namespaces and
-    their /etc/netns entries, by name."""
-    st = LabState(lab=lab, runtime=runtime, status="orphan")
-    st.dir.mkdir(parents=True, exist_ok=True)
-    st.namespaces = lab_namespaces(lab)
-    st.paths = [str(NETNS_ETC / n) for n in st.namespaces]
-    st.paths += [str(p) for p in sorted(NETNS_ETC.glob(f"ls-{lab}_*")) if str(p) not in st.paths]
-    st.paths += [str(p) for p in NETNS_ETC.glob(f"ls-{lab}") if str(p) not in st.paths]
-    return st
-
-
-def _destroy_orphan(lab: str, found_by: list[str]) -> list[str]:
-    """Every runtime that found something of `lab` removes it (each from a fresh orphan
-    state: a teardown removes the state it was given)."""
-    removed: list[str] = []
-    # the most capable runtime first (docker: containers before the hub they joined)
-    for name in sorted(found_by, key=lambda n: -len(runtimes.get(n).capabilities)):
-        removed += runtimes.get(name).destroy_state(_orphan_state(lab, name))
-    return removed
-
-
-def gc() -> dict[str, list[str]]:
-    """Remove labs whose owner is gone before they were up (a killed `labsim up`), or at any
-    time for ephemeral labs (a killed `labsim run` or `review`), and orphans: labs that some
-    registered runtime finds things of, with no state. A lab that cannot be removed does not
-    stop the others; it is reported (RuntimeOpError) once the rest are gone."""
-    removed: dict[str, list[str]] = {}
-    failed: dict[str, str] = {}
-
-    def collect(lab: str, teardown: Callable[[], list[str]]) -> None:
-        try:
-            removed[lab] = teardown()
-        except (OSError, LabsimError) as exc:
-            failed[lab] = str(exc)
-
-    for lab in LabState.all_labs():
-        try:
-            state = LabState.load(lab)
-            runtimes.get(state.runtime)
-        except (FileNotFoundError, ValueError, TypeError, LabsimError):
-            state = _orphan_state(lab)
-        if state.owner_alive() or (state.status == "up" and not state.extra.get("ephemeral")):
-            continue
-        state.namespaces += [n for n in lab_namespaces(lab) if n not in state.namespaces]
-        collect(lab, lambda state=state: destroy_lab(state))
-    known = set(LabState.all_labs())
-    found: dict[str, list[str]] = {}
-    for name, cls in runtimes.RUNTIMES.items():
-        for lab in cls.orphans() - known - set(failed):
-            found.setdefault(lab, []).append(name)
-    for lab in sorted(found):
-        collect(lab, lambda lab=lab: _destroy_orphan(lab, found[lab]))
-    if failed:
-        done = ", ".join(f"{lab} ({len(items)} objects)" for lab, items in removed.items()) or "nothing"
-        raise RuntimeOpError("gc could not remove " + "; ".join(f"lab {lab}: {msg}" for lab, msg in failed.items())
-                             + f". Removed: {done}")
-    return removed

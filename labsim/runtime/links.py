@@ -18,9 +18,10 @@ import time
 from typing import TYPE_CHECKING
 
 from ..errors import RuntimeOpError
-from ..model.plan import IfacePlan, RoutePlan
 
-if TYPE_CHECKING:  # importing pyroute2 costs ~0.16 s: only where IPRoute is used
+if TYPE_CHECKING:  # importing pyroute2 costs ~0.16 s: only where IPRoute is used; the plan
+    # types (pydantic models behind them, ~0.4 s) only for annotations: teardown needs neither
+    from ..model.plan import IfacePlan, RoutePlan
     from pyroute2 import IPRoute
     from pyroute2.netlink.exceptions import NetlinkError
 

@@ -14,14 +14,17 @@ import shutil
 import socket
 import subprocess
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import EnvironmentMissingError, RuntimeOpError
-from ..model.plan import IfacePlan, RoutePlan
 from . import links, nsutil
 from .base import Runtime
 from .enter import netns_argv, node_ns
 from .processes import stop_processes
 from .state import LabState, alive, process_start_time
+
+if TYPE_CHECKING:  # annotations only: `down` and `gc` use this module without the model
+    from ..model.plan import IfacePlan, RoutePlan
 
 NETNS_ETC = Path("/etc/netns")
 
