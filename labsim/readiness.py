@@ -20,7 +20,8 @@ import dns.rcode
 
 from .errors import ReadinessError
 from .filewatch import DirWatch, file_ready
-from .kinds.base import CommandProbe, DnsProbe, FdProbe, FileProbe, Probe, TcpProbe
+from .kinds.base import CommandProbe, DnsProbe, FileProbe, LinkProbe, Probe, TcpProbe
+from .runtime import links
 from .runtime.base import Runtime
 
 
@@ -39,24 +40,11 @@ def describe(p: Probe) -> str:
         return f"TCP [{p.address}]:{p.port}"
     if isinstance(p, CommandProbe):
         return "`" + " ".join(p.argv)[:60] + "`"
+    if isinstance(p, LinkProbe):
+        return f"{p.service or 'a process'} attached to {p.ifname} (carrier up)"
     if isinstance(p, FileProbe):
         return f"file {p.path}" + (f" holding {p.contains!r}" if p.contains is not None else " written")
-    return f"{p.service} holding {p.target}"
-
-
-def _fd_ok(pid: int | None, target: str) -> bool:
-    if pid is None:
-        return False
-    try:
-        for fd in os.listdir(f"/proc/{pid}/fd"):
-            try:
-                if os.readlink(f"/proc/{pid}/fd/{fd}") == target:
-                    return True
-            except OSError:
-                continue
-    except OSError:
-        pass
-    return False
+    raise TypeError(p)
 
 
 def _exited(pid: int | None) -> bool:
@@ -157,9 +145,15 @@ class _Watch:
             ok = file_ready(p.path, p.contains)
             self.due = now + (FILE_RECHECK_S if self.sock is not None else POLL_S)
             return ok
-        self.due = now + POLL_S  # files held, commands: nothing to wait on but time
-        if isinstance(p, FdProbe):
-            return _fd_ok(self.item.pid, p.target)
+        if isinstance(p, LinkProbe):
+            if self.sock is None:  # link notifications from the node, then ask once
+                self.sock = self.rt.socket(self.item.node, socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE)
+                self.sock.bind((0, links.RTMGRP_LINK))
+                self.sock.setblocking(False)
+            self.sock.send(links.link_query(p.ifname))
+            self.due = now + FILE_RECHECK_S  # and again now and then, should a message be lost
+            return False
+        self.due = now + POLL_S  # commands: nothing to wait on but time
         if isinstance(p, CommandProbe):
             return self.rt.exec(self.item.node, p.argv, timeout=5).returncode == 0
         raise TypeError(p)
@@ -171,6 +165,14 @@ class _Watch:
         if isinstance(p, FileProbe):
             self.sock.drain()
             return file_ready(p.path, p.contains)
+        if isinstance(p, LinkProbe):
+            try:
+                return links.carrier(self.sock.recv(65536), p.ifname)
+            except BlockingIOError:
+                return False
+            except OSError:  # ENOBUFS: notifications overran the socket; ask again now
+                self.due = now
+                return False
         if isinstance(p, DnsProbe):
             try:
                 wire = self.sock.recv(65535)
@@ -213,8 +215,10 @@ def wait_ready(rt: Runtime, pending: list[PendingProbe], deadline_s: float = 15.
     Waits on events rather than poll intervals where the probe allows: a DNS probe keeps one
     connected socket in the node, so an answer or a refusal (ICMP port unreachable) wakes it;
     a TCP probe wakes when its connect completes or is refused; each service's process has a
-    pidfd that wakes the wait the moment it exits. After a refusal it asks again 2 ms later,
-    doubling up to 50 ms. File and command probes are re-run every 10 ms."""
+    pidfd that wakes the wait the moment it exits; a file probe wakes on an inotify event in
+    the file's directory; a link probe (a TUN device's carrier: tayga attached) on a netlink
+    link notification from the node. After a refusal it asks again 2 ms later, doubling up
+    to 50 ms. Only command probes are re-run on an interval (10 ms)."""
     start = time.monotonic()
     watches = [_Watch(rt, item, start) for item in pending]
     pidfds = {id(w): _pidfd(w.item.pid) for w in watches}

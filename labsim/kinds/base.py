@@ -62,11 +62,12 @@ class TcpProbe:
 
 
 @dataclass(frozen=True)
-class FdProbe:
-    """Ready when the service's process holds a file open (tayga: /dev/net/tun)."""
+class LinkProbe:
+    """Ready when the node's interface `ifname` has its carrier up: a TUN device's carrier
+    comes up when a process attaches to it (tayga). Woken by a netlink link notification."""
 
-    service: str
-    target: str
+    ifname: str
+    service: str | None = None
 
 
 @dataclass(frozen=True)
@@ -89,7 +90,7 @@ class FileProbe:
     service: str | None = None
 
 
-Probe = DnsProbe | TcpProbe | FdProbe | CommandProbe | FileProbe
+Probe = DnsProbe | TcpProbe | LinkProbe | CommandProbe | FileProbe
 
 
 @dataclass(frozen=True)

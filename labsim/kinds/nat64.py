@@ -16,7 +16,7 @@ from pydantic import field_validator
 
 from ..model.topology import WELL_KNOWN_PREFIX, Nat64Prefix, NodeBase, Topology, is_global_ipv4
 from ..model.types import IPv4Net
-from .base import CommandProbe, FdProbe, Kind, NodeContext, Service
+from .base import CommandProbe, Kind, LinkProbe, NodeContext, Service
 from .common import base_files
 
 TUN = "nat64"
@@ -133,7 +133,7 @@ class Nat64(Kind):
         return out
 
     def probes(self, ctx: NodeContext):
-        out = [FdProbe("tayga", "/dev/net/tun")] if ctx.spec.translate else []
+        out = [LinkProbe(TUN, service="tayga")] if ctx.spec.translate else []
         if ctx.spec.uplink:
             # fails until slirp4netns has put 10.0.2.100 on the tap (a source address that is
             # not local is refused by the route lookup); sends nothing

@@ -119,7 +119,7 @@ class Runtime(ABC):
         `<service>.log`; returns its PID (recorded in the state file)."""
 
     @abstractmethod
-    def socket(self, node: str, family: int, type_: int = socket.SOCK_DGRAM) -> socket.socket:
+    def socket(self, node: str, family: int, type_: int = socket.SOCK_DGRAM, proto: int = 0) -> socket.socket:
         """A socket that lives in the node's network namespace (for probes and checks)."""
 
     def destroy(self) -> list[str]:

@@ -138,8 +138,8 @@ class FakeRuntime(Runtime):
         self._pid += 1
         return self._pid
 
-    def socket(self, node: str, family: int, type_: int = socketlib.SOCK_DGRAM):
-        if type_ != socketlib.SOCK_DGRAM:
+    def socket(self, node: str, family: int, type_: int = socketlib.SOCK_DGRAM, proto: int = 0):
+        if type_ != socketlib.SOCK_DGRAM or proto:
             raise NotImplementedError("the fake runtime answers datagrams only")
         return FakeSocket(self, node, family)
 

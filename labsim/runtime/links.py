@@ -100,7 +100,8 @@ IFA_ADDRESS, IFA_LOCAL = 1, 2
 RTA_DST, RTA_GATEWAY, RTA_TABLE = 1, 5, 15
 RT_TABLE_MAIN, RTPROT_STATIC, RT_SCOPE_UNIVERSE, RTN_UNICAST = 254, 4, 0, 1
 SOL_NETLINK, NETLINK_CAP_ACK = 270, 10
-IFF_UP = 1
+IFF_UP, IFF_LOWER_UP = 0x1, 0x10000
+RTMGRP_LINK = 0x1  # multicast group: a message for every link change
 _HDR = struct.Struct("=IHHII")  # nlmsghdr: length, type, flags, sequence, port
 _IFINFO = struct.Struct("=BxHiII")  # ifinfomsg: family, type, index, flags, change
 _IFADDR = struct.Struct("=BBBBI")  # ifaddrmsg: family, prefixlen, flags, scope, index
@@ -181,6 +182,37 @@ class Rtnl:
         """The interface index of `ifname` in this namespace."""
         (answer,) = self.batch([(RTM_GETLINK, 0, ifinfo(0, False, _name(IFLA_IFNAME, ifname)), what)])
         return _IFINFO.unpack_from(answer, _HDR.size)[2]
+
+
+def link_query(ifname: str, seq: int = 1) -> bytes:
+    """An RTM_GETLINK request for one interface by name (no ack: the answer is the link, or
+    an error when there is no such interface yet)."""
+    body = ifinfo(0, False, _name(IFLA_IFNAME, ifname))
+    return _HDR.pack(_HDR.size + len(body), RTM_GETLINK, NLM_F_REQUEST, seq, 0) + body
+
+
+def carrier(data: bytes, ifname: str) -> bool:
+    """True if the netlink messages in `data` (answers or RTMGRP_LINK notifications) show
+    `ifname` with its carrier up (IFF_LOWER_UP: a TUN device's is up while a process has
+    it open)."""
+    off = 0
+    while off + _HDR.size <= len(data):
+        length, mtype, _, _, _ = _HDR.unpack_from(data, off)
+        if length < _HDR.size:
+            break
+        if mtype == RTM_NEWLINK and length >= _HDR.size + _IFINFO.size:
+            flags = _IFINFO.unpack_from(data, off + _HDR.size)[3]
+            at, end = off + _HDR.size + _IFINFO.size, off + length
+            while at + 4 <= end:
+                size, kind = struct.unpack_from("=HH", data, at)
+                if size < 4:
+                    break
+                if kind == IFLA_IFNAME and data[at + 4:at + size].rstrip(b"\0") == ifname.encode():
+                    if flags & IFF_LOWER_UP:
+                        return True
+                at += (size + 3) & ~3
+        off += (length + 3) & ~3
+    return False
 
 
 def bridge(hub: Rtnl, name: str) -> int:

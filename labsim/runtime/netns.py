@@ -200,8 +200,8 @@ class NetnsRuntime(Runtime):
         proc.returncode = 0  # we never wait() on it here; teardown reaps or kills it
         return proc.pid
 
-    def socket(self, node: str, family: int, type_: int = socket.SOCK_DGRAM) -> socket.socket:
-        return nsutil.socket_in(nsutil.netns_path(self.ns(node)), family, type_)
+    def socket(self, node: str, family: int, type_: int = socket.SOCK_DGRAM, proto: int = 0) -> socket.socket:
+        return nsutil.socket_in(nsutil.netns_path(self.ns(node)), family, type_, proto)
 
 
 def destroy_state(state: LabState, grace_s: float = 1.0) -> list[str]:

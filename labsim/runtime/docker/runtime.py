@@ -334,8 +334,8 @@ class DockerRuntime(Runtime):
                                       "container": None if host else self.container(node)}])
         return pid
 
-    def socket(self, node: str, family: int, type_: int = socket.SOCK_DGRAM) -> socket.socket:
-        return nsutil.socket_in(self.netns_path(node), family, type_)
+    def socket(self, node: str, family: int, type_: int = socket.SOCK_DGRAM, proto: int = 0) -> socket.socket:
+        return nsutil.socket_in(self.netns_path(node), family, type_, proto)
 
     def destroy(self) -> list[str]:
         cli, self._cli = self._cli, None
