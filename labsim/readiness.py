@@ -37,6 +37,8 @@ def describe(p: Probe) -> str:
     if isinstance(p, DnsProbe):
         return f"DNS {p.rdtype} {p.qname} at {p.server}"
     if isinstance(p, TcpProbe):
+        if p.also:
+            return f"TCP port {p.port} on any of " + ", ".join(f"[{a}]" for a in (p.address, *p.also))
         return f"TCP [{p.address}]:{p.port}"
     if isinstance(p, CommandProbe):
         return "`" + " ".join(p.argv)[:60] + "`"
@@ -84,6 +86,7 @@ class _Watch:
         self.backoff = RETRY_FIRST_S
         self.due = now
         self.query = None
+        self.at = 0  # TCP: which of the probe's addresses is tried now
 
     def fileno(self) -> int | None:
         return self.sock.fileno() if self.sock is not None else None
@@ -105,6 +108,15 @@ class _Watch:
         self.due = now + self.backoff
         self.backoff = min(self.backoff * 2, RETRY_CAP_S)
 
+    def _next_address(self, now: float) -> None:
+        """TCP: this address refused (or never answered). The next one is tried at once;
+        after the last, back off and start over from the first."""
+        self.at = (self.at + 1) % (1 + len(self.probe.also))
+        if self.at:
+            self.due = now
+        else:
+            self._retry(now)
+
     def act(self, now: float) -> bool:
         """Nothing happened before `due`: start (again). True if the probe passed."""
         p = self.probe
@@ -123,18 +135,23 @@ class _Watch:
             self.due = now + p.timeout  # no answer by then: ask again
             return False
         if isinstance(p, TcpProbe):
-            self.close()
-            fam = socket.AF_INET6 if p.address.version == 6 else socket.AF_INET
+            if self.sock is not None:  # the last SYN got no answer in time: the next address
+                self.close()
+                self._next_address(now)
+                if self.due > now:
+                    return False
+            addr = (p.address, *p.also)[self.at]
+            fam = socket.AF_INET6 if addr.version == 6 else socket.AF_INET
             self.sock = self.rt.socket(self.item.node, fam, socket.SOCK_STREAM)
             self.sock.setblocking(False)
-            err = self.sock.connect_ex((str(p.address), p.port))
+            err = self.sock.connect_ex((str(addr), p.port))
             if err == 0 and not self._self_connected():
                 return True
             if err == errno.EINPROGRESS:
                 self.due = now + 0.2  # no answer to the SYN by then: try again
-            else:  # refused at once
+            else:  # refused at once (or no such address in the node: ::1 without IPv6)
                 self.close()
-                self._retry(now)
+                self._next_address(now)
             return False
         if isinstance(p, FileProbe):
             if self.sock is None:
@@ -195,7 +212,7 @@ class _Watch:
         if err == 0 and not self._self_connected():
             return True
         self.close()
-        self._retry(now)
+        self._next_address(now)
         return False
 
 
@@ -214,7 +231,8 @@ def wait_ready(rt: Runtime, pending: list[PendingProbe], deadline_s: float = 15.
 
     Waits on events rather than poll intervals where the probe allows: a DNS probe keeps one
     connected socket in the node, so an answer or a refusal (ICMP port unreachable) wakes it;
-    a TCP probe wakes when its connect completes or is refused; each service's process has a
+    a TCP probe wakes when its connect completes or is refused (one with several addresses
+    tries the next at once, backing off only after the last); each service's process has a
     pidfd that wakes the wait the moment it exits; a file probe wakes on an inotify event in
     the file's directory; a link probe (a TUN device's carrier: tayga attached) on a netlink
     link notification from the node. After a refusal it asks again 2 ms later, doubling up

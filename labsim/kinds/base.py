@@ -57,8 +57,12 @@ class DnsProbe:
 
 @dataclass(frozen=True)
 class TcpProbe:
+    """Ready when a TCP connect to `port` on `address`, or on any address in `also`, is
+    accepted (tried in turn; for a program whose bind address labsim does not know)."""
+
     address: IPAddress
     port: int
+    also: tuple[IPAddress, ...] = ()
 
 
 @dataclass(frozen=True)

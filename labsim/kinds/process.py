@@ -19,13 +19,18 @@ is created before setup (owned by `user`, mode 0750), an absolute one must exist
 `setup` commands run once, in order, before the program starts, wrapped like it (so an
 `initdb` runs as the database's user in its directory); the first failure stops bring-up.
 
-Readiness: a bounded TCP probe per `ports` entry, on the node's IPv4 address when it has
-one (a server bound to 0.0.0.0 only - catalog row 9 - is still ready), else an IPv6 one.
+Readiness: a bounded TCP probe per `ports` entry, ready when the port accepts on any of the
+node's addresses or its loopback ones (`probe_addresses`). Readiness means "the program is
+listening", not "it listens where clients need it": labsim does not know the program's bind
+address, and probing one family would fail bring-up for a bind to the other (a probe on the
+IPv4 address masks a `[::]` IPV6_V6ONLY or IPv6-address bind; one on IPv6 masks a `0.0.0.0`
+bind, catalog row 9). The scenario's checks then say which clients reach it.
 """
 
 from __future__ import annotations
 
 import re
+from ipaddress import ip_address
 from pathlib import PurePosixPath
 from typing import Annotated, Literal
 
@@ -34,9 +39,8 @@ from pydantic import Field, field_validator
 from ..model.plan import PlanError
 from ..model.topology import NodeBase
 from ..model.types import ArgWord, Body, DirPath, EnvName, EnvValue, FileName, PackageName, UserName
-from .base import Kind, NodeContext, Service, TcpProbe
+from .base import IPAddress, Kind, NodeContext, Service, TcpProbe
 from .common import base_files
-from .container import probe_address
 
 DIR = "{dir}"  # stands for the node's own directory
 DEFAULT_WORKDIR = "work"  # relative to the node directory
@@ -88,6 +92,18 @@ def wrap(ctx: NodeContext, argv: list[str]) -> list[str]:
     return [*head, *(expand(ctx, w) for w in argv)]
 
 
+# a program bound to loopback only still listens (clients elsewhere are refused: a check says so)
+LOOPBACK = (ip_address("127.0.0.1"), ip_address("::1"))
+
+
+def probe_addresses(ctx: NodeContext) -> list[IPAddress]:
+    """Every address a bind can cover: the node's own (IPv4 first: 0.0.0.0 and a dual-stack
+    :: both accept there), then loopback (for a program bound there, and 127.0.0.1 for
+    0.0.0.0 on a node without IPv4). A node without IPv6 on lo refuses ::1 at once."""
+    v4 = ctx.node.addresses(4)
+    return list(dict.fromkeys([*v4, *(a for a in ctx.node.addresses() if a not in v4), *LOOPBACK]))
+
+
 def service_name(spec: Schema) -> str:
     base = PurePosixPath(spec.command[0]).name.lower()
     return base if SERVICE_NAME.fullmatch(base) else "process"
@@ -119,11 +135,9 @@ class Process(Kind):
         return [Service(service_name(ctx.spec), wrap(ctx, ctx.spec.command))]
 
     def probes(self, ctx: NodeContext):
-        addr = probe_address(ctx)
-        return [TcpProbe(addr, p) for p in ctx.spec.ports] if addr is not None else []
+        first, *also = probe_addresses(ctx)
+        return [TcpProbe(first, p, tuple(also)) for p in ctx.spec.ports]
 
     def validate(self, ctx: NodeContext) -> None:
-        if ctx.spec.ports and not ctx.node.addresses():
-            raise PlanError(("nodes", ctx.name, "ports"), "the node has no address to probe its ports on")
         if ctx.spec.group and not ctx.spec.user:
             raise PlanError(("nodes", ctx.name, "group"), "a group is set only together with `user`")

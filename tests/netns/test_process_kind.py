@@ -6,6 +6,7 @@ scenario's `stop`/`start` actions stop it and start it again (a new PID, same us
 from __future__ import annotations
 
 import grp
+import json
 import os
 import pwd
 from pathlib import Path
@@ -86,4 +87,66 @@ def check_process_node(tmp_path: Path, lab_name: str, runtime: str) -> None:
 
     run_labsim("down", lab_name, check=True)
     assert not lab_processes(lab_name)
+    assert_same_host(before, host_snapshot(lab_name))
+
+
+# A listener bound where argv[1] says; an IPv6 bind is IPv6 only (V6ONLY), as a `[::]` one can be
+LISTEN = ("import socket, sys\n"
+          "fam = socket.AF_INET6 if ':' in sys.argv[1] else socket.AF_INET\n"
+          "s = socket.socket(fam)\n"
+          "if fam == socket.AF_INET6: s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)\n"
+          "s.bind((sys.argv[1], 8080)); s.listen()\n"
+          "while True: s.accept()[0].close()\n")
+BINDS = """\
+name: process-binds
+topology:
+  networks:
+    lan: {ipv6: "2001:db8:8::/64", ipv4: 192.0.2.0/24}
+  nodes:
+    cl: {kind: client, links: [lan]}
+    any6: {kind: process, links: [lan], command: [python3, "{dir}/listen.py", "::"], ports: [8080],
+          files: {listen.py: %(listen)s}}
+    own6: {kind: process, links: [lan], command: [python3, "{dir}/listen.py", "2001:db8:8::3"], ports: [8080],
+          files: {listen.py: %(listen)s}}
+    lo6: {kind: process, links: [lan], command: [python3, "{dir}/listen.py", "::1"], ports: [8080],
+          files: {listen.py: %(listen)s}}
+    any4: {kind: process, links: [lan], command: [python3, "{dir}/listen.py", 0.0.0.0], ports: [8080],
+          files: {listen.py: %(listen)s}}
+steps:
+  - tcp: {from: cl, host: "2001:db8:8::2", port: 8080}
+    expect: {ok: true, family: 6}
+  - tcp: {from: cl, host: 192.0.2.2, port: 8080}
+    expect: {reason: CONNECT_REFUSED}
+  - tcp: {from: cl, host: "2001:db8:8::3", port: 8080}
+    expect: {ok: true, family: 6}
+  - tcp: {from: cl, host: 192.0.2.3, port: 8080}
+    expect: {reason: CONNECT_REFUSED}
+  - name: listening on loopback only is listening (bring-up passed); no client reaches it
+    tcp: {from: cl, host: "2001:db8:8::4", port: 8080}
+    expect: {reason: CONNECT_REFUSED}
+  - tcp: {from: cl, host: 192.0.2.4, port: 8080}
+    expect: {reason: CONNECT_REFUSED}
+  - tcp: {from: cl, host: 192.0.2.5, port: 8080}
+    expect: {ok: true, family: 4}
+  - name: catalog row 9, told apart by the check, not hidden by readiness
+    tcp: {from: cl, host: "2001:db8:8::5", port: 8080}
+    expect: {reason: CONNECT_REFUSED}
+"""
+
+
+def test_readiness_finds_a_listener_of_either_family_and_the_checks_tell_them_apart(tmp_path, lab_name):
+    """Readiness means "the program listens": an IPv6-only bind (`::` with V6ONLY, the node's
+    IPv6 address, ::1) on a dual-stack node comes up as a 0.0.0.0 bind does; which clients
+    reach each one is what the scenario's checks say."""
+    before = host_snapshot(lab_name)
+    path = tmp_path / "process-binds.yml"
+    path.write_text(BINDS % {"listen": json.dumps(LISTEN)})
+    ls = load_scenario(path, lab_name=lab_name)
+    plan = ls.lab.plan.nodes
+    assert [str(a) for n in ("any6", "own6", "lo6", "any4") for a in plan[n].addresses()] == [
+        "2001:db8:8::2", "192.0.2.2", "2001:db8:8::3", "192.0.2.3",
+        "2001:db8:8::4", "192.0.2.4", "2001:db8:8::5", "192.0.2.5"]
+    result = run_scenario(ls, keep=False, runtime="netns")
+    assert result.passed, [(s.title, s.error, s.detail) for s in result.steps if not s.passed]
+    assert len(result.steps) == 8
     assert_same_host(before, host_snapshot(lab_name))

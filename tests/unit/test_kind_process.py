@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from ipaddress import ip_address
 
 import pytest
 from hypothesis import assume, given, settings, strategies as st
@@ -93,11 +94,17 @@ def test_render_writes_its_files_into_the_node_dir_and_the_lab_etc_files():
     assert {"/etc/hosts", "/etc/resolv.conf", "pg_hba.conf"} <= set(files)
 
 
-def test_probes_ipv4_on_a_dual_stack_node_and_ipv6_on_an_ipv6_only_one():
-    assert KIND.probes(ctx(lab(PG))) == [TcpProbe(ctx(lab(PG)).node.addresses(4)[0], 5432)]
-    v6 = lab(PG, links="v6")
-    (probe,) = KIND.probes(ctx(v6))
-    assert probe.address.version == 6 and probe.port == 5432
+def test_probes_every_address_a_bind_can_cover_so_neither_family_is_masked():
+    """0.0.0.0, `::` (V6ONLY or not), one of the node's addresses, loopback: each bind is
+    accepted on at least one of the probed addresses."""
+    c = ctx(lab(PG))
+    v4, v6 = c.node.addresses(4)[0], c.node.addresses(6)[0]
+    loop = (ip_address("127.0.0.1"), ip_address("::1"))
+    assert KIND.probes(c) == [TcpProbe(v4, 5432, (v6, *loop))]
+    (probe,) = KIND.probes(ctx(lab(PG, links="v6")))  # an IPv6-only node: 0.0.0.0 still on 127.0.0.1
+    assert probe.address.version == 6 and probe.also == loop and probe.port == 5432
+    (probe,) = KIND.probes(ctx(lab(PG, links="ds, v6")))  # both links' addresses, IPv4 first
+    assert [a.version for a in (probe.address, *probe.also)] == [4, 6, 6, 4, 6]
 
 
 def test_needs_the_wrappers_and_the_programs_but_not_ones_made_in_the_lab():

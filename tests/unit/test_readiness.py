@@ -83,3 +83,21 @@ def test_the_deadline_bounds_a_probe_that_never_passes():
     with pytest.raises(ReadinessError) as info:
         wait_ready(Loopback(), [probe(free_port()), probe(free_port())], deadline_s=0.3)
     assert "not ready after 0.3s" in str(info.value) and "also pending" in str(info.value)
+
+
+@pytest.mark.parametrize("bind", ["::1", "127.0.0.1"])
+def test_a_probe_with_several_addresses_passes_when_any_of_them_listens(bind):
+    """A program bound to one family only (here loopback of either) is found by a probe that
+    lists both: readiness says it listens; which clients reach it is for the checks."""
+    port = free_port()
+    fam = socket.AF_INET6 if ":" in bind else socket.AF_INET
+    with socket.socket(fam) as server:
+        if fam == socket.AF_INET6:
+            server.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        server.bind((bind, port))
+        server.listen()
+        both = TcpProbe(ipaddress.ip_address("127.0.0.1"), port, (ipaddress.ip_address("::1"),))
+        assert wait_ready(Loopback(), [PendingProbe("api", both, None, None)], deadline_s=5) < 5
+    with pytest.raises(ReadinessError) as info:  # the same probe with nothing listening
+        wait_ready(Loopback(), [PendingProbe("api", both, None, None)], deadline_s=0.2)
+    assert f"TCP port {port} on any of [127.0.0.1], [::1] not ready" in str(info.value)
