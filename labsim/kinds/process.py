@@ -13,7 +13,9 @@ node's `env` on top. Without `user` the program runs as root with labsim's envir
 
 `{dir}` in any command word, setup word, env value or `workdir` stands for the node's own
 directory (the same path inside the node on both runtimes). `files` are written there
-before setup. `workdir` defaults to `{dir}/work`; a relative workdir lies under `{dir}` and
+before setup, byte for byte: a script's `${dir}` or a template's `{dir}` is the file's own
+text. A file named in `expand_dir` has `{dir}` in its text replaced too (a config file
+naming paths in the node's directory, whose path holds the lab's name). `workdir` defaults to `{dir}/work`; a relative workdir lies under `{dir}` and
 is created before setup (owned by `user`, mode 0750), an absolute one must exist.
 
 `setup` commands run once, in order, before the program starts, wrapped like it (so an
@@ -34,7 +36,7 @@ from ipaddress import ip_address
 from pathlib import PurePosixPath
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 
 from ..model.plan import PlanError
 from ..model.topology import NodeBase
@@ -59,7 +61,16 @@ class Schema(NodeBase):
     group: UserName | None = None  # default: the group named like `user` (Debian's system users)
     setup: list[Argv] = Field(default_factory=list, max_length=32)  # run once before the program
     files: dict[FileName, Body] = Field(default_factory=dict, max_length=64)  # written to {dir}
+    expand_dir: list[FileName] = Field(default_factory=list, max_length=64)  # files whose {dir} is replaced
     packages: list[PackageName] = Field(default_factory=list, max_length=64)  # Debian packages it needs
+
+    @field_validator("expand_dir")
+    @classmethod
+    def _expands_its_own_files(cls, value, info: ValidationInfo):
+        unknown = [n for n in value if n not in (info.data.get("files") or {})]
+        if unknown:
+            raise ValueError(f"{', '.join(map(repr, unknown))}: not among this node's `files`")
+        return value
 
     @field_validator("command", "setup")
     @classmethod
@@ -121,7 +132,8 @@ class Process(Kind):
         return tuple(dict.fromkeys((*wrappers, *found))), ("util-linux", "coreutils", *spec.packages)
 
     def render(self, ctx: NodeContext) -> dict[str, str]:
-        return {**base_files(ctx), **ctx.spec.files}
+        files = {n: expand(ctx, t) if n in ctx.spec.expand_dir else t for n, t in ctx.spec.files.items()}
+        return {**base_files(ctx), **files}
 
     def setup(self, ctx: NodeContext) -> list[list[str]]:
         spec = ctx.spec

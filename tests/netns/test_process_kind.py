@@ -34,6 +34,8 @@ topology:
       group: nogroup
       env: {LABSIM_MARK: "in {dir}"}
       setup: [[touch, made-by-setup]]
+      files: {app.conf: "data = {dir}/work\\n", run.sh: "dir=/tmp; echo ${dir} {dir}\\n"}
+      expand_dir: [app.conf]
       command: [/usr/bin/python3, -u, -m, http.server, "8080", --bind, "::"]
       ports: [8080]
 steps:
@@ -81,6 +83,9 @@ def check_process_node(tmp_path: Path, lab_name: str, runtime: str) -> None:
     environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
     assert f"LABSIM_MARK=in {node_dir}".encode() in environ and b"USER=nobody" in environ
     assert (node_dir / "work" / "made-by-setup").stat().st_uid == nobody  # setup ran as the user
+    # `{dir}` is replaced in the files named by expand_dir only; others are written as given
+    assert (node_dir / "app.conf").read_text() == f"data = {node_dir}/work\n"
+    assert (node_dir / "run.sh").read_text() == "dir=/tmp; echo ${dir} {dir}\n"
 
     logs = run_labsim("logs", "--lab", lab_name, "app", "-n", "0", check=True).stdout
     assert "GET /made-by-setup HTTP" in logs and "GET /made-by-setup?again HTTP" in logs

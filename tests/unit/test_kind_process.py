@@ -94,6 +94,14 @@ def test_render_writes_its_files_into_the_node_dir_and_the_lab_etc_files():
     assert {"/etc/hosts", "/etc/resolv.conf", "pg_hba.conf"} <= set(files)
 
 
+def test_dir_is_replaced_in_the_files_expand_dir_names_and_nowhere_else():
+    c = ctx(lab('    command: [srv]\n    expand_dir: [app.conf]\n'
+                '    files: {app.conf: "pid {dir}/app.pid\\n", run.sh: "echo ${dir} {dir}\\n"}\n'))
+    files = KIND.render(c)
+    assert files["app.conf"] == "pid /run/labsim/proc/nodes/app/app.pid\n"
+    assert files["run.sh"] == "echo ${dir} {dir}\n"  # a script's own text, byte for byte
+
+
 def test_probes_every_address_a_bind_can_cover_so_neither_family_is_masked():
     """0.0.0.0, `::` (V6ONLY or not), one of the node's addresses, loopback: each bind is
     accepted on at least one of the probed addresses."""
@@ -134,6 +142,8 @@ def test_service_name_is_the_program_name_when_stop_and_start_accept_it():
     ("    command: [x]\n    packages: ['Bad_Pkg']\n", "nodes.app.packages", ""),
     ("    command: [x]\n    shell: 'rm -rf /'\n", "nodes.app.shell", ""),
     ("    command: [x]\n    group: www-data\n", "nodes.app.group", "only together with `user`"),
+    ("    command: [x]\n    files: {a.conf: x}\n    expand_dir: [b.conf]\n", "nodes.app.expand_dir",
+     "'b.conf': not among this node's `files`"),
 ])
 def test_bad_input_is_an_input_error_at_its_line(body, field, fragment):
     with pytest.raises(InputError) as info:
