@@ -8,7 +8,9 @@ they install (policy-rc.d answers 101), and the services they bring left disable
 `--check` (doctor) reports, without changing anything on the host:
 root or capabilities; network namespaces, veth, bridges, TUN and nftables, probed inside a
 throwaway namespace (`unshare --net`, gone when the probe exits); each binary and package the
-topologies need, with its version; Docker and the node image (required with --runtime docker).
+topologies need, with its version (or, for a runtime whose nodes bring their own, the
+runtime's binaries); Docker and the node image. What each runtime needs comes from
+`runtime.registry.host_needs`: no runtime is named here.
 """
 
 from __future__ import annotations
@@ -253,16 +255,24 @@ def check_docker(required: bool) -> list[Check]:
                   required)]
 
 
+# how to check each host service a runtime may need (runtime.registry.SERVICES)
+SERVICE_CHECKS = {"docker": check_docker}
+
+
 def doctor(topology_refs: list[str] | None, runtime: str) -> list[Check]:
+    """The checks for `runtime`, as the runtime registry declares its needs: the topologies'
+    software where nodes run the host's daemons, else the runtime's own binaries; every host
+    service any runtime uses, required for the ones this runtime names."""
+    from .runtime import registry
+
+    host = registry.host_needs(runtime)  # an unknown runtime: an input error, nothing probed
     checks = [check_privileges()]
     checks += check_kernel() if checks[0].ok else [
         Check("netns", False, "not probed: needs root", "run labsim setup --check with sudo")]
-    n = needs(topology_refs)
-    if runtime == "docker":  # the daemons are in the image; the host needs docker and ip
-        checks += [c for c in check_software(Needs([], {"ip": ("iproute2",)}))]
-    else:
-        checks += check_software(n)
-    checks += check_docker(required=runtime == "docker")
+    n = needs(topology_refs)  # loaded on every runtime: a bad topology is an input error on each
+    checks += check_software(n if host.node_software else Needs([], dict(host.binaries)))
+    for service in registry.SERVICES:
+        checks += SERVICE_CHECKS[service](required=service in host.services)
     return checks
 
 

@@ -1,0 +1,58 @@
+"""`labsim setup --check` asks the runtime registry what each runtime needs on the host: the
+topologies' daemons (netns) or only the runtime's own binaries and services (docker), so a
+runtime added to the registry gets its doctor table without an edit to setup_env. Root, the
+kernel probe and the Docker daemon are stood in for: the rows the table prints are checked."""
+
+from __future__ import annotations
+
+import pytest
+
+from labsim import setup_env
+from labsim.runtime import registry
+from labsim.runtime.registry import HostNeeds
+from tests.unit.cli_inproc import labsim as run_labsim
+
+
+@pytest.fixture
+def no_host(monkeypatch):
+    """Not root (so no kernel probe runs) and a stand-in Docker check that says if it is required."""
+    monkeypatch.setattr(setup_env, "check_privileges",
+                        lambda: setup_env.Check("root", False, "uid 1000 (stand-in)"))
+    monkeypatch.setitem(setup_env.SERVICE_CHECKS, "docker",
+                        lambda required: [setup_env.Check("docker", True, "stand-in", "", required)])
+
+
+def rows(checks) -> dict[str, bool]:
+    """check name -> required, for the software and service rows."""
+    return {c.what: c.required for c in checks if c.what not in ("root", "netns")}
+
+
+def test_every_runtime_declares_its_host_needs_with_services_the_doctor_checks():
+    for name in registry.names():
+        host = registry.host_needs(name)
+        assert set(host.services) <= set(registry.SERVICES), name
+    assert set(registry.SERVICES) <= set(setup_env.SERVICE_CHECKS)
+
+
+def test_netns_checks_the_topologys_daemons_and_docker_only_as_optional(no_host):
+    table = rows(setup_env.doctor(["apple-review"], "netns"))
+    assert {"binary tayga", "package unbound", "binary ip"} <= set(table)
+    assert table["docker"] is False
+
+
+def test_docker_checks_ip_and_requires_the_docker_daemon(no_host):
+    table = rows(setup_env.doctor(["apple-review"], "docker"))
+    assert table == {"binary ip": True, "docker": True}
+
+
+def test_a_runtime_added_to_the_registry_alone_gets_its_doctor_table(no_host, monkeypatch):
+    monkeypatch.setitem(registry._WHERE, "vm", ("labsim.runtime.netns", "NetnsRuntime"))
+    monkeypatch.setitem(registry._HOST, "vm", HostNeeds(node_software=False, binaries={"qemu-img": ("qemu-utils",)}))
+    table = rows(setup_env.doctor(["apple-review"], "vm"))
+    assert table == {"binary qemu-img": True, "docker": False}
+
+
+def test_an_unknown_runtime_is_an_input_error_before_anything_is_probed():
+    res = run_labsim("setup", "--check", "--runtime", "k8s")
+    assert res.returncode == 2
+    assert "unknown runtime 'k8s'; choose from netns, docker" in res.stdout + res.stderr
