@@ -143,6 +143,10 @@ def test_readiness_finds_a_listener_of_either_family_and_the_checks_tell_them_ap
     """Readiness means "the program listens": an IPv6-only bind (`::` with V6ONLY, the node's
     IPv6 address, ::1) on a dual-stack node comes up as a 0.0.0.0 bind does; which clients
     reach each one is what the scenario's checks say."""
+    check_binds(tmp_path, lab_name, "netns")
+
+
+def check_binds(tmp_path: Path, lab_name: str, runtime: str) -> None:
     before = host_snapshot(lab_name)
     path = tmp_path / "process-binds.yml"
     path.write_text(BINDS % {"listen": json.dumps(LISTEN)})
@@ -151,7 +155,7 @@ def test_readiness_finds_a_listener_of_either_family_and_the_checks_tell_them_ap
     assert [str(a) for n in ("any6", "own6", "lo6", "any4") for a in plan[n].addresses()] == [
         "2001:db8:8::2", "192.0.2.2", "2001:db8:8::3", "192.0.2.3",
         "2001:db8:8::4", "192.0.2.4", "2001:db8:8::5", "192.0.2.5"]
-    result = run_scenario(ls, keep=False, runtime="netns")
+    result = run_scenario(ls, keep=False, runtime=runtime)
     assert result.passed, [(s.title, s.error, s.detail) for s in result.steps if not s.passed]
     assert len(result.steps) == 8
     assert_same_host(before, host_snapshot(lab_name))
