@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from .errors import InputError, LabsimError
+from .runtime import registry as runtimes
 
 out = Console(width=None if sys.stdout.isatty() else int(os.environ.get("COLUMNS", 150)))
 err = Console(stderr=True)
@@ -87,8 +88,9 @@ def setup(
                                                    "prepare for (default: every kind, --uplink, bench)."),
     check: bool = typer.Option(False, "--check", help="Change nothing: check root, kernel features "
                                "(in a throwaway namespace), binaries, packages, Docker and the image."),
-    runtime: str = typer.Option("netns", "--runtime", help="netns or docker (docker: the daemons are "
-                                "in the image, so Docker and the image are required instead)."),
+    runtime: str = typer.Option(runtimes.DEFAULT, "--runtime", help=f"Where nodes run: {runtimes.help_text()}. "
+                                "With docker the daemons are in the image, so Docker and the image are "
+                                "checked instead of the host's packages."),
     package: Optional[List[str]] = typer.Option(None, "--package", help="Also install this Debian package."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the packages that would be installed."),
 ) -> None:

@@ -23,6 +23,7 @@ from ..model.topology import NodeBase
 from ..model.types import ArgWord, EnvName, EnvValue, ImageRef
 from .base import Kind, NodeContext, TcpProbe
 from .common import base_files
+from .process import probe_addresses
 
 
 class Schema(NodeBase):
@@ -47,16 +48,13 @@ class Container(Kind):
         return base_files(ctx)
 
     def probes(self, ctx: NodeContext):
-        addr = probe_address(ctx)
-        return [TcpProbe(addr, p) for p in ctx.spec.ports] if addr is not None else []
+        if not ctx.spec.ports:
+            return []
+        # as for a `process`: listening anywhere a bind can cover; the checks say for whom
+        first, *also = probe_addresses(ctx)
+        return [TcpProbe(first, p, tuple(also)) for p in ctx.spec.ports]
 
     def validate(self, ctx: NodeContext) -> None:
         for i, port in enumerate(ctx.spec.ports):
             if not 1 <= port <= 65535:
                 raise PlanError(("nodes", ctx.name, "ports", i), f"{port} is not a TCP port (1-65535)")
-
-
-def probe_address(ctx: NodeContext):
-    """IPv4 if the node has it (serves both a 0.0.0.0 and a :: bind), else IPv6."""
-    mine = ctx.node.addresses()
-    return next((a for a in mine if a.version == 4), mine[0] if mine else None)
