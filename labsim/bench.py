@@ -14,6 +14,7 @@ from typing import Callable
 
 from .checks import CheckEnv
 from .checks.measure import MeasureCheck, run_measure
+from .checks.reasons import Reason
 from .checks.stats import Series, by_round, ratio_ci, slices, summarize
 from .errors import InputError
 from .loader import LoadedLab
@@ -93,6 +94,12 @@ def _measure(plans: list[VariantPlan], envs: dict[str, CheckEnv], rounds: int, s
             for ms, err in zip(r.facts.samples_ms, r.facts.errors):
                 series.add(ms, err)
                 where.append(rnd)
+            if r.reason == Reason.TOOL_ERROR and not r.facts.samples_ms:
+                # the agent gave nothing (it failed to start, or died): the slice's lookups are
+                # failures the table shows, not samples that silently never were
+                for _ in range(n):
+                    series.add(0.0, Reason.TOOL_ERROR.value)
+                    where.append(rnd)
         step("", len(plans) / rounds)  # the caller's bar counts variants
     return got
 

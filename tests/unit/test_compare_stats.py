@@ -3,6 +3,7 @@ bootstrap interval, "no difference" when it covers 1; the report's words and lin
 
 from __future__ import annotations
 
+import json
 import random
 
 from hypothesis import given, settings
@@ -113,3 +114,27 @@ def test_the_table_says_no_difference_when_the_interval_covers_one():
     assert report.ratio_text(result(1, "b", ratio=slower), "p50") == "2.00× [1.70–2.40] slower than v0"
     assert report.ratio_text(result(0, "v0"), "p50") == "baseline"
     assert report.ratio_text(result(1, "c", ratio=same), "p95") == "—"
+
+
+def test_a_slice_whose_agent_gave_nothing_counts_as_failed_lookups():
+    """A slice whose measuring agent failed (exit 1, no JSON) shows as TOOL_ERROR failures in
+    its round, never as lookups that silently were not made."""
+    from labsim.bench import _measure
+    from labsim.measure.compare import Measure, VariantPlan
+    from labsim.runtime.fake import Reply
+    from tests.unit.scripted import env_for, handler
+
+    calls = []
+
+    def agent(call):
+        calls.append(call)
+        if len(calls) == 2:
+            return Reply("", "Traceback: killed", 1)
+        n = int(call.argv[call.argv.index("--count") + 1])
+        return Reply(json.dumps({"samples": [{"ms": 0.2, "error": None}] * n, "requested": n}))
+
+    env, _ = env_for(lambda call: agent(call) if "labsim.agent" in call.argv else handler()(call))
+    plan = VariantPlan("a", "client", Measure(count=12), None, "{}")  # type: ignore[arg-type]
+    series, rounds = _measure([plan], {"{}": env}, 3, 0, lambda msg, n: None)["a"]
+    assert len(series.ms) == 12 and rounds == [0] * 4 + [1] * 4 + [2] * 4
+    assert series.errors == [None] * 4 + ["TOOL_ERROR"] * 4 + [None] * 4
