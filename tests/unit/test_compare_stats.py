@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import random
+from html import escape as html_escape
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -114,6 +115,20 @@ def test_the_table_says_no_difference_when_the_interval_covers_one():
     assert report.ratio_text(result(1, "b", ratio=slower), "p50") == "2.00× [1.70–2.40] slower than v0"
     assert report.ratio_text(result(0, "v0"), "p50") == "baseline"
     assert report.ratio_text(result(1, "c", ratio=same), "p95") == "—"
+
+
+def test_a_ratio_across_labs_is_marked_and_the_table_says_why():
+    """Two labs are two sets of daemons: a ratio whose baseline ran in another lab carries that
+    difference too, so the table marks it and explains the mark once; one lab: no mark, no note."""
+    same = RatioCI("p50", 1.04, 0.93, 1.12, 0.95).to_dict()
+    across = result(1, "lab-2", ratio=same)
+    across.baseline_in_other_lab, across.lab = True, 2
+    assert report.ratio_text(across, "p50") == "1.04× [0.93–1.12] no difference †"
+    assert report.ratio_text(result(1, "twin", ratio=same), "p50") == "1.04× [0.93–1.12] no difference"
+    assert report.other_lab_note([result(0, "v0"), result(1, "twin", ratio=same)]) == ""
+    note = report.other_lab_note([result(0, "v0"), across])
+    assert note.startswith("†: measured in another lab than v0")
+    assert html_escape(note) in report.to_html("t", "d", [result(0, "v0"), across], b"")
 
 
 def test_a_slice_whose_agent_gave_nothing_counts_as_failed_lookups():
