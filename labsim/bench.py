@@ -19,6 +19,7 @@ from .checks.stats import Series, by_round, ratio_ci, slices, summarize
 from .errors import InputError
 from .loader import LoadedLab
 from .measure.compare import ROUNDS, VariantPlan, VariantResult
+from .measure.sched import cpu_wait
 from .scenario.load import lab_name_for
 from .scenario.session import lab_session
 
@@ -45,11 +46,14 @@ def run_comparison(plans: list[VariantPlan], progress: Callable[[str, float], No
     lab_no = {key: i for i, key in enumerate(groups, 1)}  # patch key -> lab number, bring-up order
     with ExitStack() as labs:  # every lab down at the end, also on failure (last up, first down)
         envs: dict[str, CheckEnv] = {}  # patch key -> the lab's check environment
+        daemons: dict[str, list[dict]] = {}  # patch key -> the lab's recorded processes
         for key, group in groups.items():
             step(f"bringing up the lab for {', '.join(p.name for p in group)}", 0)
             session = labs.enter_context(lab_session(_renamed(group[0].lab, lab_name_for(lab_prefix)), runtime))
-            envs[key] = session.env
+            envs[key], daemons[key] = session.env, list(session.state.processes)
+        before = {key: cpu_wait(procs) for key, procs in daemons.items()}
         got = _measure(plans, envs, rounds, seed, step)
+        waited = {key: _per_slice(cpu_wait(procs), before[key]) for key, procs in daemons.items()}
     results = []
     base_rounds = by_round(got[base_name][0].ms, got[base_name][0].errors, got[base_name][1], rounds)
     base_lab = lab_no[next(p.patch_key for p in plans if p.name == base_name)]
@@ -65,8 +69,16 @@ def run_comparison(plans: list[VariantPlan], progress: Callable[[str, float], No
                                      [round(m, 3) for m in series.ms], series.errors,
                                      p.measure.model_dump(), json.loads(p.patch_key), rounds=where,
                                      baseline=base_name, vs_baseline=vs, lab=lab_no[p.patch_key],
-                                     baseline_in_other_lab=lab_no[p.patch_key] != base_lab))
+                                     baseline_in_other_lab=lab_no[p.patch_key] != base_lab,
+                                     lab_cpu_wait_us=waited[p.patch_key]))
     return results
+
+
+def _per_slice(after, before) -> float | None:
+    """A lab's daemons' mean wait for a CPU per timeslice (µs) between two snapshots."""
+    if after is None or before is None or after.slices <= before.slices or after.wait_ns < before.wait_ns:
+        return None  # unreadable, or a thread ended and took its counts along
+    return (after - before).per_slice_us()
 
 
 def _measure(plans: list[VariantPlan], envs: dict[str, CheckEnv], rounds: int, seed: int,

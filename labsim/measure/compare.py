@@ -92,6 +92,9 @@ class VariantResult:
     # the baseline ran in another lab: the ratio also holds the difference between two sets of
     # daemons, which interleaving cannot even out (README, "Resolution latency")
     baseline_in_other_lab: bool = False
+    # the lab's daemons' mean wait for a CPU per timeslice while the rounds ran, in µs
+    # (measure.sched); None where the kernel's schedstat could not be read
+    lab_cpu_wait_us: float | None = None
 
     def to_dict(self) -> dict:
         from ..checks.result import dump

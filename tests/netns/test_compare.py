@@ -92,6 +92,8 @@ def test_two_labs_of_one_configuration_are_measured_and_marked_apart():
     for r in results:
         assert r.stats.count == 100 and not r.stats.failures, (r.name, r.stats.failures)
         assert sorted(set(r.rounds)) == list(range(5))
+        assert r.lab_cpu_wait_us is not None and r.lab_cpu_wait_us >= 0  # the lab's daemons ran
+    assert by["lab-1"].lab_cpu_wait_us == by["lab-1-twin"].lab_cpu_wait_us  # one lab, one figure
     out = io.StringIO()
     report.render_table("two-labs-one-config", results, Console(file=out, width=250))
     lines = out.getvalue().splitlines()
@@ -99,3 +101,4 @@ def test_two_labs_of_one_configuration_are_measured_and_marked_apart():
     across = [line for line in lines if line.lstrip("│ ").startswith("lab-2")]
     assert len(across) == 2 and all(line.count("†") == 2 for line in across), across  # p50 and p95
     assert "†: measured in another lab than lab-1" in out.getvalue()
+    assert "per timeslice: lab 1 " in out.getvalue() and "; lab 2 " in out.getvalue()

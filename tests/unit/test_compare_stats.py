@@ -153,3 +153,35 @@ def test_a_slice_whose_agent_gave_nothing_counts_as_failed_lookups():
     series, rounds = _measure([plan], {"{}": env}, 3, 0, lambda msg, n: None)["a"]
     assert len(series.ms) == 12 and rounds == [0] * 4 + [1] * 4 + [2] * 4
     assert series.errors == [None] * 4 + ["TOOL_ERROR"] * 4 + [None] * 4
+
+
+def test_a_labs_cpu_wait_is_read_from_its_live_processes_only():
+    """The kernel's per-thread schedstat of the recorded processes: this process has run and
+    waited; a recorded PID whose start time is not the live one's is someone else's."""
+    import os
+    import threading
+
+    from labsim.measure.sched import CpuWait, cpu_wait
+    from labsim.runtime.state import process_start_time
+
+    me = {"pid": os.getpid(), "start": process_start_time(os.getpid())}
+    first = cpu_wait([me])
+    assert first is not None and first.slices > 0 and first.wait_ns >= 0
+    worker = threading.Thread(target=lambda: sum(range(200000)))
+    worker.start()
+    worker.join()
+    assert cpu_wait([{**me, "start": me["start"] + 1}]) is None
+    assert cpu_wait([{"pid": "1; rm"}, {"node": "x"}]) is None  # nothing readable: no figure
+    later = cpu_wait([me])
+    assert later.slices >= first.slices and later.wait_ns >= first.wait_ns
+    assert CpuWait(3000, 2).per_slice_us() == 1.5 and CpuWait(5, 0).per_slice_us() is None
+
+
+def test_the_mark_across_labs_gives_each_labs_cpu_wait():
+    same = RatioCI("p50", 1.47, 1.04, 3.50, 0.95).to_dict()
+    base, across = result(0, "v0"), result(1, "lab-2", ratio=same)
+    base.lab_cpu_wait_us, across.lab, across.baseline_in_other_lab, across.lab_cpu_wait_us = 64.0, 2, True, 208.5
+    note = report.other_lab_note([base, across])
+    assert note.endswith("Each lab's daemons waited for a CPU, per timeslice: lab 1 64 µs; lab 2 208.5 µs.")
+    across.lab_cpu_wait_us = base.lab_cpu_wait_us = None  # unreadable: the note without figures
+    assert "waited" not in report.other_lab_note([base, across])
