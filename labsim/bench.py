@@ -19,7 +19,7 @@ from .checks.stats import Series, by_round, ratio_ci, slices, summarize
 from .errors import InputError
 from .loader import LoadedLab
 from .measure.compare import ROUNDS, VariantPlan, VariantResult
-from .measure.sched import cpu_wait
+from .measure.sched import CpuWait, cpu_wait
 from .scenario.load import lab_name_for
 from .scenario.session import lab_session
 
@@ -74,7 +74,7 @@ def run_comparison(plans: list[VariantPlan], progress: Callable[[str, float], No
     return results
 
 
-def _per_slice(after, before) -> float | None:
+def _per_slice(after: CpuWait | None, before: CpuWait | None) -> float | None:
     """A lab's daemons' mean wait for a CPU per timeslice (µs) between two snapshots."""
     if after is None or before is None or after.slices <= before.slices or after.wait_ns < before.wait_ns:
         return None  # unreadable, or a thread ended and took its counts along

@@ -53,8 +53,8 @@ def other_lab_note(results: list[VariantResult]) -> str:
     base = results[0].baseline
     waits = {r.lab: r.lab_cpu_wait_us for r in results}
     shown = "; ".join(f"lab {lab} {us:g} µs" for lab, us in sorted(waits.items()) if us is not None)
-    return (f"†: measured in another lab than {base}: two sets of daemons, whose places on the CPUs "
-            "under load can differ for a whole run, which interleaving cannot even out; "
+    return (f"†: measured in another lab than {base}: two sets of daemons, which the scheduler can keep "
+            "waiting for a CPU unequally for a whole run under load, which interleaving cannot even out; "
             "an A/A pair across labs once read 0.57× here. Put variants to compare in one lab where you can."
             + (f" Each lab's daemons waited for a CPU, per timeslice: {shown}." if shown else ""))
 
