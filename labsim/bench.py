@@ -14,22 +14,25 @@ from typing import Callable
 
 from .checks import CheckEnv
 from .checks.measure import MeasureCheck, run_measure
+from .checks.reasons import Reason
 from .checks.stats import Series, by_round, ratio_ci, slices, summarize
 from .errors import InputError
 from .loader import LoadedLab
 from .measure.compare import ROUNDS, VariantPlan, VariantResult
+from .measure.sched import CpuWait, cpu_wait
 from .scenario.load import lab_name_for
 from .scenario.session import lab_session
 
 
 def run_comparison(plans: list[VariantPlan], progress: Callable[[str, float], None] | None = None,
                    baseline: str | None = None, rounds: int = ROUNDS, seed: int = 0,
-                   runtime: str = "netns") -> list[VariantResult]:
+                   runtime: str = "netns", lab_prefix: str = "cmp") -> list[VariantResult]:
     """Bring every distinct lab up at once, then measure in `rounds` rounds: each round takes a
     slice of every variant's lookups, in an order shuffled with `seed`, so load that comes and
     goes on the machine lands on all variants alike. Each variant's p50 and p95 are then put
     over the `baseline` variant's (default: the first) with a bootstrap interval over the rounds.
-    `progress(message, variants_done)`."""
+    A ratio whose baseline ran in another lab is marked: two labs are two sets of daemons.
+    Labs are named `lab_prefix`-<random>. `progress(message, variants_done)`."""
     base_name = baseline or plans[0].name
     if base_name not in {p.name for p in plans}:
         raise InputError(f"no variant {base_name!r} to compare with; variants: "
@@ -40,15 +43,20 @@ def run_comparison(plans: list[VariantPlan], progress: Callable[[str, float], No
     groups: dict[str, list[VariantPlan]] = {}
     for p in plans:
         groups.setdefault(p.patch_key, []).append(p)
+    lab_no = {key: i for i, key in enumerate(groups, 1)}  # patch key -> lab number, bring-up order
     with ExitStack() as labs:  # every lab down at the end, also on failure (last up, first down)
         envs: dict[str, CheckEnv] = {}  # patch key -> the lab's check environment
+        daemons: dict[str, list[dict]] = {}  # patch key -> the lab's recorded processes
         for key, group in groups.items():
             step(f"bringing up the lab for {', '.join(p.name for p in group)}", 0)
-            session = labs.enter_context(lab_session(_renamed(group[0].lab, lab_name_for("cmp")), runtime))
-            envs[key] = session.env
+            session = labs.enter_context(lab_session(_renamed(group[0].lab, lab_name_for(lab_prefix)), runtime))
+            envs[key], daemons[key] = session.env, list(session.state.processes)
+        before = {key: cpu_wait(procs) for key, procs in daemons.items()}
         got = _measure(plans, envs, rounds, seed, step)
+        waited = {key: _per_slice(cpu_wait(procs), before[key]) for key, procs in daemons.items()}
     results = []
     base_rounds = by_round(got[base_name][0].ms, got[base_name][0].errors, got[base_name][1], rounds)
+    base_lab = lab_no[next(p.patch_key for p in plans if p.name == base_name)]
     for p in plans:
         series, where = got[p.name]
         vs = {}
@@ -60,8 +68,17 @@ def run_comparison(plans: list[VariantPlan], progress: Callable[[str, float], No
         results.append(VariantResult(p.name, p.node, p.description, summarize(series),
                                      [round(m, 3) for m in series.ms], series.errors,
                                      p.measure.model_dump(), json.loads(p.patch_key), rounds=where,
-                                     baseline=base_name, vs_baseline=vs))
+                                     baseline=base_name, vs_baseline=vs, lab=lab_no[p.patch_key],
+                                     baseline_in_other_lab=lab_no[p.patch_key] != base_lab,
+                                     lab_cpu_wait_us=waited[p.patch_key]))
     return results
+
+
+def _per_slice(after: CpuWait | None, before: CpuWait | None) -> float | None:
+    """A lab's daemons' mean wait for a CPU per timeslice (µs) between two snapshots."""
+    if after is None or before is None or after.slices <= before.slices or after.wait_ns < before.wait_ns:
+        return None  # unreadable, or a thread ended and took its counts along
+    return (after - before).per_slice_us()
 
 
 def _measure(plans: list[VariantPlan], envs: dict[str, CheckEnv], rounds: int, seed: int,
@@ -93,6 +110,12 @@ def _measure(plans: list[VariantPlan], envs: dict[str, CheckEnv], rounds: int, s
             for ms, err in zip(r.facts.samples_ms, r.facts.errors):
                 series.add(ms, err)
                 where.append(rnd)
+            if r.reason == Reason.TOOL_ERROR and not r.facts.samples_ms:
+                # the agent gave nothing (it failed to start, or died): the slice's lookups are
+                # failures the table shows, not samples that silently never were
+                for _ in range(n):
+                    series.add(0.0, Reason.TOOL_ERROR.value)
+                    where.append(rnd)
         step("", len(plans) / rounds)  # the caller's bar counts variants
     return got
 

@@ -88,6 +88,13 @@ class VariantResult:
     rounds: list[int] = field(default_factory=list)  # the round each sample was taken in
     baseline: str = ""  # the variant the ratios are over
     vs_baseline: dict = field(default_factory=dict)  # "p50"/"p95" -> RatioCI.to_dict() or None
+    lab: int = 1  # which of the comparison's labs it ran in (1 = the first brought up)
+    # the baseline ran in another lab: the ratio also holds the difference between two sets of
+    # daemons, which interleaving cannot even out (README, "Resolution latency")
+    baseline_in_other_lab: bool = False
+    # the lab's daemons' mean wait for a CPU per timeslice while the rounds ran, in µs
+    # (measure.sched); None where the kernel's schedstat could not be read
+    lab_cpu_wait_us: float | None = None
 
     def to_dict(self) -> dict:
         from ..checks.result import dump

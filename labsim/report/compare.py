@@ -43,7 +43,20 @@ def ratio_text(r: VariantResult, stat: str) -> str:
     if not ci:
         return "—"
     verdict = ci["verdict"] if ci["verdict"] == "no difference" else f"{ci['verdict']} than {r.baseline}"
-    return f"{ci['ratio']:.2f}× [{ci['lo']:.2f}–{ci['hi']:.2f}] {verdict}"
+    return f"{ci['ratio']:.2f}× [{ci['lo']:.2f}–{ci['hi']:.2f}] {verdict}" + (" †" if r.baseline_in_other_lab else "")
+
+
+def other_lab_note(results: list[VariantResult]) -> str:
+    """Why a ratio across labs is marked ('' when every variant shares the baseline's lab)."""
+    if not any(r.baseline_in_other_lab for r in results):
+        return ""
+    base = results[0].baseline
+    waits = {r.lab: r.lab_cpu_wait_us for r in results}
+    shown = "; ".join(f"lab {lab} {us:g} µs" for lab, us in sorted(waits.items()) if us is not None)
+    return (f"†: measured in another lab than {base}: two sets of daemons, which the scheduler can keep "
+            "waiting for a CPU unequally for a whole run under load, which interleaving cannot even out; "
+            "an A/A pair across labs once read 0.57× here. Put variants to compare in one lab where you can."
+            + (f" Each lab's daemons waited for a CPU, per timeslice: {shown}." if shown else ""))
 
 
 def _value(v) -> str:
@@ -89,6 +102,8 @@ def render_table(name: str, results: list[VariantResult], console: Console) -> N
     if base:
         console.print(f"ratios: the variant's percentile over {base}'s, with a 95% bootstrap interval over "
                       "the interleaved rounds; \"no difference\" when the interval covers 1")
+        if note := other_lab_note(results):
+            console.print(note)
 
 
 @dataclass
@@ -156,6 +171,7 @@ Variants were measured interleaved: in each round a slice of every variant, in s
 A ratio is the variant's percentile over {html.escape(base)}'s, with a 95% bootstrap interval over
 the rounds; "no difference" when the interval covers 1.</p>
 <table><tr>{head}</tr>{rows}</table>
+{f"<p>{html.escape(note)}</p>" if (note := other_lab_note(results)) else ""}
 <h2>Latency CDF</h2>
 <img alt="latency CDF per variant" src="data:image/png;base64,{img}">
 <h2>Variants</h2><ul>{changes}</ul>

@@ -105,3 +105,15 @@ def test_every_bad_variant_is_reported_at_once(tmp_path):
     with pytest.raises(InputError) as info:
         load_comparison(f)
     assert [(e.line, e.field) for e in info.value.errors] == [(5, "variants.a.from"), (7, "variants.b.nodes.nosuch")]
+
+
+def test_two_labs_of_one_configuration_plan_identically():
+    """The A/A comparison across labs: `lab-2` restates the base topology's own resolver, so it
+    gets a lab of its own with the very same plan (nodes, addresses, daemons' settings); twins
+    share their lab. What differs between the two labs is only which processes run them."""
+    _, plans = load_comparison(REPO / "compare" / "two-labs-one-config.yml")
+    by = {p.name: p for p in plans}
+    assert by["lab-1"].patch_key == by["lab-1-twin"].patch_key != by["lab-2"].patch_key == by["lab-2-twin"].patch_key
+    assert by["lab-1"].lab.topology == by["lab-2"].lab.topology
+    assert by["lab-1"].lab.plan == by["lab-2"].lab.plan
+    assert by["lab-1"].measure == by["lab-2"].measure and by["lab-1"].node == by["lab-2"].node

@@ -3,7 +3,9 @@ bootstrap interval, "no difference" when it covers 1; the report's words and lin
 
 from __future__ import annotations
 
+import json
 import random
+from html import escape as html_escape
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -113,3 +115,73 @@ def test_the_table_says_no_difference_when_the_interval_covers_one():
     assert report.ratio_text(result(1, "b", ratio=slower), "p50") == "2.00× [1.70–2.40] slower than v0"
     assert report.ratio_text(result(0, "v0"), "p50") == "baseline"
     assert report.ratio_text(result(1, "c", ratio=same), "p95") == "—"
+
+
+def test_a_ratio_across_labs_is_marked_and_the_table_says_why():
+    """Two labs are two sets of daemons: a ratio whose baseline ran in another lab carries that
+    difference too, so the table marks it and explains the mark once; one lab: no mark, no note."""
+    same = RatioCI("p50", 1.04, 0.93, 1.12, 0.95).to_dict()
+    across = result(1, "lab-2", ratio=same)
+    across.baseline_in_other_lab, across.lab = True, 2
+    assert report.ratio_text(across, "p50") == "1.04× [0.93–1.12] no difference †"
+    assert report.ratio_text(result(1, "twin", ratio=same), "p50") == "1.04× [0.93–1.12] no difference"
+    assert report.other_lab_note([result(0, "v0"), result(1, "twin", ratio=same)]) == ""
+    note = report.other_lab_note([result(0, "v0"), across])
+    assert note.startswith("†: measured in another lab than v0")
+    assert html_escape(note) in report.to_html("t", "d", [result(0, "v0"), across], b"")
+
+
+def test_a_slice_whose_agent_gave_nothing_counts_as_failed_lookups():
+    """A slice whose measuring agent failed (exit 1, no JSON) shows as TOOL_ERROR failures in
+    its round, never as lookups that silently were not made."""
+    from labsim.bench import _measure
+    from labsim.measure.compare import Measure, VariantPlan
+    from labsim.runtime.fake import Reply
+    from tests.unit.scripted import env_for, handler
+
+    calls = []
+
+    def agent(call):
+        calls.append(call)
+        if len(calls) == 2:
+            return Reply("", "Traceback: killed", 1)
+        n = int(call.argv[call.argv.index("--count") + 1])
+        return Reply(json.dumps({"samples": [{"ms": 0.2, "error": None}] * n, "requested": n}))
+
+    env, _ = env_for(lambda call: agent(call) if "labsim.agent" in call.argv else handler()(call))
+    plan = VariantPlan("a", "client", Measure(count=12), None, "{}")  # type: ignore[arg-type]
+    series, rounds = _measure([plan], {"{}": env}, 3, 0, lambda msg, n: None)["a"]
+    assert len(series.ms) == 12 and rounds == [0] * 4 + [1] * 4 + [2] * 4
+    assert series.errors == [None] * 4 + ["TOOL_ERROR"] * 4 + [None] * 4
+
+
+def test_a_labs_cpu_wait_is_read_from_its_live_processes_only():
+    """The kernel's per-thread schedstat of the recorded processes: this process has run and
+    waited; a recorded PID whose start time is not the live one's is someone else's."""
+    import os
+    import threading
+
+    from labsim.measure.sched import CpuWait, cpu_wait
+    from labsim.runtime.state import process_start_time
+
+    me = {"pid": os.getpid(), "start": process_start_time(os.getpid())}
+    first = cpu_wait([me])
+    assert first is not None and first.slices > 0 and first.wait_ns >= 0
+    worker = threading.Thread(target=lambda: sum(range(200000)))
+    worker.start()
+    worker.join()
+    assert cpu_wait([{**me, "start": me["start"] + 1}]) is None
+    assert cpu_wait([{"pid": "1; rm"}, {"node": "x"}]) is None  # nothing readable: no figure
+    later = cpu_wait([me])
+    assert later.slices >= first.slices and later.wait_ns >= first.wait_ns
+    assert CpuWait(3000, 2).per_slice_us() == 1.5 and CpuWait(5, 0).per_slice_us() is None
+
+
+def test_the_mark_across_labs_gives_each_labs_cpu_wait():
+    same = RatioCI("p50", 1.47, 1.04, 3.50, 0.95).to_dict()
+    base, across = result(0, "v0"), result(1, "lab-2", ratio=same)
+    base.lab_cpu_wait_us, across.lab, across.baseline_in_other_lab, across.lab_cpu_wait_us = 64.0, 2, True, 208.5
+    note = report.other_lab_note([base, across])
+    assert note.endswith("Each lab's daemons waited for a CPU, per timeslice: lab 1 64 µs; lab 2 208.5 µs.")
+    across.lab_cpu_wait_us = base.lab_cpu_wait_us = None  # unreadable: the note without figures
+    assert "waited" not in report.other_lab_note([base, across])
