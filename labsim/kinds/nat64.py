@@ -130,8 +130,11 @@ class Nat64(Kind):
             out.append(Service("tayga", tayga_argv(f"{ctx.dir}/tayga.conf")))
         if ctx.spec.uplink:
             # runs in the host namespace (it opens the host's sockets), attached to the node's.
-            # It stays root: it enters the node's namespace to open the tap, and the host's
-            # sockets it opens for the node's connections are a root process's
+            # It stays root: it enters the node's namespace as root to open the tap and has no
+            # option to change user. Not --enable-sandbox (drops all capabilities but
+            # CAP_NET_BIND_SERVICE): its mount namespace takes a copy of /run, /run/netns and
+            # every lab's namespace mounts with it, and the lab's next `ip netns exec` failed
+            # (setns: EINVAL) in tests/netns/test_uplink.py
             out.append(Service("uplink", ["slirp4netns", "--configure", "--mtu=65520", "--enable-ipv6",
                                           "--netns-type=path", "{netns}", UPLINK_DEV], host=True))
         return out

@@ -57,6 +57,8 @@ class Router(Kind):
         ra = ctx.spec.ra
         if not ra:
             return []
+        # -u radvd: radvd's own privilege separation; the daemon runs as radvd and a root
+        # helper it forks stays, only to write the interface sysctls radvd asks it for
         out = [Service("radvd", ["radvd", "--nodaemon", "-C", f"{ctx.dir}/radvd.conf", "-m", "stderr",
                                  "-p", f"{ctx.dir}/radvd.pid", "-u", "radvd"])]
         if ra.pref64:
