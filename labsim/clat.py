@@ -16,14 +16,17 @@ advertisement. Standard library only: this runs inside nodes (`labsim.hostconf`)
 
 from __future__ import annotations
 
+import grp
 import json
 import os
+import pwd
 import subprocess
 import time
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv6Address, IPv6Interface, IPv6Network
 
 from .nat64prefix import WKAS, embed
+from .privdrop import GROUP, USER, tayga_argv
 
 TUN = "clat"
 CLAT_V4 = IPv4Address("192.0.0.2")
@@ -147,7 +150,10 @@ class Clat:
     def _start(self, prefix: IPv6Network) -> None:
         addrs = uplink_for(prefix)
         os.makedirs(self.dir, exist_ok=True)
-        conf = os.path.join(self.dir, "tayga.conf")
+        # tayga's data-dir and chroot, where it keeps dynamic.map as nobody
+        os.chown(self.dir, pwd.getpwnam(USER).pw_uid, grp.getgrnam(GROUP).gr_gid)
+        os.chmod(self.dir, 0o750)
+        conf = os.path.join(os.path.dirname(self.dir), "clat-tayga.conf")  # root's, outside the chroot
         with open(conf, "w") as f:
             f.write(tayga_conf(prefix, addrs, self.dir))
         self.addrs = addrs
@@ -156,10 +162,10 @@ class Clat:
             if res.returncode != 0:
                 raise OSError(f"`{' '.join(argv)}`: {res.stderr.decode(errors='replace').strip()}")
         with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(["tayga", "-c", conf, "--nodetach"], stdin=subprocess.DEVNULL,
+            self.proc = subprocess.Popen(tayga_argv(conf), stdin=subprocess.DEVNULL,
                                          stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + TUN_WAIT_S
-        while not _holds_tun(self.proc.pid):
+        while not _tun_attached():
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 raise OSError(f"tayga (CLAT) did not open its TUN within {TUN_WAIT_S}s")
             time.sleep(0.01)
@@ -178,15 +184,11 @@ class Clat:
         self.addrs = None
 
 
-def _holds_tun(pid: int) -> bool:
-    try:
-        fds = os.listdir(f"/proc/{pid}/fd")
-    except OSError:
+def _tun_attached() -> bool:
+    """A process holds the TUN: the kernel gives a TUN carrier while one is attached
+    (NO-CARRIER otherwise). Not /proc/PID/fd: once tayga has dropped to nobody that needs
+    CAP_SYS_PTRACE, which a docker node lacks."""
+    res = _run(["ip", "-j", "link", "show", "dev", TUN])
+    if res.returncode != 0:
         return False
-    for fd in fds:
-        try:
-            if os.readlink(f"/proc/{pid}/fd/{fd}") == "/dev/net/tun":
-                return True
-        except OSError:
-            continue
-    return False
+    return any("LOWER_UP" in link.get("flags", []) for link in json.loads(res.stdout or b"[]"))

@@ -1,6 +1,6 @@
 """labsim's PREF64 sender (RFC 8781), what radvd 2.19 cannot send.
 
-    python -m labsim.pref64 CONFIG
+    python -m labsim.pref64 CONFIG [--user nobody --group nogroup]
 
 Runs inside the router's node (standard library only, so the docker image's python3 runs it
 too), adds the router's second link-local address (fe80::64) on each advertising interface
@@ -9,10 +9,17 @@ every router solicitation (rate-limited), every `interval` seconds, and at once 
 changes (a scenario's `set_pref64` action rewrites it with a new generation; lifetime 0
 withdraws). After each send it writes CONFIG.sent (generation, count) for readiness and
 for the action to wait on.
+
+Root is needed only to add the address and open the raw ICMPv6 sockets (CAP_NET_RAW), and
+to create CONFIG.sent in the root-owned node directory: all done at start, then it drops to
+--user (labsim.privdrop) and writes CONFIG.sent through the descriptor it opened. The
+advertising interfaces are the plan's and never change; a rewritten CONFIG changes only
+what is sent.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import select
@@ -24,6 +31,7 @@ import time
 from ipaddress import IPv6Network
 
 from .ndopts import PREF64_LINK_LOCAL, pref64_ra
+from .privdrop import drop_root, user_args
 
 BURST_S = (0.0, 0.2, 0.5, 1.0)  # after start and after each change: hosts just starting listen late
 RS_MIN_GAP_S = 0.1
@@ -52,6 +60,10 @@ class Sender:
         self.burst: list[float] = []
         self.next_periodic = 0.0
         self.last_rs = 0.0
+        self.privileged = True  # until root is dropped: sockets can be opened
+        # CONFIG.sent, emptied: ready only once this run has sent
+        self.sent_fd = os.open(config_path + ".sent", os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+                               | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
 
     def reload(self, now: float) -> None:
         mtime = os.stat(self.path).st_mtime
@@ -64,8 +76,13 @@ class Sender:
             return  # caught mid-write: read it again on the next round
         self.mtime, self.cfg = mtime, cfg
         for ifname in self.cfg["interfaces"]:
-            if ifname not in self.socks:
-                self.socks[ifname] = open_socket(ifname)
+            if ifname in self.socks:
+                continue
+            if not self.privileged:
+                print(f"pref64: {ifname}: a new interface needs root, which is dropped", file=sys.stderr,
+                      flush=True)
+                continue
+            self.socks[ifname] = open_socket(ifname)
         self.burst = [now + d for d in BURST_S]
 
     def send(self) -> None:
@@ -79,11 +96,14 @@ class Sender:
             except OSError as exc:  # a link taken down by a scenario: keep going
                 print(f"pref64: {ifname}: {exc}", file=sys.stderr, flush=True)
         self.sent += 1
-        tmp = self.path + ".sent.tmp"
-        with open(tmp, "w") as f:
-            json.dump({"generation": c["generation"], "count": self.sent, "prefix": c["prefix"],
-                       "lifetime": c["lifetime"]}, f)
-        os.replace(tmp, self.path + ".sent")
+        data = json.dumps({"generation": c["generation"], "count": self.sent, "prefix": c["prefix"],
+                           "lifetime": c["lifetime"]}).encode()
+        # in place (the directory is root's): a reader catching it mid-write sees JSON that
+        # does not parse, and reads again, as it does for any file not written yet
+        done = 0
+        while done < len(data):
+            done += os.pwrite(self.sent_fd, data[done:], done)
+        os.ftruncate(self.sent_fd, len(data))
 
     def loop(self) -> None:
         while True:
@@ -107,9 +127,20 @@ class Sender:
 
 
 def main(argv: list[str]) -> int:
-    [config] = argv
+    ap = argparse.ArgumentParser(prog="labsim.pref64", description=__doc__.splitlines()[0])
+    ap.add_argument("config")
+    user_args(ap)
+    args = ap.parse_args(argv)
     try:
-        Sender(config).loop()
+        sender = Sender(args.config)
+        for _ in range(100):  # the raw sockets, while root (a CONFIG caught mid-write: again)
+            sender.reload(time.monotonic())
+            if sender.cfg:
+                break
+            time.sleep(0.02)
+        drop_root(args.user, args.group)
+        sender.privileged = False
+        sender.loop()
     except KeyboardInterrupt:
         return 0
     return 0

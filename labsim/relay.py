@@ -3,7 +3,10 @@ here has no netem). Each query waits `delay ± jitter` ms before it is passed on
 resolver behind it sees the added round-trip time; answers go back at once. TCP queries are
 passed through with the same delay on the connection's first segment.
 
-    python -m labsim.relay --listen ADDR ... --port 53 --to-port 5300 --delay-ms 50 --jitter-ms 5
+    python -m labsim.relay --listen ADDR ... --port 53 --to-port 5300 --delay-ms 50 --jitter-ms 5 \
+        --user nobody --group nogroup
+
+It drops root to --user once port 53 is bound (what the authdns kind passes).
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ import argparse
 import asyncio
 import random
 import socket
+
+from .privdrop import drop_root, user_args
 
 
 class UdpRelay(asyncio.DatagramProtocol):
@@ -61,7 +66,8 @@ async def tcp_relay(reader, writer, upstream, delay, jitter) -> None:
     await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
 
 
-async def serve(listen: list[str], port: int, to_port: int, delay: float, jitter: float) -> None:
+async def serve(listen: list[str], port: int, to_port: int, delay: float, jitter: float,
+                user: str | None = None, group: str | None = None) -> None:
     loop = asyncio.get_running_loop()
     for addr in listen:
         upstream = ("::1" if ":" in addr else "127.0.0.1", to_port)
@@ -69,6 +75,8 @@ async def serve(listen: list[str], port: int, to_port: int, delay: float, jitter
         await loop.create_datagram_endpoint(lambda u=upstream: UdpRelay(u, delay, jitter),
                                             local_addr=(addr, port), family=fam)
         await asyncio.start_server(lambda r, w, u=upstream: tcp_relay(r, w, u, delay, jitter), addr, port)
+    # port 53 bound on every address: passing queries on to the server's high port needs no root
+    drop_root(user, group)
     print(f"relay: {', '.join(listen)} :{port} -> :{to_port}, +{delay}±{jitter} ms", flush=True)
     await asyncio.Event().wait()
 
@@ -80,8 +88,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--to-port", type=int, required=True)
     ap.add_argument("--delay-ms", type=float, default=0.0)
     ap.add_argument("--jitter-ms", type=float, default=0.0)
+    user_args(ap)
     a = ap.parse_args(argv)
-    asyncio.run(serve(a.listen, a.port, a.to_port, a.delay_ms, a.jitter_ms))
+    asyncio.run(serve(a.listen, a.port, a.to_port, a.delay_ms, a.jitter_ms, a.user, a.group))
 
 
 if __name__ == "__main__":

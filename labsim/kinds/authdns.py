@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
+from .. import privdrop
 from ..model.plan import PlanError
 from ..model.topology import NodeBase, Strict
 from ..model.types import MAX_NAME, NodeOrAddress, RecordOwner, ZoneName, record_value
@@ -254,7 +255,8 @@ class AuthDns(Kind):
             # the relay takes port 53 and passes queries on to pdns after the delay
             listen = [a for a in ("127.0.0.1", "::1", *map(str, ctx.node.addresses()))]
             argv = [ctx.python, "-m", "labsim.relay", "--port", "53", "--to-port", str(RELAYED_PORT),
-                    "--delay-ms", str(imp.dns_delay_ms), "--jitter-ms", str(imp.dns_jitter_ms)]
+                    "--delay-ms", str(imp.dns_delay_ms), "--jitter-ms", str(imp.dns_jitter_ms),
+                    "--user", privdrop.USER, "--group", privdrop.GROUP]  # root only to bind 53
             out.append(Service("relay", argv + [x for a in listen for x in ("--listen", a)]))
         return out
 

@@ -21,6 +21,7 @@ from ipaddress import ip_address
 from ..model.plan import PlanError
 from ..model.topology import NodeBase, Strict
 from ..model.types import Body, HeaderName, HeaderValue, IPLiteral, TlsName, UrlPath
+from ..privdrop import GROUP, USER
 from .base import Kind, NodeContext, Service, TcpProbe, TlsRequest
 from .common import base_files, https_certificate
 
@@ -79,7 +80,9 @@ class Backend(Kind):
 
     def services(self, ctx: NodeContext) -> list[Service]:
         spec = ctx.spec
-        argv = [ctx.python, "-m", "labsim.kinds.echo_server", "--name", ctx.name]
+        # binds its ports and reads its key as root, then runs as nobody (labsim.privdrop)
+        argv = [ctx.python, "-m", "labsim.kinds.echo_server", "--name", ctx.name,
+                "--user", USER, "--group", GROUP]
         for addr in listen_addresses(ctx):
             argv += ["--listen", addr]
         argv += ["--http", str(spec.http_port or 0), "--https", str(spec.https_port or 0)]

@@ -106,12 +106,13 @@ class TlsRequest:
     key: str = "tls/key.pem"
 
 
-def run_dir(path: str, user: str) -> list[str]:
+def run_dir(path: str, user: str, group: str | None = None) -> list[str]:
     """A setup command making the directory a daemon writes in (sockets, caches, pid files)
-    after it has dropped root: created owned by its user and group, mode 0750 at once, by
-    argv (`install -d`), never by a shell. The user is the Debian package's own, which
-    exists on the host and in the node image alike (their uids differ: names only)."""
-    return ["install", "-d", "-o", user, "-g", user, "-m", "0750", path]
+    after it has dropped root: created owned by its user and group (default: the group named
+    like the user, as Debian's system users have), mode 0750 at once, by argv (`install -d`),
+    never by a shell. The user is the Debian package's own, or nobody/nogroup, which exist
+    on the host and in the node image alike (their uids differ: names only)."""
+    return ["install", "-d", "-o", user, "-g", group or user, "-m", "0750", path]
 
 
 class Kind:

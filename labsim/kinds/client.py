@@ -136,6 +136,11 @@ class Client(Kind):
     def services(self, ctx: NodeContext) -> list[Service]:
         if not self_configuring(ctx.spec):
             return []
+        # hostconf keeps root for its whole life, on purpose: it is the node's network
+        # manager, and needs CAP_NET_ADMIN and CAP_NET_RAW whenever the network changes
+        # (CLAT TUN made and removed, addresses, routes and proxy NDP on every PREF64 change,
+        # DHCPv4 on raw sockets, lease addresses), and rewrites the node's resolv.conf in
+        # place. The tayga it runs as the CLAT drops to nobody (labsim.privdrop.tayga_argv)
         return [Service("hostconf", [ctx.python, "-m", "labsim.hostconf", f"{ctx.dir}/hostconf.json"])]
 
     def probes(self, ctx: NodeContext):

@@ -7,9 +7,9 @@ can point at this one node. It serves HTTPS with a lab-CA certificate naming the
 `names` (or `tls_names`), so the real SDK verifies it as it would the provider's.
 
 Those names exist only in the lab's own DNS (an authdns zone per provider domain): with no
-uplink nothing is ever looked up outside. moto runs on labsim's own interpreter in the node:
-on netns the venv's python (the `cloud` extra installed there); on docker the image's python3
-(moto and boto3 from docker/node-python.txt).
+uplink nothing is ever looked up outside. moto (through `labsim.cloudserve`) runs on
+labsim's own interpreter in the node: on netns the venv's python (the `cloud` extra installed
+there); on docker the image's python3 (moto and boto3 from docker/node-python.txt).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from pydantic import Field
 
 from ..model.plan import PlanError
 from ..model.topology import NodeBase
+from ..privdrop import GROUP, USER
 from .base import Kind, NodeContext, Service, TcpProbe, TlsRequest
 from .common import base_files, https_certificate
 
@@ -46,8 +47,11 @@ class CloudApi(Kind):
         # `::` listens on both families (the node's bindv6only is 0): the A-only default
         # endpoints arrive over IPv4 through NAT64, the dual-stack ones over IPv6
         host = "::" if ctx.node.addresses(6) else "0.0.0.0"
-        argv = [ctx.python, "-m", "moto.server", "-H", host, "-p", str(ctx.spec.https_port),
-                "-c", f"{ctx.dir}/{tls.cert}", "-k", f"{ctx.dir}/{tls.key}"]
+        # moto's server through labsim.cloudserve: binds the port and reads the key as
+        # root, then serves as nobody
+        argv = [ctx.python, "-m", "labsim.cloudserve", "--host", host, "--port", str(ctx.spec.https_port),
+                "--cert", f"{ctx.dir}/{tls.cert}", "--key", f"{ctx.dir}/{tls.key}",
+                "--user", USER, "--group", GROUP]
         return [Service("moto", argv)]
 
     def probes(self, ctx: NodeContext):

@@ -17,10 +17,16 @@ from pydantic import Field
 from ..model.plan import PlanError
 from ..model.topology import NetName, NodeBase
 from ..model.types import IPv4Addr, NodeOrAddress
-from .base import FileProbe, Kind, NodeContext, Service
+from .base import FileProbe, Kind, NodeContext, Service, run_dir
 from .common import base_files
 
 V6ONLY_WAIT_MIN = 300  # RFC 8925 §3.4: MIN_V6ONLY_WAIT
+# Kea 2.2 has no option to drop root: it runs as Debian's unit runs it (User=_kea with the
+# ambient capabilities CAP_NET_RAW, for its raw sockets, and CAP_NET_BIND_SERVICE, port 67),
+# here through setpriv; its leases, pid and lock files go to a directory of its own
+USER = "_kea"
+CAPS = "+net_raw,+net_bind_service"
+RUN = "kea"
 
 
 class Schema(NodeBase):
@@ -84,7 +90,7 @@ def kea_config(ctx: NodeContext) -> dict:
     return {"Dhcp4": {
         # raw sockets: clients with no address yet, answered by broadcast
         "interfaces-config": {"interfaces": [iface.ifname], "dhcp-socket-type": "raw"},
-        "lease-database": {"type": "memfile", "persist": True, "name": f"{ctx.dir}/leases4.csv",
+        "lease-database": {"type": "memfile", "persist": True, "name": f"{ctx.dir}/{RUN}/leases4.csv",
                            "lfc-interval": 0},
         "valid-lifetime": spec.lease_seconds,
         "subnet4": [{"id": 1, "subnet": str(iface.ipv4.network),
@@ -96,8 +102,8 @@ def kea_config(ctx: NodeContext) -> dict:
 class Dhcp4(Kind):
     name = "dhcp4"
     schema = Schema
-    packages = ("kea-dhcp4-server",)
-    binaries = ("kea-dhcp4",)
+    packages = ("kea-dhcp4-server",)  # setpriv: util-linux, Essential in Debian
+    binaries = ("kea-dhcp4", "setpriv")
 
     def validate(self, ctx: NodeContext) -> None:
         kea_config(ctx)
@@ -108,12 +114,18 @@ class Dhcp4(Kind):
         return files
 
     def _argv(self, ctx: NodeContext, mode: str) -> list[str]:
-        # Kea's pid and lock files go to the node directory, not the host's /run/kea
-        return ["env", f"KEA_PIDFILE_DIR={ctx.dir}", f"KEA_LOCKFILE_DIR={ctx.dir}",
+        # as _kea with its two capabilities: setpriv and env exec in place (the PID labsim
+        # records is kea's), and no exec gains privileges. The check (-t) runs so too: its
+        # logger lock file is then _kea's for the server. Kea's pid and lock files go to its
+        # directory in the node's, not the host's /run/kea
+        run = f"{ctx.dir}/{RUN}"
+        return ["setpriv", f"--reuid={USER}", f"--regid={USER}", "--init-groups", f"--inh-caps={CAPS}",
+                f"--ambient-caps={CAPS}", "--no-new-privs", "--",
+                "env", f"KEA_PIDFILE_DIR={run}", f"KEA_LOCKFILE_DIR={run}",
                 "kea-dhcp4", mode, f"{ctx.dir}/kea-dhcp4.json"]
 
     def setup(self, ctx: NodeContext) -> list[list[str]]:
-        return [self._argv(ctx, "-t")]  # a configuration check
+        return [run_dir(f"{ctx.dir}/{RUN}", USER), self._argv(ctx, "-t")]  # a configuration check
 
     def services(self, ctx: NodeContext) -> list[Service]:
         return [Service("kea", self._argv(ctx, "-c"))]

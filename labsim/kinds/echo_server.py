@@ -6,7 +6,8 @@ see exactly what crossed a proxy or CDN. Run inside a node:
     python -m labsim.kinds.echo_server --listen :: --http 80 --https 443 --cert C --key K
 
 `--listen ::` is dual-stack (IPV6_V6ONLY off); `--listen 0.0.0.0` is IPv4 only, the classic
-"daemon bound to 0.0.0.0" mistake a lab can reproduce.
+"daemon bound to 0.0.0.0" mistake a lab can reproduce. With `--user nobody --group nogroup`
+(what the backend kind passes) it drops root once every port is bound and the key is read.
 """
 
 from __future__ import annotations
@@ -20,10 +21,13 @@ import re
 import socket
 import socketserver
 import ssl
+import sys
 import threading
 from http.cookies import SimpleCookie
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
+
+from ..privdrop import drop_root, user_args
 
 
 def ws_accept(key: str) -> str:
@@ -151,7 +155,6 @@ class EchoServer(ThreadingHTTPServer):
         super().finish_request(request, client_address)
 
     def handle_error(self, request, client_address) -> None:
-        import sys
         print(f"echo: {client_address[0]}: {sys.exc_info()[1]!r}", file=sys.stderr, flush=True)
 
     def server_bind(self) -> None:
@@ -209,6 +212,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--tcp", type=int, default=0, help="a raw TCP service that sends --banner first")
     ap.add_argument("--banner", default="labsim-echo ready")
     ap.add_argument("--responses", help="JSON file: path -> {status, headers, body}")
+    user_args(ap)
     args = ap.parse_args(argv)
     responses = json.loads(open(args.responses).read()) if args.responses else {}
     servers = []
@@ -221,6 +225,9 @@ def main(argv: list[str] | None = None) -> None:
             servers.append(EchoServer(listen, args.https, args.name, tls=ctx, responses=responses))
         if args.tcp:
             servers.append(BannerServer(listen, args.tcp, args.banner))
+    # every port bound (80 and 443 need root), the key and the responses read: nothing
+    # left that needs root, and a request can no longer reach anything root could
+    drop_root(args.user, args.group)
     threads = [threading.Thread(target=s.serve_forever, daemon=True) for s in servers]
     for t in threads:
         t.start()

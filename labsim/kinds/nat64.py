@@ -16,7 +16,8 @@ from pydantic import field_validator
 
 from ..model.topology import WELL_KNOWN_PREFIX, Nat64Prefix, NodeBase, Topology, is_global_ipv4
 from ..model.types import IPv4Net
-from .base import CommandProbe, Kind, LinkProbe, NodeContext, Service
+from ..privdrop import GROUP, USER, tayga_argv
+from .base import CommandProbe, Kind, LinkProbe, NodeContext, Service, run_dir
 from .common import base_files
 
 TUN = "nat64"
@@ -112,7 +113,8 @@ class Nat64(Kind):
             return uplink
         v4, v6 = ctx.node.addresses(4)[0], ctx.node.addresses(6)[0]
         return [
-            ["mkdir", "-p", f"{ctx.dir}/tayga"],
+            # tayga's data-dir: its chroot and where it keeps dynamic.map, as nobody
+            run_dir(f"{ctx.dir}/tayga", USER, GROUP),
             ["tayga", "-c", f"{ctx.dir}/tayga.conf", "--mktun"],
             ["ip", "link", "set", "dev", TUN, "up"],
             # the node's own addresses on the TUN give tayga's ICMP errors a source
@@ -125,9 +127,14 @@ class Nat64(Kind):
     def services(self, ctx: NodeContext) -> list[Service]:
         out = []
         if ctx.spec.translate:
-            out.append(Service("tayga", ["tayga", "-c", f"{ctx.dir}/tayga.conf", "--nodetach"]))
+            out.append(Service("tayga", tayga_argv(f"{ctx.dir}/tayga.conf")))
         if ctx.spec.uplink:
-            # runs in the host namespace (it opens the host's sockets), attached to the node's
+            # runs in the host namespace (it opens the host's sockets), attached to the node's.
+            # It stays root: it enters the node's namespace as root to open the tap and has no
+            # option to change user. Not --enable-sandbox (drops all capabilities but
+            # CAP_NET_BIND_SERVICE): its mount namespace takes a copy of /run, /run/netns and
+            # every lab's namespace mounts with it, and the lab's next `ip netns exec` failed
+            # (setns: EINVAL) in tests/netns/test_uplink.py
             out.append(Service("uplink", ["slirp4netns", "--configure", "--mtu=65520", "--enable-ipv6",
                                           "--netns-type=path", "{netns}", UPLINK_DEV], host=True))
         return out

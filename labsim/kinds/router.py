@@ -11,6 +11,7 @@ import json
 from typing import Literal
 
 from ..model.topology import NodeBase
+from ..privdrop import GROUP, USER
 from ..ra import RaSpec, pref64_config, pref64_prefix, ra_networks, radvd_conf, rdnss_addresses
 from .base import FileProbe, Kind, NodeContext, Service
 from .common import base_files
@@ -56,10 +57,14 @@ class Router(Kind):
         ra = ctx.spec.ra
         if not ra:
             return []
+        # -u radvd: radvd's own privilege separation; the daemon runs as radvd and a root
+        # helper it forks stays, only to write the interface sysctls radvd asks it for
         out = [Service("radvd", ["radvd", "--nodaemon", "-C", f"{ctx.dir}/radvd.conf", "-m", "stderr",
                                  "-p", f"{ctx.dir}/radvd.pid", "-u", "radvd"])]
         if ra.pref64:
-            out.append(Service("pref64", [ctx.python, "-m", "labsim.pref64", f"{ctx.dir}/pref64.json"]))
+            # root to open its raw sockets, then nobody (labsim.privdrop)
+            out.append(Service("pref64", [ctx.python, "-m", "labsim.pref64", f"{ctx.dir}/pref64.json",
+                                          "--user", USER, "--group", GROUP]))
         return out
 
     def probes(self, ctx: NodeContext):

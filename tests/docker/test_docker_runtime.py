@@ -206,6 +206,19 @@ def test_rewritten_etc_file_is_seen_at_once(docker_lab):
     assert rt.exec("client", ["cat", "/etc/labsim-new/x.conf"]).stdout == b"x\n"
 
 
+def test_daemons_drop_root_in_their_containers(docker_lab):
+    """tayga and the echo backends run as the image's nobody (uid 65534 there and on the
+    host: no user namespace), with no capability left, and still answer (the tests above)."""
+    for p in docker_lab.state.processes:
+        if p.get("service") in ("tayga", "echo"):
+            status = dict(line.split(":", 1) for line in Path(f"/proc/{p['pid']}/status").read_text().splitlines())
+            assert status["Uid"].split() == ["65534"] * 4, p
+            assert status["Gid"].split() == ["65534"] * 4, p
+            assert int(status["CapEff"], 16) == 0, p
+    users = dexec(docker_lab.lab, "api", "ps", "-o", "user=", "-C", "python3").stdout.split()
+    assert users == ["nobody"]
+
+
 def test_stopped_daemon_is_seen_as_exited(docker_lab):
     from labsim.readiness import _exited
     from labsim.runtime.processes import stop_processes

@@ -94,8 +94,9 @@ def test_cloudapi_serves_tls_from_the_lab_ca_on_both_families():
                       python="/venv/bin/python")
     kind = registry.get("cloudapi")
     (svc,) = kind.services(ctx)
-    assert svc.argv == ["/venv/bin/python", "-m", "moto.server", "-H", "::", "-p", "443",
-                        "-c", "/labsim/cloud/tls/cert.pem", "-k", "/labsim/cloud/tls/key.pem"]
+    assert svc.argv == ["/venv/bin/python", "-m", "labsim.cloudserve", "--host", "::", "--port", "443",
+                        "--cert", "/labsim/cloud/tls/cert.pem", "--key", "/labsim/cloud/tls/key.pem",
+                        "--user", "nobody", "--group", "nogroup"]
     assert "s3.dualstack.eu-central-1.amazonaws.com" in kind.tls(ctx).names
 
 
