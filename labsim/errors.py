@@ -18,6 +18,19 @@ class LabsimError(Exception):
 
     exit_code = 3
 
+    def __reduce__(self):
+        # `labsim run -j N` gets its workers' errors pickled: rebuild them from their args and
+        # fields without calling __init__ (subclasses take other arguments than the message;
+        # a ReadinessError used to arrive as a BrokenProcessPool that hid it)
+        return (_rebuild, (type(self), self.args, dict(self.__dict__)))
+
+
+def _rebuild(cls: type, args: tuple, fields: dict) -> LabsimError:
+    exc = cls.__new__(cls, *args)
+    exc.args = args
+    exc.__dict__.update(fields)
+    return exc
+
 
 class InputError(LabsimError):
     """Bad input: `file:line: field: message`. Nothing has been created when this is raised."""
