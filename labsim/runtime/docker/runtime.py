@@ -7,6 +7,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import ClassVar
@@ -19,6 +20,8 @@ from ..enter import docker_argv
 from ..netns import ns_prefix, write_private
 from ..state import LabState, process_start_time
 from . import exec_stream, networks
+from .agentconn import AgentConn
+from .nodeagent import NAME as AGENT_NAME
 from .client import LABEL_LAB, LABEL_NODE, container_name, docker_client, docker_sdk, op_error
 from .image import node_image_id
 from .mountns import bind_in_mount_ns
@@ -29,7 +32,10 @@ PKG_MOUNT = "/opt/labsim"  # PYTHONPATH; the package itself is at /opt/labsim/la
 NODE_PYTHON = "python3"  # the image's interpreter, for labsim's in-node programs
 CAPS = ["NET_ADMIN", "NET_RAW"]  # ip/nft/tayga --mktun; ping
 START_WORKERS = 8  # containers started at once by create_nodes (~1.2 s for 7 on 2 cores)
-HOST_BINARIES = ("slirp4netns",)  # host services (Service.host) run on the host, not in the image
+HOST_BINARIES = ("slirp4netns",)
+# the container's command: the launcher (nodeagent) that runs bring-up's commands and daemons
+# inside it, a fork each; it becomes `sleep infinity` once the bring-up is done
+LAUNCHER = [NODE_PYTHON, "-I", "-S", f"{PKG_MOUNT}/labsim/runtime/docker/nodeagent.py"]  # host services (Service.host) run on the host, not in the image
 
 
 class DockerRuntime(Runtime):
@@ -53,6 +59,11 @@ class DockerRuntime(Runtime):
         self._pids: dict[str, int] = {}
         self._ipr: dict[str, object] = {}
         self._hub_fd: int | None = None
+        # nodes whose launcher this process started (node -> its connection once made, None
+        # when it could not be reached: `docker exec` then), and a lock per node
+        self._launchers: dict[str, AgentConn | None] = {}
+        self._tried: set[str] = set()
+        self._locks: dict[str, threading.Lock] = {}
 
     # -- class level: environment, teardown, orphans, interactive exec --------------------
     @classmethod
@@ -124,8 +135,35 @@ class DockerRuntime(Runtime):
             self._ipr[self.hub] = nsutil.iproute_in(nsutil.netns_path(self.hub))
         return self._ipr[self.hub]
 
+    def _launcher(self, node: str) -> AgentConn | None:
+        """The node's launcher (connected on first use), or None: `docker exec` then."""
+        if node not in self._launchers:
+            return None
+        conn = self._launchers[node]
+        if conn is None and node not in self._tried:
+            self._tried.add(node)
+            conn = self._launchers[node] = AgentConn.connect(self.netns_path(node), self.pid(node), node)
+        return conn
+
+    def _close_launchers(self) -> None:
+        """Let every launcher become `sleep infinity` now: those never used get a connection
+        that closes at once (else each would wait out its idle time as a python process)."""
+        for node, conn in self._launchers.items():
+            if conn is None and node not in self._tried:
+                try:
+                    sock = nsutil.socket_in(self.netns_path(node), socket.AF_UNIX, socket.SOCK_SEQPACKET)
+                    with sock:
+                        sock.connect(AGENT_NAME)
+                except (OSError, RuntimeOpError):
+                    pass  # gone already, or not listening yet: it times out by itself
+            elif conn is not None:
+                conn.close()
+        self._launchers.clear()
+
     def close(self) -> None:
-        """Close the netlink sockets and the docker connection kept open during bring-up."""
+        """Close the launchers, the netlink sockets and the docker connection kept open
+        during bring-up."""
+        self._close_launchers()
         for ipr in self._ipr.values():
             try:
                 ipr.close()
@@ -213,7 +251,7 @@ class DockerRuntime(Runtime):
             image, command, env = self.images[node]
             extra = {"log_config": docker.types.LogConfig(type="json-file")}  # `docker logs`
         else:
-            image, command = self.image or node_image_id(self.cli), ["sleep", "infinity"]
+            image, command = self.image or node_image_id(self.cli), LAUNCHER
             env = {"PYTHONPATH": PKG_MOUNT, "PYTHONDONTWRITEBYTECODE": "1"}
             volumes[pkg] = {"bind": f"{PKG_MOUNT}/labsim", "mode": "ro"}
             extra = {"log_config": docker.types.LogConfig(type="none"),
@@ -227,26 +265,33 @@ class DockerRuntime(Runtime):
             extra["networking_config"] = {d.docker_name: self.cli.api.create_endpoint_config(
                 ipv4_address=str(iface.ipv4.ip) if iface.ipv4 else None,
                 ipv6_address=str(iface.ipv6.ip) if iface.ipv6 and d.enable_ipv6 else None)}
+        # what `containers.run` does, less its two inspects (one is enough, for the PID)
+        from docker.models.containers import _create_container_args
+
+        api = self.cli.api
         try:
-            c = self.cli.containers.run(
-                image, command, name=self.container(node),
+            cid = api.create_container(**_create_container_args(dict(
+                image=image, command=command, name=self.container(node),
                 detach=True, init=True, hostname=socket.gethostname(),
                 cap_add=CAPS, sysctls=sysctls,
                 labels={LABEL_LAB: self.lab, LABEL_NODE: node},
-                volumes=volumes, environment=env, **extra)
-            c.reload()
-            pid = c.attrs["State"]["Pid"]
+                volumes=volumes, environment=env, version=api._version, **extra)))["Id"]
+            api.start(cid)
+            pid = api.inspect_container(cid)["State"]["Pid"]
         except docker.errors.DockerException as exc:
             raise op_error(f"node {node}: starting container {self.container(node)}", exc) from exc
         if not pid:
             out = ""
             if node in self.images:
                 try:
-                    out = ": " + c.logs(tail=15).decode(errors="replace").strip()
+                    out = ": " + api.logs(cid, tail=15).decode(errors="replace").strip()
                 except docker.errors.DockerException:
                     pass
             raise RuntimeOpError(f"node {node}: container {self.container(node)} exited at once{out}")
         self._pids[node] = pid
+        if command is LAUNCHER:
+            self._locks[node] = threading.Lock()
+            self._launchers[node] = None  # connected on first use
 
     def _dnet_of(self, node: str) -> DockerNet | None:
         iface = self.dattach.get(node)
@@ -311,6 +356,11 @@ class DockerRuntime(Runtime):
     # -- processes -----------------------------------------------------------------------
     def exec(self, node: str, argv: list[str], timeout: float = 30.0,
              input: bytes | None = None) -> subprocess.CompletedProcess:
+        if node in self._launchers:
+            with self._locks[node]:
+                conn = self._launcher(node)
+                if conn is not None:
+                    return conn.run(self._argv(argv), timeout, input)
         return exec_stream.run(self.cli, self.container(node), node, self._argv(argv), timeout, input)
 
     def spawn(self, node: str, service: str, argv: list[str], host: bool = False) -> int:
@@ -325,9 +375,16 @@ class DockerRuntime(Runtime):
             proc.returncode = 0  # never waited on here; teardown reaps or kills it
         else:
             argv = self._argv(argv)
-            # sh execs the daemon in place: the exec's PID is the daemon's
-            wrapped = ["sh", "-c", 'exec "$@" >>"$0" 2>&1 </dev/null', str(log), *argv]
-            pid = exec_stream.start_detached(self.cli, self.container(node), node, wrapped)
+            pid = None
+            if node in self._launchers:
+                with self._locks[node]:
+                    conn = self._launcher(node)
+                    if conn is not None:
+                        pid = conn.spawn(argv, str(log))
+            if pid is None:
+                # sh execs the daemon in place: the exec's PID is the daemon's
+                wrapped = ["sh", "-c", 'exec "$@" >>"$0" 2>&1 </dev/null', str(log), *argv]
+                pid = exec_stream.start_detached(self.cli, self.container(node), node, wrapped)
         self.state.record(processes=[{"node": node, "service": service, "pid": pid,
                                       "start": process_start_time(pid), "argv": argv,
                                       "log": str(log), "host": host,
