@@ -75,29 +75,40 @@ class AgentConn:
         return json.loads(data), pid
 
     def run(self, argv: list[str], timeout: float, input: bytes | None) -> subprocess.CompletedProcess:
+        try:
+            return self._run(argv, timeout, input)
+        except (OSError, EOFError) as exc:  # the container went away under it
+            raise RuntimeOpError(f"node {self.node}: {argv[0]}: the container's launcher: {exc}") from exc
+
+    def spawn(self, argv: list[str], log: str) -> int:
+        """Start `argv` (output appended to `log`); its host PID."""
+        try:
+            return self._spawn(argv, log)
+        except (OSError, EOFError) as exc:
+            raise RuntimeOpError(f"node {self.node}: {argv[0]}: the container's launcher: {exc}") from exc
+
+    def _run(self, argv: list[str], timeout: float, input: bytes | None) -> subprocess.CompletedProcess:
         deadline = time.monotonic() + timeout + REPLY_MARGIN_S
-        head = {"op": "run", "argv": argv, "timeout": timeout,
-                "input": None if input is None else len(input)}
-        send(self.sock, head, *([input] if input else []))
+        head = [b"run", str(timeout).encode(), b"-" if input is None else str(len(input)).encode()]
+        send(self.sock, b"\0".join(head + [os.fsencode(a) for a in argv]), *([input] if input else []))
         try:
             rep, _ = self._recv(deadline)
             out = recv_blob(self.sock, rep["out"])
             err = recv_blob(self.sock, rep["err"])
-        except socket.timeout as exc:
+        except TimeoutError as exc:
             raise RuntimeOpError(f"node {self.node}: {argv[0]} still running after {timeout}s") from exc
         if rep["timeout"]:
             raise RuntimeOpError(f"node {self.node}: {argv[0]} still running after {timeout}s")
         return subprocess.CompletedProcess(argv, rep["code"], out, err)
 
-    def spawn(self, argv: list[str], log: str) -> int:
-        """Start `argv` (output appended to `log`); its host PID."""
-        send(self.sock, {"op": "spawn", "argv": argv, "log": log})
+    def _spawn(self, argv: list[str], log: str) -> int:
+        send(self.sock, b"\0".join([b"spawn", os.fsencode(log), *map(os.fsencode, argv)]))
         deadline = time.monotonic() + CONNECT_S
         pid = None
         while True:
             try:
                 rep, sender = self._recv(deadline)
-            except socket.timeout as exc:
+            except TimeoutError as exc:
                 raise RuntimeOpError(f"node {self.node}: the launcher did not start {argv[0]}") from exc
             if rep.get("child"):
                 pid = sender

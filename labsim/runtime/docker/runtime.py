@@ -35,7 +35,9 @@ START_WORKERS = 8  # containers started at once by create_nodes (~0.8 s for 7 on
 HOST_BINARIES = ("slirp4netns",)
 # the container's command: the launcher (nodeagent) that runs bring-up's commands and daemons
 # inside it, a fork each; it becomes `sleep infinity` once the bring-up is done
-LAUNCHER = [NODE_PYTHON, "-I", "-S", f"{PKG_MOUNT}/labsim/runtime/docker/nodeagent.py"]  # host services (Service.host) run on the host, not in the image
+# (no site, no user paths, the stdlib's frozen modules: fewer files opened through the
+# container's fuse-overlayfs on the way to listening)
+LAUNCHER = [NODE_PYTHON, "-I", "-S", "-X", "frozen_modules=on", f"{PKG_MOUNT}/labsim/runtime/docker/nodeagent.py"]  # host services (Service.host) run on the host, not in the image
 
 
 class DockerRuntime(Runtime):
@@ -59,10 +61,10 @@ class DockerRuntime(Runtime):
         self._pids: dict[str, int] = {}
         self._ipr: dict[str, object] = {}
         self._hub_fd: int | None = None
-        # nodes whose launcher this process started (node -> its connection once made, None
-        # when it could not be reached: `docker exec` then), and a lock per node
-        self._launchers: dict[str, AgentConn | None] = {}
-        self._tried: set[str] = set()
+        # nodes whose launcher this process started: node -> its connection (made while
+        # other containers start; None when it could not be reached: `docker exec` then), and
+        # a lock per node (one request at a time)
+        self._launchers: dict[str, Future] = {}
         # container starts in flight (create_nodes begins them, create_node waits for one),
         # and hub bridges made while they run
         self._pool: ThreadPoolExecutor | None = None
@@ -140,29 +142,31 @@ class DockerRuntime(Runtime):
             self._ipr[self.hub] = nsutil.iproute_in(nsutil.netns_path(self.hub))
         return self._ipr[self.hub]
 
+    def _executor(self) -> ThreadPoolExecutor:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=START_WORKERS, thread_name_prefix="labsim-start")
+        return self._pool
+
     def _launcher(self, node: str) -> AgentConn | None:
-        """The node's launcher (connected on first use), or None: `docker exec` then."""
-        if node not in self._launchers:
-            return None
-        conn = self._launchers[node]
-        if conn is None and node not in self._tried:
-            self._tried.add(node)
-            conn = self._launchers[node] = AgentConn.connect(self.netns_path(node), self.pid(node), node)
-        return conn
+        """The node's launcher once connected, or None (not ours, or not reachable): `docker
+        exec` then."""
+        fut = self._launchers.get(node)
+        return None if fut is None else fut.result()
 
     def _close_launchers(self) -> None:
-        """Let every launcher become `sleep infinity` now: those never used get a connection
-        that closes at once (else each would wait out its idle time as a python process)."""
-        for node, conn in self._launchers.items():
-            if conn is None and node not in self._tried:
+        """Let every launcher become `sleep infinity` now (after _join_starts: no connect is
+        in flight); one whose connect never ran gets a connection that closes at once (else
+        it would wait out its idle time as a python process)."""
+        for node, fut in self._launchers.items():
+            conn = None if fut.cancelled() or fut.exception() else fut.result()
+            if conn is not None:
+                conn.close()
+            elif fut.cancelled():
                 try:
-                    sock = nsutil.socket_in(self.netns_path(node), socket.AF_UNIX, socket.SOCK_SEQPACKET)
-                    with sock:
+                    with nsutil.socket_in(self.netns_path(node), socket.AF_UNIX, socket.SOCK_SEQPACKET) as sock:
                         sock.connect(AGENT_NAME)
                 except (OSError, RuntimeOpError):
                     pass  # gone already, or not listening yet: it times out by itself
-            elif conn is not None:
-                conn.close()
         self._launchers.clear()
 
     def close(self) -> None:
@@ -218,9 +222,8 @@ class DockerRuntime(Runtime):
         if todo:
             self._prepare_dirs(list(todo))  # recorded before any is created
             assert self.cli is not None  # one client, made here, shared by the workers
-            self._pool = self._pool or ThreadPoolExecutor(max_workers=START_WORKERS,
-                                                          thread_name_prefix="labsim-start")
-            self._starting.update({n: self._pool.submit(self._start, n, s) for n, s in todo.items()})
+            pool = self._executor()
+            self._starting.update({n: pool.submit(self._start, n, s) for n, s in todo.items()})
         self._make_bridges()
 
     def create_node(self, node: str, sysctls: dict[str, str]) -> None:
@@ -307,10 +310,11 @@ class DockerRuntime(Runtime):
             raise RuntimeOpError(f"node {node}: container {self.container(node)} exited at once{out}")
         self._pids[node] = pid
         if command is LAUNCHER:
-            self._locks[node] = lock = threading.Lock()
-            self._launchers[node] = None
-            with lock:  # connected now, while other containers start (it listens within ~50 ms)
-                self._launcher(node)
+            # connected while other containers start (it listens ~20 ms after the start, more
+            # under load); create_node does not wait for it, the first exec or spawn does
+            self._locks[node] = threading.Lock()
+            self._launchers[node] = self._executor().submit(
+                AgentConn.connect, self.netns_path(node), pid, node)
 
     def _dnet_of(self, node: str) -> DockerNet | None:
         iface = self.dattach.get(node)
