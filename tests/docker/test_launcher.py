@@ -62,6 +62,9 @@ def test_run_semantics(local_launcher):
     with pytest.raises(RuntimeOpError, match="still running after 0.3s"):
         conn.run(["sleep", "30"], 0.3, None)
     assert time.monotonic() - t < 5
+    with pytest.raises(RuntimeOpError, match="still running"):  # its output closed, it runs on
+        conn.run(["sh", "-c", "exec >/dev/null 2>&1; sleep 30"], 0.3, None)
+    assert time.monotonic() - t < 10
     assert conn.run(["true"], 10, None).returncode == 0  # usable after a timeout
 
 
@@ -119,6 +122,10 @@ def test_launcher_gives_what_docker_exec_gives(one_node):
     assert via_launcher.returncode == 0 == via_docker.returncode
     assert b"CapBnd" in via_launcher.stdout and b"Seccomp" in via_launcher.stdout
     assert via_launcher.stdout.decode().splitlines() == via_docker.stdout.decode().splitlines()
+    t = time.monotonic()
+    with pytest.raises(RuntimeOpError, match="still running"):  # bounded inside a container too
+        rt.exec("a", ["sh", "-c", "exec >/dev/null 2>&1; sleep 30"], timeout=0.5)
+    assert time.monotonic() - t < 5
     # labsim's in-node programs run on the image's python3
     out = rt.exec("a", [sys.executable, "-c", "import labsim.agent, sys; print(sys.version_info[0])"])
     assert out.returncode == 0 and out.stdout == b"3\n", out.stderr

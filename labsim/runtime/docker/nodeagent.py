@@ -124,6 +124,14 @@ def _run(sock, timeout: float, n_in: int | None, argv: list[bytes]) -> None:
             in_w = -1
     deadline = time.monotonic() + timeout
     open_fds = set(bufs) | ({in_w} if in_w >= 0 else set())
+    # the command's exit is an event too (a pidfd): one that closed its output and runs on
+    # is bounded by the same deadline, as a `docker exec` is
+    try:
+        pidfd = os.pidfd_open(pid)
+        poll.register(pidfd, select.POLLIN)
+        open_fds.add(pidfd)
+    except OSError:  # no pidfd here: wait for the exit once the output is closed
+        pidfd = -1
     timed_out = False
     while open_fds:
         left = deadline - time.monotonic()
@@ -131,6 +139,10 @@ def _run(sock, timeout: float, n_in: int | None, argv: list[bytes]) -> None:
             timed_out = True
             break
         for fd, _ in poll.poll(left * 1000):
+            if fd == pidfd:
+                poll.unregister(pidfd)
+                open_fds.discard(pidfd)
+                continue
             if fd == in_w:
                 try:
                     pending = pending[os.write(in_w, pending[:CHUNK]):]
@@ -150,7 +162,7 @@ def _run(sock, timeout: float, n_in: int | None, argv: list[bytes]) -> None:
                 open_fds.discard(fd)
     if timed_out:
         os.kill(pid, _signal.SIGKILL)
-    for fd in list(bufs) + ([in_w] if in_w >= 0 else []):
+    for fd in list(bufs) + [fd for fd in (in_w, pidfd) if fd >= 0]:
         os.close(fd)
     status = os.waitpid(pid, 0)[1]
     code = os.waitstatus_to_exitcode(status)
