@@ -32,12 +32,13 @@ PKG_MOUNT = "/opt/labsim"  # PYTHONPATH; the package itself is at /opt/labsim/la
 NODE_PYTHON = "python3"  # the image's interpreter, for labsim's in-node programs
 CAPS = ["NET_ADMIN", "NET_RAW"]  # ip/nft/tayga --mktun; ping
 START_WORKERS = 8  # containers started at once by create_nodes (~0.8 s for 7 on 2 cores)
-HOST_BINARIES = ("slirp4netns",)
+HOST_BINARIES = ("slirp4netns",)  # host services (Service.host) run on the host, not in the image
 # the container's command: the launcher (nodeagent) that runs bring-up's commands and daemons
-# inside it, a fork each; it becomes `sleep infinity` once the bring-up is done
-# (no site, no user paths, the stdlib's frozen modules: fewer files opened through the
-# container's fuse-overlayfs on the way to listening)
-LAUNCHER = [NODE_PYTHON, "-I", "-S", "-X", "frozen_modules=on", f"{PKG_MOUNT}/labsim/runtime/docker/nodeagent.py"]  # host services (Service.host) run on the host, not in the image
+# inside it, a fork each; it becomes `sleep infinity` once the bring-up is done (no site, no
+# user paths, the stdlib's frozen modules: few files opened through the container's
+# fuse-overlayfs on the way to listening)
+LAUNCHER = [NODE_PYTHON, "-I", "-S", "-X", "frozen_modules=on",
+            f"{PKG_MOUNT}/labsim/runtime/docker/nodeagent.py"]
 
 
 class DockerRuntime(Runtime):
