@@ -7,7 +7,8 @@ import shutil
 import socket
 import subprocess
 import sys
-from concurrent.futures import ThreadPoolExecutor
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import ClassVar
 
@@ -19,6 +20,8 @@ from ..enter import docker_argv
 from ..netns import ns_prefix, write_private
 from ..state import LabState, process_start_time
 from . import exec_stream, networks
+from .agentconn import AgentConn
+from .nodeagent import NAME as AGENT_NAME
 from .client import LABEL_LAB, LABEL_NODE, container_name, docker_client, docker_sdk, op_error
 from .image import node_image_id
 from .mountns import bind_in_mount_ns
@@ -28,8 +31,14 @@ from .teardown import container_labs, destroy_docker_state
 PKG_MOUNT = "/opt/labsim"  # PYTHONPATH; the package itself is at /opt/labsim/labsim
 NODE_PYTHON = "python3"  # the image's interpreter, for labsim's in-node programs
 CAPS = ["NET_ADMIN", "NET_RAW"]  # ip/nft/tayga --mktun; ping
-START_WORKERS = 8  # containers started at once by create_nodes (~1.2 s for 7 on 2 cores)
+START_WORKERS = 8  # containers started at once by create_nodes (~0.8 s for 7 on 2 cores)
 HOST_BINARIES = ("slirp4netns",)  # host services (Service.host) run on the host, not in the image
+# the container's command: the launcher (nodeagent) that runs bring-up's commands and daemons
+# inside it, a fork each; it becomes `sleep infinity` once the bring-up is done (no site, no
+# user paths, the stdlib's frozen modules: few files opened through the container's
+# fuse-overlayfs on the way to listening)
+LAUNCHER = [NODE_PYTHON, "-I", "-S", "-X", "frozen_modules=on",
+            f"{PKG_MOUNT}/labsim/runtime/docker/nodeagent.py"]
 
 
 class DockerRuntime(Runtime):
@@ -53,6 +62,16 @@ class DockerRuntime(Runtime):
         self._pids: dict[str, int] = {}
         self._ipr: dict[str, object] = {}
         self._hub_fd: int | None = None
+        # nodes whose launcher this process started: node -> its connection (made while
+        # other containers start; None when it could not be reached: `docker exec` then), and
+        # a lock per node (one request at a time)
+        self._launchers: dict[str, Future] = {}
+        # container starts in flight (create_nodes begins them, create_node waits for one),
+        # and hub bridges made while they run
+        self._pool: ThreadPoolExecutor | None = None
+        self._starting: dict[str, Future] = {}
+        self._bridges: list[str] = []
+        self._locks: dict[str, threading.Lock] = {}
 
     # -- class level: environment, teardown, orphans, interactive exec --------------------
     @classmethod
@@ -124,8 +143,38 @@ class DockerRuntime(Runtime):
             self._ipr[self.hub] = nsutil.iproute_in(nsutil.netns_path(self.hub))
         return self._ipr[self.hub]
 
+    def _executor(self) -> ThreadPoolExecutor:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=START_WORKERS, thread_name_prefix="labsim-start")
+        return self._pool
+
+    def _launcher(self, node: str) -> AgentConn | None:
+        """The node's launcher once connected, or None (not ours, or not reachable): `docker
+        exec` then."""
+        fut = self._launchers.get(node)
+        return None if fut is None else fut.result()
+
+    def _close_launchers(self) -> None:
+        """Let every launcher become `sleep infinity` now (after _join_starts: no connect is
+        in flight); one whose connect never ran gets a connection that closes at once (else
+        it would wait out its idle time as a python process)."""
+        for node, fut in self._launchers.items():
+            conn = None if fut.cancelled() or fut.exception() else fut.result()
+            if conn is not None:
+                conn.close()
+            elif fut.cancelled():
+                try:
+                    with nsutil.socket_in(self.netns_path(node), socket.AF_UNIX, socket.SOCK_SEQPACKET) as sock:
+                        sock.connect(AGENT_NAME)
+                except (OSError, RuntimeOpError):
+                    pass  # gone already, or not listening yet: it times out by itself
+        self._launchers.clear()
+
     def close(self) -> None:
-        """Close the netlink sockets and the docker connection kept open during bring-up."""
+        """Close the launchers, the netlink sockets and the docker connection kept open
+        during bring-up."""
+        self._join_starts()
+        self._close_launchers()
         for ipr in self._ipr.values():
             try:
                 ipr.close()
@@ -166,28 +215,38 @@ class DockerRuntime(Runtime):
         self._hub_fd = os.open(nsutil.netns_path(self.hub), os.O_RDONLY)
 
     def create_nodes(self, nodes: dict[str, dict[str, str]]) -> None:
-        """Start the nodes' containers at once (each start is ~0.3 s, mostly waiting on
-        dockerd)."""
-        todo = {n: s for n, s in nodes.items() if n not in self._pids}
-        if not todo:
-            return
-        self._prepare_dirs(list(todo))
-        assert self.cli is not None  # one client, made here, shared by the workers
-        with ThreadPoolExecutor(max_workers=min(START_WORKERS, len(todo))) as pool:
-            futures = [pool.submit(self._start, n, s) for n, s in todo.items()]
-        errors = [f.exception() for f in futures if f.exception() is not None]
-        if errors:
-            raise errors[0]
-        # pyroute2 0.9's IPRoute is bound to the thread that first uses it: open them here
-        for n in todo:
-            self._network_up(n)
+        """Begin the nodes' container starts, all at once, and return: each start is ~0.3 s
+        of dockerd, containerd and runc (~0.8 s for 7 on 2 cores), so the hub's bridges are
+        made meanwhile, and `create_node` waits for one container only, wiring it while the
+        others still start."""
+        todo = {n: s for n, s in nodes.items() if n not in self._pids and n not in self._starting}
+        if todo:
+            self._prepare_dirs(list(todo))  # recorded before any is created
+            assert self.cli is not None  # one client, made here, shared by the workers
+            pool = self._executor()
+            self._starting.update({n: pool.submit(self._start, n, s) for n, s in todo.items()})
+        self._make_bridges()
 
     def create_node(self, node: str, sysctls: dict[str, str]) -> None:
-        if node in self._pids:
-            return  # started by create_nodes
-        self._prepare_dirs([node])
-        self._start(node, sysctls)
+        if node in self._starting:
+            self._starting.pop(node).result()  # its start's error, if any
+        elif node not in self._pids:
+            self._prepare_dirs([node])
+            self._start(node, sysctls)
+        self._make_bridges()
+        # pyroute2 0.9's IPRoute is bound to the thread that first uses it: opened here
         self._network_up(node)
+
+    def _make_bridges(self) -> None:
+        while self._bridges:
+            links.make_bridge(self._hub_netlink(), self._bridges.pop(0))
+
+    def _join_starts(self) -> None:
+        """Wait for container starts in flight (a teardown must see every container)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+        self._starting.clear()
 
     def _network_up(self, node: str) -> None:
         links.loopback_up(self._netlink(node))
@@ -213,7 +272,7 @@ class DockerRuntime(Runtime):
             image, command, env = self.images[node]
             extra = {"log_config": docker.types.LogConfig(type="json-file")}  # `docker logs`
         else:
-            image, command = self.image or node_image_id(self.cli), ["sleep", "infinity"]
+            image, command = self.image or node_image_id(self.cli), LAUNCHER
             env = {"PYTHONPATH": PKG_MOUNT, "PYTHONDONTWRITEBYTECODE": "1"}
             volumes[pkg] = {"bind": f"{PKG_MOUNT}/labsim", "mode": "ro"}
             extra = {"log_config": docker.types.LogConfig(type="none"),
@@ -227,26 +286,36 @@ class DockerRuntime(Runtime):
             extra["networking_config"] = {d.docker_name: self.cli.api.create_endpoint_config(
                 ipv4_address=str(iface.ipv4.ip) if iface.ipv4 else None,
                 ipv6_address=str(iface.ipv6.ip) if iface.ipv6 and d.enable_ipv6 else None)}
+        # what `containers.run` does, less its two inspects (one is enough, for the PID)
+        from docker.models.containers import _create_container_args
+
+        api = self.cli.api
         try:
-            c = self.cli.containers.run(
-                image, command, name=self.container(node),
+            cid = api.create_container(**_create_container_args(dict(
+                image=image, command=command, name=self.container(node),
                 detach=True, init=True, hostname=socket.gethostname(),
                 cap_add=CAPS, sysctls=sysctls,
                 labels={LABEL_LAB: self.lab, LABEL_NODE: node},
-                volumes=volumes, environment=env, **extra)
-            c.reload()
-            pid = c.attrs["State"]["Pid"]
+                volumes=volumes, environment=env, version=api._version, **extra)))["Id"]
+            api.start(cid)
+            pid = api.inspect_container(cid)["State"]["Pid"]
         except docker.errors.DockerException as exc:
             raise op_error(f"node {node}: starting container {self.container(node)}", exc) from exc
         if not pid:
             out = ""
             if node in self.images:
                 try:
-                    out = ": " + c.logs(tail=15).decode(errors="replace").strip()
+                    out = ": " + api.logs(cid, tail=15).decode(errors="replace").strip()
                 except docker.errors.DockerException:
                     pass
             raise RuntimeOpError(f"node {node}: container {self.container(node)} exited at once{out}")
         self._pids[node] = pid
+        if command is LAUNCHER:
+            # connected while other containers start (it listens ~20 ms after the start, more
+            # under load); create_node does not wait for it, the first exec or spawn does
+            self._locks[node] = threading.Lock()
+            self._launchers[node] = self._executor().submit(
+                AgentConn.connect, self.netns_path(node), pid, node)
 
     def _dnet_of(self, node: str) -> DockerNet | None:
         iface = self.dattach.get(node)
@@ -256,7 +325,9 @@ class DockerRuntime(Runtime):
         if bridge in self.dnets:
             networks.create(self.cli, self.dnets[bridge], self.lab)
             return
-        links.make_bridge(self._hub_netlink(), bridge)
+        self._bridges.append(bridge)
+        if self._pids or self._starting:  # after create_nodes: now, else while containers start
+            self._make_bridges()
 
     def connect(self, node: str, iface: IfacePlan, bridge: str) -> None:
         if bridge in self.dnets:
@@ -311,6 +382,11 @@ class DockerRuntime(Runtime):
     # -- processes -----------------------------------------------------------------------
     def exec(self, node: str, argv: list[str], timeout: float = 30.0,
              input: bytes | None = None) -> subprocess.CompletedProcess:
+        if node in self._launchers:
+            with self._locks[node]:
+                conn = self._launcher(node)
+                if conn is not None:
+                    return conn.run(self._argv(argv), timeout, input)
         return exec_stream.run(self.cli, self.container(node), node, self._argv(argv), timeout, input)
 
     def spawn(self, node: str, service: str, argv: list[str], host: bool = False) -> int:
@@ -325,9 +401,16 @@ class DockerRuntime(Runtime):
             proc.returncode = 0  # never waited on here; teardown reaps or kills it
         else:
             argv = self._argv(argv)
-            # sh execs the daemon in place: the exec's PID is the daemon's
-            wrapped = ["sh", "-c", 'exec "$@" >>"$0" 2>&1 </dev/null', str(log), *argv]
-            pid = exec_stream.start_detached(self.cli, self.container(node), node, wrapped)
+            pid = None
+            if node in self._launchers:
+                with self._locks[node]:
+                    conn = self._launcher(node)
+                    if conn is not None:
+                        pid = conn.spawn(argv, str(log))
+            if pid is None:
+                # sh execs the daemon in place: the exec's PID is the daemon's
+                wrapped = ["sh", "-c", 'exec "$@" >>"$0" 2>&1 </dev/null', str(log), *argv]
+                pid = exec_stream.start_detached(self.cli, self.container(node), node, wrapped)
         self.state.record(processes=[{"node": node, "service": service, "pid": pid,
                                       "start": process_start_time(pid), "argv": argv,
                                       "log": str(log), "host": host,
@@ -338,6 +421,7 @@ class DockerRuntime(Runtime):
         return nsutil.socket_in(self.netns_path(node), family, type_, proto)
 
     def destroy(self) -> list[str]:
+        self._join_starts()  # the starts in flight use the client
         cli, self._cli = self._cli, None
         self.close()  # netlink sockets and the hub fd first
         try:
