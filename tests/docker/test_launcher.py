@@ -159,3 +159,40 @@ def test_no_other_container_reaches_a_launcher(one_node):
     res = dexec(rt, "b", probe)
     assert res.returncode != 0 and b"ConnectionRefusedError" in res.stderr, res
     assert rt.exec("a", ["true"]).returncode == 0  # a's launcher still serves the host
+
+
+def test_a_peer_inside_the_launchers_pid_namespace_is_refused():
+    """A socketpair's peer is a process this PID namespace sees (a daemon of the container,
+    say): not the host, so the launcher would not serve it."""
+    a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    try:
+        assert not nodeagent.from_outside(a)
+    finally:
+        a.close()
+        b.close()
+
+
+@pytest.mark.root
+def test_root_outside_the_launchers_pid_namespace_is_served(tmp_path):
+    """The host's side: a listener in a new PID namespace (as in a container) sees this
+    process, outside it, as PID 0, root, and accepts it."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root (a PID namespace)")
+    name = f"labsim-test-{os.getpid()}"  # abstract: a NUL in front (added on both sides)
+    script = ("import socket, sys; sys.path.insert(0, sys.argv[1]); "
+              "from labsim.runtime.docker import nodeagent; "
+              "l = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET); l.bind(chr(0) + sys.argv[2]); l.listen(1); "
+              "print('listening', flush=True); l.settimeout(20); c, _ = l.accept(); "
+              "print(nodeagent.from_outside(c), flush=True)")
+    repo = str(__import__("pathlib").Path(nodeagent.__file__).resolve().parents[3])
+    child = subprocess.Popen(["unshare", "--pid", "--fork", sys.executable, "-c", script, repo, name],
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline().strip() == "listening"
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        s.connect("\0" + name)
+        assert child.stdout.readline().strip() == "True"
+        s.close()
+    finally:
+        child.kill()
+        child.wait(timeout=10)

@@ -31,6 +31,7 @@ reaps an exec'd process), runs in its own session, output appended to LOG.
 """
 
 import os
+import sys
 import select
 import time
 import _signal
@@ -236,6 +237,17 @@ def container_environ() -> None:
             del os.environ["LC_CTYPE"]
 
 
+def from_outside(conn) -> bool:
+    """The peer is root outside this container's PID namespace (the host's labsim): the
+    kernel reports the PID of a process this namespace cannot see as 0. A process of the
+    container itself (a daemon that dropped root, a user's program) is refused, so nothing
+    in the container can borrow the launcher's root, even if it got to the socket first."""
+    cred = conn.getsockopt(_socket.SOL_SOCKET, _socket.SO_PEERCRED, 12)
+    pid = int.from_bytes(cred[0:4], sys.byteorder, signed=True)
+    uid = int.from_bytes(cred[4:8], sys.byteorder)
+    return pid == 0 and uid == 0
+
+
 def main() -> None:
     container_environ()
     listener = _socket.socket(_socket.AF_UNIX, _socket.SOCK_SEQPACKET)
@@ -246,6 +258,9 @@ def main() -> None:
         listener.settimeout(IDLE_S)
         fd, _ = listener._accept()
         conn = _socket.socket(fileno=fd)
+        if not from_outside(conn):
+            conn.close()
+            conn = None
     except OSError:  # includes the timeout: nobody wants this launcher
         pass
     listener.close()
