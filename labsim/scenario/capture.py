@@ -75,11 +75,7 @@ class StepCapture:
                 p.unlink(missing_ok=True)
             elif p.exists():
                 out.append(Capture(node, str(p), summarize(p)))
-        for d in reversed(self.made if not out else []):
-            try:  # nothing kept: no empty directory of ours left behind
-                d.rmdir()
-            except OSError:
-                break
+        _remove_made(self.made if not out else [])
         return out
 
 
@@ -128,15 +124,11 @@ class ScenarioCapture:
                 slice_windows(ring, [w for _, w in mine], MAX_PACKETS)
                 for prefix, w in mine:
                     if w.out.exists():
-                        extra = f" (the first {w.dropped} beyond {MAX_PACKETS} not kept)" if w.dropped else ""
+                        extra = f" ({w.dropped} more not kept: {MAX_PACKETS} at most)" if w.dropped else ""
                         out.setdefault(prefix, []).append(Capture(node, str(w.out), summarize(w.out) + extra))
         finally:
             shutil.rmtree(self.ring, ignore_errors=True)
-            for d in reversed(self.made if not out else []):
-                try:  # nothing kept: no empty directory of ours left behind
-                    d.rmdir()
-                except OSError:
-                    break
+            _remove_made(self.made if not out else [])
         return out
 
 
@@ -150,6 +142,15 @@ def _make_dirs(directory: Path, levels: int = 2, owner: bool = True) -> list[Pat
     if user is not None and owner:
         os.chown(directory, user.pw_uid, user.pw_gid)
     return made
+
+
+def _remove_made(made: list[Path]) -> None:
+    """Nothing kept: no empty directory of ours left behind (innermost first)."""
+    for d in reversed(made):
+        try:
+            d.rmdir()
+        except OSError:
+            break
 
 
 def _spawn(runtime, files: dict[str, Path], bound: list[str], ring: bool = False) -> dict[str, int]:
