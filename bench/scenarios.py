@@ -114,7 +114,7 @@ def _timed(fn) -> float:
 
 def row(label: str, xs: list[float], unit: float, fmt: str, target: str = "") -> str:
     med, lo, hi = statistics.median(xs), min(xs), max(xs)
-    return f"{label:<34} {med * unit:>9{fmt}} {lo * unit:>9{fmt}} {hi * unit:>9{fmt}}  {target}"
+    return f"{label:<40} {med * unit:>9{fmt}} {lo * unit:>9{fmt}} {hi * unit:>9{fmt}}  {target}"
 
 
 def main() -> int:
@@ -136,7 +136,7 @@ def main() -> int:
         http_ratio, dns_ratio = med["labsim http"] / med["plain curl"], med["labsim dns"] / med["plain dig"]
     print(f"\nscenario benchmark ({len(list((REPO / 'scenarios').glob('*.yml')))} scenarios; load average "
           f"{load_before[0]:.2f} before the suite runs, {load_after[0]:.2f} after)\n")
-    print(f"{'measurement':<34} {'median':>9} {'min':>9} {'max':>9}")
+    print(f"{'measurement':<40} {'median':>9} {'min':>9} {'max':>9}")
     for k, xs in suite.items():
         target = TARGET_S.get(k)
         verdict = "" if target is None else f"<= {target:g} s {'PASS' if statistics.median(xs) <= target else 'MISS'}"
@@ -144,10 +144,10 @@ def main() -> int:
     for k, v in checks.items():
         print(row(f"{k} (ms)", v, 1000, ".2f"))
     capture_ratio = statistics.median(suite["-j 2"]) / statistics.median(suite["-j 2 --capture none"])
-    print(f"\n{'capture failed / none (-j 2)':<34} {capture_ratio:>9.2f}")
+    print(f"\n{'capture failed / none (-j 2)':<40} {capture_ratio:>9.2f}")
     if http_ratio is not None:
-        print(f"{'labsim http / plain curl':<34} {http_ratio:>9.2f}  <= 1.2 {'PASS' if http_ratio <= 1.2 else 'MISS'}")
-        print(f"{'labsim dns / plain dig':<34} {dns_ratio:>9.2f}")
+        print(f"{'labsim http / plain curl':<40} {http_ratio:>9.2f}  <= 1.2 {'PASS' if http_ratio <= 1.2 else 'MISS'}")
+        print(f"{'labsim dns / plain dig':<40} {dns_ratio:>9.2f}")
     if args.json:
         args.json.write_text(json.dumps({"suite_s": suite, "checks_s": checks, "load": [load_before, load_after],
                                          "ratios": {"capture": capture_ratio, "http": http_ratio, "dns": dns_ratio}},
