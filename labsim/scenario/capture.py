@@ -121,10 +121,12 @@ class ScenarioCapture:
                 ring = sorted(self.ring.glob(f"{node}.pcap*"))
                 if not ring:
                     continue
-                slice_windows(ring, [w for _, w in mine], MAX_PACKETS)
+                # tcpdump -W reuses the first file once all RING_FILES exist
+                slice_windows(ring, [w for _, w in mine], MAX_PACKETS, wrapped=len(ring) >= RING_FILES)
                 for prefix, w in mine:
                     if w.out.exists():
                         extra = f" ({w.dropped} more not kept: {MAX_PACKETS} at most)" if w.dropped else ""
+                        extra += " (the capture ring had overwritten the step's first packets)" if w.clipped else ""
                         out.setdefault(prefix, []).append(Capture(node, str(w.out), summarize(w.out) + extra))
         finally:
             shutil.rmtree(self.ring, ignore_errors=True)

@@ -28,6 +28,7 @@ class Window:
     out: Path
     packets: int = 0
     dropped: int = 0  # in the window, beyond max_packets
+    clipped: bool = False  # the ring had wrapped past the window's start: its first packets are gone
 
 
 def records(f: BinaryIO) -> Iterator[tuple[float, bytes]]:
@@ -63,13 +64,19 @@ def first_stamp(path: Path) -> float:
         return next((ts for ts, _ in records(f)), float("inf"))
 
 
-def slice_windows(files: list[Path], windows: list[Window], max_packets: int) -> list[Window]:
+def slice_windows(files: list[Path], windows: list[Window], max_packets: int,
+                  wrapped: bool = False) -> list[Window]:
     """Write each window's packets from `files` (read oldest first) into window.out; a
-    window with no packets still gets a valid, empty pcap. Returns the windows."""
+    window with no packets still gets a valid, empty pcap. `wrapped`: the files are a ring
+    that has overwritten its oldest file, so a window that starts before the oldest packet
+    left is `clipped`. Returns the windows."""
     files = sorted((p for p in files if file_header(p) is not None), key=first_stamp)
     header = file_header(files[0]) if files else None
     if header is None:
         return windows
+    oldest = first_stamp(files[0])
+    for w in windows:
+        w.clipped = wrapped and w.start < oldest
     outs = {id(w): open(w.out, "wb") for w in windows}
     try:
         for w in windows:

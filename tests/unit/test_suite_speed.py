@@ -138,3 +138,14 @@ def test_a_torn_last_record_is_left_out(tmp_path):
     w = Window(0, 100, tmp_path / "out.pcap")
     slice_windows([tmp_path / "n.pcap0", tmp_path / "n.pcap1"], [w], 100)
     assert read(w.out) == [10.0, 11.0]
+
+
+def test_a_window_older_than_a_wrapped_ring_says_it_was_clipped(tmp_path):
+    pcap(tmp_path / "n.pcap0", [20.0, 21.0])
+    pcap(tmp_path / "n.pcap1", [10.0, 11.0])
+    early, late = Window(5.0, 30.0, tmp_path / "a.pcap"), Window(10.5, 30.0, tmp_path / "b.pcap")
+    slice_windows([tmp_path / "n.pcap0", tmp_path / "n.pcap1"], [early, late], 100, wrapped=True)
+    assert early.clipped and not late.clipped and read(early.out) == [10.0, 11.0, 20.0, 21.0]
+    unwrapped = Window(5.0, 30.0, tmp_path / "c.pcap")
+    slice_windows([tmp_path / "n.pcap0", tmp_path / "n.pcap1"], [unwrapped], 100)
+    assert not unwrapped.clipped
