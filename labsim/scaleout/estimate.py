@@ -3,9 +3,10 @@ earlier runs): what `labsim run -j N` uses to start the longest scenarios first 
 the one that waits out resolver timeouts for 10 s does not start last and run alone.
 
 Only the order matters, so the estimate is coarse: a bring-up per lab, a small cost per
-check try (by kind), a share of a `within` step's bound, and the waits the file declares: the timeout of a check expected to
-time out, `measure` series (count x the p50 they expect at least, plus gap_ms, divided by
-concurrency), the probe waits of a `pmtu` check expected to find a black hole.
+check try (by kind), a share of a `within` step's bound, and the waits the file declares:
+the timeout of a check expected to time out, `measure` series (count x the p50 they expect
+at least, over concurrency, plus gap_ms between lookups), the probe waits of a `pmtu` check
+expected to find a black hole.
 """
 
 from __future__ import annotations

@@ -2,7 +2,9 @@
 
 Checks run `tries` times; with `within`, a check is repeated (every 0.2 s, bounded) until
 its expectations hold or the time is up. A failed expectation is a result, not an
-exception: every step runs, unless an action fails (then the rest are skipped).
+exception: every step runs, unless an action fails (then the rest are skipped). Packets
+are captured once for the whole scenario and a kept step's are cut out by its start and end
+(capture.ScenarioCapture).
 """
 
 from __future__ import annotations
