@@ -10,6 +10,10 @@ Each scenario is one item; it brings its lab up (a lab session on `--labsim-runt
 default netns; a scenario's own `runtime:` wins), runs its steps and tears the lab down. A
 failure shows labsim's own step table. A bad file is a collection error with file:line.
 Scenarios need root: without it they skip, except under CI=true where they fail.
+
+Items are independent (each worker collects the files itself; every scenario lab is named
+`<scenario>-<random>`), so pytest-xdist spreads them: `pytest -n 2` runs two scenarios at
+once, each in its own lab.
 """
 
 from __future__ import annotations

@@ -1,5 +1,7 @@
 """`labsim run -j N`: N scenarios at once, each in its own worker process with its own lab
 (scenario labs have unique names: `<scenario>-<random>`), results in the files' order.
+Started longest expected first (estimate.py, from each file alone), so a long scenario
+does not start last and run alone while the other workers idle.
 
 Worker processes (spawned, not forked: the parent has threads) turn SIGTERM into
 KeyboardInterrupt like the CLI does, so a worker stopped mid-scenario still takes its lab
@@ -17,6 +19,7 @@ from typing import Callable
 
 from ..scenario.load import LoadedScenario
 from ..scenario.runner import ScenarioResult
+from .estimate import longest_first, scenario_s
 
 STOP_WAIT_S = 90  # a worker tearing its lab down after SIGTERM
 
@@ -48,9 +51,10 @@ def run_parallel(loaded: list[LoadedScenario], jobs: int, runtime: str = "netns"
     first_error: BaseException | None = None
     pool = ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_worker_init)
     try:
+        # the pool hands out work in submission order
         futures: dict[Future, int] = {
-            pool.submit(_run_one, ls.path, ls.lab.plan.lab, runtime, keep, capture, capture_dir): i
-            for i, ls in enumerate(loaded)}
+            pool.submit(_run_one, loaded[i].path, loaded[i].lab.plan.lab, runtime, keep, capture, capture_dir): i
+            for i in start_order(loaded, runtime)}
         pending = set(futures)
         while pending:
             done, pending = wait(pending, return_when=FIRST_COMPLETED)
@@ -74,6 +78,11 @@ def run_parallel(loaded: list[LoadedScenario], jobs: int, runtime: str = "netns"
     if first_error is not None:
         raise first_error
     return [results[i] for i in sorted(results)]
+
+
+def start_order(loaded: list[LoadedScenario], runtime: str = "netns") -> list[int]:
+    """Indexes of `loaded`, longest expected scenario first."""
+    return longest_first([scenario_s(ls.scenario, len(ls.lab.plan.nodes), runtime) for ls in loaded])
 
 
 def _stop_workers(pool: ProcessPoolExecutor) -> None:

@@ -1,25 +1,36 @@
-"""Packet capture behind a check step: tcpdump in the check's node and in every NAT64 node
-while the step runs, and a one-line summary of each pcap read back with scapy.
+"""Packet capture behind check steps: tcpdump in the check's node and in every NAT64 node,
+and a one-line summary of each pcap read back with scapy.
 
 The host's tcpdump runs inside the node's network namespace (`nsenter --net`, a host
 service of the runtime), so netns and docker nodes are captured alike and the node image
 needs no tcpdump. It drops root to the `tcpdump` user once the capture is open (it then
-writes into a directory that user owns), and is bounded: SNAPLEN bytes of at most
-MAX_PACKETS packets. Under `--capture failed` the pcaps of passing steps are deleted.
+writes into a directory that user owns), and is bounded: SNAPLEN bytes per packet.
+
+Two shapes. `ScenarioCapture` (labsim run): one tcpdump per node for the scenario's whole
+life, writing a ring of RING_FILES files of RING_FILE_MB each (the bound on disk), and a
+kept step's packets cut out of the ring by the step's time window (pcapslice.py), at most
+MAX_PACKETS of them: starting and stopping tcpdump around every step cost 0.4-1.5 s per
+scenario. `StepCapture` (labsim review): tcpdump around one step, at most MAX_PACKETS.
+Under `--capture failed` nothing of passing steps is kept.
 """
 
 from __future__ import annotations
 
 import os
 import pwd
+import shutil
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..runtime.netns import stop_processes
+from .pcapslice import Window, slice_windows
 
 MAX_PACKETS = 20000
+RING_FILES = 8
+RING_FILE_MB = 1  # tcpdump -C: millions of bytes; 8 x 1 MB holds ~28000 packets of SNAPLEN
+FLUSH_S = 0.05  # a kept step's last packets reach tcpdump's file before it is stopped
 SNAPLEN = 262
 READY_WAIT_S = 3.0  # tcpdump opens the interface, then writes the pcap header
 PCAP_HEADER = 24
@@ -51,24 +62,8 @@ class StepCapture:
         return self.directory / f"{self.prefix}-{node}.pcap"
 
     def start(self) -> None:
-        missing = [d for d in (self.directory.parent, self.directory) if not d.exists()]
-        self.directory.mkdir(parents=True, exist_ok=True)
-        self.made = missing
-        user = _capture_user()
-        if user is not None:
-            os.chown(self.directory, user.pw_uid, user.pw_gid)
-        for node in self.nodes:
-            # immediate mode: packets reach the file as they come, not in 1 s blocks that a
-            # stop at the end of a short step would lose
-            argv = ["nsenter", "--net={netns}", "tcpdump", "-i", "any", "-n", "-U", "--immediate-mode",
-                    "-s", str(SNAPLEN), "-c", str(MAX_PACKETS), "-w", str(self.path(node))]
-            argv += ["-Z", user.pw_name] if user is not None else []
-            self.pids[node] = self.runtime.spawn(node, "capture", argv, host=True)
-        deadline = time.monotonic() + READY_WAIT_S
-        for node in self.nodes:  # each capture is open once its file has the pcap header
-            p = self.path(node)
-            while time.monotonic() < deadline and not (p.exists() and p.stat().st_size >= PCAP_HEADER):
-                time.sleep(0.01)
+        self.made = _make_dirs(self.directory)
+        self.pids = _spawn(self.runtime, {n: self.path(n) for n in self.nodes}, ["-c", str(MAX_PACKETS)])
 
     def stop(self, keep: bool) -> list[Capture]:
         time.sleep(0.05)  # the last packets of the step reach the capture
@@ -80,12 +75,104 @@ class StepCapture:
                 p.unlink(missing_ok=True)
             elif p.exists():
                 out.append(Capture(node, str(p), summarize(p)))
-        for d in reversed(self.made if not out else []):
-            try:  # nothing kept: no empty directory of ours left behind
-                d.rmdir()
-            except OSError:
-                break
+        _remove_made(self.made if not out else [])
         return out
+
+
+class ScenarioCapture:
+    """tcpdump in `nodes` for a whole scenario; `keep` names a step's time window, `stop`
+    cuts the kept windows out (DIR/<step>-<node>.pcap) and removes the ring."""
+
+    def __init__(self, runtime, nodes: list[str], directory: Path):
+        self.runtime, self.nodes, self.directory = runtime, nodes, directory
+        # in the lab's own state directory (on every runtime): tcpdump opens ring files after
+        # dropping to its user, so the path must be one that user can walk (the capture
+        # directory may sit below a private one), and a lab taken down removes what a killed
+        # run left there
+        self.ring = runtime.state.dir / "capture"
+        self.pids: dict[str, int] = {}
+        self.made: list[Path] = []
+        self.windows: list[tuple[str, list[str], float, float]] = []  # prefix, nodes, start, end
+
+    def start(self) -> None:
+        _make_dirs(self.ring, levels=1)
+        self.pids = _spawn(self.runtime, {n: self.ring / f"{n}.pcap" for n in self.nodes},
+                           ["-C", str(RING_FILE_MB), "-W", str(RING_FILES)], ring=True)
+
+    def keep(self, prefix: str, nodes: list[str], start: float, end: float) -> None:
+        """Keep the packets `nodes` saw from `start` to `end` (time.time()) as `prefix`-<node>.pcap."""
+        self.windows.append((prefix, [n for n in nodes if n in self.pids], start, end))
+
+    def stop(self) -> dict[str, list[Capture]]:
+        """Stop every tcpdump; prefix -> the captures kept for it (in its nodes' order)."""
+        if self.windows:
+            time.sleep(FLUSH_S)
+        # nothing to keep: the ring is thrown away, no need to let tcpdump finish writing
+        stop_processes(set(self.pids.values()), grace_s=2.0 if self.windows else 0.0)
+        out: dict[str, list[Capture]] = {}
+        if self.windows:
+            self.made = _make_dirs(self.directory, levels=2, owner=False)
+        try:
+            for node in self.nodes:
+                mine = [(prefix, Window(start, end, self.directory / f"{prefix}-{node}.pcap"))
+                        for prefix, nodes, start, end in self.windows if node in nodes]
+                if not mine:
+                    continue
+                ring = sorted(self.ring.glob(f"{node}.pcap*"))
+                if not ring:
+                    continue
+                # tcpdump -W reuses the first file once all RING_FILES exist
+                slice_windows(ring, [w for _, w in mine], MAX_PACKETS, wrapped=len(ring) >= RING_FILES)
+                for prefix, w in mine:
+                    if w.out.exists():
+                        extra = f" ({w.dropped} more not kept: {MAX_PACKETS} at most)" if w.dropped else ""
+                        extra += " (the capture ring had overwritten the step's first packets)" if w.clipped else ""
+                        out.setdefault(prefix, []).append(Capture(node, str(w.out), summarize(w.out) + extra))
+        finally:
+            shutil.rmtree(self.ring, ignore_errors=True)
+            _remove_made(self.made if not out else [])
+        return out
+
+
+def _make_dirs(directory: Path, levels: int = 2, owner: bool = True) -> list[Path]:
+    """Create `directory` (and parents), owned by the capture user unless `owner` is false;
+    which of it and its `levels - 1` parents were made, outermost first."""
+    chain = [directory, *directory.parents][:levels]
+    made = [d for d in reversed(chain) if not d.exists()]
+    directory.mkdir(parents=True, exist_ok=True)
+    user = _capture_user()
+    if user is not None and owner:
+        os.chown(directory, user.pw_uid, user.pw_gid)
+    return made
+
+
+def _remove_made(made: list[Path]) -> None:
+    """Nothing kept: no empty directory of ours left behind (innermost first)."""
+    for d in reversed(made):
+        try:
+            d.rmdir()
+        except OSError:
+            break
+
+
+def _spawn(runtime, files: dict[str, Path], bound: list[str], ring: bool = False) -> dict[str, int]:
+    """tcpdump per node into its file, all started at once; returns once each has written its
+    pcap header (the capture is open), bounded by READY_WAIT_S."""
+    user = _capture_user()
+    pids = {}
+    for node, path in files.items():
+        # immediate mode: packets reach the file as they come, not in 1 s blocks that a
+        # stop at the end of a short step would lose
+        argv = ["nsenter", "--net={netns}", "tcpdump", "-i", "any", "-n", "-U", "--immediate-mode",
+                "-s", str(SNAPLEN), *bound, "-w", str(path)]
+        argv += ["-Z", user.pw_name] if user is not None else []
+        pids[node] = runtime.spawn(node, "capture", argv, host=True)
+    deadline = time.monotonic() + READY_WAIT_S
+    for node, path in files.items():  # with -W, tcpdump numbers the files: path0, path1, ...
+        first = path.with_name(path.name + "0") if ring else path
+        while time.monotonic() < deadline and not (first.exists() and first.stat().st_size >= PCAP_HEADER):
+            time.sleep(0.01)
+    return pids
 
 
 def _capture_user():

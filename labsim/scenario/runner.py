@@ -2,7 +2,9 @@
 
 Checks run `tries` times; with `within`, a check is repeated (every 0.2 s, bounded) until
 its expectations hold or the time is up. A failed expectation is a result, not an
-exception: every step runs, unless an action fails (then the rest are skipped).
+exception: every step runs, unless an action fails (then the rest are skipped). Packets
+are captured once for the whole scenario and a kept step's are cut out by its start and end
+(capture.ScenarioCapture).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from ..checks.result import Rounded, dump
 from ..errors import LabsimError
 from . import actions
 from .expect import Outcome, evaluate, hopeless, observed_value
-from .capture import Capture, StepCapture
+from .capture import Capture, ScenarioCapture
 from .load import LoadedScenario
 from .model import Step
 from .session import LabSession, lab_session
@@ -87,18 +89,35 @@ def run_scenario(ls: LoadedScenario, progress: Progress | None = None, keep: boo
     # raises if the lab cannot be built; nothing is left to tear down then
     with lab_session(ls.lab, runtime, keep=keep, progress=lambda m: say(f"{sc.name}: {m}")) as session:
         out.bringup_s = session.timings["total"]
-        failed_action = False
-        for i, step in enumerate(sc.steps):
-            if failed_action:
-                out.steps.append(StepResult(i, step.title(), step.kind, False, error="skipped: an earlier action failed"))
-                continue
-            say(f"{sc.name}: step {i + 1}/{len(sc.steps)}: {step.title()}")
-            res = run_step(session, i, step, capture, (capture_dir or Path("labsim-captures")).resolve() / lab)
-            out.steps.append(res)
-            failed_action = not step.is_check and not res.passed
+        cap = start_capture(session, sc.steps, capture, (capture_dir or Path("labsim-captures")).resolve() / lab)
+        try:
+            failed_action = False
+            for i, step in enumerate(sc.steps):
+                if failed_action:
+                    out.steps.append(StepResult(i, step.title(), step.kind, False,
+                                                error="skipped: an earlier action failed"))
+                    continue
+                say(f"{sc.name}: step {i + 1}/{len(sc.steps)}: {step.title()}")
+                res: StepResult | None = None
+                start = time.time()  # pcap timestamps are wall-clock time
+                try:
+                    res = run_step(session, i, step)
+                finally:  # an interrupted step keeps its packets too
+                    if cap is not None and step.is_check and (capture == "all" or res is None or not res.passed):
+                        cap.keep(step_prefix(i), capture_nodes(session, step), start, time.time())
+                out.steps.append(res)
+                failed_action = not step.is_check and not res.passed
+        finally:
+            kept = cap.stop() if cap is not None else {}
+            for res in out.steps:
+                res.captures = kept.get(step_prefix(res.index), [])
     out.passed = all(s.passed for s in out.steps)
     out.duration_s = time.monotonic() - t0
     return out
+
+
+def step_prefix(index: int) -> str:
+    return f"{index + 1:02d}"
 
 
 def capture_nodes(session: LabSession, step: Step) -> list[str]:
@@ -107,22 +126,17 @@ def capture_nodes(session: LabSession, step: Step) -> list[str]:
     return list(dict.fromkeys([step.spec.node, *nat64]))
 
 
-def run_step(session: LabSession, index: int, step: Step, capture: str = "none",
-             capture_dir: Path | None = None) -> StepResult:
-    if step.is_check and capture != "none" and capture_dir is not None:
-        cap = StepCapture(session.runtime, capture_nodes(session, step), capture_dir, f"{index + 1:02d}")
-        res: StepResult | None = None
-        cap.start()
-        try:
-            res = _run_step(session, index, step)
-        finally:  # an interrupted step keeps its packets too
-            kept = cap.stop(keep=capture == "all" or res is None or not res.passed)
-        res.captures = kept
-        return res
-    return _run_step(session, index, step)
+def start_capture(session: LabSession, steps: list[Step], capture: str, directory: Path) -> ScenarioCapture | None:
+    """One tcpdump per node any check captures in, for the whole scenario (none without checks)."""
+    nodes = list(dict.fromkeys(n for s in steps if s.is_check for n in capture_nodes(session, s)))
+    if capture == "none" or not nodes:
+        return None
+    cap = ScenarioCapture(session.runtime, nodes, directory)
+    cap.start()
+    return cap
 
 
-def _run_step(session: LabSession, index: int, step: Step) -> StepResult:
+def run_step(session: LabSession, index: int, step: Step) -> StepResult:
     t0 = time.monotonic()
     if not step.is_check:
         try:

@@ -74,3 +74,35 @@ def test_review_keeps_the_capture_of_a_network_with_a_failure(tmp_path):
     assert [c["node"] for c in caps] == ["client", "nat64"]
     assert "DNS queries" in caps[0]["summary"] and "SYN to" not in caps[0]["summary"]  # no address: no SYN
     assert sorted(p.name for p in out.rglob("*.pcap")) == ["ipv6-only-client.pcap", "ipv6-only-nat64.pcap"]
+
+
+SLICED = f"""name: {{name}}
+topology: {REPO}/topologies/apple-review.yml
+steps:
+  - http: {{{{from: client, url: "http://api.example.test/before"}}}}
+    expect: {{{{status: 200}}}}
+  - name: fails on purpose, after a real exchange through NAT64
+    http: {{{{from: client, url: "http://api.example.test/during"}}}}
+    expect: {{{{status: 201}}}}
+  - http: {{{{from: client, url: "http://api.example.test/after"}}}}
+    expect: {{{{status: 200}}}}
+"""
+
+
+def test_a_failed_steps_pcap_holds_that_steps_packets_only(tmp_path, lab_name):
+    """One capture runs for the whole scenario; the failed step's pcap is cut from it by time."""
+    f = tmp_path / "sliced.yml"
+    f.write_text(SLICED.format(name=lab_name))
+    out = tmp_path / "caps"
+    res = run_labsim("run", str(f), "--capture-dir", str(out), "--json", str(tmp_path / "r.json"), timeout=120)
+    assert res.returncode == 1, res.stdout + res.stderr
+    steps = json.loads((tmp_path / "r.json").read_text())[0]["steps"]
+    assert [len(s["captures"]) for s in steps] == [0, 2, 0]
+    for cap in steps[1]["captures"]:  # client and nat64 both saw the request
+        text = subprocess.run(["tcpdump", "-n", "-r", cap["path"]], capture_output=True, text=True,
+                              timeout=30).stdout
+        assert "GET /during" in text, (cap["node"], text)
+        assert "GET /before" not in text and "GET /after" not in text, (cap["node"], text)
+    assert "SYN to" in steps[1]["captures"][0]["summary"]
+    # no ring or other leftovers: the two pcaps are the only files
+    assert sorted(p.name for p in out.rglob("*") if p.is_file()) == ["02-client.pcap", "02-nat64.pcap"]
