@@ -59,7 +59,7 @@ class LabState:
 
     # -- lifecycle -------------------------------------------------------------------
     @classmethod
-    def claim(cls, lab: str, runtime: str, topology: str) -> "LabState":
+    def claim(cls, lab: str, runtime: str, topology: str, extra: dict[str, Any] | None = None) -> "LabState":
         """Create the lab's directory atomically; fails if a lab of that name exists."""
         from ..errors import LabExistsError
 
@@ -71,7 +71,7 @@ class LabState:
             raise LabExistsError(f"a lab named {lab!r} exists already "
                                  f"(labsim down {lab}, or pick another --name)") from exc
         st = cls(lab=lab, runtime=runtime, topology=topology, owner_pid=os.getpid(),
-                 owner_start=process_start_time(os.getpid()), created=time.time())
+                 owner_start=process_start_time(os.getpid()), created=time.time(), extra=dict(extra or {}))
         st.save()
         return st
 
