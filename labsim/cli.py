@@ -275,7 +275,7 @@ def run(
     from .report import console as console_report
     from .report.junit import to_xml
     from .scaleout import shard as sharding
-    from .scaleout.parallel import run_parallel
+    from .scaleout.parallel import run_parallel, start_workers
     from .scenario.load import load_scenario
     from .scenario.runner import run_scenario
 
@@ -286,20 +286,27 @@ def run(
     if shard:
         k, n = sharding.parse_shard(shard)
         files = sharding.select(files, k, n, sharding.load_durations(durations) if durations else None)
+    # with -j, the workers start (Python, imports) while the files are checked here
+    pool = start_workers(min(jobs, len(files))) if jobs > 1 and len(files) > 1 else None
     loaded, bad = [], []
-    for f in files:  # every file's errors, before any lab is made
-        try:
-            loaded.append(load_scenario(f))
-        except InputError as exc:
-            bad.append(exc)
-    if bad:
-        raise bad[0] if len(bad) == 1 else InputErrors(
-            [e for exc in bad for e in getattr(exc, "errors", [exc])], more=sum(getattr(e, "more", 0) for e in bad))
+    try:
+        for f in files:  # every file's errors, before any lab is made
+            try:
+                loaded.append(load_scenario(f))
+            except InputError as exc:
+                bad.append(exc)
+        if bad:
+            raise bad[0] if len(bad) == 1 else InputErrors(
+                [e for exc in bad for e in getattr(exc, "errors", [exc])], more=sum(getattr(e, "more", 0) for e in bad))
+    except BaseException:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+        raise
     results = []
     with err.status("running", spinner="dots") as status:
         if jobs > 1:
             results = run_parallel(loaded, jobs, runtime, keep, progress=lambda m: status.update(m),
-                                   capture=capture, capture_dir=capture_dir)
+                                   capture=capture, capture_dir=capture_dir, pool=pool)
         for ls in loaded if jobs == 1 else ():
             results.append(run_scenario(ls, progress=lambda m: status.update(m), keep=keep, runtime=runtime,
                                         capture=capture, capture_dir=capture_dir))

@@ -40,16 +40,32 @@ def _run_one(path: str, lab: str, runtime: str, keep: bool, capture: str, captur
                         capture_dir=capture_dir)
 
 
+def _warm() -> None:
+    from ..scenario import runner  # noqa: F401 - what every scenario needs, imported once per worker
+
+
+def start_workers(jobs: int) -> ProcessPoolExecutor:
+    """The pool, its `jobs` worker processes started now: each spends ~0.4 s starting Python
+    and importing the runner, which the CLI overlaps with checking the files. Nothing in a
+    worker makes a lab before `run_parallel` gives it a scenario, so a bad file still
+    means nothing created (the pool is shut down)."""
+    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=_worker_init)
+    for _ in range(jobs):  # a submission while no worker is idle starts one
+        pool.submit(_warm)
+    return pool
+
+
 def run_parallel(loaded: list[LoadedScenario], jobs: int, runtime: str = "netns", keep: bool = False,
                  progress: Callable[[str], None] | None = None, capture: str = "failed",
-                 capture_dir=None) -> list[ScenarioResult]:
-    """Run every scenario, `jobs` at a time; results in the input's order. The first
-    LabsimError (a lab that cannot be built) is raised after every running scenario ended."""
+                 capture_dir=None, pool: ProcessPoolExecutor | None = None) -> list[ScenarioResult]:
+    """Run every scenario, `jobs` at a time (in `pool`, from `start_workers`, if given; it is
+    shut down here either way); results in the input's order. The first LabsimError (a lab
+    that cannot be built) is raised after every running scenario ended."""
     say = progress or (lambda m: None)
-    ctx = multiprocessing.get_context("spawn")
     results: dict[int, ScenarioResult] = {}
     first_error: BaseException | None = None
-    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_worker_init)
+    pool = pool or start_workers(jobs)
     try:
         # the pool hands out work in submission order
         futures: dict[Future, int] = {

@@ -67,6 +67,22 @@ def test_shard_on_the_command_line_validates_only(tmp_path):
     assert res.returncode == 2 and "cannot read file" in res.stderr
 
 
+def test_a_bad_file_with_jobs_exits_2_and_the_started_workers_go(tmp_path, monkeypatch):
+    """-j starts its workers while the files are checked; a bad file still means exit 2,
+    nothing created, and no worker left behind (they made nothing)."""
+    import multiprocessing
+
+    from labsim.runtime import state
+
+    monkeypatch.setattr(state, "RUN_DIR", tmp_path / "run")
+    bad = tmp_path / "bad.yml"
+    bad.write_text("name: bad\ntopology: nope.yml\nsteps: []\n")
+    res = run_labsim("run", "-j", "2", str(bad), "scenarios/non-caching-cdn.yml")
+    assert res.returncode == 2 and "bad.yml:2: topology" in res.stderr, res.stderr
+    assert not (tmp_path / "run").exists()
+    assert multiprocessing.active_children() == []
+
+
 def _junit(suites: list[tuple[str, int, int]]) -> str:
     root = ET.Element("testsuites", name="labsim")
     for name, tests, failures in suites:
