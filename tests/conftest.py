@@ -11,10 +11,17 @@ import subprocess
 import uuid
 
 import pytest
+from hypothesis import settings
 
 from tests.helpers import IN_CI, LABSIM, host_snapshot
 
 pytest_plugins = ["pytester"]
+
+# No per-example deadline: the property tests bound their inputs' size, and on a loaded
+# 2-core CI machine a first example that pays for imports or a cold cache would otherwise
+# fail as DeadlineExceeded, which says nothing about the code
+settings.register_profile("labsim", deadline=None)
+settings.load_profile("labsim")
 
 
 def pytest_collection_modifyitems(config, items):
