@@ -22,6 +22,7 @@ import dns.rdatatype
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..errors import RuntimeOpError
+from ..nodeprog import stdlib_program
 from ..runtime.base import Runtime
 from .reasons import Reason, errno_reason
 from .result import CheckResult, Diagnosis, ToolRun, adapter, tool_failure
@@ -76,7 +77,7 @@ class CheckEnv:
 
     def agent(self, node: str, shape: type[T], *args: str, timeout: float = 30.0) -> T:
         """Run the in-node agent; its JSON output must have `shape` (a TypedDict)."""
-        argv = [self.python, "-m", AGENT, *args]
+        argv = stdlib_program(self.python, AGENT, *args)
         proc = self.exec(node, argv, timeout=timeout)
         if proc.returncode != 0:
             raise ToolFailed(tool_run(argv, proc, f"exited with {proc.returncode}", AGENT))

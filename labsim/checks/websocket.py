@@ -9,11 +9,11 @@ endpoint succeeds on connect; what the server says first (a banner) is kept as a
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
 
+from ..nodeprog import stdlib_program
 from .base import CheckEnv, CheckSpec, ToolFailed, guarded, tool_run
 from .reasons import Reason
 from .result import SocketResult
@@ -21,11 +21,6 @@ from .synth import refine_ipv4_literal, synthesized_host
 from .tcp import connect_result
 
 SCHEMES = {"ws": 80, "wss": 443, "tcp": None}
-# `-S`: the probe needs only the standard library and labsim's own source, so skip site
-# (the venv's editable-install finder costs a start ~60 ms); PYTHONPATH (docker) still holds
-SRC = str(Path(__file__).resolve().parent.parent.parent)
-BOOT = ("import sys; sys.path.insert(0, sys.argv.pop(1)); "
-        "from labsim.review.sockprobe import main; sys.exit(main(sys.argv[1:]))")
 
 
 class SocketCheck(CheckSpec):
@@ -78,7 +73,7 @@ def run_socket(spec: SocketCheck, env: CheckEnv) -> SocketResult:
 
 
 def probe(env: CheckEnv, spec: SocketCheck, argv: list[str]) -> dict:
-    full = [env.python, "-S", "-c", BOOT, SRC, *argv]
+    full = stdlib_program(env.python, "labsim.review.sockprobe", *argv)
     proc = env.exec(spec.node, full, timeout=spec.timeout * 4 + 30)
     try:
         out = json.loads(proc.stdout)

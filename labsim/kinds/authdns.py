@@ -14,6 +14,7 @@ from pydantic import Field, model_validator
 
 from .. import privdrop
 from ..model.plan import PlanError
+from ..nodeprog import stdlib_program
 from ..model.topology import NodeBase, Strict
 from ..model.types import MAX_NAME, NodeOrAddress, RecordOwner, ZoneName, record_value
 from . import escape
@@ -254,9 +255,9 @@ class AuthDns(Kind):
         if imp and (imp.dns_delay_ms or imp.dns_jitter_ms):
             # the relay takes port 53 and passes queries on to pdns after the delay
             listen = [a for a in ("127.0.0.1", "::1", *map(str, ctx.node.addresses()))]
-            argv = [ctx.python, "-m", "labsim.relay", "--port", "53", "--to-port", str(RELAYED_PORT),
-                    "--delay-ms", str(imp.dns_delay_ms), "--jitter-ms", str(imp.dns_jitter_ms),
-                    "--user", privdrop.USER, "--group", privdrop.GROUP]  # root only to bind 53
+            argv = stdlib_program(ctx.python, "labsim.relay", "--port", "53", "--to-port", str(RELAYED_PORT),
+                                  "--delay-ms", str(imp.dns_delay_ms), "--jitter-ms", str(imp.dns_jitter_ms),
+                                  "--user", privdrop.USER, "--group", privdrop.GROUP)  # root only to bind 53
             out.append(Service("relay", argv + [x for a in listen for x in ("--listen", a)]))
         return out
 

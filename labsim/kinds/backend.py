@@ -19,6 +19,7 @@ from pydantic import Field
 from ipaddress import ip_address
 
 from ..model.plan import PlanError
+from ..nodeprog import stdlib_program
 from ..model.topology import NodeBase, Strict
 from ..model.types import Body, HeaderName, HeaderValue, IPLiteral, TlsName, UrlPath
 from ..privdrop import GROUP, USER
@@ -81,8 +82,8 @@ class Backend(Kind):
     def services(self, ctx: NodeContext) -> list[Service]:
         spec = ctx.spec
         # binds its ports and reads its key as root, then runs as nobody (labsim.privdrop)
-        argv = [ctx.python, "-m", "labsim.kinds.echo_server", "--name", ctx.name,
-                "--user", USER, "--group", GROUP]
+        argv = stdlib_program(ctx.python, "labsim.kinds.echo_server", "--name", ctx.name,
+                              "--user", USER, "--group", GROUP)
         for addr in listen_addresses(ctx):
             argv += ["--listen", addr]
         argv += ["--http", str(spec.http_port or 0), "--https", str(spec.https_port or 0)]

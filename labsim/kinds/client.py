@@ -18,6 +18,7 @@ import json
 from typing import Literal
 
 from ..model.topology import Nat64Prefix, NodeBase, Strict
+from ..nodeprog import stdlib_program
 from .base import FileProbe, Kind, NodeContext, Service
 from .common import base_files
 
@@ -141,7 +142,7 @@ class Client(Kind):
         # (CLAT TUN made and removed, addresses, routes and proxy NDP on every PREF64 change,
         # DHCPv4 on raw sockets, lease addresses), and rewrites the node's resolv.conf in
         # place. The tayga it runs as the CLAT drops to nobody (labsim.privdrop.tayga_argv)
-        return [Service("hostconf", [ctx.python, "-m", "labsim.hostconf", f"{ctx.dir}/hostconf.json"])]
+        return [Service("hostconf", stdlib_program(ctx.python, "labsim.hostconf", f"{ctx.dir}/hostconf.json"))]
 
     def probes(self, ctx: NodeContext):
         if not self_configuring(ctx.spec):

@@ -11,6 +11,7 @@ import json
 from typing import Literal
 
 from ..model.topology import NodeBase
+from ..nodeprog import stdlib_program
 from ..privdrop import GROUP, USER
 from ..ra import RaSpec, pref64_config, pref64_prefix, ra_networks, radvd_conf, rdnss_addresses
 from .base import FileProbe, Kind, NodeContext, Service
@@ -63,8 +64,8 @@ class Router(Kind):
                                  "-p", f"{ctx.dir}/radvd.pid", "-u", "radvd"])]
         if ra.pref64:
             # root to open its raw sockets, then nobody (labsim.privdrop)
-            out.append(Service("pref64", [ctx.python, "-m", "labsim.pref64", f"{ctx.dir}/pref64.json",
-                                          "--user", USER, "--group", GROUP]))
+            out.append(Service("pref64", stdlib_program(ctx.python, "labsim.pref64", f"{ctx.dir}/pref64.json",
+                                                        "--user", USER, "--group", GROUP)))
         return out
 
     def probes(self, ctx: NodeContext):

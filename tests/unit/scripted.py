@@ -14,6 +14,7 @@ import dns.rrset
 
 from labsim.checks import CheckEnv
 from labsim.checks.curl import FIELDS, MARKER
+from labsim.nodeprog import split_program
 from labsim.runtime.fake import Datagram, Exec, FakeRuntime, Reply
 
 PYTHON = "/usr/bin/python3"
@@ -96,8 +97,9 @@ def handler(*, curl: Route | Reply | None = None, agent: dict[str, object] | Non
             return Reply(learnt, "", 0) if learnt is not None else Reply("", f"cat: {call.argv[1]}: No such file", 1)
         if tool == "ping" and ping is not None:
             return ping
-        if tool == PYTHON and call.argv[1:3] == ("-m", "labsim.agent") and agent and call.argv[3] in agent:
-            out = agent[call.argv[3]]
+        prog = split_program(call.argv) if tool == PYTHON else None
+        if prog and prog[0] == "labsim.agent" and agent and prog[1][0] in agent:
+            out = agent[prog[1][0]]
             return out if isinstance(out, Reply) else agent_reply(out)  # type: ignore[arg-type]
         raise AssertionError(f"unscripted call {call}")
     return answer

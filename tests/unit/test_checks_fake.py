@@ -15,6 +15,7 @@ from labsim.checks.reasons import Reason
 from labsim.checks.resolve import ResolveCheck, run_resolve
 from labsim.checks.tcp import TcpCheck, run_tcp
 from labsim.checks.tls import TlsCheck, run_tls
+from labsim.nodeprog import split_program
 from labsim.errors import RuntimeOpError
 from labsim.runtime.fake import Datagram, Exec, Reply
 
@@ -439,8 +440,9 @@ def test_tcp_synthesize_connects_to_the_synthesized_address():
     res, rt = run(run_tcp, TcpCheck.model_validate({"from": "client", "host": "192.0.2.4", "port": 80,
                                                     "synthesize": True}), agent={"synthesize": SYNTH, "tcp": out})
     assert res.ok and res.facts.remote_ip == "2001:db8:64::c000:204" and res.target == "192.0.2.4:80"
-    tcp = next(c for c in rt.calls if isinstance(c, Exec) and c.argv[3:4] == ("tcp",))
-    assert tcp.argv[4] == "2001:db8:64::c000:204"
+    tcp = next(args for c in rt.calls if isinstance(c, Exec)
+               for _, args in [split_program(c.argv) or ("", [])] if args[:1] == ["tcp"])
+    assert tcp[1] == "2001:db8:64::c000:204"
 
 
 def test_tcp_ipv4_literal_that_libc_will_not_resolve_is_ipv4_literal():

@@ -14,6 +14,7 @@ from typing import ClassVar
 
 from ...errors import EnvironmentMissingError, RuntimeOpError
 from ...model.plan import IfacePlan, RoutePlan
+from ...nodeprog import SRC
 from .. import links, nsutil
 from ..base import DOCKER_NETWORKS, USER_IMAGES, Runtime
 from ..enter import docker_argv
@@ -189,10 +190,11 @@ class DockerRuntime(Runtime):
             self._cli = None
 
     def _argv(self, argv: list[str]) -> list[str]:
-        """The host's interpreter means labsim's in-node python: the image's python3."""
+        """The host's interpreter means labsim's in-node python: the image's python3; the
+        host's source root (`nodeprog.SRC`) is the package's mount in the container."""
         if argv and argv[0] == sys.executable:
-            return [self.python, *argv[1:]]
-        return list(argv)
+            argv = [self.python, *argv[1:]]
+        return [PKG_MOUNT if a == SRC else a for a in argv]
 
     # -- nodes and links -----------------------------------------------------------------
     def prepare(self, loaded) -> None:
