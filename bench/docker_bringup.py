@@ -12,9 +12,11 @@ Measured in one process run:
      build; ~2 min, needs the Debian archive apt uses).
   3. With --profile, one more docker bring-up with its steps timed (container create and
      start, launcher exec/spawn, files, setup commands, readiness): where the time goes.
-Target (issue 14): docker up to ready <= 1.2 s (median) with the image present; the netns
-runtime, measured in the same rounds, is the reference (the ratio is printed with the load
-average: this host is shared, absolute times move with it).
+Target (issue 14): docker up to ready <= 1.2 s (median) with the image present. Two
+references are measured in the same rounds (absolute times move with the host): the netns
+runtime, and the floor, as many bare containers of the node image created and started at
+once through the SDK as the lab has nodes, with nothing run inside (what Docker itself costs
+before labsim does anything); the ratio and the difference to the floor are labsim's part.
 
 Labs are brought up through labsim.lab with each runtime by name, as the CLI does.
 
@@ -58,11 +60,43 @@ def check_docker_lab(name: str) -> str:
     return res.stdout
 
 
+def bare_starts(n: int, tag: str) -> float:
+    """The floor: n containers of the node image created and started at once through the
+    SDK, as labsim starts them (same workers, `--init`, no network, sleeping), until every
+    start returns; then removed. Nothing labsim does inside a container is in this."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import docker
+
+    from labsim.runtime.docker.image_spec import image_name
+
+    cli = docker.from_env()
+    api = cli.api
+
+    def one(i: int) -> str:
+        cid = api.create_container(image_name(), ["sleep", "infinity"], name=f"{tag}-{i}",
+                                   host_config=api.create_host_config(init=True, network_mode="none"),
+                                   labels={"labsim.bench": tag})["Id"]
+        api.start(cid)
+        return cid
+
+    t = time.monotonic()
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        ids = list(pool.map(one, range(n)))
+    took = time.monotonic() - t
+    for cid in ids:
+        api.remove_container(cid, force=True)
+    cli.close()
+    return took
+
+
 def bringup(runs: int) -> dict:
     from labsim import lab
     from labsim.loader import load_lab
 
     out: dict = {rt: {"up": [], "down": [], "network": [], "services": [], "ready_wait": []} for rt in LABS}
+    out["floor"] = {"starts": []}
+    nodes = len(load_lab(TOPO, name="probe").plan.nodes)
     for name in LABS.values():  # leftovers of an interrupted run
         try:
             lab.down(name)
@@ -70,6 +104,9 @@ def bringup(runs: int) -> dict:
             pass
     checked = None
     for i in range(runs):
+        out["floor"]["starts"].append(bare_starts(nodes, f"{LABS['docker']}-floor"))
+        print(f"round {i + 1}/{runs} floor  {nodes} bare container starts {out['floor']['starts'][-1]:.2f} s",
+              file=sys.stderr)
         for runtime, name in LABS.items():
             loaded = load_lab(TOPO, name=name)
             t = time.monotonic()
@@ -124,6 +161,8 @@ def image_times(cold: bool, runs: int) -> dict:
 
 def leftovers() -> list[str]:
     left = []
+    res = subprocess.run(["docker", "ps", "-aq", "--filter", "label=labsim.bench"], capture_output=True, text=True)
+    left += [f"floor container {c}" for c in res.stdout.split()]
     for name in LABS.values():
         res = subprocess.run(["docker", "ps", "-aq", "--filter", f"label=labsim.lab={name}"],
                              capture_output=True, text=True)
@@ -181,7 +220,7 @@ def profile() -> list[tuple[float, float, str, str]]:
         wrap(api_container.ContainerApiMixin, attr, f"api {attr}")
     for attr in ("exec_create", "exec_start"):
         wrap(api_exec.ExecApiMixin, attr, f"api {attr}")
-    for attr in ("_build_network", "_start_services", "wait_ready"):
+    for attr in ("_begin_network", "_bring_up_nodes", "_node_services", "wait_ready"):
         wrap(lab, attr, attr)
     name = LABS["docker"]
     try:
@@ -237,8 +276,14 @@ def main() -> None:
         print(f"  {'':6s}   services    {fmt(s[rt]['services'])}")
         print(f"  {'':6s}   ready wait  {fmt(s[rt]['ready_wait'])}")
         print(f"  {rt:6s} teardown    {fmt(s[rt]['down'])}")
+    floor = s["floor"]["starts"]
+    print(f"  floor: {nodes} bare container starts at once (node image, no network, nothing inside)")
+    print(f"                      {fmt(floor)}")
     ratio = s["docker"]["up"]["median"] / s["netns"]["up"]["median"]
     print(f"  docker / netns up to ready: {ratio:.1f}x (medians, same rounds)")
+    print(f"  docker up to ready - floor: {s['docker']['up']['median'] - floor['median']:.2f} s; "
+          f"/ floor: {s['docker']['up']['median'] / floor['median']:.2f}x (labsim's own part: wiring, "
+          f"launchers, files, daemons to ready)")
     met = s["docker"]["up"]["median"] <= TARGET_S
     print(f"  docker target (ready <= {TARGET_S} s): {'PASS' if met else 'MISS'} "
           f"({s['docker']['up']['median']:.2f} s)")

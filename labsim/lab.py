@@ -1,7 +1,8 @@
 """Bring a planned lab up through a runtime, and take labs down or collect their garbage.
 
     up:  runtime by name -> capabilities, root, binaries -> claim state -> hub + bridges
-         -> nodes (sysctls, veths, routes) -> lab CA -> files -> setup commands -> services
+         -> nodes begun -> lab CA -> per node, as the runtime finishes it: sysctls, veths,
+         routes, then (on a worker) files -> setup commands -> services
          -> readiness probes -> status 'up'
 Any failure or interrupt on the way tears down everything recorded so far. Nothing here
 names a concrete runtime: they are looked up in `runtime.registry` (by the state's
@@ -103,13 +104,10 @@ def up(loaded: LoadedLab, runtime: str = runtimes.DEFAULT, progress: Progress | 
     try:
         rt.prepare(loaded)
         say(f"creating {len(plan.nodes)} nodes on {len(plan.bridges)} networks")
-        _build_network(rt, loaded)
-        timings["network"] = time.monotonic() - t0
+        sysctls = _begin_network(rt, loaded)
         state.nodes = _summary(loaded, rt)  # from here `logs` and `exec` work, even on a failed lab
         state.save()
-        say("writing configuration and the lab CA")
-        pending = _start_services(rt, loaded, state, say)
-        timings["services"] = time.monotonic() - t0 - timings["network"]
+        pending = _bring_up_nodes(rt, loaded, state, sysctls, say, timings, t0)
         say(f"waiting for {len(pending)} readiness probes")
         timings["ready_wait"] = wait_ready(rt, pending, ready_timeout)
         for name in loaded.plan.nodes:
@@ -143,7 +141,9 @@ def _ctx(loaded: LoadedLab, rt: Runtime, name: str) -> NodeContext:
                        hostname=socket.gethostname())
 
 
-def _build_network(rt: Runtime, loaded: LoadedLab) -> None:
+def _begin_network(rt: Runtime, loaded: LoadedLab) -> dict[str, dict[str, str]]:
+    """The hub, the networks, and every node begun (docker: container starts in flight);
+    returns each node's sysctls."""
     plan = loaded.plan
     rt.create_hub()
     for bridge in plan.bridges.values():
@@ -151,46 +151,73 @@ def _build_network(rt: Runtime, loaded: LoadedLab) -> None:
     sysctls = {node.name: {**BASE_SYSCTLS, **registry.get(node.kind).sysctls(node, loaded.topology.nodes[node.name])}
                for node in plan.nodes.values()}
     rt.create_nodes(sysctls)  # all at once where a runtime can (docker: parallel starts)
-    for node in plan.nodes.values():
-        rt.create_node(node.name, sysctls[node.name])  # finishes what create_nodes began
-        for iface in node.ifaces:
-            rt.connect(node.name, iface, plan.bridges[iface.network])
-        rt.add_routes(node.name, list(node.routes))
+    return sysctls
 
 
-def _start_services(rt: Runtime, loaded: LoadedLab, state: LabState, say: Progress) -> list[PendingProbe]:
+def _bring_up_nodes(rt: Runtime, loaded: LoadedLab, state: LabState, sysctls: dict[str, dict[str, str]],
+                    say: Progress, timings: dict[str, float], t0: float) -> list[PendingProbe]:
+    """Wire each node as the runtime finishes creating it (docker: containers come up over
+    ~0.6 s), then hand it to a worker that writes its files, runs its setup commands and
+    starts its daemons while later nodes are still being created. Wiring stays on this
+    thread (netlink sockets are bound to the thread that opened them). On an error no
+    further node is begun and the workers finish before teardown sees the state."""
+    plan = loaded.plan
+    say("writing configuration and the lab CA")
+    ca = _lab_ca(loaded, state)
+    trust_dir = (ca.write_trust_dir(state.dir / "ssl")
+                 if any(getattr(spec, "trust_lab_ca", False) for spec in loaded.topology.nodes.values()) else None)
+    probes: dict[str, list[PendingProbe]] = {}
+    with ThreadPoolExecutor(max_workers=4, thread_name_prefix="labsim-node") as pool:
+        futures = {}
+        try:
+            for name in rt.creation_order(list(plan.nodes)):
+                node = plan.nodes[name]
+                rt.create_node(name, sysctls[name])
+                for iface in node.ifaces:
+                    rt.connect(name, iface, plan.bridges[iface.network])
+                rt.add_routes(name, list(node.routes))
+                futures[name] = pool.submit(_node_services, rt, loaded, state, name, ca, trust_dir, say)
+            timings["network"] = time.monotonic() - t0
+            for name, fut in futures.items():
+                probes[name] = fut.result()
+        except BaseException:
+            pool.shutdown(wait=True, cancel_futures=True)  # nothing starts once teardown may
+            raise
+    timings["services"] = time.monotonic() - t0 - timings["network"]
+    return [p for name in plan.nodes for p in probes.get(name, [])]
+
+
+def _lab_ca(loaded: LoadedLab, state: LabState) -> LabCA:
     ca = LabCA.create(loaded.plan.lab)
     ca_path = state.dir / "ca.pem"
     ca_path.write_bytes(ca.cert_pem)
     state.extra["ca"] = str(ca_path)
     state.extra["ca_key"] = str(ca.save_key(state.dir / "ca-key.pem"))  # for `reissue_cert`
-    ctxs = {name: _ctx(loaded, rt, name) for name in loaded.plan.nodes}
-    trust_dir = None
-    for name, ctx in ctxs.items():
-        kind = registry.get(ctx.node.kind)
-        for path, text in kind.render(ctx).items():
-            rt.write_file(name, path, text)
-        tls = kind.tls(ctx)
-        if tls is not None:
-            chain, key = ca.issue(tls.names)
-            rt.write_file(name, tls.cert, chain)
-            rt.write_file(name, tls.key, key, mode=0o600)
-        if getattr(ctx.spec, "trust_lab_ca", False):
-            trust_dir = trust_dir or ca.write_trust_dir(state.dir / "ssl")
-            rt.write_file(name, "/etc/ssl", b"", shared=str(trust_dir))
-    for name in ctxs:  # packet loss: nftables rules inside the node (its own namespace)
-        rules = loss_rules(loaded.topology.nodes[name], loaded.plan.nodes[name])
-        if rules:
-            res = rt.exec(name, ["nft", "-f", "-"], input="\n".join(rules).encode() + b"\n")
-            if res.returncode != 0:
-                raise RuntimeOpError(f"node {name!r}: loss rules: {res.stderr.decode(errors='replace')}")
-    # setup commands (config checks, TUN devices) run per node in parallel, in order within one
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        list(pool.map(lambda ctx: _run_setup(rt, ctx), ctxs.values()))
-    pending: list[PendingProbe] = []
-    for ctx in ctxs.values():
-        pending += spawn_services(rt, ctx, state, say)
-    return pending
+    return ca
+
+
+def _node_services(rt: Runtime, loaded: LoadedLab, state: LabState, name: str, ca: LabCA,
+                   trust_dir: Path | None, say: Progress) -> list[PendingProbe]:
+    """One node, once wired: its files and certificate, loss rules, setup commands (config
+    checks, TUN devices) in order, then its daemons; returns their readiness probes."""
+    ctx = _ctx(loaded, rt, name)
+    kind = registry.get(ctx.node.kind)
+    for path, text in kind.render(ctx).items():
+        rt.write_file(name, path, text)
+    tls = kind.tls(ctx)
+    if tls is not None:
+        chain, key = ca.issue(tls.names)
+        rt.write_file(name, tls.cert, chain)
+        rt.write_file(name, tls.key, key, mode=0o600)
+    if trust_dir is not None and getattr(ctx.spec, "trust_lab_ca", False):
+        rt.write_file(name, "/etc/ssl", b"", shared=str(trust_dir))
+    rules = loss_rules(loaded.topology.nodes[name], loaded.plan.nodes[name])
+    if rules:  # packet loss: nftables rules inside the node (its own namespace)
+        res = rt.exec(name, ["nft", "-f", "-"], input="\n".join(rules).encode() + b"\n")
+        if res.returncode != 0:
+            raise RuntimeOpError(f"node {name!r}: loss rules: {res.stderr.decode(errors='replace')}")
+    _run_commands(rt, ctx, kind.setup(ctx))
+    return spawn_services(rt, ctx, state, say)
 
 
 def spawn_services(rt: Runtime, ctx: NodeContext, state: LabState, say: Progress | None = None,
@@ -216,10 +243,6 @@ def spawn_services(rt: Runtime, ctx: NodeContext, state: LabState, say: Progress
 
 def node_context(loaded: LoadedLab, rt: Runtime, name: str) -> NodeContext:
     return _ctx(loaded, rt, name)
-
-
-def _run_setup(rt: Runtime, ctx: NodeContext) -> None:
-    _run_commands(rt, ctx, registry.get(ctx.node.kind).setup(ctx))
 
 
 def _run_commands(rt: Runtime, ctx: NodeContext, commands: list[list[str]]) -> None:

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 RUN_DIR = Path(os.environ.get("LABSIM_RUN_DIR", "/run/labsim"))
+_SAVE_LOCK = threading.RLock()  # re-entrant: record() saves while holding it
 
 
 def process_start_time(pid: int) -> int | None:
@@ -87,16 +89,19 @@ class LabState:
         return sorted(p.name for p in RUN_DIR.iterdir() if p.is_dir())
 
     def save(self) -> None:
-        tmp = self.file.with_suffix(".tmp")
-        data = {k: v for k, v in self.__dict__.items()}
-        tmp.write_text(json.dumps(data, indent=1, default=str))
-        os.replace(tmp, self.file)
+        with _SAVE_LOCK:  # one temp file per lab: one writer at a time
+            tmp = self.file.with_suffix(".tmp")
+            data = {k: v for k, v in self.__dict__.items()}
+            tmp.write_text(json.dumps(data, indent=1, default=str))
+            os.replace(tmp, self.file)
 
     def record(self, **items: list) -> None:
-        """Append to the lists named and save, before the things are created."""
-        for key, values in items.items():
-            getattr(self, key).extend(values)
-        self.save()
+        """Append to the lists named and save, before the things are created. Safe from
+        several threads (bring-up starts nodes' daemons on workers)."""
+        with _SAVE_LOCK:
+            for key, values in items.items():
+                getattr(self, key).extend(values)
+            self.save()
 
     def owner_alive(self) -> bool:
         return alive(self.owner_pid, self.owner_start)

@@ -30,9 +30,10 @@ environment); nothing is entered from the host, no privilege is handed over. Aft
 exec, or the exec's inspect), usable for liveness and fd probes and for signals. `host` services
 (slirp4netns) run on the host with `{netns}` = `/proc/<container pid>/ns/net`. The labsim
 package is bind-mounted read-only at /opt/labsim/labsim with PYTHONPATH=/opt/labsim, so
-`python3 -m labsim.agent` and `python3 -m labsim.kinds.echo_server` run on the image's own
-python3 (standard library only); an argv naming the host's interpreter (`sys.executable`)
-is run with that `python3`.
+labsim's in-node programs (`labsim.agent`, `labsim.kinds.echo_server`, ...; `nodeprog`)
+run on the image's own python3 (standard library only); an argv naming the host's
+interpreter (`sys.executable`) is run with that `python3`, and the host's source root
+(`nodeprog.SRC`) becomes /opt/labsim.
 
 Every container is recorded in the state file before it is created and carries the labels
 `labsim.lab` and `labsim.node`; `destroy_docker_state` removes containers by both, then the

@@ -8,9 +8,9 @@ import socket
 import subprocess
 import sys
 import threading
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, Iterator
 
 from ...errors import EnvironmentMissingError, RuntimeOpError
 from ...model.plan import IfacePlan, RoutePlan
@@ -228,6 +228,14 @@ class DockerRuntime(Runtime):
             pool = self._executor()
             self._starting.update({n: pool.submit(self._start, n, s) for n, s in todo.items()})
         self._make_bridges()
+
+    def creation_order(self, nodes: list[str]) -> Iterator[str]:
+        """Nodes as their containers come up (starts finish spread over ~0.6 s on 2 cores),
+        then any not started by create_nodes, in the order given."""
+        waiting = {fut: n for n, fut in self._starting.items() if n in nodes}
+        for fut in as_completed(waiting):
+            yield waiting[fut]
+        yield from (n for n in nodes if n not in waiting.values())
 
     def create_node(self, node: str, sysctls: dict[str, str]) -> None:
         if node in self._starting:
