@@ -26,6 +26,7 @@ from .kinds.base import NodeContext
 from .impair import loss_rules
 from .labca import LabCA
 from .loader import LoadedLab
+from .nodeprog import NODE_PROGRAMS, split_program
 from .readiness import PendingProbe, wait_ready
 from .runtime import registry as runtimes
 from .runtime.base import DOCKER_NETWORKS, Runtime
@@ -102,6 +103,7 @@ def up(loaded: LoadedLab, runtime: str = runtimes.DEFAULT, progress: Progress | 
     timings: dict[str, float] = {}
     t0 = time.monotonic()
     try:
+        rt.preload(_node_programs(loaded, rt))
         rt.prepare(loaded)
         say(f"creating {len(plan.nodes)} nodes on {len(plan.bridges)} networks")
         sysctls = _begin_network(rt, loaded)
@@ -185,6 +187,17 @@ def _bring_up_nodes(rt: Runtime, loaded: LoadedLab, state: LabState, sysctls: di
             raise
     timings["services"] = time.monotonic() - t0 - timings["network"]
     return [p for name in plan.nodes for p in probes.get(name, [])]
+
+
+def _node_programs(loaded: LoadedLab, rt: Runtime) -> set[str]:
+    """labsim's own programs (`nodeprog` modules) among the lab's services."""
+    out = set()
+    for name, node in loaded.plan.nodes.items():
+        for svc in registry.get(node.kind).services(_ctx(loaded, rt, name)):
+            prog = None if svc.host else split_program(svc.argv)
+            if prog is not None and prog[0] in NODE_PROGRAMS:
+                out.add(prog[0])
+    return out
 
 
 def _lab_ca(loaded: LoadedLab, state: LabState) -> LabCA:

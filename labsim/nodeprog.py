@@ -16,6 +16,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+# the programs started this way: standard library and labsim only (a fork server may
+# preload them: runtime/forkspawn.py)
+NODE_PROGRAMS = frozenset({"labsim.kinds.echo_server", "labsim.relay", "labsim.pref64", "labsim.hostconf",
+                           "labsim.agent", "labsim.review.sockprobe", "labsim.forkserver"})
 SRC = str(Path(__file__).resolve().parent.parent)  # the directory holding the labsim package
 # argv after `-c BOOT`: SRC, the module, its arguments; the module sees only its arguments
 BOOT = ("import sys, runpy; sys.path.insert(0, sys.argv.pop(1)); "
@@ -24,6 +28,8 @@ BOOT = ("import sys, runpy; sys.path.insert(0, sys.argv.pop(1)); "
 
 def stdlib_program(python: str, module: str, *args: str) -> list[str]:
     """argv running labsim's `module` (standard library only) under `python`, without site."""
+    if module not in NODE_PROGRAMS:
+        raise ValueError(f"{module} is not one of labsim's in-node programs (nodeprog.NODE_PROGRAMS)")
     return [python, "-S", "-c", BOOT, SRC, module, *args]
 
 

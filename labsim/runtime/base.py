@@ -77,6 +77,10 @@ class Runtime(ABC):
         container starts; netns: one thread making every namespace). `create_node` is then
         called for each node and finishes it (or does it all, after this default)."""
 
+    def preload(self, modules: set[str]) -> None:
+        """labsim's in-node programs (`nodeprog` modules) this bring-up will start, told
+        before anything is made (netns: a fork server imports them meanwhile)."""
+
     def creation_order(self, nodes: list[str]) -> Iterable[str]:
         """The nodes in the order `create_node` can finish them soonest (docker: as their
         containers come up); bring-up wires each and starts its daemons in this order."""
