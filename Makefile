@@ -37,7 +37,10 @@ image: venv
 	@if docker info >/dev/null 2>&1; then $(VENV)/bin/labsim image build; \
 	else echo "labsim: docker is not reachable: the docker runtime tests will skip (fail with CI=true)" >&2; fi
 
+# compiled once up front: with PYTHONDONTWRITEBYTECODE set (as on some CI machines) every
+# labsim process, and every in-node program, would otherwise compile its modules at start
 test: setup image
+	@$(PY) -m compileall -q labsim
 	$(PY) -m pytest -ra
 
 test-fast: venv
@@ -46,6 +49,7 @@ test-fast: venv
 bench: setup
 	@$(VENV)/bin/labsim setup $(addprefix --package ,$(BENCH_DEBS))
 	$(PY) -m pip install -q -e '.[test,bench]'
+	@$(PY) -m compileall -q labsim
 	$(PY) bench/bringup.py
 	$(PY) bench/cli_startup.py
 	$(PY) bench/memory.py

@@ -58,9 +58,15 @@ def main() -> int:
     args = ap.parse_args()
     if os.geteuid() != 0 or args.runs < 1:
         ap.error("run as root with --runs >= 1")
+    import compileall
+
+    import labsim
     from labsim import lab
     from labsim.loader import load_lab_text
 
+    # byte-compiled as an installed package is (pip compiles at install): an editable checkout
+    # run with PYTHONDONTWRITEBYTECODE would otherwise compile labsim at every start
+    compileall.compile_dir(str(Path(labsim.__file__).parent), quiet=1)
     name = f"{args.prefix}-cli"
     have_docker = shutil.which("docker") is not None and subprocess.run(
         ["docker", "image", "inspect", IMAGE], capture_output=True).returncode == 0

@@ -1,12 +1,10 @@
 """veth/bridge plumbing over netlink, shared by every runtime.
 
-Two flavours of the same plumbing, both on netlink sockets born inside a namespace (from
-`/run/netns/NAME` or `/proc/PID/ns/net`), so a container's namespace is plumbed exactly like
-a bare one, and no veth is ever created and then moved (FACTS.md: moving costs ~2.5x more):
-- `make_bridge`, `connect`, `loopback_up`, `add_routes` on pyroute2 IPRoute handles (the
-  docker runtime);
-- `bridge`, `plug`, `lo_up`, `routes` on `Rtnl`, which sends requests in batches on a plain
-  socket (the netns runtime's bring-up: ~8 requests a node, ~1 ms each through IPRoute).
+`bridge`, `plug`, `lo_up`, `routes` on `Rtnl`, which sends requests in batches on a plain
+netlink socket born inside a namespace (from `/run/netns/NAME` or `/proc/PID/ns/net`), so a
+container's namespace is plumbed exactly like a bare one, and no veth is ever created and
+then moved (FACTS.md: moving costs ~2.5x more). ~8 requests a node; through pyroute2's
+IPRoute each cost ~1 ms of Python, and importing it ~0.16-0.33 s.
 """
 
 from __future__ import annotations
@@ -19,71 +17,12 @@ from typing import TYPE_CHECKING
 
 from ..errors import RuntimeOpError
 
-if TYPE_CHECKING:  # importing pyroute2 costs ~0.16 s: only where IPRoute is used; the plan
-    # types (pydantic models behind them, ~0.4 s) only for annotations: teardown needs neither
+if TYPE_CHECKING:  # the plan types (pydantic models behind them, ~0.4 s) only for
+    # annotations: teardown needs none
     from ..model.plan import IfacePlan, RoutePlan
-    from pyroute2 import IPRoute
-    from pyroute2.netlink.exceptions import NetlinkError
 
 IFA_F_NODAD = 0x02
 LOOPBACK_INDEX = 1  # the kernel gives `lo` index 1 in every namespace
-
-
-def _fail(what: str, exc: NetlinkError) -> RuntimeOpError:
-    return RuntimeOpError(f"{what}: {os.strerror(exc.code) if exc.code else exc}")
-
-
-def make_bridge(ipr: IPRoute, bridge: str) -> None:
-    from pyroute2.netlink.exceptions import NetlinkError
-
-    try:
-        # STP off: ports forward at once. Multicast snooping off: NDP must flood.
-        ipr.link("add", ifname=bridge, kind="bridge", br_stp_state=0, br_mcast_snooping=0)
-        ipr.link("set", index=ipr.link_lookup(ifname=bridge)[0], state="up")
-    except NetlinkError as exc:
-        raise _fail(f"bridge {bridge}", exc) from exc
-
-
-def connect(node: IPRoute, hub: IPRoute, hub_fd: int, iface: IfacePlan, bridge: str) -> None:
-    from pyroute2.netlink.exceptions import NetlinkError
-
-    try:
-        node.link("add", ifname=iface.ifname, kind="veth",
-                  peer={"ifname": iface.peer, "net_ns_fd": hub_fd})
-        idx = node.link_lookup(ifname=iface.ifname)[0]
-        for ifa in (iface.ipv6, iface.ipv4):
-            if ifa is not None:
-                # nodad: the address is usable at once, no 1-2 s DAD wait
-                node.addr("add", index=idx, address=str(ifa.ip), prefixlen=ifa.network.prefixlen,
-                          flags=IFA_F_NODAD if ifa.version == 6 else 0)
-        if iface.mtu is not None:
-            node.link("set", index=idx, mtu=iface.mtu)
-        node.link("set", index=idx, state="up")
-    except NetlinkError as exc:
-        raise _fail(f"link {iface.ifname} ({iface.network})", exc) from exc
-    try:
-        peer = hub.link_lookup(ifname=iface.peer)[0]
-        master = hub.link_lookup(ifname=bridge)[0]
-        if iface.mtu is not None:  # both ends alike: the bridge forwards what the link carries
-            hub.link("set", index=peer, mtu=iface.mtu)
-        hub.link("set", index=peer, master=master, state="up")
-    except (NetlinkError, IndexError) as exc:
-        raise RuntimeOpError(f"attach {iface.peer} to bridge {bridge}: {exc}") from exc
-
-
-def loopback_up(ipr: IPRoute) -> None:
-    ipr.link("set", index=ipr.link_lookup(ifname="lo")[0], state="up")
-
-
-def add_routes(ipr: IPRoute, routes: list[RoutePlan]) -> None:
-    from pyroute2.netlink.exceptions import NetlinkError
-
-    for r in routes:
-        try:
-            # replace, not add: re-installing the plan (after links come back up) is a no-op
-            ipr.route("replace", dst=str(r.dst), gateway=str(r.via))
-        except NetlinkError as exc:
-            raise _fail(f"route {r.dst} via {r.via}", exc) from exc
 
 
 # -- batched netlink, for the netns runtime's bring-up ------------------------------------------

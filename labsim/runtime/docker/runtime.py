@@ -61,8 +61,11 @@ class DockerRuntime(Runtime):
         self.dattach: dict[str, IfacePlan] = {}
         self._cli = None
         self._pids: dict[str, int] = {}
-        self._ipr: dict[str, object] = {}
-        self._hub_fd: int | None = None
+        # netlink sockets born in the hub's and each node's namespace (node -> socket), each
+        # node's namespace fd (a veth's peer is placed there), the hub's bridges' indexes
+        self._rtnl: dict[str, links.Rtnl] = {}
+        self._fds: dict[str, int] = {}
+        self._bridge_index: dict[str, int] = {}
         # nodes whose launcher this process started: node -> its connection (made while
         # other containers start; None when it could not be reached: `docker exec` then), and
         # a lock per node (one request at a time)
@@ -134,15 +137,20 @@ class DockerRuntime(Runtime):
     def netns_path(self, node: str) -> str:
         return f"/proc/{self.pid(node)}/ns/net"
 
-    def _netlink(self, node: str):
-        if node not in self._ipr:
-            self._ipr[node] = nsutil.iproute_in(self.netns_path(node))
-        return self._ipr[node]
+    def _netlink(self, node: str) -> links.Rtnl:
+        """Batched netlink in the node (links.Rtnl, as the netns runtime: pyroute2 costs
+        ~0.3 s to import here and ~1 ms of Python a request, on CPU the container starts
+        need)."""
+        if node not in self._rtnl:
+            path = nsutil.netns_path(self.hub) if node == self.hub else self.netns_path(node)
+            self._rtnl[node] = links.Rtnl(nsutil.socket_in(path, socket.AF_NETLINK, socket.SOCK_RAW,
+                                                           nsutil.NETLINK_ROUTE))
+        return self._rtnl[node]
 
-    def _hub_netlink(self):
-        if self.hub not in self._ipr:
-            self._ipr[self.hub] = nsutil.iproute_in(nsutil.netns_path(self.hub))
-        return self._ipr[self.hub]
+    def _node_fd(self, node: str) -> int:
+        if node not in self._fds:
+            self._fds[node] = os.open(self.netns_path(node), os.O_RDONLY)
+        return self._fds[node]
 
     def _executor(self) -> ThreadPoolExecutor:
         if self._pool is None:
@@ -176,15 +184,12 @@ class DockerRuntime(Runtime):
         during bring-up."""
         self._join_starts()
         self._close_launchers()
-        for ipr in self._ipr.values():
-            try:
-                ipr.close()
-            except OSError:
-                pass  # a socket that never came up; teardown must go on
-        self._ipr.clear()
-        if self._hub_fd is not None:
-            os.close(self._hub_fd)
-            self._hub_fd = None
+        for rtnl in self._rtnl.values():
+            rtnl.close()
+        self._rtnl.clear()
+        for fd in self._fds.values():
+            os.close(fd)
+        self._fds.clear()
         if self._cli is not None:
             self._cli.close()
             self._cli = None
@@ -214,7 +219,6 @@ class DockerRuntime(Runtime):
         self.state.record(namespaces=[self.hub])
         nsutil.create_netns(self.hub, {"net.ipv6.conf.all.disable_ipv6": "1",
                                        "net.ipv6.conf.default.disable_ipv6": "1"})
-        self._hub_fd = os.open(nsutil.netns_path(self.hub), os.O_RDONLY)
 
     def create_nodes(self, nodes: dict[str, dict[str, str]]) -> None:
         """Begin the nodes' container starts, all at once, and return: each start is ~0.3 s
@@ -244,12 +248,12 @@ class DockerRuntime(Runtime):
             self._prepare_dirs([node])
             self._start(node, sysctls)
         self._make_bridges()
-        # pyroute2 0.9's IPRoute is bound to the thread that first uses it: opened here
         self._network_up(node)
 
     def _make_bridges(self) -> None:
         while self._bridges:
-            links.make_bridge(self._hub_netlink(), self._bridges.pop(0))
+            name = self._bridges.pop(0)
+            self._bridge_index[name] = links.bridge(self._netlink(self.hub), name)
 
     def _join_starts(self) -> None:
         """Wait for container starts in flight (a teardown must see every container)."""
@@ -259,10 +263,13 @@ class DockerRuntime(Runtime):
         self._starting.clear()
 
     def _network_up(self, node: str) -> None:
-        links.loopback_up(self._netlink(node))
-        if node in self.dattach:
-            d = self._dnet_of(node)
-            networks.fix_iface(self._netlink(node), node, self.dattach[node], d)
+        links.lo_up(self._netlink(node))
+        if node in self.dattach:  # Docker's own interface: rare, so pyroute2's dumps here
+            ipr = nsutil.iproute_in(self.netns_path(node))
+            try:
+                networks.fix_iface(ipr, node, self.dattach[node], self._dnet_of(node))
+            finally:
+                ipr.close()
 
     def _prepare_dirs(self, nodes: list[str]) -> None:
         names = [self.container(n) for n in nodes]
@@ -342,14 +349,16 @@ class DockerRuntime(Runtime):
     def connect(self, node: str, iface: IfacePlan, bridge: str) -> None:
         if bridge in self.dnets:
             return  # attached by Docker when the container started (networks.fix_iface)
-        assert self._hub_fd is not None, "create_hub first"
-        links.connect(self._netlink(node), self._hub_netlink(), self._hub_fd, iface, bridge)
+        hub = self._netlink(self.hub)
+        if bridge not in self._bridge_index:
+            self._bridge_index[bridge] = hub.index(bridge, f"attach {iface.peer} to bridge {bridge}")
+        links.plug(self._netlink(node), self._node_fd(node), hub, iface, self._bridge_index[bridge])
 
     def add_routes(self, node: str, routes: list[RoutePlan]) -> None:
         # no IPv6 on a Docker network: routes through a neighbour's IPv6 address there are
         # unusable (no such address), as for a container there in production
         dead = [d.ipv6 for d in self.dnets.values() if not d.enable_ipv6 and d.ipv6 is not None]
-        links.add_routes(self._netlink(node), [r for r in routes
+        links.routes(self._netlink(node), [r for r in routes
                                                if not any(r.via in p for p in dead)])
 
     # -- files ---------------------------------------------------------------------------
