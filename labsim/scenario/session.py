@@ -15,16 +15,19 @@ import dataclasses
 import sys
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Callable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator
 
 from .. import lab as labmod
-from ..checks import CheckEnv
 from ..kinds import registry
 from ..kinds.base import NodeContext
 from ..lab import node_context
 from ..loader import LoadedLab
 from ..runtime.base import Runtime
 from ..runtime.state import LabState
+
+if TYPE_CHECKING:  # the checks (~0.1 s of pydantic models to import) only where env is used:
+    # `labsim up` runs none
+    from ..checks import CheckEnv
 
 
 @contextmanager
@@ -60,6 +63,8 @@ class LabSession:
 
     @property
     def env(self) -> CheckEnv:
+        from ..checks import CheckEnv
+
         addrs = {n: [str(a) for a in p.addresses()] for n, p in self.loaded.plan.nodes.items()}
         return CheckEnv(self.runtime, self.runtime.python or sys.executable, addrs)
 
