@@ -105,9 +105,11 @@ def test_tayga_uses_the_network_specific_prefix(apple):
     assert "prefix 2001:db8:64::/96" in conf
     assert "dynamic-pool 198.18.0.0/24" in conf
     assert "tun-device nat64" in conf
+    batch = render(apple, "nat64")["tun.ip"].splitlines()
+    assert "route add 2001:db8:64::/96 dev nat64" in batch
+    assert "route add 198.18.0.0/24 dev nat64" in batch
     setup = kind(apple, "nat64").setup(ctx(apple, "nat64"))
-    assert ["ip", "route", "add", "2001:db8:64::/96", "dev", "nat64"] in setup
-    assert ["ip", "route", "add", "198.18.0.0/24", "dev", "nat64"] in setup
+    assert ["ip", "-batch", "/labsim/nat64/tun.ip"] in setup
     assert not [argv for argv in setup if argv[0] in ("sh", "bash")]  # argv lists, no shell
 
 
