@@ -84,10 +84,13 @@ def set_cmdline(argv: list[str]) -> None:
     long enough (nothing reads them once Python has started; the rest is zeroed, so the
     list ends in empty strings). An argv that does not fit leaves the server's line."""
     data = b"\0".join(a.encode() for a in argv) + b"\0"
-    with open("/proc/self/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    start, end = int(fields[45]), int(fields[46])  # arg_start, arg_end (fields 48, 49)
-    if len(data) <= end - start:
+    try:  # cosmetic: never a reason for the daemon not to start
+        with open("/proc/self/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        start, end = int(fields[45]), int(fields[46])  # arg_start, arg_end (fields 48, 49)
+    except (OSError, ValueError, IndexError):
+        return
+    if 0 < start < end and len(data) <= end - start:
         ctypes.memmove(start, data, len(data))
         ctypes.memset(start + len(data), 0, end - start - len(data))
 

@@ -38,7 +38,13 @@ nodes:
 def view(pid: int, ns: str) -> dict:
     """What the process sees and is, as far as a daemon could tell the two starts apart."""
     proc = Path(f"/proc/{pid}")
-    fds = sorted(os.readlink(proc / "fd" / fd) for fd in os.listdir(proc / "fd"))
+    fds = []
+    for fd in os.listdir(proc / "fd"):
+        try:
+            fds.append(os.readlink(proc / "fd" / fd))
+        except FileNotFoundError:
+            pass  # a connection's socket, closed since the listing
+    fds.sort()
     status = dict(line.split(":\t", 1) for line in (proc / "status").read_text().splitlines() if ":\t" in line)
     cmdline = [a.decode() for a in (proc / "cmdline").read_bytes().split(b"\0")]
     while cmdline and cmdline[-1] == "":
