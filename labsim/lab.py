@@ -161,8 +161,9 @@ def _bring_up_nodes(rt: Runtime, loaded: LoadedLab, state: LabState, sysctls: di
     """Wire each node as the runtime finishes creating it (docker: containers come up over
     ~0.6 s), then hand it to a worker that writes its files, runs its setup commands and
     starts its daemons while later nodes are still being created. Wiring stays on this
-    thread (netlink sockets are bound to the thread that opened them). On an error no
-    further node is begun and the workers finish before teardown sees the state."""
+    thread (the runtime keeps one netlink socket per namespace, one conversation at a
+    time). On an error no further node is begun and the workers finish before teardown
+    sees the state."""
     plan = loaded.plan
     say("writing configuration and the lab CA")
     ca = _lab_ca(loaded, state)

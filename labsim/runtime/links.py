@@ -16,6 +16,7 @@ import time
 from typing import TYPE_CHECKING
 
 from ..errors import RuntimeOpError
+from . import nsutil
 
 if TYPE_CHECKING:  # the plan types (pydantic models behind them, ~0.4 s) only for
     # annotations: teardown needs none
@@ -121,6 +122,11 @@ class Rtnl:
         """The interface index of `ifname` in this namespace."""
         (answer,) = self.batch([(RTM_GETLINK, 0, ifinfo(0, False, _name(IFLA_IFNAME, ifname)), what)])
         return _IFINFO.unpack_from(answer, _HDR.size)[2]
+
+
+def rtnl_in(path: str) -> Rtnl:
+    """A batched netlink socket born in the namespace at `path`."""
+    return Rtnl(nsutil.socket_in(path, socket.AF_NETLINK, socket.SOCK_RAW, nsutil.NETLINK_ROUTE))
 
 
 def link_query(ifname: str, seq: int = 1) -> bytes:

@@ -56,8 +56,7 @@ class NetnsRuntime(Runtime):
 
     def _netlink(self, ns: str) -> links.Rtnl:
         if ns not in self._rtnl:
-            self._rtnl[ns] = links.Rtnl(nsutil.socket_in(nsutil.netns_path(ns), socket.AF_NETLINK,
-                                                         socket.SOCK_RAW, nsutil.NETLINK_ROUTE))
+            self._rtnl[ns] = links.rtnl_in(nsutil.netns_path(ns))
         return self._rtnl[ns]
 
     def _fd(self, ns: str) -> int:

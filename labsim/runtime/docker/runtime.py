@@ -64,6 +64,7 @@ class DockerRuntime(Runtime):
         # netlink sockets born in the hub's and each node's namespace (node -> socket), each
         # node's namespace fd (a veth's peer is placed there), the hub's bridges' indexes
         self._rtnl: dict[str, links.Rtnl] = {}
+        self._hub_rtnl: links.Rtnl | None = None
         self._fds: dict[str, int] = {}
         self._bridge_index: dict[str, int] = {}
         # nodes whose launcher this process started: node -> its connection (made while
@@ -142,10 +143,13 @@ class DockerRuntime(Runtime):
         ~0.3 s to import here and ~1 ms of Python a request, on CPU the container starts
         need)."""
         if node not in self._rtnl:
-            path = nsutil.netns_path(self.hub) if node == self.hub else self.netns_path(node)
-            self._rtnl[node] = links.Rtnl(nsutil.socket_in(path, socket.AF_NETLINK, socket.SOCK_RAW,
-                                                           nsutil.NETLINK_ROUTE))
+            self._rtnl[node] = links.rtnl_in(self.netns_path(node))
         return self._rtnl[node]
+
+    def _hub_netlink(self) -> links.Rtnl:
+        if self._hub_rtnl is None:
+            self._hub_rtnl = links.rtnl_in(nsutil.netns_path(self.hub))
+        return self._hub_rtnl
 
     def _node_fd(self, node: str) -> int:
         if node not in self._fds:
@@ -184,9 +188,10 @@ class DockerRuntime(Runtime):
         during bring-up."""
         self._join_starts()
         self._close_launchers()
-        for rtnl in self._rtnl.values():
+        for rtnl in [*self._rtnl.values(), *([self._hub_rtnl] if self._hub_rtnl else [])]:
             rtnl.close()
         self._rtnl.clear()
+        self._hub_rtnl = None
         for fd in self._fds.values():
             os.close(fd)
         self._fds.clear()
@@ -253,7 +258,7 @@ class DockerRuntime(Runtime):
     def _make_bridges(self) -> None:
         while self._bridges:
             name = self._bridges.pop(0)
-            self._bridge_index[name] = links.bridge(self._netlink(self.hub), name)
+            self._bridge_index[name] = links.bridge(self._hub_netlink(), name)
 
     def _join_starts(self) -> None:
         """Wait for container starts in flight (a teardown must see every container)."""
@@ -349,7 +354,7 @@ class DockerRuntime(Runtime):
     def connect(self, node: str, iface: IfacePlan, bridge: str) -> None:
         if bridge in self.dnets:
             return  # attached by Docker when the container started (networks.fix_iface)
-        hub = self._netlink(self.hub)
+        hub = self._hub_netlink()
         if bridge not in self._bridge_index:
             self._bridge_index[bridge] = hub.index(bridge, f"attach {iface.peer} to bridge {bridge}")
         links.plug(self._netlink(node), self._node_fd(node), hub, iface, self._bridge_index[bridge])
