@@ -131,7 +131,7 @@ def generated_topology(n: int) -> str:
 
 # -- one measurement each: returns {sample name: seconds} -------------------------------------
 def labsim_cycle(loaded, name: str, key: str) -> dict[str, float]:
-    from labsim import lab
+    from labsim.bringup import lab
 
     t0 = time.monotonic()
     res = lab.up(loaded)  # on failure labsim tears down itself; main's clean_up double-checks
@@ -229,7 +229,7 @@ def leftovers(before: dict[str, set[str]], after: dict[str, set[str]]) -> list[s
 
 def clean_up(before: dict[str, set[str]]) -> None:
     """Remove what this script's measurements may have left: only things not there before."""
-    from labsim import lab
+    from labsim.bringup import lab
     from labsim.errors import LabNotFoundError
 
     for name in (AR_LAB, GEN_LAB):
@@ -372,7 +372,7 @@ def profile_up(n: int) -> None:
     """One `lab.up` of the generated lab under pyinstrument: where the time goes."""
     from pyinstrument import Profiler
 
-    from labsim import lab
+    from labsim.bringup import lab
     from labsim.loader import load_lab_text
 
     loaded = load_lab_text(generated_topology(n), name=GEN_LAB)

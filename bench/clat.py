@@ -27,9 +27,9 @@ import sys
 import time
 from pathlib import Path
 
-from labsim import lab as labmod
+from labsim.bringup import lab as labmod
 from labsim.loader import load_lab
-from labsim.nat64prefix import embed
+from labsim.node.nat64prefix import embed
 
 REPO = Path(__file__).resolve().parent.parent
 FIRST, MOSTLY = REPO / "topologies" / "ipv6-first.yml", REPO / "topologies" / "ipv6-mostly.yml"

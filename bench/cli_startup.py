@@ -61,7 +61,7 @@ def main() -> int:
     import compileall
 
     import labsim
-    from labsim import lab
+    from labsim.bringup import lab
     from labsim.loader import load_lab_text
 
     # byte-compiled as an installed package is (pip compiles at install): an editable checkout

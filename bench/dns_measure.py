@@ -40,10 +40,10 @@ def main() -> int:
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
 
-    from labsim import lab
+    from labsim.bringup import lab
     from labsim.checks import CheckEnv
     from labsim.checks.measure import MeasureCheck, run_measure
-    from labsim.lab import make_runtime
+    from labsim.bringup.lab import make_runtime
     from labsim.loader import load_lab
     from labsim.runtime.state import LabState
 

@@ -18,7 +18,7 @@ runtime, and the floor, as many bare containers of the node image created and st
 once through the SDK as the lab has nodes, with nothing run inside (what Docker itself costs
 before labsim does anything); the ratio and the difference to the floor are labsim's part.
 
-Labs are brought up through labsim.lab with each runtime by name, as the CLI does.
+Labs are brought up through labsim.bringup.lab with each runtime by name, as the CLI does.
 
 Run as root:  .venv/bin/python bench/docker_bringup.py [--runs 5] [--cold] [--no-image] [--prefix P]
                                                       [--profile] [--json FILE]
@@ -76,7 +76,7 @@ def bare_starts(n: int, tag: str) -> float:
     def one(i: int) -> str:
         cid = api.create_container(image_name(), ["sleep", "infinity"], name=f"{tag}-{i}",
                                    host_config=api.create_host_config(init=True, network_mode="none"),
-                                   labels={"labsim.bench": tag})["Id"]
+                                   labels={"labsim.commands.bench": tag})["Id"]
         api.start(cid)
         return cid
 
@@ -91,7 +91,7 @@ def bare_starts(n: int, tag: str) -> float:
 
 
 def bringup(runs: int) -> dict:
-    from labsim import lab
+    from labsim.bringup import lab
     from labsim.loader import load_lab
 
     out: dict = {rt: {"up": [], "down": [], "network": [], "services": [], "ready_wait": []} for rt in LABS}
@@ -152,7 +152,7 @@ def image_times(cold: bool, runs: int) -> dict:
     cli_runs = []
     for _ in range(runs):
         t = time.monotonic()
-        subprocess.run([sys.executable, "-m", "labsim.cli", "image", "build"],
+        subprocess.run([sys.executable, "-m", "labsim.commands.cli", "image", "build"],
                        check=True, capture_output=True, cwd=REPO)
         cli_runs.append(time.monotonic() - t)
     out["cached_command"] = stats(cli_runs)
@@ -161,10 +161,10 @@ def image_times(cold: bool, runs: int) -> dict:
 
 def leftovers() -> list[str]:
     left = []
-    res = subprocess.run(["docker", "ps", "-aq", "--filter", "label=labsim.bench"], capture_output=True, text=True)
+    res = subprocess.run(["docker", "ps", "-aq", "--filter", "label=labsim.commands.bench"], capture_output=True, text=True)
     left += [f"floor container {c}" for c in res.stdout.split()]
     for name in LABS.values():
-        res = subprocess.run(["docker", "ps", "-aq", "--filter", f"label=labsim.lab={name}"],
+        res = subprocess.run(["docker", "ps", "-aq", "--filter", f"label=labsim.bringup.lab={name}"],
                              capture_output=True, text=True)
         left += [f"container {c}" for c in res.stdout.split()]
         left += [f"netns {n}" for n in (os.listdir("/run/netns") if os.path.isdir("/run/netns") else [])
@@ -183,7 +183,7 @@ def profile() -> list[tuple[float, float, str, str]]:
     import docker.api.container as api_container
     import docker.api.exec_api as api_exec
 
-    import labsim.lab as lab
+    import labsim.bringup.lab as lab
     from labsim.loader import load_lab
     from labsim.runtime.docker import runtime
 

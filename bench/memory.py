@@ -54,7 +54,7 @@ def main() -> int:
         topo = Path(tmp) / "gen.yml"
         topo.write_text(generated_topology(args.nodes))
         for run in range(args.runs):
-            floor.append(peak_mb([sys.executable, "-c", "import labsim.cli"])[0])
+            floor.append(peak_mb([sys.executable, "-c", "import labsim.commands.cli"])[0])
             try:
                 mb, took = peak_mb([LABSIM, "up", str(topo), "--name", name])
             finally:
@@ -69,7 +69,7 @@ def main() -> int:
     print(f"{'process':36} {'median MB':>10} {'max MB':>8}  target")
     print(f"{'labsim up (whole process)':36} {m_up:10.1f} {max(up):8.1f}  <= {TARGET_MB} "
           f"{'PASS' if m_up <= TARGET_MB else 'MISS'}")
-    print(f"{'python -c import labsim.cli (floor)':36} {m_floor:10.1f} {max(floor):8.1f}")
+    print(f"{'python -c import labsim.commands.cli (floor)':36} {m_floor:10.1f} {max(floor):8.1f}")
     print(f"{'labsim up / floor':36} {m_up / m_floor:10.2f}")
     print(f"{'labsim up wall (s, median)':36} {statistics.median(secs):10.2f}")
     return 0

@@ -58,14 +58,14 @@ def by_hand(url: str, timeout: float) -> list[str]:
 
 
 def per_check(n: int, timeout: float = 5.0) -> dict[str, dict[str, list[float]]]:
-    from labsim import lab
+    from labsim.bringup import lab
     from labsim.checks import CheckEnv
-    from labsim.lab import make_runtime
+    from labsim.bringup.lab import make_runtime
     from labsim.loader import load_lab
     from labsim.review.matrix import run_one
     from labsim.review.platforms import runners
     from labsim.runtime.netns import node_ns
-    from labsim.scenario.review import endpoints_from, review_labs
+    from labsim.review.run import endpoints_from, review_labs
 
     loaded = load_lab(TOPOLOGY)
     endpoints = endpoints_from([], URLS, None)

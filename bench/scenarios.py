@@ -76,11 +76,11 @@ def suite_rounds(rounds: int) -> tuple[dict[str, list[float]], dict[str, list[fl
 
 
 def per_check(n: int) -> dict[str, list[float]]:
-    from labsim import lab
+    from labsim.bringup import lab
     from labsim.checks import CheckEnv
     from labsim.checks.dns import DnsCheck, run_dns
     from labsim.checks.http import HttpCheck, run_http
-    from labsim.lab import make_runtime
+    from labsim.bringup.lab import make_runtime
     from labsim.loader import load_lab
     from labsim.runtime.netns import node_ns
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ValidationError
 
-from .errors import InputError, InputErrors
-from .loader import _from_pydantic
-from .model.yamlpos import Loc, SourceMap
+from labsim.errors import InputError, InputErrors
+from labsim.loader import _from_pydantic
+from labsim.model.yamlpos import Loc, SourceMap
 
 MAX_ERRORS = 20  # a file with more is reported with its first 20 and a count
 

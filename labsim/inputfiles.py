@@ -9,7 +9,7 @@ import os
 import stat
 from pathlib import Path, PurePosixPath
 
-from .errors import InputError
+from labsim.errors import InputError
 
 MAX_INPUT_BYTES = 1 << 20  # 1 MiB: far above any real topology, URL list or HAR we replay
 MAX_HAR_BYTES = 16 << 20  # HAR captures carry response bodies

@@ -15,14 +15,14 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from .builtin import topology_path
-from .errors import InputError, InputErrors
-from .kinds import registry
-from .kinds.escape import UnsafeValue
-from .kinds.base import NodeContext
-from .model.plan import Plan, PlanError, make_plan
-from .model.topology import LabName, NodeBase, Topology
-from .model.yamlpos import Loc, SourceMap, format_loc, load_yaml, parse_yaml
+from labsim.builtin import topology_path
+from labsim.errors import InputError, InputErrors
+from labsim.kinds import registry
+from labsim.kinds.escape import UnsafeValue
+from labsim.kinds.base import NodeContext
+from labsim.model.plan import Plan, PlanError, make_plan
+from labsim.model.topology import LabName, NodeBase, Topology
+from labsim.model.yamlpos import Loc, SourceMap, format_loc, load_yaml, parse_yaml
 
 MAX_ERRORS = 20  # reported at once per file; the rest are counted
 
@@ -133,7 +133,7 @@ def plan_lab(topo: Topology, smap: SourceMap, path: str) -> LoadedLab:
 
 def _check_names(plan: Plan) -> list[PlanError]:
     """Every `names:` entry must land in a zone some authdns node serves."""
-    from .kinds.authdns import zone_of
+    from labsim.kinds.authdns import zone_of
 
     zones = sorted(z for spec in plan.topology.nodes.values() if spec.kind == "authdns" for z in spec.zones)
     return [PlanError(("nodes", node, "names", i),

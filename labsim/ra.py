@@ -4,10 +4,10 @@
   the network's /64 for SLAAC (on-link, autonomous), RDNSS, DNSSL, the M and O flags and the
   default-router lifetime. It answers router solicitations.
 - radvd gained PREF64 (`nat64prefix`) only in 2.20, so PREF64 (RFC 8781, option 38) comes
-  from labsim's own sender (`labsim.pref64`, in the node): RAs carrying only PREF64, from a
+  from labsim's own sender (`labsim.node.pref64`, in the node): RAs carrying only PREF64, from a
   second link-local address of the router (fe80::64) with router lifetime 0 and the same M/O
   flags, so hosts take the option without it touching their default router or flags. Their
-  bytes come from `labsim.ndopts` (standard library: the sender starts in ~50 ms, where
+  bytes come from `labsim.node.ndopts` (standard library: the sender starts in ~50 ms, where
   importing scapy takes ~1 s); the unit tests dissect them with scapy's ICMPv6NDOptPREF64.
 
 Pure: the schema, radvd.conf, the PREF64 RA's bytes. Nothing here sends.
@@ -19,9 +19,9 @@ from ipaddress import IPv6Address, IPv6Network, ip_address
 
 from pydantic import Field
 
-from .model.plan import PlanError
-from .model.topology import Nat64Prefix, NetName, Strict
-from .model.types import NodeOrAddress, SearchDomain
+from labsim.model.plan import PlanError
+from labsim.model.topology import Nat64Prefix, NetName, Strict
+from labsim.model.types import NodeOrAddress, SearchDomain
 
 
 
@@ -118,7 +118,7 @@ def radvd_conf(ctx) -> str:
 
 
 def pref64_config(ctx, generation: int = 0) -> dict:
-    """What `labsim.pref64` sends, as JSON; actions rewrite it (with a new generation)."""
+    """What `labsim.node.pref64` sends, as JSON; actions rewrite it (with a new generation)."""
     spec: RaSpec = ctx.spec.ra
     prefix = pref64_prefix(ctx)
     return {"interfaces": [ifname for _, ifname, _ in ra_networks(ctx)],

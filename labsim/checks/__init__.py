@@ -3,20 +3,20 @@ raises for a failed operation or a broken tool (those are results: see result.py
 
 from __future__ import annotations
 
-from .base import CheckEnv, CheckSpec
-from .dns import DnsCheck, run_dns
-from .exec import ExecCheck, run_exec
-from .http import HttpCheck, run_http
-from .learnt import LearntCheck, run_learnt
-from .measure import MeasureCheck, run_measure
-from .ping import PingCheck, run_ping
-from .pmtu import PmtuCheck, run_pmtu
-from .reasons import Reason
-from .resolve import ResolveCheck, run_resolve
-from .result import AnyResult, CheckResult
-from .tcp import TcpCheck, run_tcp
-from .tls import TlsCheck, run_tls
-from .websocket import SocketCheck, run_socket
+from labsim.checks.base import CheckEnv, CheckSpec
+from labsim.checks.dns import DnsCheck, run_dns
+from labsim.checks.exec import ExecCheck, run_exec
+from labsim.checks.http import HttpCheck, run_http
+from labsim.checks.learnt import LearntCheck, run_learnt
+from labsim.checks.measure import MeasureCheck, run_measure
+from labsim.checks.ping import PingCheck, run_ping
+from labsim.checks.pmtu import PmtuCheck, run_pmtu
+from labsim.checks.reasons import Reason
+from labsim.checks.resolve import ResolveCheck, run_resolve
+from labsim.checks.result import AnyResult, CheckResult
+from labsim.checks.tcp import TcpCheck, run_tcp
+from labsim.checks.tls import TlsCheck, run_tls
+from labsim.checks.websocket import SocketCheck, run_socket
 
 CHECKS = {
     "resolve": (ResolveCheck, run_resolve),

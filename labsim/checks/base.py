@@ -21,14 +21,14 @@ import dns.rcode
 import dns.rdatatype
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from ..errors import RuntimeOpError
-from ..nodeprog import stdlib_program
-from ..runtime.base import Runtime
-from .reasons import Reason, errno_reason
-from .result import CheckResult, Diagnosis, ToolRun, adapter, tool_failure
+from labsim.errors import RuntimeOpError
+from labsim.node.nodeprog import stdlib_program
+from labsim.runtime.base import Runtime
+from labsim.checks.reasons import Reason, errno_reason
+from labsim.checks.result import CheckResult, Diagnosis, ToolRun, adapter, tool_failure
 
 T = TypeVar("T")
-AGENT = "labsim.agent"
+AGENT = "labsim.node.agent"
 
 
 class CheckSpec(BaseModel):

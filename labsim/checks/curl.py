@@ -12,7 +12,7 @@ import json
 import re
 from dataclasses import dataclass, field
 
-from .reasons import Reason
+from labsim.checks.reasons import Reason
 
 MARKER = "\n@@labsim-curl@@\n"
 # named fields, not %{json}: that one builds curl's version string, which initialises libldap

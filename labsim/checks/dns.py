@@ -7,9 +7,9 @@ import ipaddress
 import dns.rcode
 import dns.rdatatype
 
-from .base import CheckEnv, CheckSpec, guarded, no_answer_reason, query
-from .reasons import Reason
-from .result import DnsResult
+from labsim.checks.base import CheckEnv, CheckSpec, guarded, no_answer_reason, query
+from labsim.checks.reasons import Reason
+from labsim.checks.result import DnsResult
 
 
 class DnsCheck(CheckSpec):

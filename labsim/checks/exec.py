@@ -20,9 +20,9 @@ from typing import Any
 
 from pydantic import Field, field_validator
 
-from .base import CheckEnv, CheckSpec, guarded
-from .reasons import Reason
-from .result import ExecResult, Timings
+from labsim.checks.base import CheckEnv, CheckSpec, guarded
+from labsim.checks.reasons import Reason
+from labsim.checks.result import ExecResult, Timings
 
 OUTPUT_KEEP = 65536  # characters of stdout/stderr kept in the facts
 TIMEOUT_EXIT = 124  # coreutils timeout: the command timed out

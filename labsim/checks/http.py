@@ -11,11 +11,11 @@ from urllib.parse import urlsplit
 
 from pydantic import Field
 
-from .base import CheckEnv, CheckSpec, ToolFailed, classify_unresolved, guarded, is_ipv4_literal, tool_run
-from .curl import WriteOut, curl_argv, exit_reason, parse_write_out, tried_addresses
-from .reasons import Reason
-from .result import HttpResult, HttpTimings
-from .synth import refine_ipv4_literal, synthesized_host
+from labsim.checks.base import CheckEnv, CheckSpec, ToolFailed, classify_unresolved, guarded, is_ipv4_literal, tool_run
+from labsim.checks.curl import WriteOut, curl_argv, exit_reason, parse_write_out, tried_addresses
+from labsim.checks.reasons import Reason
+from labsim.checks.result import HttpResult, HttpTimings
+from labsim.checks.synth import refine_ipv4_literal, synthesized_host
 
 URL_IPV4 = re.compile(r"\b(?:https?|wss?)://((?:\d{1,3}\.){3}\d{1,3})(?::\d+)?", re.I)
 BODY_KEEP = 65536

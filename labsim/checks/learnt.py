@@ -1,4 +1,4 @@
-"""`learnt`: what a self-configuring client learnt (labsim.hostconf's `learnt.json`): its
+"""`learnt`: what a self-configuring client learnt (labsim.node.hostconf's `learnt.json`): its
 SLAAC addresses, resolvers from RDNSS/DNSSL, PREF64, the NAT64 prefix and where it came
 from, the CLAT's state, the DHCPv4 outcome. The facts are that file; expectations read them
 with `facts:` / `facts_in:` (dotted paths) and `addresses_in:` (its addresses).
@@ -14,9 +14,9 @@ import json
 
 from pydantic import ValidationError
 
-from .base import CheckEnv, CheckSpec, ToolFailed, guarded, tool_run
-from .reasons import Reason
-from .result import LearntFacts, LearntResult, adapter
+from labsim.checks.base import CheckEnv, CheckSpec, ToolFailed, guarded, tool_run
+from labsim.checks.reasons import Reason
+from labsim.checks.result import LearntFacts, LearntResult, adapter
 
 
 class LearntCheck(CheckSpec):

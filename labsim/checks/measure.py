@@ -8,11 +8,11 @@ from typing import Literal
 from pydantic import Field, model_validator
 from typing_extensions import TypedDict
 
-from .series import dnsperf_series, dnspython_series
-from .stats import Series, summarize
-from .base import CheckEnv, CheckSpec, guarded
-from .reasons import Reason, lookup_reason
-from .result import MeasureResult, MeasureTimings, ToolRun
+from labsim.checks.series import dnsperf_series, dnspython_series
+from labsim.checks.stats import Series, summarize
+from labsim.checks.base import CheckEnv, CheckSpec, guarded
+from labsim.checks.reasons import Reason, lookup_reason
+from labsim.checks.result import MeasureResult, MeasureTimings, ToolRun
 
 
 MAX_CONCURRENCY = 32
@@ -56,7 +56,7 @@ class AgentSample(TypedDict):
 
 
 class AgentMeasure(TypedDict):
-    """What `labsim.agent measure` prints."""
+    """What `labsim.node.agent measure` prints."""
 
     samples: list[AgentSample]
     requested: int

@@ -6,9 +6,9 @@ import re
 
 from pydantic import Field
 
-from .base import CheckEnv, CheckSpec, ToolFailed, guarded, is_ipv4_literal, tool_run
-from .reasons import Reason
-from .result import PingResult
+from labsim.checks.base import CheckEnv, CheckSpec, ToolFailed, guarded, is_ipv4_literal, tool_run
+from labsim.checks.reasons import Reason
+from labsim.checks.result import PingResult
 
 LOSS = re.compile(r"(\d+) packets transmitted, (\d+) received")
 RTT = re.compile(r"= ([\d.]+)/([\d.]+)/([\d.]+)/")

@@ -17,9 +17,9 @@ from typing import Literal
 
 from pydantic import Field
 
-from .base import CheckEnv, CheckSpec, guarded
-from .reasons import Reason
-from .result import PmtuProbe, PmtuResult, Timings
+from labsim.checks.base import CheckEnv, CheckSpec, guarded
+from labsim.checks.reasons import Reason
+from labsim.checks.result import PmtuProbe, PmtuResult, Timings
 
 MAX_PROBES = 16
 HEADER = {4: 28, 6: 48}  # IP + ICMP echo header bytes: ping's -s is the payload

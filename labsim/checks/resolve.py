@@ -6,9 +6,9 @@ from typing import Literal
 
 from typing_extensions import TypedDict
 
-from .base import CheckEnv, CheckSpec, classify_unresolved, guarded
-from .reasons import EAI_REASON, Reason
-from .result import ResolveResult, ResolveTimings
+from labsim.checks.base import CheckEnv, CheckSpec, classify_unresolved, guarded
+from labsim.checks.reasons import EAI_REASON, Reason
+from labsim.checks.result import ResolveResult, ResolveTimings
 
 # not found in some way: the node's resolver, asked directly, says which way
 EAI_NOT_FOUND = {"EAI_NONAME", "EAI_NODATA", "EAI_ADDRFAMILY"}
@@ -25,7 +25,7 @@ class AgentError(TypedDict):
 
 
 class AgentResolve(TypedDict):
-    """What `labsim.agent resolve` prints."""
+    """What `labsim.node.agent resolve` prints."""
 
     addresses: list[str]
     error: AgentError | None

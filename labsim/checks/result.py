@@ -19,8 +19,8 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import Field, PlainSerializer, TypeAdapter
 
-from .stats import Stats
-from .reasons import Reason
+from labsim.checks.stats import Stats
+from labsim.checks.reasons import Reason
 
 
 STDERR_KEEP = 4000
@@ -151,7 +151,7 @@ class PingFacts(Facts):
 
 @dataclass(kw_only=True)
 class LearntFacts(Facts):
-    """What a self-configuring host learnt (labsim.hostconf writes it as learnt.json); the
+    """What a self-configuring host learnt (labsim.node.hostconf writes it as learnt.json); the
     CLAT and DHCPv4 parts are those modules' own reports."""
 
     addresses: list[str] = field(default_factory=list)

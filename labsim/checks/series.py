@@ -14,8 +14,8 @@ import dns.message
 import dns.query
 import dns.rcode
 
-from .base import CheckEnv, ToolFailed, tool_run
-from .stats import Series
+from labsim.checks.base import CheckEnv, ToolFailed, tool_run
+from labsim.checks.stats import Series
 
 DNSPERF_LINE = re.compile(r"^> (\S+) \S+ \S+ ([0-9.]+)$", re.M)
 DNSPERF_TIMEOUT = re.compile(r"^\[Timeout\]", re.M)

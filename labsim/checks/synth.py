@@ -13,9 +13,9 @@ import json
 
 from typing_extensions import TypedDict
 
-from .base import CheckEnv, is_ipv4_literal
-from .reasons import Reason
-from .result import RESULTS, CheckResult, HttpResult, Synthesized, TcpResult, TlsResult
+from labsim.checks.base import CheckEnv, is_ipv4_literal
+from labsim.checks.reasons import Reason
+from labsim.checks.result import RESULTS, CheckResult, HttpResult, Synthesized, TcpResult, TlsResult
 
 AgentSynth = TypedDict("AgentSynth", {"from": str, "answers": list[str], "error": "str | None", "ms": float,
                                       "prefixes": list[str], "prefix": "str | None", "address": "str | None"})

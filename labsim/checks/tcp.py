@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing_extensions import TypedDict
 
-from .base import CheckEnv, CheckSpec, classify_unresolved, guarded, is_ipv4_literal
-from .reasons import Reason, errno_reason
-from .resolve import AgentResolve
-from .result import Attempt, TcpResult, TlsResult
-from .synth import refine_ipv4_literal, synthesized_host
+from labsim.checks.base import CheckEnv, CheckSpec, classify_unresolved, guarded, is_ipv4_literal
+from labsim.checks.reasons import Reason, errno_reason
+from labsim.checks.resolve import AgentResolve
+from labsim.checks.result import Attempt, TcpResult, TlsResult
+from labsim.checks.synth import refine_ipv4_literal, synthesized_host
 
 
 class TcpCheck(CheckSpec):
@@ -24,7 +24,7 @@ class AgentAttempt(TypedDict):
 
 
 class AgentConnect(TypedDict):
-    """What `labsim.agent tcp` prints (and `tls`, before its handshake)."""
+    """What `labsim.node.agent tcp` prints (and `tls`, before its handshake)."""
 
     resolve: AgentResolve
     attempts: list[AgentAttempt]

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing_extensions import NotRequired, TypedDict
 
-from .base import CheckEnv, CheckSpec, guarded
-from .reasons import Reason
-from .result import TlsResult
-from .tcp import AgentConnect, connect_result
+from labsim.checks.base import CheckEnv, CheckSpec, guarded
+from labsim.checks.reasons import Reason
+from labsim.checks.result import TlsResult
+from labsim.checks.tcp import AgentConnect, connect_result
 
 X509_V_ERR_HOSTNAME_MISMATCH = 62
 
@@ -29,7 +29,7 @@ class AgentHandshake(TypedDict):
 
 
 class AgentTls(AgentConnect):
-    """What `labsim.agent tls` prints: the connect report, and the handshake once connected."""
+    """What `labsim.node.agent tls` prints: the connect report, and the handshake once connected."""
 
     tls: NotRequired[AgentHandshake]
 

@@ -1,6 +1,6 @@
 """`socket` endpoints of a review: ws://, wss:// and raw tcp://HOST:PORT, from inside a node.
 
-The in-node probe (labsim.review.sockprobe) resolves and connects as an application does,
+The in-node probe (labsim.node.sockprobe) resolves and connects as an application does,
 verifies TLS against the node's trust store (the lab CA), and for WebSockets sends the
 opening handshake: only 101 with the right Sec-WebSocket-Accept is a success. A tcp://
 endpoint succeeds on connect; what the server says first (a banner) is kept as a fact.
@@ -13,12 +13,12 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
 
-from ..nodeprog import stdlib_program
-from .base import CheckEnv, CheckSpec, ToolFailed, guarded, tool_run
-from .reasons import Reason
-from .result import SocketResult
-from .synth import refine_ipv4_literal, synthesized_host
-from .tcp import connect_result
+from labsim.node.nodeprog import stdlib_program
+from labsim.checks.base import CheckEnv, CheckSpec, ToolFailed, guarded, tool_run
+from labsim.checks.reasons import Reason
+from labsim.checks.result import SocketResult
+from labsim.checks.synth import refine_ipv4_literal, synthesized_host
+from labsim.checks.tcp import connect_result
 
 SCHEMES = {"ws": 80, "wss": 443, "tcp": None}
 
@@ -73,13 +73,13 @@ def run_socket(spec: SocketCheck, env: CheckEnv) -> SocketResult:
 
 
 def probe(env: CheckEnv, spec: SocketCheck, argv: list[str]) -> dict:
-    full = stdlib_program(env.python, "labsim.review.sockprobe", *argv)
+    full = stdlib_program(env.python, "labsim.node.sockprobe", *argv)
     proc = env.exec(spec.node, full, timeout=spec.timeout * 4 + 30)
     try:
         out = json.loads(proc.stdout)
         out["resolve"]["addresses"]  # noqa: B018 - the shape connect_result reads
     except (ValueError, KeyError, TypeError):
-        raise ToolFailed(tool_run(full, proc, "no JSON report from labsim.review.sockprobe",
+        raise ToolFailed(tool_run(full, proc, "no JSON report from labsim.node.sockprobe",
                                   tool="python")) from None
     return out
 

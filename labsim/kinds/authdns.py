@@ -12,14 +12,14 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from .. import privdrop
-from ..model.plan import PlanError
-from ..nodeprog import stdlib_program
-from ..model.topology import NodeBase, Strict
-from ..model.types import MAX_NAME, NodeOrAddress, RecordOwner, ZoneName, record_value
-from . import escape
-from .base import DnsProbe, Kind, NodeContext, Service, run_dir
-from .common import base_files
+from labsim.node import privdrop
+from labsim.model.plan import PlanError
+from labsim.node.nodeprog import stdlib_program
+from labsim.model.topology import NodeBase, Strict
+from labsim.model.types import MAX_NAME, NodeOrAddress, RecordOwner, ZoneName, record_value
+from labsim.kinds import escape
+from labsim.kinds.base import DnsProbe, Kind, NodeContext, Service, run_dir
+from labsim.kinds.common import base_files
 
 RRType = Literal["A", "AAAA", "CNAME", "TXT", "MX", "NS", "SRV", "PTR"]
 Weight = Annotated[int, Field(ge=0, le=1_000_000)]
@@ -255,7 +255,7 @@ class AuthDns(Kind):
         if imp and (imp.dns_delay_ms or imp.dns_jitter_ms):
             # the relay takes port 53 and passes queries on to pdns after the delay
             listen = [a for a in ("127.0.0.1", "::1", *map(str, ctx.node.addresses()))]
-            argv = stdlib_program(ctx.python, "labsim.relay", "--port", "53", "--to-port", str(RELAYED_PORT),
+            argv = stdlib_program(ctx.python, "labsim.node.relay", "--port", "53", "--to-port", str(RELAYED_PORT),
                                   "--delay-ms", str(imp.dns_delay_ms), "--jitter-ms", str(imp.dns_jitter_ms),
                                   "--user", privdrop.USER, "--group", privdrop.GROUP)  # root only to bind 53
             out.append(Service("relay", argv + [x for a in listen for x in ("--listen", a)]))

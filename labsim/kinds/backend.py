@@ -1,4 +1,4 @@
-"""`backend`: an HTTP and HTTPS echo service (labsim.kinds.echo_server) with a lab-CA cert;
+"""`backend`: an HTTP and HTTPS echo service (labsim.node.echo_server) with a lab-CA cert;
 it answers WebSocket opening handshakes too, and `tcp_port` adds a raw TCP service that
 sends `banner` first.
 
@@ -18,13 +18,13 @@ from pydantic import Field
 
 from ipaddress import ip_address
 
-from ..model.plan import PlanError
-from ..nodeprog import stdlib_program
-from ..model.topology import NodeBase, Strict
-from ..model.types import Body, HeaderName, HeaderValue, IPLiteral, TlsName, UrlPath
-from ..privdrop import GROUP, USER
-from .base import Kind, NodeContext, Service, TcpProbe, TlsRequest
-from .common import base_files, https_certificate
+from labsim.model.plan import PlanError
+from labsim.node.nodeprog import stdlib_program
+from labsim.model.topology import NodeBase, Strict
+from labsim.model.types import Body, HeaderName, HeaderValue, IPLiteral, TlsName, UrlPath
+from labsim.node.privdrop import GROUP, USER
+from labsim.kinds.base import Kind, NodeContext, Service, TcpProbe, TlsRequest
+from labsim.kinds.common import base_files, https_certificate
 
 
 class Response(Strict):
@@ -81,8 +81,8 @@ class Backend(Kind):
 
     def services(self, ctx: NodeContext) -> list[Service]:
         spec = ctx.spec
-        # binds its ports and reads its key as root, then runs as nobody (labsim.privdrop)
-        argv = stdlib_program(ctx.python, "labsim.kinds.echo_server", "--name", ctx.name,
+        # binds its ports and reads its key as root, then runs as nobody (labsim.node.privdrop)
+        argv = stdlib_program(ctx.python, "labsim.node.echo_server", "--name", ctx.name,
                               "--user", USER, "--group", GROUP)
         for addr in listen_addresses(ctx):
             argv += ["--listen", addr]

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv6Address
 from typing import ClassVar
 
-from ..model.plan import IPNetwork, NodePlan, Plan
-from ..model.topology import NodeBase, Topology
+from labsim.model.plan import IPNetwork, NodePlan, Plan
+from labsim.model.topology import NodeBase, Topology
 
 IPAddress = IPv4Address | IPv6Address
 

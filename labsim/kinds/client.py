@@ -17,10 +17,10 @@ from __future__ import annotations
 import json
 from typing import Literal
 
-from ..model.topology import Nat64Prefix, NodeBase, Strict
-from ..nodeprog import stdlib_program
-from .base import FileProbe, Kind, NodeContext, Service
-from .common import base_files
+from labsim.model.topology import Nat64Prefix, NodeBase, Strict
+from labsim.node.nodeprog import stdlib_program
+from labsim.kinds.base import FileProbe, Kind, NodeContext, Service
+from labsim.kinds.common import base_files
 
 
 class ClatSpec(Strict):
@@ -101,7 +101,7 @@ class Client(Kind):
         return files
 
     def validate(self, ctx: NodeContext) -> None:
-        from ..model.plan import PlanError
+        from labsim.model.plan import PlanError
 
         spec, topo = ctx.spec, ctx.plan.topology
         mine = {i.network for i in ctx.node.ifaces}
@@ -141,8 +141,8 @@ class Client(Kind):
         # manager, and needs CAP_NET_ADMIN and CAP_NET_RAW whenever the network changes
         # (CLAT TUN made and removed, addresses, routes and proxy NDP on every PREF64 change,
         # DHCPv4 on raw sockets, lease addresses), and rewrites the node's resolv.conf in
-        # place. The tayga it runs as the CLAT drops to nobody (labsim.privdrop.tayga_argv)
-        return [Service("hostconf", stdlib_program(ctx.python, "labsim.hostconf", f"{ctx.dir}/hostconf.json"))]
+        # place. The tayga it runs as the CLAT drops to nobody (labsim.node.privdrop.tayga_argv)
+        return [Service("hostconf", stdlib_program(ctx.python, "labsim.node.hostconf", f"{ctx.dir}/hostconf.json"))]
 
     def probes(self, ctx: NodeContext):
         if not self_configuring(ctx.spec):

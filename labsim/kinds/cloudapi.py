@@ -7,7 +7,7 @@ can point at this one node. It serves HTTPS with a lab-CA certificate naming the
 `names` (or `tls_names`), so the real SDK verifies it as it would the provider's.
 
 Those names exist only in the lab's own DNS (an authdns zone per provider domain): with no
-uplink nothing is ever looked up outside. moto (through `labsim.cloudserve`) runs on
+uplink nothing is ever looked up outside. moto (through `labsim.kinds.cloudserve`) runs on
 labsim's own interpreter in the node: on netns the venv's python (the `cloud` extra installed
 there); on docker the image's python3 (moto and boto3 from docker/node-python.txt).
 """
@@ -18,11 +18,11 @@ from typing import Literal
 
 from pydantic import Field
 
-from ..model.plan import PlanError
-from ..model.topology import NodeBase
-from ..privdrop import GROUP, USER
-from .base import Kind, NodeContext, Service, TcpProbe, TlsRequest
-from .common import base_files, https_certificate
+from labsim.model.plan import PlanError
+from labsim.model.topology import NodeBase
+from labsim.node.privdrop import GROUP, USER
+from labsim.kinds.base import Kind, NodeContext, Service, TcpProbe, TlsRequest
+from labsim.kinds.common import base_files, https_certificate
 
 
 class Schema(NodeBase):
@@ -47,9 +47,9 @@ class CloudApi(Kind):
         # `::` listens on both families (the node's bindv6only is 0): the A-only default
         # endpoints arrive over IPv4 through NAT64, the dual-stack ones over IPv6
         host = "::" if ctx.node.addresses(6) else "0.0.0.0"
-        # moto's server through labsim.cloudserve: binds the port and reads the key as
+        # moto's server through labsim.kinds.cloudserve: binds the port and reads the key as
         # root, then serves as nobody
-        argv = [ctx.python, "-m", "labsim.cloudserve", "--host", host, "--port", str(ctx.spec.https_port),
+        argv = [ctx.python, "-m", "labsim.kinds.cloudserve", "--host", host, "--port", str(ctx.spec.https_port),
                 "--cert", f"{ctx.dir}/{tls.cert}", "--key", f"{ctx.dir}/{tls.key}",
                 "--user", USER, "--group", GROUP]
         return [Service("moto", argv)]

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from ipaddress import ip_address
 
-from ..model.plan import PlanError
-from . import escape
-from .base import NodeContext, TlsRequest
+from labsim.model.plan import PlanError
+from labsim.kinds import escape
+from labsim.kinds.base import NodeContext, TlsRequest
 
 NSSWITCH = """\
 # labsim: name resolution in this node is files, then DNS through resolv.conf

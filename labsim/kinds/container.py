@@ -18,12 +18,12 @@ from typing import ClassVar, Literal
 
 from pydantic import Field
 
-from ..model.plan import PlanError
-from ..model.topology import NodeBase
-from ..model.types import ArgWord, EnvName, EnvValue, ImageRef
-from .base import Kind, NodeContext, TcpProbe
-from .common import base_files
-from .process import probe_addresses
+from labsim.model.plan import PlanError
+from labsim.model.topology import NodeBase
+from labsim.model.types import ArgWord, EnvName, EnvValue, ImageRef
+from labsim.kinds.base import Kind, NodeContext, TcpProbe
+from labsim.kinds.common import base_files
+from labsim.kinds.process import probe_addresses
 
 
 class Schema(NodeBase):

@@ -23,12 +23,12 @@ from typing import Literal
 
 from pydantic import Field
 
-from ..model.topology import Nat64Prefix, NodeBase
-from ..model.types import IPv6Net
-from .base import Kind, NodeContext, Service
-from .dns64_impl import IMPLEMENTATIONS, Implementation
-from .dns64_impl.common import dns64_prefix, stub_zones
-from .dns64_impl.unbound import UNBOUND_DEFAULT_ZONES, default_zones_covering
+from labsim.model.topology import Nat64Prefix, NodeBase
+from labsim.model.types import IPv6Net
+from labsim.kinds.base import Kind, NodeContext, Service
+from labsim.kinds.dns64_impl import IMPLEMENTATIONS, Implementation
+from labsim.kinds.dns64_impl.common import dns64_prefix, stub_zones
+from labsim.kinds.dns64_impl.unbound import UNBOUND_DEFAULT_ZONES, default_zones_covering
 
 # what other modules import from here (the helpers live with the implementations)
 __all__ = ["Dns64", "Schema", "ImplementationName", "dns64_prefix", "stub_zones",

@@ -38,11 +38,11 @@ from typing import Annotated, Literal
 
 from pydantic import Field, ValidationInfo, field_validator
 
-from ..model.plan import PlanError
-from ..model.topology import NodeBase
-from ..model.types import ArgWord, Body, DirPath, EnvName, EnvValue, FileName, PackageName, UserName
-from .base import IPAddress, Kind, NodeContext, Service, TcpProbe
-from .common import base_files
+from labsim.model.plan import PlanError
+from labsim.model.topology import NodeBase
+from labsim.model.types import ArgWord, Body, DirPath, EnvName, EnvValue, FileName, PackageName, UserName
+from labsim.kinds.base import IPAddress, Kind, NodeContext, Service, TcpProbe
+from labsim.kinds.common import base_files
 
 DIR = "{dir}"  # stands for the node's own directory
 DEFAULT_WORKDIR = "work"  # relative to the node directory

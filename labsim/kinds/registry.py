@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-from ..errors import InputError
-from .authdns import AuthDns
-from .backend import Backend
-from .base import Kind
-from .cdn import Cdn
-from .cloudapi import CloudApi
-from .client import Client
-from .container import Container
-from .dhcp4 import Dhcp4
-from .dns64 import Dns64
-from .nat64 import Nat64
-from .process import Process
-from .proxy import Proxy
-from .router import Router
+from labsim.errors import InputError
+from labsim.kinds.authdns import AuthDns
+from labsim.kinds.backend import Backend
+from labsim.kinds.base import Kind
+from labsim.kinds.cdn import Cdn
+from labsim.kinds.cloudapi import CloudApi
+from labsim.kinds.client import Client
+from labsim.kinds.container import Container
+from labsim.kinds.dhcp4 import Dhcp4
+from labsim.kinds.dns64 import Dns64
+from labsim.kinds.nat64 import Nat64
+from labsim.kinds.process import Process
+from labsim.kinds.proxy import Proxy
+from labsim.kinds.router import Router
 
 KINDS: dict[str, Kind] = {}
 

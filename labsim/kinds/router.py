@@ -2,7 +2,7 @@
 
 With `ra:` it also sends router advertisements on its IPv6 networks (see `labsim.ra`):
 radvd for the prefix (SLAAC), RDNSS, DNSSL, M/O flags and the default-router lifetime;
-labsim's own sender (`labsim.pref64`) for PREF64, which radvd 2.19 lacks.
+labsim's own sender (`labsim.node.pref64`) for PREF64, which radvd 2.19 lacks.
 """
 
 from __future__ import annotations
@@ -10,12 +10,12 @@ from __future__ import annotations
 import json
 from typing import Literal
 
-from ..model.topology import NodeBase
-from ..nodeprog import stdlib_program
-from ..privdrop import GROUP, USER
-from ..ra import RaSpec, pref64_config, pref64_prefix, ra_networks, radvd_conf, rdnss_addresses
-from .base import FileProbe, Kind, NodeContext, Service
-from .common import base_files
+from labsim.model.topology import NodeBase
+from labsim.node.nodeprog import stdlib_program
+from labsim.node.privdrop import GROUP, USER
+from labsim.ra import RaSpec, pref64_config, pref64_prefix, ra_networks, radvd_conf, rdnss_addresses
+from labsim.kinds.base import FileProbe, Kind, NodeContext, Service
+from labsim.kinds.common import base_files
 
 
 class Schema(NodeBase):
@@ -63,8 +63,8 @@ class Router(Kind):
         out = [Service("radvd", ["radvd", "--nodaemon", "-C", f"{ctx.dir}/radvd.conf", "-m", "stderr",
                                  "-p", f"{ctx.dir}/radvd.pid", "-u", "radvd"])]
         if ra.pref64:
-            # root to open its raw sockets, then nobody (labsim.privdrop)
-            out.append(Service("pref64", stdlib_program(ctx.python, "labsim.pref64", f"{ctx.dir}/pref64.json",
+            # root to open its raw sockets, then nobody (labsim.node.privdrop)
+            out.append(Service("pref64", stdlib_program(ctx.python, "labsim.node.pref64", f"{ctx.dir}/pref64.json",
                                                         "--user", USER, "--group", GROUP)))
         return out
 

@@ -12,7 +12,7 @@
 
 A variant may change where lookups run (`from`), the measurement (`count`, `gap_ms`,
 `max_seconds`, `name`) and any node's fields (`nodes:`, merged into the base topology).
-Variants with the same node changes share one lab. Running a comparison: labsim.bench.
+Variants with the same node changes share one lab. Running a comparison: labsim.commands.bench.
 """
 
 from __future__ import annotations
@@ -25,13 +25,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from ..checks.stats import Stats
-from ..errors import InputError, InputErrors
-from ..inputerrors import Errors, all_from_pydantic
-from ..inputfiles import read_text
-from ..loader import LoadedLab, build_lab
-from ..model.yamlpos import SourceMap, parse_yaml
-from ..scenario import fields
+from labsim.checks.stats import Stats
+from labsim.errors import InputError, InputErrors
+from labsim.inputerrors import Errors, all_from_pydantic
+from labsim.inputfiles import read_text
+from labsim.loader import LoadedLab, build_lab
+from labsim.model.yamlpos import SourceMap, parse_yaml
+from labsim.scenario import fields
 
 
 class Strict(BaseModel):
@@ -97,7 +97,7 @@ class VariantResult:
     lab_cpu_wait_us: float | None = None
 
     def to_dict(self) -> dict:
-        from ..checks.result import dump
+        from labsim.checks.result import dump
 
         return dump(self)
 
@@ -159,7 +159,7 @@ def _merge(base: Any, patch: Any) -> Any:
     return patch
 
 
-ROUNDS = 10  # interleaved rounds of `bench resolvers` (labsim.bench)
+ROUNDS = 10  # interleaved rounds of `bench resolvers` (labsim.commands.bench)
 
 
 __all__ = ["Comparison", "load_comparison", "VariantPlan", "VariantResult", "SourceMap"]

@@ -10,7 +10,7 @@ import os
 from dataclasses import dataclass
 from typing import Any, Iterable
 
-from ..runtime.state import alive
+from labsim.runtime.state import alive
 
 
 @dataclass(frozen=True)

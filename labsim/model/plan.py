@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Interface, IPv6Interface, IPv4Network, IPv6Network, ip_address, ip_network
 from typing import Any, Callable
 
-from .topology import NodeBase, Topology
+from labsim.model.topology import NodeBase, Topology
 
 IPNetwork = IPv4Network | IPv6Network
 IPInterface = IPv4Interface | IPv6Interface

@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, SerializeAsAny, StringConstraints,
                       model_validator)
 
-from .types import (Description, HostName, IPv4Addr, IPv4Net, IPv6Addr, IPv6Net, NodeOrAddress,
+from labsim.model.types import (Description, HostName, IPv4Addr, IPv4Net, IPv6Addr, IPv6Net, NodeOrAddress,
                     ResolvOption, RouteDestination, SearchDomain)
 
 LabName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,15}$")]

@@ -23,7 +23,7 @@ from typing import Any
 
 import yaml
 
-from ..errors import InputError
+from labsim.errors import InputError
 
 Loc = tuple[Any, ...]
 

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from rich.console import Console
 from rich.table import Table
 
-from ..checks.result import dump
-from ..measure.compare import VariantResult
-from ..checks.stats import cdf
+from labsim.checks.result import dump
+from labsim.measure.compare import VariantResult
+from labsim.checks.stats import cdf
 
 COLUMNS = ("p50", "p90", "p95", "p99", "max", "mean", "min")
 RATIOS = ("p50", "p95")

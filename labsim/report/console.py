@@ -7,9 +7,9 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from ..checks.result import (CheckResult, DnsResult, ExecResult, HttpResult, MeasureResult, PingResult,
+from labsim.checks.result import (CheckResult, DnsResult, ExecResult, HttpResult, MeasureResult, PingResult,
                              PmtuResult, ResolveResult, TcpResult, TlsResult)
-from ..scenario.runner import ScenarioResult, StepResult
+from labsim.scenario.runner import ScenarioResult, StepResult
 
 def key_facts(r: CheckResult) -> list[tuple[str, object]]:
     """The facts a reader scans a row for, per check."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from ..scenario.runner import ScenarioResult
+from labsim.scenario.runner import ScenarioResult
 
 
 def to_xml(results: list[ScenarioResult]) -> str:

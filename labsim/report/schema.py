@@ -18,10 +18,10 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
-from ..checks.reasons import Reason
-from ..scenario.review import EndpointReport
-from ..scenario.runner import ScenarioResult
-from .compare import BenchReport
+from labsim.checks.reasons import Reason
+from labsim.review.run import EndpointReport
+from labsim.scenario.runner import ScenarioResult
+from labsim.report.compare import BenchReport
 
 SCHEMA_ID = "https://labsim.invalid/schema/results.schema.json"
 REPORTS: dict[str, Any] = {

@@ -15,13 +15,13 @@ from dataclasses import dataclass, field
 from ipaddress import IPv6Network
 from urllib.parse import urlsplit
 
-from ..checks import CheckEnv
-from ..checks.base import is_ipv4_literal
-from ..checks.http import HttpCheck, run_http
-from ..checks.result import CheckResult, ToolRun, tool_failure
-from ..checks.websocket import SocketCheck, run_socket
-from .follow import Follower, found_in_answer
-from .platforms import Runner
+from labsim.checks import CheckEnv
+from labsim.checks.base import is_ipv4_literal
+from labsim.checks.http import HttpCheck, run_http
+from labsim.checks.result import CheckResult, ToolRun, tool_failure
+from labsim.checks.websocket import SocketCheck, run_socket
+from labsim.review.follow import Follower, found_in_answer
+from labsim.review.platforms import Runner
 
 WORKERS = 12
 FOLLOW_MAX_S = 20.0  # following stops taking new hops after this long on one network

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..errors import InputError
+from labsim.errors import InputError
 
 PLATFORMS = ("linux", "ios", "android", "macos")
 

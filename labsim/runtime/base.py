@@ -18,12 +18,12 @@ import subprocess
 from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, ClassVar, Iterable
 
-from ..errors import RuntimeOpError
+from labsim.errors import RuntimeOpError
 
 if TYPE_CHECKING:
-    from ..model.plan import IfacePlan, RoutePlan
-    from ..loader import LoadedLab
-    from .state import LabState
+    from labsim.model.plan import IfacePlan, RoutePlan
+    from labsim.loader import LoadedLab
+    from labsim.runtime.state import LabState
 
 # capabilities a topology may need (and a runtime may have)
 USER_IMAGES = "user_images"  # nodes started from a user's container image (kind `container`)

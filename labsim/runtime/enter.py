@@ -1,7 +1,7 @@
 """How a command enters a node of a lab that is up, per runtime, from names alone.
 
 `labsim exec` replaces itself with this argv. It sits apart from the runtimes so that the
-command's fast path (`labsim.entry`) builds it without importing netlink or the docker SDK:
+command's fast path (`labsim.commands.entry`) builds it without importing netlink or the docker SDK:
 an interpreter, one JSON read and this module are all `labsim exec` costs. Each runtime's
 `exec_argv` returns the same argv from here.
 """

@@ -26,8 +26,8 @@ import subprocess
 from dataclasses import dataclass
 from typing import Callable, Union
 
-from ..model.plan import IfacePlan, RoutePlan
-from .base import Runtime
+from labsim.model.plan import IfacePlan, RoutePlan
+from labsim.runtime.base import Runtime
 
 
 @dataclass(frozen=True)

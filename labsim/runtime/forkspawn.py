@@ -1,4 +1,4 @@
-"""The host side of `labsim.forkserver`: a child that has imported the lab's in-node Python
+"""The host side of `labsim.node.forkserver`: a child that has imported the lab's in-node Python
 programs and forks one per daemon, entering the node as `ip netns exec` does (see there).
 
 The netns runtime starts one as bring-up begins (`NetnsRuntime.preload`), so its imports run
@@ -17,8 +17,8 @@ import sys
 import threading
 import time
 
-from ..forkserver import PAD
-from ..nodeprog import split_program, stdlib_program
+from labsim.node.forkserver import PAD
+from labsim.node.nodeprog import split_program, stdlib_program
 
 # its imports (~0.1-0.2 s of CPU here) come before its first answer; past this, exec instead
 REPLY_TIMEOUT_S = 10.0
@@ -31,7 +31,7 @@ class ForkSpawner:
         self.modules = frozenset(modules)
         self._lock = threading.Lock()  # one request and its answer at a time
         self._proc: subprocess.Popen | None = subprocess.Popen(
-            stdlib_program(sys.executable, "labsim.forkserver", lab_dir, *sorted(self.modules), PAD),
+            stdlib_program(sys.executable, "labsim.node.forkserver", lab_dir, *sorted(self.modules), PAD),
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
             close_fds=True, start_new_session=True)
 

@@ -15,12 +15,12 @@ import struct
 import time
 from typing import TYPE_CHECKING
 
-from ..errors import RuntimeOpError
-from . import nsutil
+from labsim.errors import RuntimeOpError
+from labsim.runtime import nsutil
 
 if TYPE_CHECKING:  # the plan types (pydantic models behind them, ~0.4 s) only for
     # annotations: teardown needs none
-    from ..model.plan import IfacePlan, RoutePlan
+    from labsim.model.plan import IfacePlan, RoutePlan
 
 IFA_F_NODAD = 0x02
 LOOPBACK_INDEX = 1  # the kernel gives `lo` index 1 in every namespace

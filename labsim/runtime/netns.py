@@ -16,16 +16,16 @@ import subprocess
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..errors import EnvironmentMissingError, RuntimeOpError
-from . import links, nsutil
-from .base import Runtime
-from .enter import netns_argv, node_ns
-from .forkspawn import ForkSpawner
-from .processes import stop_processes
-from .state import LabState, alive, process_start_time
+from labsim.errors import EnvironmentMissingError, RuntimeOpError
+from labsim.runtime import links, nsutil
+from labsim.runtime.base import Runtime
+from labsim.runtime.enter import netns_argv, node_ns
+from labsim.runtime.forkspawn import ForkSpawner
+from labsim.runtime.processes import stop_processes
+from labsim.runtime.state import LabState, alive, process_start_time
 
 if TYPE_CHECKING:  # annotations only: `down` and `gc` use this module without the model
-    from ..model.plan import IfacePlan, RoutePlan
+    from labsim.model.plan import IfacePlan, RoutePlan
 
 NETNS_ETC = Path("/etc/netns")
 
@@ -69,7 +69,7 @@ class NetnsRuntime(Runtime):
 
     def preload(self, modules: set[str]) -> None:
         """A fork server that imports labsim's programs now, while the namespaces are made,
-        and forks them into their nodes (`labsim.forkserver`): each echo backend then starts
+        and forks them into their nodes (`labsim.node.forkserver`): each echo backend then starts
         in a few ms of CPU instead of ~0.1 s of imports."""
         if modules and self._forks is None:
             self._forks = ForkSpawner(str(self.state.dir), modules)
@@ -91,7 +91,7 @@ class NetnsRuntime(Runtime):
     @classmethod
     def check_environment(cls, loaded) -> None:
         """Every binary the lab's kinds need, on the host (the daemons run from there)."""
-        from ..kinds import registry
+        from labsim.kinds import registry
 
         missing: dict[str, tuple[str, ...]] = {}
         for spec in loaded.topology.nodes.values():

@@ -16,7 +16,7 @@ import threading
 import time
 from typing import TYPE_CHECKING, Callable, TypeVar
 
-from ..errors import RuntimeOpError
+from labsim.errors import RuntimeOpError
 
 if TYPE_CHECKING:  # importing pyroute2 costs ~0.16 s: only where IPRoute is used
     from pyroute2 import IPRoute

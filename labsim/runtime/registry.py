@@ -12,8 +12,8 @@ import importlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
-from ..errors import InputError
-from .base import CAPABILITY_TEXT, Runtime
+from labsim.errors import InputError
+from labsim.runtime.base import CAPABILITY_TEXT, Runtime
 
 # name -> (module, class): imported on first use, so a command that names no runtime (and
 # `--help`) does not pay for netlink or the docker SDK

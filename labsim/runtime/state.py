@@ -63,7 +63,7 @@ class LabState:
     @classmethod
     def claim(cls, lab: str, runtime: str, topology: str, extra: dict[str, Any] | None = None) -> "LabState":
         """Create the lab's directory atomically; fails if a lab of that name exists."""
-        from ..errors import LabExistsError
+        from labsim.errors import LabExistsError
 
         RUN_DIR.mkdir(parents=True, exist_ok=True, mode=0o755)
         try:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 
-from ..scenario.model import Scenario, Step
+from labsim.scenario.model import Scenario, Step
 
 BRINGUP_S = {"netns": 0.5, "docker": 2.0}  # a lab's bring-up and teardown, before nodes
 NODE_S = 0.05  # each node's share of bring-up

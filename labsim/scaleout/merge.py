@@ -7,8 +7,8 @@ import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from ..errors import InputError
-from .shard import results_of
+from labsim.errors import InputError
+from labsim.scaleout.shard import results_of
 
 __all__ = ["merge_json", "merge_junit", "junit_counts", "results_of"]
 

@@ -17,9 +17,9 @@ import time
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from typing import Callable
 
-from ..scenario.load import LoadedScenario
-from ..scenario.runner import ScenarioResult
-from .estimate import longest_first, scenario_s
+from labsim.scenario.load import LoadedScenario
+from labsim.scenario.runner import ScenarioResult
+from labsim.scaleout.estimate import longest_first, scenario_s
 
 STOP_WAIT_S = 90  # a worker tearing its lab down after SIGTERM
 
@@ -32,8 +32,8 @@ def _worker_init() -> None:
 
 
 def _run_one(path: str, lab: str, runtime: str, keep: bool, capture: str, capture_dir) -> ScenarioResult:
-    from ..scenario.load import load_scenario
-    from ..scenario.runner import run_scenario
+    from labsim.scenario.load import load_scenario
+    from labsim.scenario.runner import run_scenario
 
     # reloaded here with the lab name the parent chose (a loaded scenario is not sent across)
     return run_scenario(load_scenario(path, lab_name=lab), keep=keep, runtime=runtime, capture=capture,
@@ -41,7 +41,7 @@ def _run_one(path: str, lab: str, runtime: str, keep: bool, capture: str, captur
 
 
 def _warm() -> None:
-    from ..scenario import runner  # noqa: F401 - what every scenario needs, imported once per worker
+    from labsim.scenario import runner  # noqa: F401 - what every scenario needs, imported once per worker
 
 
 def start_workers(jobs: int) -> ProcessPoolExecutor:

@@ -12,7 +12,7 @@ import re
 import statistics
 from pathlib import Path
 
-from ..errors import InputError
+from labsim.errors import InputError
 
 MAX_SHARDS = 1000
 

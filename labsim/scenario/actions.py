@@ -7,18 +7,18 @@ import dataclasses
 import ipaddress
 from pathlib import Path
 
-from ..errors import LabsimError
-from ..impair import UNDROP_SCRIPT, drop_script
-from ..kinds import registry
-from ..kinds.authdns import zone_of
-from ..labca import LabCA
-from ..readiness import wait_ready
-from ..lab import spawn_services
-from ..runtime.processes import stop_processes
-from ..runtime.state import LabState, alive
-from .model import (ClampMss, DropAction, MoveAddress, NodeAction, ReissueCert, SetPref64, SetRecord,
+from labsim.errors import LabsimError
+from labsim.bringup.impair import UNDROP_SCRIPT, drop_script
+from labsim.kinds import registry
+from labsim.kinds.authdns import zone_of
+from labsim.bringup.labca import LabCA
+from labsim.bringup.readiness import wait_ready
+from labsim.bringup.lab import spawn_services
+from labsim.runtime.processes import stop_processes
+from labsim.runtime.state import LabState, alive
+from labsim.scenario.model import (ClampMss, DropAction, MoveAddress, NodeAction, ReissueCert, SetPref64, SetRecord,
                     StartAction, StopAction)
-from .session import LabSession
+from labsim.scenario.session import LabSession
 
 class ActionError(LabsimError):
     exit_code = 3
@@ -186,7 +186,7 @@ def undrop(s: LabSession, a: NodeAction) -> str:
 
 
 def set_pref64(s: LabSession, a: SetPref64) -> str:
-    from ..ra import change_pref64
+    from labsim.ra import change_pref64
 
     try:
         return change_pref64(s.runtime, a.node, a.prefix, a.lifetime)

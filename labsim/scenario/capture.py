@@ -24,8 +24,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..runtime.netns import stop_processes
-from .pcapslice import Window, slice_windows
+from labsim.runtime.netns import stop_processes
+from labsim.scenario.pcapslice import Window, slice_windows
 
 MAX_PACKETS = 20000
 RING_FILES = 8

@@ -15,10 +15,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..checks.reasons import Reason
-from ..checks.result import (RESULTS, CheckResult, DnsResult, ExecResult, HttpResult, LearntResult,
+from labsim.checks.reasons import Reason
+from labsim.checks.result import (RESULTS, CheckResult, DnsResult, ExecResult, HttpResult, LearntResult,
                              MeasureResult, PmtuResult, ResolveResult, TcpResult, TlsResult, dump)
-from ..checks.stats import Stats
+from labsim.checks.stats import Stats
 
 IPNet = ipaddress.IPv4Network | ipaddress.IPv6Network
 

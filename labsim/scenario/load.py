@@ -10,14 +10,14 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from ..builtin import topology_path
-from ..errors import InputError, InputErrors
-from ..inputerrors import Errors, all_from_pydantic
-from ..inputfiles import read_text, relative_path
-from ..loader import LoadedLab, build_lab, load_lab_text
-from ..model.yamlpos import Loc, SourceMap, format_loc, parse_yaml
-from .fields import MAX_BODY
-from .model import CHECK_PARAMS, STEP_KEYS, DropAction, MoveAddress, Scenario, SetRecord, Step, step_model
+from labsim.builtin import topology_path
+from labsim.errors import InputError, InputErrors
+from labsim.inputerrors import Errors, all_from_pydantic
+from labsim.inputfiles import read_text, relative_path
+from labsim.loader import LoadedLab, build_lab, load_lab_text
+from labsim.model.yamlpos import Loc, SourceMap, format_loc, parse_yaml
+from labsim.scenario.fields import MAX_BODY
+from labsim.scenario.model import CHECK_PARAMS, STEP_KEYS, DropAction, MoveAddress, Scenario, SetRecord, Step, step_model
 
 
 @dataclass(frozen=True)
@@ -168,7 +168,7 @@ def _cross_check_step(loc: Loc, s: object, lab: LoadedLab, smap: SourceMap) -> N
         if nodes[s.node].forwards:
             raise smap.error(loc, "moving the address of a forwarding node is not supported")
     if isinstance(s, SetRecord):
-        from ..kinds.authdns import zone_of
+        from labsim.kinds.authdns import zone_of
 
         if zone_of(lab.plan, s.name) is None:
             raise smap.error(loc, f"no authdns zone in the lab holds {s.name!r}")

@@ -9,13 +9,13 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
-from ..checks import CHECKS
-from ..checks.base import CheckSpec
-from ..model.topology import Nat64Prefix
-from ..model.types import TlsName, record_value
-from ..runtime import registry as runtimes
-from . import fields as f
-from .expect import Expect, inapplicable
+from labsim.checks import CHECKS
+from labsim.checks.base import CheckSpec
+from labsim.model.topology import Nat64Prefix
+from labsim.model.types import TlsName, record_value
+from labsim.runtime import registry as runtimes
+from labsim.scenario import fields as f
+from labsim.scenario.expect import Expect, inapplicable
 
 
 class Strict(BaseModel):

@@ -15,15 +15,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Literal
 
-from ..checks import CHECKS, AnyResult, CheckResult
-from ..checks.result import Rounded, dump
-from ..errors import LabsimError
-from . import actions
-from .expect import Outcome, evaluate, hopeless, observed_value
-from .capture import Capture, ScenarioCapture
-from .load import LoadedScenario
-from .model import Step
-from .session import LabSession, lab_session
+from labsim.checks import CHECKS, AnyResult, CheckResult
+from labsim.checks.result import Rounded, dump
+from labsim.errors import LabsimError
+from labsim.scenario import actions
+from labsim.scenario.expect import Outcome, evaluate, hopeless, observed_value
+from labsim.scenario.capture import Capture, ScenarioCapture
+from labsim.scenario.load import LoadedScenario
+from labsim.scenario.model import Step
+from labsim.scenario.session import LabSession, lab_session
 
 Progress = Callable[[str], None]
 RETRY_EVERY_S = 0.2

@@ -17,17 +17,17 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, Iterator
 
-from .. import lab as labmod
-from ..kinds import registry
-from ..kinds.base import NodeContext
-from ..lab import node_context
-from ..loader import LoadedLab
-from ..runtime.base import Runtime
-from ..runtime.state import LabState
+from labsim.bringup import lab as labmod
+from labsim.kinds import registry
+from labsim.kinds.base import NodeContext
+from labsim.bringup.lab import node_context
+from labsim.loader import LoadedLab
+from labsim.runtime.base import Runtime
+from labsim.runtime.state import LabState
 
 if TYPE_CHECKING:  # the checks (~0.1 s of pydantic models to import) only where env is used:
     # `labsim up` runs none
-    from ..checks import CheckEnv
+    from labsim.checks import CheckEnv
 
 
 @contextmanager
@@ -63,7 +63,7 @@ class LabSession:
 
     @property
     def env(self) -> CheckEnv:
-        from ..checks import CheckEnv
+        from labsim.checks import CheckEnv
 
         addrs = {n: [str(a) for a in p.addresses()] for n, p in self.loaded.plan.nodes.items()}
         return CheckEnv(self.runtime, self.runtime.python or sys.executable, addrs)

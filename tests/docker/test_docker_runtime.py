@@ -6,7 +6,7 @@ reaches the IPv4-only API through DNS64 + NAT64 (the backend sees a pool address
 verifies the lab CA, the client resolves only the synthesized address; teardown, and gc
 after a SIGKILL, leave no container, namespace, mount or file.
 
-The lab is driven through `labsim.lab` (up, down, gc), as the CLI does. Outside CI the
+The lab is driven through `labsim.bringup.lab` (up, down, gc), as the CLI does. Outside CI the
 module skips when docker is unreachable; in CI (CI=true) that is a failure.
 """
 
@@ -36,7 +36,7 @@ NODES = ["client", "dns64", "nat64", "ns", "api", "www", "secure"]
 
 def child_up(topo: str, name: str) -> None:
     """`labsim up --runtime docker` in a child process (for the SIGKILL test)."""
-    from labsim import lab
+    from labsim.bringup import lab
     from labsim.loader import load_lab
 
     lab.up(load_lab(topo, name=name), runtime="docker")
@@ -59,7 +59,7 @@ def docker_image():
 
 @pytest.fixture
 def wired(monkeypatch, docker_image):
-    from labsim import lab
+    from labsim.bringup import lab
 
     return lab
 
@@ -103,7 +103,7 @@ def curl(lab: str, url: str, *extra: str) -> tuple[int, str, dict | None, str, i
 
 
 def lab_containers(lab: str) -> list[str]:
-    out = subprocess.run(["docker", "ps", "-a", "--filter", f"label=labsim.lab={lab}",
+    out = subprocess.run(["docker", "ps", "-a", "--filter", f"label=labsim.bringup.lab={lab}",
                           "--format", "{{.Names}}"], capture_output=True, text=True, check=True)
     return out.stdout.split()
 
@@ -193,7 +193,7 @@ def test_exec_semantics(docker_lab):
         rt.exec("client", ["sleep", "30"], timeout=0.5)
     assert time.monotonic() - t < 5
     # labsim's own programs run on the image's python3 (host interpreter paths are mapped)
-    out = rt.exec("client", [sys.executable, "-m", "labsim.agent", "resolve", "api.example.test"])
+    out = rt.exec("client", [sys.executable, "-m", "labsim.node.agent", "resolve", "api.example.test"])
     assert out.returncode == 0, out.stderr
     assert "2001:db8:64::c000:202" in out.stdout.decode()
 
@@ -220,7 +220,7 @@ def test_daemons_drop_root_in_their_containers(docker_lab):
 
 
 def test_stopped_daemon_is_seen_as_exited(docker_lab):
-    from labsim.readiness import _exited
+    from labsim.bringup.readiness import _exited
     from labsim.runtime.processes import stop_processes
 
     echo = next(p for p in docker_lab.state.processes if p["node"] == "www")
@@ -388,7 +388,7 @@ def test_package_list_covers_every_kind():
 def test_image_commands(docker_image):
     from typer.testing import CliRunner
 
-    from labsim.cli import app
+    from labsim.commands.cli import app
 
     res = CliRunner().invoke(app, ["image", "status"])
     assert res.exit_code == 0 and "current" in res.stdout, res.stdout

@@ -71,7 +71,7 @@ nodes:
 """
 
 
-# -- wiring (a no-op once the integration is in labsim.lab and the registry) ----------------
+# -- wiring (a no-op once the integration is in labsim.bringup.lab and the registry) ----------------
 DNETS: dict[str, dict] = {}  # Docker-network mode for the next `up`, until the model has `docker:`
 
 
@@ -113,7 +113,7 @@ def user_image(tmp_path_factory):
 
 @pytest.fixture
 def wired(monkeypatch):
-    from labsim import lab
+    from labsim.bringup import lab
 
     return lab
 
@@ -284,6 +284,6 @@ def test_down_removes_docker_networks(dnet_lab, wired):
     lab = rt.lab
     rt.close()
     wired.down(lab)
-    out = subprocess.run(["docker", "network", "ls", "-q", "--filter", f"label=labsim.lab={lab}"],
+    out = subprocess.run(["docker", "network", "ls", "-q", "--filter", f"label=labsim.bringup.lab={lab}"],
                          capture_output=True, text=True, check=True).stdout
     assert out == ""

@@ -1,4 +1,4 @@
-"""The docker runtime's in-container launcher (runtime/docker/nodeagent.py): what bring-up
+"""The docker runtime's in-container launcher (runtime/docker/launcher.py): what bring-up
 runs through it behaves as through `docker exec` (exit codes, output, input, timeouts,
 not-found) and gets exactly what `docker exec` gives (capabilities, seccomp,
 no-new-privileges, cgroup, namespaces, environment); a daemon it starts is a child of the
@@ -20,7 +20,7 @@ import time
 import pytest
 
 from labsim.errors import RuntimeOpError
-from labsim.runtime.docker import nodeagent
+from labsim.node import launcher
 from labsim.runtime.docker.agentconn import AgentConn
 from tests.docker.test_docker_runtime import docker_image  # noqa: F401  (fixture)
 
@@ -37,7 +37,7 @@ def local_launcher():
     if pid == 0:
         try:
             host.close()
-            nodeagent.serve(agent)
+            launcher.serve(agent)
         finally:
             os._exit(0)
     agent.close()
@@ -88,7 +88,7 @@ def test_spawn_gives_the_daemons_pid_and_log(local_launcher, tmp_path):
 @pytest.fixture
 def one_node(docker_image, lab_name):  # noqa: F811
     """A lab of two bare nodes (a, b) started as bring-up starts them, launchers connected."""
-    from labsim import lab
+    from labsim.bringup import lab
     from labsim.runtime.docker import DockerRuntime
     from labsim.runtime.state import LabState
 
@@ -127,7 +127,7 @@ def test_launcher_gives_what_docker_exec_gives(one_node):
         rt.exec("a", ["sh", "-c", "exec >/dev/null 2>&1; sleep 30"], timeout=0.5)
     assert time.monotonic() - t < 5
     # labsim's in-node programs run on the image's python3
-    out = rt.exec("a", [sys.executable, "-c", "import labsim.agent, sys; print(sys.version_info[0])"])
+    out = rt.exec("a", [sys.executable, "-c", "import labsim.node.agent, sys; print(sys.version_info[0])"])
     assert out.returncode == 0 and out.stdout == b"3\n", out.stderr
 
 
@@ -155,7 +155,7 @@ def test_daemon_is_the_inits_child_and_the_launcher_becomes_sleep(one_node):
 def test_no_other_container_reaches_a_launcher(one_node):
     rt = one_node
     probe = ["python3", "-c", "import socket; s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET); "
-             f"s.connect({nodeagent.NAME!r})"]
+             f"s.connect({launcher.NAME!r})"]
     res = dexec(rt, "b", probe)
     assert res.returncode != 0 and b"ConnectionRefusedError" in res.stderr, res
     assert rt.exec("a", ["true"]).returncode == 0  # a's launcher still serves the host
@@ -166,7 +166,7 @@ def test_a_peer_inside_the_launchers_pid_namespace_is_refused():
     say): not the host, so the launcher would not serve it."""
     a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     try:
-        assert not nodeagent.from_outside(a)
+        assert not launcher.from_outside(a)
     finally:
         a.close()
         b.close()
@@ -180,11 +180,11 @@ def test_root_outside_the_launchers_pid_namespace_is_served(tmp_path):
         pytest.skip("needs root (a PID namespace)")
     name = f"labsim-test-{os.getpid()}"  # abstract: a NUL in front (added on both sides)
     script = ("import socket, sys; sys.path.insert(0, sys.argv[1]); "
-              "from labsim.runtime.docker import nodeagent; "
+              "from labsim.node import launcher; "
               "l = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET); l.bind(chr(0) + sys.argv[2]); l.listen(1); "
               "print('listening', flush=True); l.settimeout(20); c, _ = l.accept(); "
-              "print(nodeagent.from_outside(c), flush=True)")
-    repo = str(__import__("pathlib").Path(nodeagent.__file__).resolve().parents[3])
+              "print(launcher.from_outside(c), flush=True)")
+    repo = str(__import__("pathlib").Path(launcher.__file__).resolve().parents[2])
     child = subprocess.Popen(["unshare", "--pid", "--fork", sys.executable, "-c", script, repo, name],
                              stdout=subprocess.PIPE, text=True)
     try:

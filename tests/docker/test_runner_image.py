@@ -27,7 +27,7 @@ def runner():
     from labsim.errors import EnvironmentMissingError
     from labsim.runtime.docker.client import docker_client as client
     from labsim.runtime.docker.image import ensure_image
-    from labsim.runner_image import build_runner
+    from labsim.commands.runner_image import build_runner
 
     try:
         return build_runner(client(timeout=900), ensure_image, say=lambda m: None)  # a no-op when current

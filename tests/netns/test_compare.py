@@ -45,7 +45,7 @@ def test_identical_variants_measure_equal_beside_a_cpu_hog():
     import subprocess
     import sys
 
-    from labsim.bench import run_comparison
+    from labsim.commands.bench import run_comparison
 
     _, plans = load_comparison(REPO / "compare" / "ipv6-only-client.yml")
     by_name = {p.name: p for p in plans}
@@ -87,7 +87,7 @@ def test_two_labs_of_one_configuration_are_measured_and_marked_apart():
 
     from rich.console import Console
 
-    from labsim.bench import run_comparison
+    from labsim.commands.bench import run_comparison
     from labsim.report import compare as report
 
     _, plans = load_comparison(REPO / "compare" / "two-labs-one-config.yml")

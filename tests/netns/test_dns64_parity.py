@@ -84,7 +84,7 @@ def parity_topology(name: str) -> str:
 
 
 def synth(ipv4: str, prefix: IPv6Network = PREFIX) -> str:
-    from labsim.nat64prefix import embed
+    from labsim.node.nat64prefix import embed
 
     return str(embed(ipv4, prefix))
 
@@ -94,7 +94,7 @@ class Lab:
 
     def __init__(self, loaded: LoadedLab, up):
         from labsim.checks import CheckEnv
-        from labsim.lab import make_runtime
+        from labsim.bringup.lab import make_runtime
         from labsim.runtime.state import LabState
 
         self.loaded = loaded
@@ -124,7 +124,7 @@ class Lab:
 
 @pytest.fixture(scope="module")
 def parity_lab():
-    from labsim import lab
+    from labsim.bringup import lab
 
     name = "d64p" + uuid.uuid4().hex[:8]
     loaded = load_lab_text(parity_topology(name))
@@ -275,7 +275,7 @@ def test_names_outside_the_lab_fail_at_once(parity_lab):
 @root
 @pytest.mark.parametrize("client", list(CLIENTS))
 def test_discover_in_node_through_each_resolver(parity_lab, client):
-    from labsim.nat64prefix import discover_in_node
+    from labsim.checks.nat64discovery import discover_in_node
 
     resolver = CLIENTS[client]
     assert parity_lab.env.nameservers(client) == [parity_lab.addr(resolver)]
@@ -285,7 +285,7 @@ def test_discover_in_node_through_each_resolver(parity_lab, client):
 
 @root
 def test_synthesize_for_an_ipv4_literal(parity_lab):
-    from labsim.nat64prefix import synthesize_for
+    from labsim.checks.nat64discovery import synthesize_for
 
     assert synthesize_for(parity_lab.env, "c-r-knot", "192.0.2.99") == IPv6Address("2001:db8:64::c000:263")
     assert synthesize_for(parity_lab.env, "c-p-bind9", IPv4Address("192.0.2.99")) == \
@@ -312,7 +312,7 @@ def test_every_daemon_logs_to_its_node_directory(parity_lab):
 @root
 @pytest.mark.parametrize("impl", IMPLEMENTATIONS)
 def test_bring_up_is_fast(impl, record_property):
-    from labsim import lab
+    from labsim.bringup import lab
 
     name = "d64t" + uuid.uuid4().hex[:8]
     loaded = load_lab_text(f"""
@@ -343,7 +343,7 @@ def test_ipv4only_arpa_stays_local_with_an_uplink():
     """With an uplink every other name goes to slirp4netns's forwarder; ipv4only.arpa must
     still come from the resolver itself (unbound: a forward zone for '.' outranks an
     auth-zone, so a stub zone makes a hole in it). Only lab names are asked here."""
-    from labsim import lab
+    from labsim.bringup import lab
 
     name = "d64u" + uuid.uuid4().hex[:8]
     nodes = "\n".join(f"  r-{i}: {{kind: dns64, implementation: {i}, links: [v6]}}" for i in IMPLEMENTATIONS)

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from labsim import lab as labmod
+from labsim.bringup import lab as labmod
 from labsim.checks import CHECKS
-from labsim.lab import make_runtime
+from labsim.bringup.lab import make_runtime
 from labsim.loader import load_lab_text
 from labsim.runtime.state import LabState
 from labsim.scenario import actions

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from labsim import lab
+from labsim.bringup import lab
 from labsim.loader import load_lab_text
-from labsim.readiness import wait_ready
+from labsim.bringup.readiness import wait_ready
 from labsim.runtime.state import LabState, alive
 
 pytestmark = pytest.mark.root
@@ -78,7 +78,7 @@ def test_a_forked_daemon_is_indistinguishable_from_an_execd_one(lab_name):
     echo = next(p for p in state.processes if p["service"] == "echo")
     forked = view(echo["pid"], ns)
     # the fork server has gone with the bring-up; its child has not
-    assert not subprocess.run(["pgrep", "-f", f"labsim.forkserver /run/labsim/{lab_name}"],
+    assert not subprocess.run(["pgrep", "-f", f"labsim.node.forkserver /run/labsim/{lab_name}"],
                               capture_output=True).stdout
     assert curl(lab_name, addr) == "200"
 

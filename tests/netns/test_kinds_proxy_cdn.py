@@ -78,7 +78,7 @@ def wait_for(check, timeout: float = 5.0, step: float = 0.2):
 
 class Lab:
     def __init__(self, text: str, prefix: str):
-        from labsim import lab
+        from labsim.bringup import lab
 
         self.lab = lab
         self.name = unique(prefix)
@@ -99,7 +99,7 @@ class Lab:
 
     def down(self) -> None:
         from labsim.errors import LabNotFoundError
-        from labsim.lab import lab_namespaces
+        from labsim.bringup.lab import lab_namespaces
 
         try:
             self.lab.down(self.name)

@@ -23,7 +23,7 @@ def test_built_package_reviews_from_another_directory(tmp_path):
     work.mkdir()
     # the built copy comes first on the path: its labsim/_data, not the repository's files
     env = {**os.environ, "PYTHONPATH": str(build)}
-    res = subprocess.run([sys.executable, "-c", "from labsim.cli import main; main()", "review",
+    res = subprocess.run([sys.executable, "-c", "from labsim.commands.cli import main; main()", "review",
                           "http://api.example.test/", "--json", "r.json"],
                          capture_output=True, text=True, cwd=work, env=env, timeout=180)
     assert "PASS" in res.stdout and "NO_AAAA" in res.stdout, res.stdout + res.stderr

@@ -135,7 +135,7 @@ def test_in_node_services_drop_root_and_still_answer(tmp_path, lab_name):
 def test_drop_root_leaves_no_way_back(tmp_path):
     """In a child: after drop_root, every uid and gid is nobody's, no supplementary group,
     no capability, root's 0600 file (a key) is closed to it, and setuid(0) fails."""
-    from labsim.privdrop import drop_root
+    from labsim.node.privdrop import drop_root
 
     key = tmp_path / "key.pem"
     key.write_text("secret")
@@ -180,7 +180,7 @@ steps:
 
 
 def test_moto_drops_root_where_its_python_is_open_to_others(tmp_path, lab_name):
-    from labsim.cloudserve import import_dirs, unreadable_dir
+    from labsim.kinds.cloudserve import import_dirs, unreadable_dir
 
     path = tmp_path / "cloud.yml"
     path.write_text(CLOUD % (REPO / "topologies" / "cloud-endpoints.yml"))

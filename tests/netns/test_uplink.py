@@ -72,7 +72,7 @@ def test_review_through_the_uplink_reaches_the_hosts_loopback(loopback_servers, 
 @pytest.fixture
 def loopback_websocket():
     """labsim's own echo service on the host's loopback: it answers WebSocket handshakes."""
-    from labsim.kinds.echo_server import EchoServer
+    from labsim.node.echo_server import EchoServer
 
     server = EchoServer("127.0.0.1", 0, "host")
     threading.Thread(target=server.serve_forever, daemon=True).start()

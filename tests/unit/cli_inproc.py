@@ -8,7 +8,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from labsim.cli import app
+from labsim.commands.cli import app
 from tests.helpers import REPO
 
 

@@ -14,7 +14,7 @@ import dns.rrset
 
 from labsim.checks import CheckEnv
 from labsim.checks.curl import FIELDS, MARKER
-from labsim.nodeprog import split_program
+from labsim.node.nodeprog import split_program
 from labsim.runtime.fake import Datagram, Exec, FakeRuntime, Reply
 
 PYTHON = "/usr/bin/python3"
@@ -98,7 +98,7 @@ def handler(*, curl: Route | Reply | None = None, agent: dict[str, object] | Non
         if tool == "ping" and ping is not None:
             return ping
         prog = split_program(call.argv) if tool == PYTHON else None
-        if prog and prog[0] == "labsim.agent" and agent and prog[1][0] in agent:
+        if prog and prog[0] == "labsim.node.agent" and agent and prog[1][0] in agent:
             out = agent[prog[1][0]]
             return out if isinstance(out, Reply) else agent_reply(out)  # type: ignore[arg-type]
         raise AssertionError(f"unscripted call {call}")

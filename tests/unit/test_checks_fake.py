@@ -15,7 +15,7 @@ from labsim.checks.reasons import Reason
 from labsim.checks.resolve import ResolveCheck, run_resolve
 from labsim.checks.tcp import TcpCheck, run_tcp
 from labsim.checks.tls import TlsCheck, run_tls
-from labsim.nodeprog import split_program
+from labsim.node.nodeprog import split_program
 from labsim.errors import RuntimeOpError
 from labsim.runtime.fake import Datagram, Exec, Reply
 
@@ -276,7 +276,7 @@ def test_agent_without_usable_output_is_a_tool_error(reply, problem):
         res, _ = run(check, spec, agent={"resolve": reply, "tcp": reply, "tls": reply, "measure": reply})
         assert (res.ok, res.reason) == (False, Reason.TOOL_ERROR), check
         assert problem in res.facts.tool_error.problem and res.facts.tool_error.stderr == reply.stderr
-        assert res.facts.tool_error.tool == "labsim.agent"
+        assert res.facts.tool_error.tool == "labsim.node.agent"
 
 
 # -- tcp and tls ------------------------------------------------------------------------------------
@@ -475,7 +475,7 @@ def test_learnt_unparseable_is_a_tool_error(text):
 def test_nat64_prefix_discovery_through_the_fake_runtime():
     from ipaddress import IPv6Network
 
-    from labsim.nat64prefix import discover_in_node
+    from labsim.checks.nat64discovery import discover_in_node
 
     env, _ = env_for(handler(dns=lambda c: dns_answer(c.data, answers={"AAAA": ["64:ff9b::c000:aa", "64:ff9b::c000:ab"]})))
     assert discover_in_node(env, "client") == [IPv6Network("64:ff9b::/96")]

@@ -15,7 +15,7 @@ def cli(*args: str):
     """`labsim ARGS` in this process (a subprocess per case costs a second of imports)."""
     from typer.testing import CliRunner
 
-    from labsim.cli import app
+    from labsim.commands.cli import app
 
     res = CliRunner().invoke(app, list(args))
     assert res.exception is None or isinstance(res.exception, SystemExit), repr(res.exception)

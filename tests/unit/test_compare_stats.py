@@ -134,7 +134,7 @@ def test_a_ratio_across_labs_is_marked_and_the_table_says_why():
 def test_a_slice_whose_agent_gave_nothing_counts_as_failed_lookups():
     """A slice whose measuring agent failed (exit 1, no JSON) shows as TOOL_ERROR failures in
     its round, never as lookups that silently were not made."""
-    from labsim.bench import _measure
+    from labsim.commands.bench import _measure
     from labsim.measure.compare import Measure, VariantPlan
     from labsim.runtime.fake import Reply
     from tests.unit.scripted import env_for, handler
@@ -148,7 +148,7 @@ def test_a_slice_whose_agent_gave_nothing_counts_as_failed_lookups():
         n = int(call.argv[call.argv.index("--count") + 1])
         return Reply(json.dumps({"samples": [{"ms": 0.2, "error": None}] * n, "requested": n}))
 
-    env, _ = env_for(lambda call: agent(call) if "labsim.agent" in call.argv else handler()(call))
+    env, _ = env_for(lambda call: agent(call) if "labsim.node.agent" in call.argv else handler()(call))
     plan = VariantPlan("a", "client", Measure(count=12), None, "{}")  # type: ignore[arg-type]
     series, rounds = _measure([plan], {"{}": env}, 3, 0, lambda msg, n: None)["a"]
     assert len(series.ms) == 12 and rounds == [0] * 4 + [1] * 4 + [2] * 4

@@ -1,4 +1,4 @@
-"""`labsim exec`'s fast path (labsim.entry): it must read every argument list it takes the
+"""`labsim exec`'s fast path (labsim.commands.entry): it must read every argument list it takes the
 way the full CLI does, take only labs and nodes that exist, and leave everything else to
 the full CLI (which owns the messages and exit codes)."""
 
@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from labsim.entry import exec_target, parse_exec
+from labsim.commands.entry import exec_target, parse_exec
 
 TOKENS = ["--lab", "-l", "--lab=t1", "--lab=", "--", "-x", "--help", "-h", "-lt1", "client",
           "t1", "true", "-s", "--verbose", "a b", ""]
@@ -22,7 +22,7 @@ def full_cli_parse(args: list[str]):
     import click
     import typer
 
-    from labsim.cli import app
+    from labsim.commands.cli import app
 
     command = typer.main.get_command(app).commands["exec"]
     try:

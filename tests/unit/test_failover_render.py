@@ -94,7 +94,7 @@ def test_cloudapi_serves_tls_from_the_lab_ca_on_both_families():
                       python="/venv/bin/python")
     kind = registry.get("cloudapi")
     (svc,) = kind.services(ctx)
-    assert svc.argv == ["/venv/bin/python", "-m", "labsim.cloudserve", "--host", "::", "--port", "443",
+    assert svc.argv == ["/venv/bin/python", "-m", "labsim.kinds.cloudserve", "--host", "::", "--port", "443",
                         "--cert", "/labsim/cloud/tls/cert.pem", "--key", "/labsim/cloud/tls/key.pem",
                         "--user", "nobody", "--group", "nogroup"]
     assert "s3.dualstack.eu-central-1.amazonaws.com" in kind.tls(ctx).names

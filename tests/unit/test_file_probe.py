@@ -12,9 +12,9 @@ import time
 import pytest
 
 from labsim.errors import ReadinessError
-from labsim.filewatch import DirWatch, file_ready
+from labsim.bringup.filewatch import DirWatch, file_ready
 from labsim.kinds.base import FileProbe
-from labsim.readiness import PendingProbe, describe, wait_ready
+from labsim.bringup.readiness import PendingProbe, describe, wait_ready
 
 
 def test_a_write_in_the_directory_wakes_the_watch(tmp_path):
@@ -44,7 +44,7 @@ def test_file_ready_wants_content(tmp_path):
 def test_the_wait_ends_with_the_write_not_a_poll_interval(tmp_path, monkeypatch):
     """The file appears 0.15 s in, by an atomic rename as the helpers write it. With the
     safety re-read pushed past the deadline, only the inotify wake-up can end the wait."""
-    from labsim import readiness
+    from labsim.bringup import readiness
 
     monkeypatch.setattr(readiness, "FILE_RECHECK_S", 120.0)
     target = tmp_path / "learnt.json"

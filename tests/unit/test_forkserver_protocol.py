@@ -8,22 +8,22 @@ import json
 import subprocess
 import sys
 
-from labsim.forkserver import PAD
-from labsim.nodeprog import stdlib_program
+from labsim.node.forkserver import PAD
+from labsim.node.nodeprog import stdlib_program
 from labsim.runtime.forkspawn import ForkSpawner
 
 
 def ask(lab_dir: str, *requests: dict) -> list[dict]:
-    argv = stdlib_program(sys.executable, "labsim.forkserver", lab_dir, "labsim.agent", PAD)
+    argv = stdlib_program(sys.executable, "labsim.node.forkserver", lab_dir, "labsim.node.agent", PAD)
     lines = "".join(json.dumps(r) + "\n" for r in requests)
     out = subprocess.run(argv, input=lines, capture_output=True, text=True, timeout=60)
     return [json.loads(line) for line in out.stdout.splitlines()]
 
 
 def test_requests_it_was_not_made_for_are_refused(tmp_path):
-    ok = {"ns": "x", "log": str(tmp_path / "a.log"), "module": "labsim.agent", "args": [], "cmdline": ["p"]}
+    ok = {"ns": "x", "log": str(tmp_path / "a.log"), "module": "labsim.node.agent", "args": [], "cmdline": ["p"]}
     replies = ask(str(tmp_path),
-                  {**ok, "module": "labsim.relay"},
+                  {**ok, "module": "labsim.node.relay"},
                   {**ok, "log": "/etc/passwd"},
                   {**ok, "log": str(tmp_path / ".." / "elsewhere.log")},
                   {**ok, "args": ["--x", 1]},
@@ -35,11 +35,11 @@ def test_requests_it_was_not_made_for_are_refused(tmp_path):
 
 
 def test_the_spawner_falls_back_to_exec_when_refused_or_not_preloaded(tmp_path):
-    spawner = ForkSpawner(str(tmp_path), {"labsim.agent"})
+    spawner = ForkSpawner(str(tmp_path), {"labsim.node.agent"})
     try:
-        relay = stdlib_program(sys.executable, "labsim.relay", "--port", "53")
+        relay = stdlib_program(sys.executable, "labsim.node.relay", "--port", "53")
         assert spawner.spawn("x", str(tmp_path / "r.log"), relay) is None  # not preloaded: not asked
-        outside = stdlib_program(sys.executable, "labsim.agent", "resolve", "x")
+        outside = stdlib_program(sys.executable, "labsim.node.agent", "resolve", "x")
         assert spawner.spawn("x", "/tmp/elsewhere.log", outside) is None  # refused: server stopped
         assert spawner.spawn("x", str(tmp_path / "a.log"), outside) is None  # and stays so
     finally:

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from labsim.errors import InputError
-from labsim.init_project import api_hosts, render
+from labsim.commands.init_project import api_hosts, render
 from tests.helpers import REPO
 from tests.unit.cli_inproc import labsim as run_labsim
 

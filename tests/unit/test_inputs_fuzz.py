@@ -22,7 +22,7 @@ from labsim.errors import InputError, InputErrors
 from labsim.measure.compare import load_comparison
 from labsim.scenario import fields
 from labsim.scenario.load import load_scenario
-from labsim.scenario.review_inputs import endpoints_from, parse_resolve
+from labsim.review.inputs import endpoints_from, parse_resolve
 from tests.helpers import REPO
 
 # a scenario load plans and dry-renders its lab (~40 ms): fewer examples there, to keep tier 1
@@ -205,7 +205,7 @@ def test_a_url_file_gives_endpoints_or_names_file_and_line(data):
             for e in exc.errors if isinstance(exc, InputErrors) else [exc]:
                 assert e.line is not None
             return
-    from labsim.scenario.review_urls import endpoint_url  # http(s), ws(s), tcp://HOST:PORT
+    from labsim.review.urls import endpoint_url  # http(s), ws(s), tcp://HOST:PORT
 
     for e in eps:
         assert endpoint_url(e.url) == e.url and not e.url.startswith("-")

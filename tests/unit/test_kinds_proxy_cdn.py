@@ -23,7 +23,7 @@ from tests.helpers import assert_golden
 from labsim.errors import InputError
 from labsim.kinds import registry
 from labsim.kinds.base import NodeContext, TcpProbe
-from labsim.labca import LabCA
+from labsim.bringup.labca import LabCA
 from labsim.loader import LoadedLab, load_lab_text
 
 

@@ -67,9 +67,9 @@ def _params(kind: str) -> list:
 
 
 def labsim_argv() -> list[str]:
-    """The installed `labsim` entry point next to this interpreter, else `python -m labsim.cli`."""
+    """The installed `labsim` entry point next to this interpreter, else `python -m labsim.commands.cli`."""
     script = Path(sys.executable).with_name("labsim")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "labsim.cli"]
+    return [str(script)] if script.exists() else [sys.executable, "-m", "labsim.commands.cli"]
 
 
 def test_every_case_has_an_expectation_and_the_required_cases_exist():
@@ -101,7 +101,7 @@ def test_load_lab_raises_input_error_at_line(case):
     assert str(err).startswith(where), str(err)
 
 
-# `labsim validate` in a fresh interpreter costs ~0.5 s (it imports labsim.lab, pyroute2 and
+# `labsim validate` in a fresh interpreter costs ~0.5 s (it imports labsim.bringup.lab, pyroute2 and
 # trustme before reading the file), so every case runs through the CLI in-process and these run
 # through the real entry point too; LABSIM_CLI_SUBPROCESS=all runs every case that way.
 SUBPROCESS_CASES = ["bad-yaml-syntax", "unknown-kind", "wkp-private-ipv4"]
@@ -110,7 +110,7 @@ SUBPROCESS_CASES = ["bad-yaml-syntax", "unknown-kind", "wkp-private-ipv4"]
 def _cli_in_process(path: Path) -> tuple[int, str, str]:
     from typer.testing import CliRunner
 
-    from labsim.cli import app
+    from labsim.commands.cli import app
 
     res = CliRunner().invoke(app, ["validate", str(path)])
     stderr = res.stderr

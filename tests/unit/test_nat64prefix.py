@@ -6,7 +6,7 @@ from ipaddress import IPv4Address, IPv6Address, IPv6Network
 
 import pytest
 
-from labsim.nat64prefix import discover_prefixes, embed, extract
+from labsim.node.nat64prefix import discover_prefixes, embed, extract
 
 # RFC 6052 §2.4, Table 1 ("Text Representation of IPv4-Embedded IPv6 Addresses"), exactly,
 # plus the Well-Known Prefix row of §2.4's second example

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from labsim import ndopts
-from labsim.clat import CLAT_V4, clat_addresses, tayga_conf, up_commands
+from labsim.node import ndopts
+from labsim.node.clat import CLAT_V4, clat_addresses, tayga_conf, up_commands
 
 
 def _netlink(option: bytes, ifindex: int = 2, src: bytes = IPv6Address("fe80::1").packed) -> bytes:
@@ -83,7 +83,7 @@ def test_tayga_clat_config_maps_the_host_ipv4():
 
 
 def test_learnt_options_expire_and_pref64_withdraws():
-    from labsim.hostconf import Learnt, resolv_conf
+    from labsim.node.hostconf import Learnt, resolv_conf
 
     p = IPv6Network("2001:db8:64::/96")
     learnt = Learnt()

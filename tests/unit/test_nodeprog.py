@@ -6,7 +6,7 @@ import json
 import subprocess
 import sys
 
-from labsim.nodeprog import BOOT, SRC, split_program, stdlib_program
+from labsim.node.nodeprog import BOOT, SRC, split_program, stdlib_program
 
 PROBE = """import json, sys
 print(json.dumps({"name": __name__, "argv": sys.argv[1:], "site": "site" in sys.modules,
@@ -24,14 +24,14 @@ def test_a_program_runs_as_main_with_only_its_arguments_and_no_site(tmp_path):
 
 
 def test_labsim_programs_start_from_the_source_root_without_site_packages():
-    argv = stdlib_program(sys.executable, "labsim.agent", "--help")
-    assert split_program(argv) == ("labsim.agent", ["--help"]) and SRC in argv
+    argv = stdlib_program(sys.executable, "labsim.node.agent", "--help")
+    assert split_program(argv) == ("labsim.node.agent", ["--help"]) and SRC in argv
     out = subprocess.run(argv, capture_output=True, text=True, timeout=30)
-    assert out.returncode == 0 and out.stdout.startswith("usage: labsim.agent"), out.stderr
+    assert out.returncode == 0 and out.stdout.startswith("usage: labsim.node.agent"), out.stderr
 
 
 def test_split_program_reads_both_forms_and_nothing_else():
-    assert split_program(["python3", "-m", "labsim.cloudserve", "--port", "443"]) == \
-        ("labsim.cloudserve", ["--port", "443"])
-    assert split_program(["python3", "-S", "-c", "print(1)", SRC, "labsim.agent"]) is None
+    assert split_program(["python3", "-m", "labsim.kinds.cloudserve", "--port", "443"]) == \
+        ("labsim.kinds.cloudserve", ["--port", "443"])
+    assert split_program(["python3", "-S", "-c", "print(1)", SRC, "labsim.node.agent"]) is None
     assert split_program(["curl", "-s"]) is None

@@ -10,7 +10,9 @@ import sys
 
 import pytest
 
-from labsim import builtin, setup_env
+from labsim import builtin
+
+from labsim.commands import setup_env
 from tests.helpers import REPO
 from tests.unit.cli_inproc import labsim as run_labsim
 
@@ -85,7 +87,7 @@ def test_setup_dry_run_and_bad_topology(tmp_path):
 
 @pytest.mark.parametrize("text,ok", [("veth\tok\tcreated\nbridge\tfail\tOperation not supported\n", True)])
 def test_kernel_probe_output_is_read_strictly(text, ok):
-    from labsim.kernel_probe import PROBES, parse
+    from labsim.node.kernel_probe import PROBES, parse
 
     res = parse(text)
     assert res["veth"] == (True, "created") and res["bridge"][0] is False

@@ -1,5 +1,5 @@
 """What each kind asks of its services so they do not keep root (the argv and the setup
-that makes their writable directories), and how labsim.cloudserve decides whether moto can
+that makes their writable directories), and how labsim.kinds.cloudserve decides whether moto can
 drop. That the processes then run as those users is tests/netns/test_privdrop.py (root)."""
 
 from __future__ import annotations
@@ -8,12 +8,12 @@ import os
 import tempfile
 from pathlib import Path
 
-from labsim.cloudserve import unreadable_dir
+from labsim.kinds.cloudserve import unreadable_dir
 from labsim.kinds import registry
 from labsim.kinds.base import NodeContext
 from labsim.loader import load_lab, load_lab_text
-from labsim.nodeprog import split_program
-from labsim.privdrop import drop_root
+from labsim.node.nodeprog import split_program
+from labsim.node.privdrop import drop_root
 from tests.helpers import REPO
 
 DROP = ["--user", "nobody", "--group", "nogroup"]
@@ -35,18 +35,18 @@ def test_python_servers_are_told_whom_to_become():
     apple = load_lab(REPO / "topologies" / "apple-review.yml")
     echo = services(apple, "api")["echo"]
     module, args = split_program(echo)
-    assert module == "labsim.kinds.echo_server" and args[2:6] == DROP
+    assert module == "labsim.node.echo_server" and args[2:6] == DROP
     mostly = load_lab(REPO / "topologies" / "ipv6-mostly.yml")
     assert services(mostly, "gw")["pref64"][-4:] == DROP
     cloud = services(load_lab(REPO / "topologies" / "cloud-endpoints.yml"), "cloud")["moto"]
-    assert split_program(cloud)[0] == "labsim.cloudserve" and cloud[-4:] == DROP
+    assert split_program(cloud)[0] == "labsim.kinds.cloudserve" and cloud[-4:] == DROP
 
 
 def test_the_delay_relay_drops_after_binding_53():
     text = (REPO / "topologies" / "apple-review.yml").read_text().replace(
         "    kind: authdns\n", "    kind: authdns\n    impair: {dns_delay_ms: 20}\n")
     relay = services(load_lab_text(text), "ns")["relay"]
-    assert split_program(relay)[0] == "labsim.relay" and relay[relay.index("--user"):][:4] == DROP
+    assert split_program(relay)[0] == "labsim.node.relay" and relay[relay.index("--user"):][:4] == DROP
 
 
 def test_kea_runs_as_its_user_with_two_capabilities_and_its_own_directory():

@@ -10,8 +10,8 @@ from ipaddress import IPv4Address, IPv6Network
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from labsim import ndopts
-from labsim.dhcp4client import ACK, HEADER, MAGIC, OFFER, OPT_V6ONLY, build, parse
+from labsim.node import ndopts
+from labsim.node.dhcp4client import ACK, HEADER, MAGIC, OFFER, OPT_V6ONLY, build, parse
 from labsim.kinds import registry
 from labsim.kinds.base import NodeContext
 from labsim.loader import load_lab

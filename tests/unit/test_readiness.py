@@ -14,7 +14,7 @@ import pytest
 
 from labsim.errors import ReadinessError
 from labsim.kinds.base import TcpProbe
-from labsim.readiness import PendingProbe, wait_ready
+from labsim.bringup.readiness import PendingProbe, wait_ready
 
 
 class Loopback:

@@ -23,7 +23,7 @@ from labsim.errors import InputError
 from labsim.kinds import registry
 from labsim.kinds.base import NodeContext, TcpProbe
 from labsim.loader import LoadedLab, load_lab, load_lab_text
-from labsim.nodeprog import split_program
+from labsim.node.nodeprog import split_program
 
 HERE = Path(__file__).parent
 APPLE_REVIEW = HERE.parent.parent / "topologies" / "apple-review.yml"
@@ -131,7 +131,7 @@ def test_every_node_resolves_files_then_dns(apple):
 def test_ipv4_only_api_listens_on_0000(apple):
     args = argv(apple, "api")
     assert listen_args(args) == ["0.0.0.0"]
-    assert args[0] == "python3" and split_program(args)[0] == "labsim.kinds.echo_server"
+    assert args[0] == "python3" and split_program(args)[0] == "labsim.node.echo_server"
     assert split_program(args)[1][:2] == ["--name", "api"]
     assert args[args.index("--cert") + 1] == "/labsim/api/tls/cert.pem"
     assert kind(apple, "api").tls(ctx(apple, "api")).names == ["api.example.test", "assets.example.test", "api", "192.0.2.2"]

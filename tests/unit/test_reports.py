@@ -25,13 +25,13 @@ from labsim.checks.reasons import Reason
 from labsim.measure.compare import VariantResult
 from labsim.report import compare as compare_report
 from labsim.report import console as console_report
-from labsim.report import review as review_report
+from labsim.review import report as review_report
 from labsim.report import schema
 from labsim.report.junit import to_xml
 from labsim.runtime.fake import Reply
 from labsim.scenario import runner
 from labsim.scenario.model import Step
-from labsim.scenario.review import Endpoint, EndpointReview, judge
+from labsim.review.run import Endpoint, EndpointReview, judge
 from labsim.scenario.runner import ScenarioResult, StepResult
 
 from tests.helpers import assert_golden
@@ -241,7 +241,7 @@ def test_every_check_has_a_result_type_in_the_reports():
 ])
 def test_review_verdicts(ok, status, reason, warnings, expected):
     from labsim.checks.result import HttpResult
-    from labsim.scenario.review import verdict_of
+    from labsim.review.run import verdict_of
 
     r = HttpResult(node="client", target="http://x.test/", ok=ok, reason=reason, warnings=warnings)
     r.facts.status = status
@@ -253,7 +253,7 @@ def test_review_verdicts(ok, status, reason, warnings, expected):
     ("http://a.test/", "GET /", "HTTP method"), ("-K/etc/passwd", "GET", "option")])
 def test_review_refuses_an_endpoint_curl_could_misread_before_any_lab(url, method, fragment):
     from labsim.errors import InputError
-    from labsim.scenario.review import review_checks
+    from labsim.review.run import review_checks
 
     with pytest.raises(InputError, match=fragment):
         review_checks("client", [Endpoint(url, method)], 5.0)

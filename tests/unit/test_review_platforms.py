@@ -15,15 +15,15 @@ from rich.console import Console
 from labsim.checks.reasons import Reason
 from labsim.checks.result import HttpFacts, HttpResult
 from labsim.errors import InputError
-from labsim.kinds.echo_server import BannerServer, EchoServer
-from labsim.report.review import render
-from labsim.report.review_html import to_html
-from labsim.report.review_junit import to_junit
+from labsim.node.echo_server import BannerServer, EchoServer
+from labsim.review.report import render
+from labsim.review.report_html import to_html
+from labsim.review.report_junit import to_junit
 from labsim.review.follow import MAX_HOSTS, MAX_NEW, Follower, Found, found_in_answer
 from labsim.review.platforms import PLATFORMS, clat_siblings, parse_platforms, runners
-from labsim.review.sockprobe import probe
-from labsim.scenario.review import Endpoint, EndpointReview, Verdict, endpoints_from
-from labsim.scenario.review_urls import endpoint_url
+from labsim.node.sockprobe import probe
+from labsim.review.run import Endpoint, EndpointReview, Verdict, endpoints_from
+from labsim.review.urls import endpoint_url
 
 
 # -- platforms ------------------------------------------------------------------------------
@@ -208,7 +208,7 @@ def test_android_clat_honours_pref64_only_at_96(tmp_path):
     is ignored for RFC 7050's answer; a /96 is taken; without the limit any length is."""
     from ipaddress import IPv6Network
 
-    from labsim.hostconf import HostConf
+    from labsim.node.hostconf import HostConf
 
     def choose(lengths, pref64):
         hc = HostConf({"dir": str(tmp_path), "clat": {"prefix": "auto", "pref64_lengths": lengths}})

@@ -63,7 +63,7 @@ def test_kinds_require_only_known_capabilities():
 
 
 def test_capability_refusal_names_the_node_and_the_runtime():
-    from labsim.lab import check_environment
+    from labsim.bringup.lab import check_environment
 
     loaded = load_lab_text(CONTAINER_TOPO.format(name="cap", docker=""), name="cap")
     with pytest.raises(InputError) as exc:
@@ -74,7 +74,7 @@ def test_capability_refusal_names_the_node_and_the_runtime():
 
 
 def test_docker_network_refusal_names_the_network_and_the_runtime():
-    from labsim.lab import check_environment
+    from labsim.bringup.lab import check_environment
 
     text = CONTAINER_TOPO.format(name="dn", docker=", docker: {enable_ipv6: false}")
     text = text.replace('  web: {kind: container, image: "example/web:1", links: [lan]}\n', "")
@@ -90,7 +90,7 @@ def test_unknown_runtime_on_the_command_line_exits_2_and_claims_nothing(tmp_path
     directory (a corrected retry must not find 'lab exists'); review and bench the same."""
     from typer.testing import CliRunner
 
-    from labsim.cli import app
+    from labsim.commands.cli import app
     from labsim.runtime import state
 
     monkeypatch.setattr(state, "RUN_DIR", tmp_path / "run")
@@ -108,7 +108,7 @@ def test_unknown_runtime_on_the_command_line_exits_2_and_claims_nothing(tmp_path
 def test_every_lab_command_takes_every_runtime(command):
     from typer.testing import CliRunner
 
-    from labsim.cli import app
+    from labsim.commands.cli import app
 
     res = CliRunner().invoke(app, [*command, "--help"], env={"COLUMNS": "300"})
     assert res.exit_code == 0
@@ -169,7 +169,7 @@ def marker_only(tmp_path, monkeypatch):
 
 
 def test_gc_removes_what_any_runtime_reports_as_orphans(marker_only):
-    from labsim import lab
+    from labsim.bringup import lab
 
     (marker_only / "zz1.a").write_text("")
     (marker_only / "zz1.b").write_text("")
@@ -179,7 +179,7 @@ def test_gc_removes_what_any_runtime_reports_as_orphans(marker_only):
 
 
 def test_down_without_state_uses_the_runtime_that_finds_the_lab(marker_only):
-    from labsim import lab
+    from labsim.bringup import lab
     from labsim.errors import LabNotFoundError
 
     (marker_only / "zz2.a").write_text("")
@@ -189,7 +189,7 @@ def test_down_without_state_uses_the_runtime_that_finds_the_lab(marker_only):
 
 
 def test_a_state_file_is_torn_down_by_its_own_runtime(marker_only):
-    from labsim import lab
+    from labsim.bringup import lab
     from labsim.runtime.state import LabState
 
     st = LabState.claim("zz3", "marker", "t.yml")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from labsim import setup_env
+from labsim.commands import setup_env
 from labsim.runtime import registry
 from labsim.runtime.registry import HostNeeds
 from tests.unit.cli_inproc import labsim as run_labsim

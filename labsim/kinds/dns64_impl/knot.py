@@ -33,10 +33,10 @@ are unsigned and there is no way out.
 
 from __future__ import annotations
 
-from ..base import CommandProbe, NodeContext, Probe, Service, run_dir
-from ..common import base_files
-from .. import escape
-from .common import (IPV4ONLY, IPV4ONLY_ADDRS, IPV4ONLY_TTL, Implementation, dns64_prefix,
+from labsim.kinds.base import CommandProbe, NodeContext, Probe, Service, run_dir
+from labsim.kinds.common import base_files
+from labsim.kinds import escape
+from labsim.kinds.dns64_impl.common import (IPV4ONLY, IPV4ONLY_ADDRS, IPV4ONLY_TTL, Implementation, dns64_prefix,
                      listen_addresses, register, stub_zones, uplink_forwarders)
 
 SELF = "127.0.0.170"  # the back's address: a loopback address of the node's own

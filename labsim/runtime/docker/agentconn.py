@@ -1,4 +1,4 @@
-"""The host's end of a container's launcher (`nodeagent`): connect to it inside the
+"""The host's end of a container's launcher (`labsim.node.launcher`): connect to it inside the
 container's network namespace, check it is that container's, run commands and start daemons
 through it (a fork each, not a `docker exec`)."""
 
@@ -11,9 +11,9 @@ import struct
 import subprocess
 import time
 
-from ...errors import RuntimeOpError
-from .. import nsutil
-from .nodeagent import MAX_MSG, NAME, recv_blob, send
+from labsim.errors import RuntimeOpError
+from labsim.runtime import nsutil
+from labsim.node.launcher import MAX_MSG, NAME, recv_blob, send
 
 UCRED = struct.Struct("3i")  # pid, uid, gid
 CONNECT_S = 5.0  # the launcher listens within ~50 ms of the container's start

@@ -7,8 +7,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from ...errors import EnvironmentMissingError
-from .image_spec import SUITE
+from labsim.errors import EnvironmentMissingError
+from labsim.runtime.docker.image_spec import SUITE
 
 APT_DIR = Path("/etc/apt")
 

@@ -3,8 +3,8 @@ the names and labels every labsim container and network carries."""
 
 from __future__ import annotations
 
-from ...errors import EnvironmentMissingError, RuntimeOpError
-from ..enter import node_ns
+from labsim.errors import EnvironmentMissingError, RuntimeOpError
+from labsim.runtime.enter import node_ns
 
 LABEL_LAB = "labsim.lab"
 LABEL_NODE = "labsim.node"

@@ -9,8 +9,8 @@ import socket
 import subprocess
 import time
 
-from ...errors import RuntimeOpError
-from .client import docker_sdk, op_error
+from labsim.errors import RuntimeOpError
+from labsim.runtime.docker.client import docker_sdk, op_error
 
 
 def run(cli, container: str, node: str, argv: list[str], timeout: float,

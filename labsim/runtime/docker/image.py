@@ -38,15 +38,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
-from ... import __version__
-from ...errors import EnvironmentMissingError, RuntimeOpError
-from ...image_pip import pip_install
-from .apt_sources import AptSource, debian_archive, image_sources
-from .client import docker_client as client
-from .image_spec import (BASE_REPO, IMAGE_REPO, LABEL_BASE, LABEL_PACKAGES, LABEL_VERSION,
+from labsim import __version__
+from labsim.errors import EnvironmentMissingError, RuntimeOpError
+from labsim.runtime.docker.image_pip import pip_install
+from labsim.runtime.docker.apt_sources import AptSource, debian_archive, image_sources
+from labsim.runtime.docker.client import docker_client as client
+from labsim.runtime.docker.image_spec import (BASE_REPO, IMAGE_REPO, LABEL_BASE, LABEL_PACKAGES, LABEL_VERSION,
                          ONLINE_BASE, SUITE, base_hash, docker_dir, image_name, packages,
                          packages_hash, python_requirements)
-from .rootfs import remove_stale_rootfs, rootfs_dir, term_as_interrupt
+from labsim.runtime.docker.rootfs import remove_stale_rootfs, rootfs_dir, term_as_interrupt
 
 BUILD_TIMEOUT_S = 1800
 IMAGE_PYTHON_DIR = "/opt/labsim-python"  # the pip-installed packages, in the image

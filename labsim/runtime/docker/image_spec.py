@@ -7,8 +7,8 @@ import hashlib
 import os
 from pathlib import Path
 
-from ... import __version__
-from ...builtin import data_dir
+from labsim import __version__
+from labsim.builtin import data_dir
 
 SUITE = "bookworm"
 ONLINE_BASE = "debian:bookworm-slim"

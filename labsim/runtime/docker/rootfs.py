@@ -14,7 +14,7 @@ import threading
 from pathlib import Path
 from typing import Iterator
 
-from ...errors import RuntimeOpError
+from labsim.errors import RuntimeOpError
 
 TMP_PARENT = Path("/var/tmp")  # not /tmp: debootstrap runs programs from the tree (no noexec)
 TMP_PREFIX = "labsim-rootfs-"

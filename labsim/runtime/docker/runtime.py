@@ -12,34 +12,34 @@ from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from pathlib import Path
 from typing import ClassVar, Iterator
 
-from ...errors import EnvironmentMissingError, RuntimeOpError
-from ...model.plan import IfacePlan, RoutePlan
-from ...nodeprog import SRC
-from .. import links, nsutil
-from ..base import DOCKER_NETWORKS, USER_IMAGES, Runtime
-from ..enter import docker_argv
-from ..netns import ns_prefix, write_private
-from ..state import LabState, process_start_time
-from . import exec_stream, networks
-from .agentconn import AgentConn
-from .nodeagent import NAME as AGENT_NAME
-from .client import LABEL_LAB, LABEL_NODE, container_name, docker_client, docker_sdk, op_error
-from .image import node_image_id
-from .mountns import bind_in_mount_ns
-from .networks import DockerNet
-from .teardown import container_labs, destroy_docker_state
+from labsim.errors import EnvironmentMissingError, RuntimeOpError
+from labsim.model.plan import IfacePlan, RoutePlan
+from labsim.node.nodeprog import SRC
+from labsim.runtime import links, nsutil
+from labsim.runtime.base import DOCKER_NETWORKS, USER_IMAGES, Runtime
+from labsim.runtime.enter import docker_argv
+from labsim.runtime.netns import ns_prefix, write_private
+from labsim.runtime.state import LabState, process_start_time
+from labsim.runtime.docker import exec_stream, networks
+from labsim.runtime.docker.agentconn import AgentConn
+from labsim.node.launcher import NAME as AGENT_NAME
+from labsim.runtime.docker.client import LABEL_LAB, LABEL_NODE, container_name, docker_client, docker_sdk, op_error
+from labsim.runtime.docker.image import node_image_id
+from labsim.runtime.docker.mountns import bind_in_mount_ns
+from labsim.runtime.docker.networks import DockerNet
+from labsim.runtime.docker.teardown import container_labs, destroy_docker_state
 
 PKG_MOUNT = "/opt/labsim"  # PYTHONPATH; the package itself is at /opt/labsim/labsim
 NODE_PYTHON = "python3"  # the image's interpreter, for labsim's in-node programs
 CAPS = ["NET_ADMIN", "NET_RAW"]  # ip/nft/tayga --mktun; ping
 START_WORKERS = 8  # containers started at once by create_nodes (~0.8 s for 7 on 2 cores)
 HOST_BINARIES = ("slirp4netns",)  # host services (Service.host) run on the host, not in the image
-# the container's command: the launcher (nodeagent) that runs bring-up's commands and daemons
+# the container's command: the launcher (labsim/node/launcher.py) that runs bring-up's commands and daemons
 # inside it, a fork each; it becomes `sleep infinity` once the bring-up is done (no site, no
 # user paths, the stdlib's frozen modules: few files opened through the container's
 # fuse-overlayfs on the way to listening)
 LAUNCHER = [NODE_PYTHON, "-I", "-S", "-X", "frozen_modules=on",
-            f"{PKG_MOUNT}/labsim/runtime/docker/nodeagent.py"]
+            f"{PKG_MOUNT}/labsim/node/launcher.py"]
 
 
 class DockerRuntime(Runtime):
@@ -84,7 +84,7 @@ class DockerRuntime(Runtime):
         """Docker reachable (the image is built, if missing, when the lab starts), and the
         host binaries of host services the lab uses."""
         docker_client(timeout=10).close()
-        from ...kinds import registry
+        from labsim.kinds import registry
 
         missing = sorted({b for spec in loaded.topology.nodes.values()
                           for b in registry.get(spec.kind).needs(spec)[0]
@@ -209,7 +209,7 @@ class DockerRuntime(Runtime):
     # -- nodes and links -----------------------------------------------------------------
     def prepare(self, loaded) -> None:
         """Nodes from a user's image (kinds with `image`), and networks with `docker:`."""
-        from ...kinds import registry
+        from labsim.kinds import registry
 
         self.images = {name: registry.get(spec.kind).image(spec)
                        for name, spec in loaded.topology.nodes.items()

@@ -7,11 +7,11 @@ from __future__ import annotations
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from ...errors import EnvironmentMissingError
-from ..netns import destroy_state
-from ..state import LabState
-from .client import LABEL_LAB, docker_client, docker_sdk, op_error
-from .networks import remove_networks
+from labsim.errors import EnvironmentMissingError
+from labsim.runtime.netns import destroy_state
+from labsim.runtime.state import LabState
+from labsim.runtime.docker.client import LABEL_LAB, docker_client, docker_sdk, op_error
+from labsim.runtime.docker.networks import remove_networks
 
 REMOVE_WORKERS = 8
 

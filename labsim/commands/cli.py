@@ -1,0 +1,433 @@
+"""labsim's command line. Errors become exit codes in one place (`Commands.invoke`):
+0 ok, 1 an expectation failed, 2 bad input, 3 environment or runtime problem, 130
+interrupted (what the command had created is removed first)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+from typer.core import TyperGroup
+
+from labsim import __version__
+from labsim.errors import InputError, InputErrors, LabNotFoundError, LabsimError
+from labsim.runtime import registry as runtimes
+
+
+class Commands(TyperGroup):
+    """Every command (and subcommand: bench, image) runs through `invoke`: the one place
+    labsim's errors become exit codes and an interrupt becomes 130."""
+
+    def invoke(self, ctx):
+        _interrupt_on_term()
+        try:
+            return super().invoke(ctx)
+        except LabsimError as exc:
+            _fail(exc)
+        except KeyboardInterrupt:
+            err.print("labsim: interrupted; what it had created was removed")
+            raise typer.Exit(130) from None
+
+
+app = typer.Typer(
+    cls=Commands, add_completion=False, no_args_is_help=True, rich_markup_mode="rich",
+    help="""Network labs for IPv6-only readiness: real DNS64 (unbound), NAT64 (tayga),
+authoritative DNS (PowerDNS) and backends in Linux network namespaces.
+
+[bold]Typical session[/bold]
+
+  labsim up topologies/apple-review.yml --name t1
+  labsim exec --lab t1 client -- curl -s http://api.example.test/
+  labsim exec --lab t1 client -- getent ahosts api.example.test
+  labsim logs --lab t1 dns64
+  labsim down t1
+
+Exit codes: 0 ok, 2 bad input (file:line: field: message, nothing created),
+3 environment or runtime problem (not root, daemon missing, not ready in time).""")
+# reports are wide tables: when not on a terminal (CI logs, pipes), don't squeeze to 80
+out = Console(width=None if sys.stdout.isatty() else int(os.environ.get("COLUMNS", 150)))
+err = Console(stderr=True)
+
+
+RUNTIME_HELP = f"Where nodes run: {runtimes.help_text()}."
+
+
+def _runtime_option() -> str:
+    return typer.Option(runtimes.DEFAULT, "--runtime", help=RUNTIME_HELP)
+
+
+def _fail(exc: LabsimError) -> None:
+    # the message quotes user input ('[/]' is valid YAML): never read it as markup
+    err.print(f"[bold red]labsim: error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+    raise typer.Exit(exc.exit_code)
+
+
+def _interrupt_on_term() -> None:
+    # SIGTERM/SIGHUP become KeyboardInterrupt so bring-up's cleanup runs on every exit path
+    # (`exec` replaces the process: its command gets the default handlers back)
+    def handler(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, handler)
+
+
+def _pick_lab(lab: str | None) -> str:
+    from labsim.runtime.state import LabState
+
+    if lab:
+        return lab
+    labs = LabState.all_labs()
+    if len(labs) == 1:
+        return labs[0]
+    raise LabNotFoundError("more than one lab is up; say which with --lab: " + ", ".join(labs)
+                           if labs else "no lab is up (labsim up FILE)")
+
+def _load_state(lab: str):
+    from labsim.runtime.state import LabState
+
+    try:
+        return LabState.load(lab)
+    except FileNotFoundError:
+        raise LabNotFoundError(f"no lab named {lab!r}") from None
+
+
+def _lab_node(lab: str | None, node: str):
+    lab = _pick_lab(lab)
+    st = _load_state(lab)
+    if node not in st.nodes:
+        raise LabNotFoundError(f"lab {lab!r} has no node {node!r}; nodes: {', '.join(st.nodes)}")
+    return st
+
+
+@app.command()
+def up(
+    file: Path = typer.Argument(..., help="Topology file (YAML) or a built-in's name (labsim topologies)."),
+    name: Optional[str] = typer.Option(None, "--name", "-n", help="Lab name (default: the file's `name`). "
+                                       "Two labs from one file need two names."),
+    runtime: str = _runtime_option(),
+    timeout: float = typer.Option(15.0, help="Seconds to wait for every daemon to answer its probe."),
+    as_json: bool = typer.Option(False, "--json", help="Print the lab's nodes as JSON."),
+    keep_on_failure: bool = typer.Option(False, "--keep-on-failure", help="If a daemon does not come up, "
+                                         "leave the lab as it is to look inside (labsim logs, labsim exec); "
+                                         "remove it with labsim down."),
+) -> None:
+    """Bring a lab up; returns when every node's daemon answers, then prints nodes and addresses.
+
+    If anything fails (or you press Ctrl-C) everything created so far is removed."""
+    from labsim.loader import load_lab
+    from labsim.scenario.session import lab_session
+
+    loaded = load_lab(file, name)
+    with err.status("bringing up", spinner="dots") as status:
+        with lab_session(loaded, runtime, keep=True, progress=lambda m: status.update(m),
+                         ready_timeout=timeout, keep_on_failure=keep_on_failure) as session:
+            st, timings = session.state, session.timings
+    if as_json:
+        print(json.dumps({"lab": st.lab, "nodes": st.nodes, "timings": timings}, indent=1))
+        return
+    _print_nodes(st.lab, st.nodes)
+    err.print(f"lab [bold]{st.lab}[/] ready in {timings['total']:.2f}s "
+              f"(lab CA: {st.extra.get('ca')}). Next: labsim exec --lab {st.lab} NODE -- CMD")
+
+
+def _print_nodes(lab: str, nodes: dict) -> None:
+    table = Table(title=f"lab {lab}", title_justify="left")
+    for col in ("node", "kind", "netns", "addresses", "routes"):
+        table.add_column(col)
+    for name, n in nodes.items():
+        addrs = "\n".join(f"{i['name']} {a}" for i in n["interfaces"] for a in (i["ipv6"], i["ipv4"]) if a)
+        routes = "\n".join(f"{r['to']} via {r['via']}" for r in n["routes"])
+        table.add_row(name, n["kind"], n["netns"], addrs, routes)
+    out.print(table)
+
+
+@app.command()
+def status(
+    name: Optional[str] = typer.Argument(None, help="One lab (default: all)."),
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+) -> None:
+    """List labs, their state, nodes and addresses, which daemons are running, and what
+    self-configuring clients learnt (SLAAC address, resolvers, NAT64 prefix, CLAT, DHCPv4)."""
+    from labsim.node.hostconf import learnt_of
+    from labsim.runtime.state import LabState, alive
+
+    report = []
+    for lab in [name] if name else LabState.all_labs():
+        st = _load_state(lab)
+        procs = [{**p, "running": alive(p["pid"], p.get("start"))} for p in st.processes]
+        report.append({"lab": st.lab, "status": st.status, "runtime": st.runtime,
+                       "topology": st.topology, "ca": st.extra.get("ca"), "nodes": st.nodes,
+                       "processes": procs,
+                       # what self-configuring clients learnt (SLAAC, RDNSS, PREF64, CLAT, DHCPv4)
+                       "learnt": learnt_of(str(st.dir), st.nodes or {})})
+    if as_json:
+        print(json.dumps(report, indent=1))
+        return
+    if not report:
+        out.print("no labs")
+    for r in report:
+        dead = [f"{p['node']}/{p['service']}" for p in r["processes"] if not p["running"]]
+        out.print(f"[bold]{r['lab']}[/] {r['status']} ({r['runtime']}, {r['topology']})"
+                  + (f" [red]stopped: {', '.join(dead)}[/]" if dead else ""))
+        if r["nodes"]:
+            _print_nodes(r["lab"], r["nodes"])
+        from labsim.node.hostconf import summary
+
+        for node, learnt in r["learnt"].items():
+            out.print(f"  {node} learnt: {summary(learnt)}", markup=False)
+
+
+@app.command(context_settings={"allow_interspersed_args": False, "ignore_unknown_options": True})
+def exec(  # noqa: A001 - the command is called exec
+    node: str = typer.Argument(..., help="Node to run in."),
+    cmd: List[str] = typer.Argument(..., help="Command and its arguments (after --)."),
+    lab: Optional[str] = typer.Option(None, "--lab", "-l", help="Lab name (default: the only lab up)."),
+) -> None:
+    """Run a command inside a node, with the node's own resolv.conf and hosts; its exit code
+    passes through. Example: labsim exec --lab t1 client -- curl -s http://api.example.test/"""
+    st = _lab_node(lab, node)
+    if cmd and cmd[0] == "--":
+        cmd = cmd[1:]
+    argv = runtimes.get(st.runtime).exec_argv(st.lab, node, cmd)
+    os.execvp(argv[0], argv)
+
+
+@app.command()
+def logs(
+    node: str = typer.Argument(..., help="Node whose daemons' logs to print."),
+    lab: Optional[str] = typer.Option(None, "--lab", "-l", help="Lab name (default: the only lab up)."),
+    lines: int = typer.Option(50, "--lines", "-n", help="Last N lines of each log (0: all)."),
+) -> None:
+    """Print the logs of the daemons running in a node."""
+    st = _lab_node(lab, node)
+    procs = [p for p in st.processes if p["node"] == node]
+    if not procs:
+        err.print(f"node {node!r} runs no daemon")
+    for p in procs:
+        out.print(f"[bold]== {node}/{p['service']}[/] ({p['log']})", highlight=False)
+        text = Path(p["log"]).read_text(errors="replace") if Path(p["log"]).exists() else ""
+        body = text.splitlines()[-lines:] if lines else text.splitlines()
+        print("\n".join(body))
+
+
+@app.command()
+def down(
+    name: Optional[str] = typer.Argument(None, help="Lab to remove (default: the only lab up)."),
+    all_labs: bool = typer.Option(False, "--all", help="Remove every lab."),
+) -> None:
+    """Remove a lab: its processes, namespaces, containers, interfaces, mounts and files."""
+    from labsim.bringup import teardown
+    from labsim.runtime.state import LabState
+
+    for lab in LabState.all_labs() if all_labs else [_pick_lab(name)]:
+        removed = teardown.down(lab)
+        err.print(f"lab {lab}: removed {len(removed)} objects")
+
+
+@app.command()
+def gc() -> None:
+    """Remove what killed processes left: labs whose `labsim up` died before they were up,
+    labs of a killed `run`, `review` or `bench`, and namespaces, containers or files named
+    for labsim with no state (every runtime is asked). Labs you brought up with `labsim up`
+    stay until `down`."""
+    from labsim.bringup import teardown
+
+    removed = teardown.gc()
+    if not removed:
+        err.print("nothing to collect")
+    for lab, items in removed.items():
+        err.print(f"lab {lab}: removed {len(items)} objects: {', '.join(items)}")
+
+
+@app.command()
+def run(
+    files: List[Path] = typer.Argument(..., help="Scenario files (YAML), e.g. scenarios/*.yml."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Write every result (raw facts, timings) as JSON."),
+    junit_out: Optional[Path] = typer.Option(None, "--junit", help="Write JUnit XML (a testcase per step)."),
+    keep: bool = typer.Option(False, "--keep", help="Leave each lab up after its steps (labsim down NAME later)."),
+    runtime: str = typer.Option(runtimes.DEFAULT, "--runtime", help=RUNTIME_HELP + " A scenario's own "
+                                "`runtime:` wins."),
+    capture: str = typer.Option("failed", "--capture",
+                                help="Packet capture per check step (tcpdump in the check's node and the NAT64): "
+                                     "failed (keep failing steps' pcaps), all, none."),
+    capture_dir: Path = typer.Option(Path("labsim-captures"), "--capture-dir",
+                                     help="Where pcaps are kept: DIR/<lab>/<step>-<node>.pcap."),
+    jobs: int = typer.Option(1, "--jobs", "-j", min=1, max=64, help="Run N scenarios at once, each in its own lab."),
+    shard: Optional[str] = typer.Option(None, "--shard", help="K/N: run only the K-th of N slices of the "
+                                        "files (deterministic; every file in exactly one slice)."),
+    durations: Optional[Path] = typer.Option(None, "--durations", help="A previous run's --json: balance "
+                                             "the --shard slices by the scenarios' durations."),
+) -> None:
+    """Run scenarios: bring each lab up, run its checks and actions, tear it down.
+
+    A directory stands for its *.yml files. Exit 0 when every expectation holds, 1 when one
+    fails, 2 on a bad file (every file is checked before any lab is made), 3 when a lab
+    cannot be built."""
+    from labsim.report import console as console_report
+    from labsim.report.junit import to_xml
+    from labsim.scaleout import shard as sharding
+    from labsim.scaleout.parallel import run_parallel, start_workers
+    from labsim.scenario.load import load_scenario
+    from labsim.scenario.runner import run_scenario
+
+    runtimes.get(runtime)  # an unknown name is bad input, before any lab
+    if capture not in ("failed", "all", "none"):
+        raise InputError(f"--capture {capture!r}: use failed, all or none")
+    files = sharding.expand(files)
+    if shard:
+        k, n = sharding.parse_shard(shard)
+        files = sharding.select(files, k, n, sharding.load_durations(durations) if durations else None)
+    # with -j, the workers start (Python, imports) while the files are checked here
+    pool = start_workers(min(jobs, len(files))) if jobs > 1 and len(files) > 1 else None
+    loaded, bad = [], []
+    try:
+        for f in files:  # every file's errors, before any lab is made
+            try:
+                loaded.append(load_scenario(f))
+            except InputError as exc:
+                bad.append(exc)
+        if bad:
+            raise bad[0] if len(bad) == 1 else InputErrors(
+                [e for exc in bad for e in getattr(exc, "errors", [exc])], more=sum(getattr(e, "more", 0) for e in bad))
+    except BaseException:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    results = []
+    with err.status("running", spinner="dots") as status:
+        if jobs > 1:
+            results = run_parallel(loaded, jobs, runtime, keep, progress=lambda m: status.update(m),
+                                   capture=capture, capture_dir=capture_dir, pool=pool)
+        for ls in loaded if jobs == 1 else ():
+            results.append(run_scenario(ls, progress=lambda m: status.update(m), keep=keep, runtime=runtime,
+                                        capture=capture, capture_dir=capture_dir))
+    console_report.render(results, out)
+    if json_out:
+        json_out.write_text(json.dumps([r.to_dict() for r in results], indent=1, default=str))
+    if junit_out:
+        junit_out.write_text(to_xml(results))
+    passed = sum(r.passed for r in results)
+    out.print(f"{passed} passed, {len(results) - passed} failed")
+    raise typer.Exit(0 if passed == len(results) else 1)
+
+
+from labsim.commands.review import review  # noqa: E402 - app-review replay: its own module
+
+app.command()(review)
+
+
+bench_app = typer.Typer(no_args_is_help=True, help="Measurements that compare configurations.")
+app.add_typer(bench_app, name="bench")
+
+
+@bench_app.command("resolvers")
+def bench_resolvers(
+    file: Path = typer.Argument(..., help="Comparison file, e.g. compare/ipv6-only-client.yml."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Every variant's statistics and samples."),
+    html_out: Optional[Path] = typer.Option(None, "--html", help="A self-contained HTML report with the plot."),
+    png_out: Optional[Path] = typer.Option(None, "--png", help="The latency CDF plot alone."),
+    baseline: Optional[str] = typer.Option(None, "--baseline", help="The variant ratios are over (default: the first)."),
+    rounds: int = typer.Option(10, "--rounds", help="Interleaved rounds: each takes a slice of every variant."),
+    seed: int = typer.Option(0, "--seed", help="Seeds the order shuffled in each round and the bootstrap."),
+    runtime: str = _runtime_option(),
+) -> None:
+    """Measure name resolution as applications see it (getaddrinfo in the node, through its
+    own resolv.conf) for every variant of a base topology, and put them side by side:
+    count, failures by reason, min, p50, p90, p95, p99, max, mean; a CDF plot per variant.
+    Every lab is up at once and the variants are measured interleaved in rounds (a slice of
+    each, order shuffled), so load that comes and goes lands on all alike; p50 and p95 are
+    shown as ratios to the baseline with a 95% bootstrap interval ("no difference" when it
+    covers 1)."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from labsim.commands.bench import run_comparison
+    from labsim.measure.compare import load_comparison
+    from labsim.report import compare as report
+
+    runtimes.get(runtime)
+    comp, plans = load_comparison(file)
+    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                  TimeElapsedColumn(), console=err, transient=True) as bar:
+        task = bar.add_task("starting", total=len(plans))
+        results = run_comparison(plans, progress=lambda msg, n: bar.update(
+            task, advance=n, **({"description": msg} if msg else {})),
+            baseline=baseline, rounds=rounds, seed=seed, runtime=runtime)
+    report.render_table(comp.name, results, out)
+    if json_out:
+        json_out.write_text(report.to_json(comp.name, results))
+    if html_out or png_out:
+        png = report.plot_png(comp.name, results)
+        if png_out:
+            png_out.write_bytes(png)
+        if html_out:
+            html_out.write_text(report.to_html(comp.name, comp.description, results, png))
+
+
+from labsim.commands.image import image_app  # noqa: E402 - `labsim image build|status`
+
+app.add_typer(image_app, name="image")
+
+
+@app.command()
+def validate(
+    file: Path = typer.Argument(..., help="Topology, scenario or comparison file (or a built-in "
+                                "topology's name) to check."),
+    as_json: bool = typer.Option(False, "--json", help="Print the plan as JSON."),
+) -> None:
+    """Check a topology or scenario file and print the planned addresses and routes (no root,
+    creates nothing). A scenario is checked with its topology and every step; a comparison
+    file (bench resolvers) with every variant."""
+    from labsim.builtin import topology_path
+    from labsim.inputfiles import read_text
+    from labsim.bringup.lab import _summary
+    from labsim.loader import load_lab
+    from labsim.measure.compare import load_comparison
+    from labsim.model.yamlpos import parse_yaml
+    from labsim.scenario.load import load_scenario
+
+    file = topology_path(file)  # a built-in's name works too
+    data, _ = parse_yaml(read_text(file), str(file))
+    if isinstance(data, dict) and "variants" in data:
+        comp, plans = load_comparison(file)
+        out.print(f"comparison {comp.name}: {len(plans)} variants, valid")
+        return
+    scenario = load_scenario(file) if isinstance(data, dict) and "steps" in data else None
+    loaded = scenario.lab if scenario else load_lab(file)
+    nodes = _summary(loaded)
+    if as_json:
+        print(json.dumps({"lab": loaded.plan.lab, "nodes": nodes,
+                          "steps": len(scenario.scenario.steps) if scenario else None}, indent=1))
+        return
+    _print_nodes(loaded.plan.lab, nodes)
+    if scenario:
+        out.print(f"scenario {scenario.scenario.name}: {len(scenario.scenario.steps)} steps, valid")
+
+
+from labsim.commands import project as cli_project  # noqa: E402 - setup, topologies, merge, init: their own module
+
+for _command in cli_project.COMMANDS:
+    app.command()(cli_project.guarded(_command, _fail))
+
+
+@app.callback(invoke_without_command=True)
+def _root(version: bool = typer.Option(False, "--version", help="Print labsim's version.")) -> None:
+    if version:
+        print(__version__)
+        raise typer.Exit(0)
+
+
+def main() -> None:
+    app(prog_name="labsim")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,130 @@
+"""labsim's commands for getting it where its users are: the built-in topologies, `setup`
+(install and check what labs need), `merge` (one report from many shards) and `init` (a
+starter project). Registered on the app by cli.py, which turns LabsimError into exit codes.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Callable, List, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from labsim.errors import InputError, LabsimError
+from labsim.runtime import registry as runtimes
+
+out = Console(width=None if sys.stdout.isatty() else int(os.environ.get("COLUMNS", 150)))
+err = Console(stderr=True)
+
+
+def guarded(command: Callable, fail: Callable[[LabsimError], None]) -> Callable:
+    """`command` with its LabsimError handed to `fail` (the CLI's one way to exit on errors)."""
+    @functools.wraps(command)
+    def run(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except LabsimError as exc:
+            fail(exc)
+
+    return run
+
+
+def merge(
+    reports: List[Path] = typer.Argument(..., help="Reports of `labsim run` shards: *.json and *.xml (JUnit)."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Write the merged JSON report."),
+    junit_out: Optional[Path] = typer.Option(None, "--junit", help="Write the merged JUnit XML."),
+) -> None:
+    """Merge the JSON and JUnit reports of many shards into one of each (the same shape as one
+    run's). Exit 0 when every scenario passed, 1 when one failed, 2 on a bad file."""
+    from labsim.scaleout import merge as merging
+
+    jsons = [p for p in reports if p.suffix == ".json"]
+    xmls = [p for p in reports if p.suffix == ".xml"]
+    if len(jsons) + len(xmls) != len(reports) or not reports:
+        raise InputError("give run reports as *.json and JUnit as *.xml files")
+    merged = merging.merge_json(jsons) if jsons else None
+    junit = merging.merge_junit(xmls) if xmls else None
+    if json_out and merged is not None:
+        json_out.write_text(json.dumps(merged, indent=1))
+    if junit_out and junit is not None:
+        junit_out.write_text(junit)
+    failed = 0
+    if merged is not None:
+        rows = merging.results_of(merged)
+        failed = sum(not r.get("passed") for r in rows)
+        out.print(f"{len(jsons)} JSON reports: {len(rows) - failed} passed, {failed} failed")
+    if junit is not None:
+        c = merging.junit_counts(junit)
+        failed = failed or c["failures"] + c["errors"]
+        out.print(f"{len(xmls)} JUnit reports: {c['tests']} tests, {c['failures']} failures, {c['errors']} errors")
+    raise typer.Exit(1 if failed else 0)
+
+
+def topologies(as_json: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:
+    """List the built-in topologies: a name works wherever a topology file is taken
+    (labsim up apple-review, labsim review --topology resolution)."""
+    from labsim.commands.setup_env import builtin_topologies
+
+    rows = builtin_topologies()
+    if as_json:
+        print(json.dumps(rows, indent=1))
+        return
+    table = Table(title="built-in topologies", title_justify="left")
+    for col in ("name", "nodes", "kinds", "description", "file"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(r["name"], str(r["nodes"]), ", ".join(r["kinds"]), r["description"], r["file"])
+    out.print(table)
+
+
+def setup(
+    topology: Optional[List[str]] = typer.Argument(None, help="Topologies (files or built-in names) to "
+                                                   "prepare for (default: every kind, --uplink, bench)."),
+    check: bool = typer.Option(False, "--check", help="Change nothing: check root, kernel features "
+                               "(in a throwaway namespace), binaries, packages, Docker and the image."),
+    runtime: str = typer.Option(runtimes.DEFAULT, "--runtime", help=f"Where nodes run: {runtimes.help_text()}. "
+                                "With docker the daemons are in the image, so Docker and the image are "
+                                "checked instead of the host's packages."),
+    package: Optional[List[str]] = typer.Option(None, "--package", help="Also install this Debian package."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the packages that would be installed."),
+) -> None:
+    """Install the Debian packages labs need (only the missing ones; no daemon is started or
+    left enabled on the host), or check the machine with --check (exit 0 when all is there)."""
+    from labsim.commands import setup_env
+
+    if check:
+        checks = setup_env.doctor(topology or None, runtime)
+        raise typer.Exit(setup_env.render_checks(checks, out))
+    pkgs = setup_env.needs(topology or None, tuple(package or ())).packages
+    if dry_run:
+        print(" ".join(setup_env.missing_packages(pkgs)))
+        return
+    done = setup_env.install(pkgs, say=lambda m: err.print(f"labsim: {m}"))
+    err.print(f"labsim: {len(pkgs)} packages needed, installed {len(done)}")
+
+
+
+def init(
+    directory: Path = typer.Argument(Path("."), help="Where to write the project (created if missing)."),
+    api: List[str] = typer.Option(..., "--api", help="Your API's URL (repeatable), e.g. https://api.example.com/v1/."),
+    force: bool = typer.Option(False, "--force", help="Overwrite files that exist."),
+) -> None:
+    """Write a starter project: topologies with your API's names in the lab's DNS (the two
+    networks app review uses), scenarios that fetch your URLs on each, and a GitHub Actions
+    workflow that runs them and uploads JUnit. Nothing touches your real API."""
+    from labsim.commands.init_project import write_project
+
+    written = write_project(directory, api, force)
+    for p in written:
+        out.print(f"wrote {p}", highlight=False)
+    err.print(f"next: labsim validate {directory / 'scenarios' / 'dns64-nat64.yml'}; "
+              f"sudo labsim run {directory / 'scenarios'}")
+
+
+COMMANDS = (topologies, setup, merge, init)

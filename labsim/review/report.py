@@ -1,0 +1,94 @@
+"""The review verdict table: one row per endpoint, a column per network, and what to fix.
+
+Platforms appear side by side only where they differ: a cell where every platform has the
+same verdict and reason stays one verdict, else one line per platform.
+"""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from labsim.scenario.expect import remote_ip_of, status_of
+from labsim.review.run import EndpointReview
+
+STYLE = {"PASS": "bold green", "WARN": "bold yellow", "FAIL": "bold red"}
+VIA = {"nat64": "NAT64", "synthesized": "synthesized", "clat": "via CLAT"}
+
+
+def _facts(v) -> str:
+    facts = v.result.facts
+    bits = []
+    status, remote = getattr(facts, "status", None), getattr(facts, "remote_ip", None)
+    if status:
+        bits.append(str(status))
+    if remote:
+        bits.append(remote)
+    if v.via in VIA:
+        bits.append(f"({VIA[v.via]})")
+    return " ".join(bits)
+
+
+def cell(v, label: str = "") -> Text:
+    t = Text(label)
+    t.append(v.verdict, style=STYLE[v.verdict])
+    if v.reason:
+        t.append(f" {v.reason.value}")
+    bits = _facts(v)
+    if bits and not label:
+        t.append("\n" + bits, style="dim")
+    elif bits:
+        t.append(" " + bits, style="dim")
+    return t
+
+
+def network_cell(row: dict | None) -> Text:
+    if not row:
+        return Text("— not reached", style="dim")
+    verdicts = list(row.values())
+    if len({(v.verdict, v.reason) for v in verdicts}) == 1:
+        return cell(verdicts[0])
+    width = max(len(p) for p in row)
+    out = Text()
+    for i, (platform, v) in enumerate(row.items()):
+        if i:
+            out.append("\n")
+        out.append_text(cell(v, f"{platform:<{width}} "))
+    return out
+
+
+def render(reviews: list[EndpointReview], networks: tuple[str, ...], console: Console) -> None:
+    table = Table(title="app-review replay", title_justify="left", show_lines=True)
+    table.add_column("endpoint", overflow="fold")
+    for n in networks:
+        table.add_column(n)
+    for r in reviews:
+        name = Text(r.endpoint.url if r.endpoint.method == "GET" else f"{r.endpoint.method} {r.endpoint.url}")
+        if r.endpoint.found_in:
+            name.append(f"\n  found in {r.endpoint.found_in}", style="dim italic")
+        table.add_row(name, *(network_cell(r.verdicts.get(n)) for n in networks))
+    console.print(table)
+    seen = []
+    for r in reviews:
+        for v in r.cells():
+            if v.reason and v.reason not in seen:
+                seen.append(v.reason)
+    for reason in seen:
+        console.print(f"  [bold]{reason.value}[/]: {reason.hint}", highlight=False)
+    shown = set()
+    for r in reviews:  # the packets behind the failures: one capture per network
+        for v in r.cells():
+            for c in v.captures:
+                if c.path not in shown:
+                    shown.add(c.path)
+                    console.print(f"  capture {v.network} {c.node}: {c.summary}  ({c.path})",
+                                  highlight=False, markup=False)
+
+
+def counts(reviews: list[EndpointReview]) -> dict[str, int]:
+    out = {"PASS": 0, "WARN": 0, "FAIL": 0}
+    for r in reviews:
+        for v in r.cells():
+            out[v.verdict] += 1
+    return out

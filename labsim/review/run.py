@@ -1,0 +1,298 @@
+"""App-review replay: every endpoint, on the two networks app review uses.
+
+    dns64-nat64   IPv6-only client, a DNS64 resolver and NAT64 (the lab as written)
+    ipv6-only     the same lab with no translation at all: the resolver synthesizes nothing
+                  and the NAT64 node translates nothing (every address stays the same)
+
+Each endpoint gets a verdict per network and client platform (labsim.review.platforms):
+PASS, WARN (it works, with something an IPv6-only user will trip on) or FAIL, with the
+reason code and the raw facts behind it. The per-network work (platforms, --follow) is
+labsim.review.matrix.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
+from pathlib import Path
+from dataclasses import dataclass, field
+from typing import Any, Callable, Literal
+
+from pydantic import ValidationError
+
+from labsim.checks.http import HttpCheck
+from labsim.checks.reasons import Reason
+from labsim.checks.result import AnyResult, CheckResult, dump
+from labsim.errors import InputError
+from labsim.loader import LoadedLab, plan_lab
+from labsim.scenario.capture import Capture, StepCapture
+from labsim.scenario.expect import status_of
+from labsim.scenario.load import lab_name_for
+from labsim.scenario.model import HttpParams
+from labsim.review.inputs import Endpoint, endpoints_from, parse_resolve  # noqa: F401 - the CLI's imports
+from labsim.scenario.session import lab_session
+
+NETWORKS = ("dns64-nat64", "ipv6-only")
+
+
+@dataclass
+class Verdict:
+    network: str
+    verdict: Literal["PASS", "WARN", "FAIL"]
+    reason: Reason | None
+    result: AnyResult  # http for http(s) endpoints, socket for ws, wss and tcp
+    translated: bool = False  # reached through the NAT64 prefix (by DNS64, synthesis or a CLAT)
+    platform: str = "linux"
+    via: str = ""  # native, nat64, synthesized, clat, ipv4, none (labsim.review.matrix)
+    shared_with: str | None = None  # the platform whose run this cell shares
+    ms: float = 0.0  # the check's wall time
+    clat_host: dict[str, Any] | None = None  # a CLAT platform: the client's CLAT and prefix
+    hint: str | None = field(init=False, default=None)  # what to do about `reason`
+    captures: list[Capture] = field(default_factory=list)  # the network's pcaps (FAIL verdicts)
+
+    def __post_init__(self) -> None:
+        self.hint = self.reason.hint if self.reason else None
+
+
+@dataclass
+class EndpointReport:
+    """One endpoint in `review --json`: its verdict on each network and platform, and where
+    --follow found it (None: it was given)."""
+
+    url: str
+    method: str
+    found_in: str | None
+    depth: int
+    networks: dict[str, dict[str, Verdict]]
+
+
+@dataclass
+class EndpointReview:
+    endpoint: Endpoint
+    verdicts: dict[str, dict[str, Verdict]] = field(default_factory=dict)  # network -> platform ->
+
+    def report(self) -> EndpointReport:
+        e = self.endpoint
+        return EndpointReport(e.url, e.method, e.found_in, e.depth, self.verdicts)
+
+    def to_dict(self) -> dict:
+        return dump(self.report())
+
+    def cells(self) -> list[Verdict]:
+        return [v for row in self.verdicts.values() for v in row.values()]
+
+
+# -- endpoints ------------------------------------------------------------------------------
+def lab_endpoints(loaded: LoadedLab) -> list[Endpoint]:
+    """Every name the lab's services publish: http(s)://name/, their fixed paths, and a
+    backend's raw TCP service (tcp://name:port)."""
+    out = []
+    for spec in loaded.topology.nodes.values():
+        if spec.kind not in ("backend", "cdn", "proxy"):
+            continue
+        for name in spec.names:
+            schemes = [s for s, port in (("http", getattr(spec, "http_port", 80)),
+                                         ("https", getattr(spec, "https_port", 443))) if port]
+            for scheme in schemes:
+                out.append(Endpoint(f"{scheme}://{name}/"))
+            for path in getattr(spec, "responses", {}):
+                out.append(Endpoint(f"http://{name}{path}"))
+            if getattr(spec, "tcp_port", None):
+                out.append(Endpoint(f"tcp://{name}:{spec.tcp_port}"))
+    return out
+
+
+# -- networks -------------------------------------------------------------------------------
+def review_labs(loaded: LoadedLab, uplink: bool = False,
+                resolve: dict[str, str] | None = None, client: str | None = None,
+                platforms: tuple[str, ...] = (), pref64: bool = False) -> dict[str, LoadedLab]:
+    """The lab as written (must have DNS64 and NAT64) and its no-translation twin.
+    `uplink`: the NAT64 node reaches the outside through user-mode networking; `resolve`:
+    extra names (name -> address) served by the lab's authoritative server; `platforms`
+    that run a CLAT get a sibling of `client` with one (labsim.review.platforms)."""
+    from labsim.kinds.client import ClatSpec
+    from labsim.review.platforms import clat_siblings
+
+    topo = loaded.topology
+    kinds = {spec.kind for spec in topo.nodes.values()}
+    if not {"dns64", "nat64", "authdns"} <= kinds:
+        raise InputError("review needs a topology with dns64, nat64 and authdns nodes", file=loaded.path)
+    translated, plain = {}, {}
+    auth = next(n for n, spec in topo.nodes.items() if spec.kind == "authdns")
+    for name, spec in topo.nodes.items():
+        if spec.kind == "nat64" and uplink:
+            spec = spec.model_copy(update={"uplink": True})
+        if name == auth and resolve:
+            spec = spec.model_copy(update={"zones": {**spec.zones, **_resolve_zones(resolve)}})
+        translated[name] = spec
+        if spec.kind == "dns64":
+            spec = spec.model_copy(update={"synthesize": False})
+        elif spec.kind == "nat64":
+            spec = spec.model_copy(update={"translate": False})
+        plain[name] = spec
+    siblings = clat_siblings(platforms, client, pref64, frozenset(topo.nodes)) if client else {}
+    for name, clat in siblings.items():
+        spec = topo.nodes[client]
+        links = [link.model_copy(update={"ipv6": None, "ipv4": None}) for link in spec.links]
+        # on the translated network the lab is ready once the CLAT is up; on the plain one it
+        # never comes up (no prefix to find), which is the point
+        translated[name] = spec.model_copy(update={"links": links, "clat": ClatSpec(**clat, wait=True)})
+        plain[name] = spec.model_copy(update={"links": links, "clat": ClatSpec(**clat, wait=False)})
+    base = lab_name_for("review")
+    a = plan_lab(topo.model_copy(update={"name": base + "a", "nodes": translated}), loaded.source, loaded.path)
+    b = plan_lab(topo.model_copy(update={"name": base + "b", "nodes": plain}), loaded.source, loaded.path)
+    return {"dns64-nat64": a, "ipv6-only": b}
+
+
+def _resolve_zones(resolve: dict[str, str]) -> dict:
+    from labsim.kinds.authdns import Zone
+
+    zones: dict[str, dict] = {}
+    for name, addr in resolve.items():
+        rtype = "AAAA" if ":" in addr else "A"
+        zones.setdefault(name, {}).setdefault(rtype, []).append(addr)
+    return {name: Zone(ttl=5, records={"@": rrs}) for name, rrs in zones.items()}
+
+
+def pick_client(loaded: LoadedLab, wanted: str | None) -> str:
+    plan = loaded.plan
+    if wanted:
+        if wanted not in plan.nodes:
+            raise InputError(f"--client {wanted!r}: no such node; nodes: {', '.join(plan.nodes)}")
+        return wanted
+    for name, node in plan.nodes.items():
+        if node.kind == "client" and node.addresses(6) and not node.addresses(4):
+            return name
+    raise InputError("the topology has no IPv6-only client node (give --client)", file=loaded.path)
+
+
+# -- verdicts -------------------------------------------------------------------------------
+def verdict_of(r: CheckResult) -> tuple[Literal["PASS", "WARN", "FAIL"], Reason | None]:
+    if not r.ok:
+        return "FAIL", r.reason or Reason.UNKNOWN
+    status = status_of(r) or 0
+    if status >= 500:
+        return "FAIL", Reason.HTTP_STATUS
+    if status >= 400:
+        return "WARN", Reason.HTTP_STATUS
+    if r.warnings:
+        return "WARN", r.warnings[0]
+    return "PASS", None
+
+
+def run_review(loaded: LoadedLab, endpoints: list[Endpoint], client: str | None = None,
+               networks: tuple[str, ...] = NETWORKS, timeout: float = 5.0,
+               progress: Callable[[str], None] | None = None, uplink: bool = False,
+               resolve: dict[str, str] | None = None, platforms: tuple[str, ...] = ("linux",),
+               follow: int = 0, capture: str = "none", capture_dir: Path | None = None,
+               runtime: str = "netns") -> list[EndpointReview]:
+    """Every endpoint x network x platform; with `follow`, what the answers point at too
+    (labsim.review.matrix). Both networks' labs are up at once; what following found on one
+    network is reviewed on the other too. With `capture` (failed, all), one capture per network
+    while its endpoints run (in parallel): in the client (and its CLAT siblings) and the NAT64
+    nodes, kept when a verdict there FAILs."""
+    from labsim.review.matrix import review_network
+    from labsim.review.platforms import advertises_pref64, runners
+
+    say = progress or (lambda m: None)
+    who = pick_client(loaded, client)
+    review_checks(who, endpoints, timeout)  # before any lab: a bad URL is an input error
+    topo = loaded.topology
+    pref64 = advertises_pref64(topo, {link.network for link in topo.nodes[who].links})
+    labs = {n: lab for n, lab in review_labs(loaded, uplink, resolve, who, platforms, pref64).items()
+            if n in networks}
+    run = runners(platforms, who, pref64, frozenset(topo.nodes))
+    reviews = {e: EndpointReview(e) for e in endpoints}
+    prefix = topo.nat64_prefix
+    make = lambda url, method, found_in, depth: Endpoint(url, method, found_in, depth)  # noqa: E731
+    got: dict = {}
+    caps: dict[str, StepCapture] = {}
+    kept: dict[str, list[Capture]] = {}
+    with ExitStack() as sessions:  # every lab down at the end, on every exit path
+        say(f"bringing up {', '.join(labs)}")
+        envs = {net: s.env for net, s in _open_sessions(labs, runtime, sessions).items()}
+        try:
+            if capture != "none":
+                for net, lab in labs.items():
+                    nodes = list(dict.fromkeys([who, *(r.node for r in run.values()),
+                                                *(n for n, p in lab.plan.nodes.items() if p.kind == "nat64")]))
+                    caps[net] = StepCapture(envs[net].runtime, nodes,
+                                            (capture_dir or Path("labsim-captures")).resolve() / lab.plan.lab, net)
+                    caps[net].start()
+            say(f"{len(endpoints)} endpoints x {len(platforms)} platforms x {len(labs)} networks")
+            with ThreadPoolExecutor(max_workers=len(labs)) as pool:
+                futs = {net: pool.submit(review_network, env, list(endpoints), run, timeout, follow, prefix, make)
+                        for net, env in envs.items()}
+                got = {net: f.result() for net, f in futs.items()}
+            found = list(dict.fromkeys(e for g in got.values() for e in g.found))
+            for net, g in got.items():
+                missing = [e for e in found if e not in g.cells]
+                if missing:
+                    g.cells.update(review_network(envs[net], missing, run, timeout, 0, prefix, make).cells)
+        finally:
+            for net, cap in caps.items():
+                cells = [c for row in got[net].cells.values() for c in row.values()] if net in got else None
+                failed = cells is None or any(verdict_of(c.result)[0] == "FAIL" for c in cells)
+                kept[net] = cap.stop(keep=capture == "all" or failed)
+            say("tearing down")
+    for net in labs:
+        for e, row in got[net].cells.items():
+            rev = reviews.setdefault(e, EndpointReview(e))
+            rev.verdicts[net] = {}
+            for platform, cell in row.items():
+                verdict, reason = verdict_of(cell.result)
+                rev.verdicts[net][platform] = Verdict(
+                    net, verdict, reason, cell.result, cell.via in ("nat64", "synthesized", "clat"),
+                    platform, cell.via, cell.shared_with, cell.ms, cell.clat_host)
+                v = rev.verdicts[net][platform]
+                v.captures = kept.get(net, []) if v.verdict == "FAIL" or capture == "all" else []
+    return list(reviews.values())
+
+
+def review_checks(node: str, endpoints: list[Endpoint], timeout: float) -> list[HttpCheck]:
+    """The http check for each http(s) endpoint; one curl could misread is refused by name
+    (ws, wss and tcp endpoints were checked when read: scenario/review_urls.py)."""
+    out = []
+    for e in endpoints:
+        if e.url.lower().startswith(("ws://", "wss://", "tcp://")):
+            continue
+        raw = {"from": node, "url": e.url, "method": e.method, "timeout": timeout}
+        try:
+            HttpParams.model_validate(raw)  # the types a scenario's http step gets
+            out.append(HttpCheck.model_validate(raw))
+        except ValidationError as exc:
+            why = "; ".join(err["msg"].removeprefix("Value error, ") for err in exc.errors())
+            raise InputError(f"{e.method} {e.url!r}: {why}") from None
+    return out
+
+
+def judge(network: str, res: CheckResult, prefix, platform: str = "linux") -> Verdict:
+    """An endpoint's verdict on one network for one platform; `translated` when it was
+    reached inside the NAT64 prefix."""
+    import ipaddress
+
+    verdict, reason = verdict_of(res)
+    remote = getattr(res.facts, "remote_ip", None)
+    translated = bool(prefix and remote and ipaddress.ip_address(remote) in prefix)
+    return Verdict(network, verdict, reason, res, translated, platform,
+                   "nat64" if translated else "native" if remote else "none")
+
+
+def _open_sessions(labs: dict[str, LoadedLab], runtime: str, stack: ExitStack) -> dict:
+    """A lab session per network, brought up at once; each one that came up is on `stack`
+    (taken down when it closes) before the first failure, if any, is raised."""
+    def open_one(lab: LoadedLab):
+        cm = lab_session(lab, runtime)
+        return cm, cm.__enter__()
+
+    with ThreadPoolExecutor(max_workers=len(labs)) as pool:
+        futs = {net: pool.submit(open_one, lab) for net, lab in labs.items()}
+    out = {}
+    for net, f in futs.items():
+        if f.exception() is None:
+            cm, session = f.result()
+            stack.push(cm)
+            out[net] = session
+    for f in futs.values():
+        f.result()  # the first failure, after every bring-up has finished
+    return out
