@@ -9,7 +9,7 @@ DEBS   := tayga unbound bind9 bind9-utils knot-resolver pdns-recursor pdns-serve
           debootstrap radvd kea-dhcp4-server postgresql postgresql-client
 BENCH_DEBS := mininet bridge-utils
 
-.PHONY: setup debs venv image demo test test-fast bench clean
+.PHONY: setup debs venv image demo lint test test-fast bench clean
 
 setup: venv debs
 
@@ -37,9 +37,15 @@ image: venv
 	@if docker info >/dev/null 2>&1; then $(VENV)/bin/labsim image build; \
 	else echo "labsim: docker is not reachable: the docker runtime tests will skip (fail with CI=true)" >&2; fi
 
+# ruff (pyflakes, pycodestyle, isort, pyupgrade, bugbear) and mypy (strict on labsim/node and
+# labsim/model), configured in pyproject.toml; part of `make test`, so of CI
+lint: venv
+	$(VENV)/bin/ruff check labsim
+	$(VENV)/bin/mypy
+
 # compiled once up front: with PYTHONDONTWRITEBYTECODE set (as on some CI machines) every
 # labsim process, and every in-node program, would otherwise compile its modules at start
-test: setup image
+test: setup image lint
 	@$(PY) -m compileall -q labsim
 	$(PY) -m pytest -ra
 

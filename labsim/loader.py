@@ -8,9 +8,9 @@ planning, and each kind's own validation plus a dry run of its renderers.
 from __future__ import annotations
 
 import ipaddress
+import typing
 from dataclasses import dataclass
 from pathlib import Path
-import typing
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -18,8 +18,8 @@ from pydantic import BaseModel, ValidationError
 from labsim.builtin import topology_path
 from labsim.errors import InputError, InputErrors
 from labsim.kinds import registry
-from labsim.kinds.escape import UnsafeValue
 from labsim.kinds.base import NodeContext
+from labsim.kinds.escape import UnsafeValue
 from labsim.model.plan import Plan, PlanError, make_plan
 from labsim.model.topology import LabName, NodeBase, Topology
 from labsim.model.yamlpos import Loc, SourceMap, format_loc, load_yaml, parse_yaml

@@ -24,7 +24,6 @@ from labsim.model.topology import Nat64Prefix, NetName, Strict
 from labsim.model.types import NodeOrAddress, SearchDomain
 
 
-
 class Pref64Spec(Strict):
     prefix: Nat64Prefix | None = None  # default: the topology's nat64_prefix
     lifetime: int = Field(1800, ge=0, le=65528)  # seconds; 0 withdraws (RFC 8781: 8 s units)
@@ -73,7 +72,7 @@ def rdnss_addresses(ctx) -> list[IPv6Address]:
                                 f"{ref!r} is neither a node nor an IP address") from None
             found = ctx.plan.nodes[ref].addresses(6)
             if not found:
-                raise PlanError(("nodes", ctx.name, "ra", "rdnss", i), f"node {ref!r} has no IPv6 address")
+                raise PlanError(("nodes", ctx.name, "ra", "rdnss", i), f"node {ref!r} has no IPv6 address") from None
             addr = found[0]
         if addr.version != 6:
             raise PlanError(("nodes", ctx.name, "ra", "rdnss", i), f"RDNSS carries IPv6 addresses, not {addr}")

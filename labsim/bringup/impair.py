@@ -18,7 +18,7 @@ def loss_rules(spec: NodeBase, node: NodePlan) -> list[str]:
     rules = []
     if spec.impair and spec.impair.loss:
         rules.append(_drop(spec.impair.loss, None))
-    for link, iface in zip(spec.links, node.ifaces):
+    for link, iface in zip(spec.links, node.ifaces, strict=True):
         if link.loss:
             rules.append(_drop(link.loss, iface.ifname))
     if not rules:

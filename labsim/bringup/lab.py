@@ -15,25 +15,26 @@ import os
 import socket
 import sys
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
+from labsim.bringup.impair import loss_rules
+from labsim.bringup.labca import LabCA
+from labsim.bringup.readiness import PendingProbe, wait_ready
+
+# down and gc live in teardown (no kinds or model imported); `lab.down` etc. stay the API
+from labsim.bringup.teardown import destroy_lab, down, gc, lab_namespaces  # noqa: F401
 from labsim.errors import EnvironmentMissingError, RuntimeOpError
 from labsim.kinds import registry
 from labsim.kinds.base import NodeContext
-from labsim.bringup.impair import loss_rules
-from labsim.bringup.labca import LabCA
 from labsim.loader import LoadedLab
 from labsim.node.nodeprog import NODE_PROGRAMS, split_program
-from labsim.bringup.readiness import PendingProbe, wait_ready
 from labsim.runtime import registry as runtimes
 from labsim.runtime.base import DOCKER_NETWORKS, Runtime
 from labsim.runtime.netns import node_ns
 from labsim.runtime.state import LabState
-# down and gc live in teardown (no kinds or model imported); `lab.down` etc. stay the API
-from labsim.bringup.teardown import destroy_lab, down, gc, lab_namespaces  # noqa: F401
 
 # every node: no DAD (addresses usable at once), no router advertisements unless asked for,
 # IPv6 addresses that survive a link going down and up (a scenario's `stop: links`), and

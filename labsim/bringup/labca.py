@@ -23,11 +23,11 @@ class LabCA:
     ca: trustme.CA
 
     @classmethod
-    def create(cls, lab: str) -> "LabCA":
+    def create(cls, lab: str) -> LabCA:
         return cls(trustme.CA(organization_name=f"labsim lab {lab}"))
 
     @classmethod
-    def load(cls, cert_path: Path, key_path: Path) -> "LabCA":
+    def load(cls, cert_path: Path, key_path: Path) -> LabCA:
         """The running lab's CA again (to issue a certificate while the lab is up)."""
         return cls(trustme.CA.from_pem(cert_path.read_bytes(), key_path.read_bytes()))
 

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 import dns.message
 import dns.rcode
 
-from labsim.errors import ReadinessError
 from labsim.bringup.filewatch import DirWatch, file_ready
+from labsim.errors import ReadinessError
 from labsim.kinds.base import CommandProbe, DnsProbe, FileProbe, LinkProbe, Probe, TcpProbe
 from labsim.runtime import links
 from labsim.runtime.base import Runtime

@@ -8,10 +8,11 @@ runtime of each lab comes from `runtime.registry` by the name its state records.
 from __future__ import annotations
 
 import os
-from typing import Callable
+from collections.abc import Callable
 
 from labsim.errors import LabNotFoundError, LabsimError, RuntimeOpError
-from labsim.runtime import nsutil, registry as runtimes
+from labsim.runtime import nsutil
+from labsim.runtime import registry as runtimes
 from labsim.runtime.netns import NETNS_ETC, ns_prefix
 from labsim.runtime.state import LabState
 

@@ -11,8 +11,9 @@ import json
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 import dns.exception
 import dns.message
@@ -21,11 +22,11 @@ import dns.rcode
 import dns.rdatatype
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from labsim.checks.reasons import Reason, errno_reason
+from labsim.checks.result import CheckResult, Diagnosis, ToolRun, adapter, tool_failure
 from labsim.errors import RuntimeOpError
 from labsim.node.nodeprog import stdlib_program
 from labsim.runtime.base import Runtime
-from labsim.checks.reasons import Reason, errno_reason
-from labsim.checks.result import CheckResult, Diagnosis, ToolRun, adapter, tool_failure
 
 T = TypeVar("T")
 AGENT = "labsim.node.agent"

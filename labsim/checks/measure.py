@@ -8,12 +8,11 @@ from typing import Literal
 from pydantic import Field, model_validator
 from typing_extensions import TypedDict
 
-from labsim.checks.series import dnsperf_series, dnspython_series
-from labsim.checks.stats import Series, summarize
 from labsim.checks.base import CheckEnv, CheckSpec, guarded
 from labsim.checks.reasons import Reason, lookup_reason
 from labsim.checks.result import MeasureResult, MeasureTimings, ToolRun
-
+from labsim.checks.series import dnsperf_series, dnspython_series
+from labsim.checks.stats import Series, summarize
 
 MAX_CONCURRENCY = 32
 
@@ -38,7 +37,7 @@ class MeasureCheck(CheckSpec):
     timeout: float = 3600.0  # the series is bounded by max_seconds
 
     @model_validator(mode="after")
-    def _concurrent(self) -> "MeasureCheck":
+    def _concurrent(self) -> MeasureCheck:
         if self.concurrency > 1:
             if self.via != "libc":
                 raise ValueError(f"concurrency is for via: libc (getaddrinfo); {self.via} paces its own queries")

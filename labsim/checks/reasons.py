@@ -17,7 +17,7 @@ class Hinted(StrEnum):
 
     hint: str
 
-    def __new__(cls, value: str, hint: str) -> "Hinted":
+    def __new__(cls, value: str, hint: str) -> Hinted:
         if not hint.strip():
             raise TypeError(f"{value}: an empty hint")
         member = str.__new__(cls, value)

@@ -15,13 +15,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cache
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, PlainSerializer, TypeAdapter
 
-from labsim.checks.stats import Stats
 from labsim.checks.reasons import Reason
-
+from labsim.checks.stats import Stats
 
 STDERR_KEEP = 4000
 # a duration in a report: three decimals are plenty (and keep reports diffable)
@@ -357,8 +356,8 @@ RESULTS: dict[str, type[CheckResult]] = {
     "exec": ExecResult, "pmtu": PmtuResult, "socket": SocketResult,
 }
 # any check's result, told apart by `check` (what reports hold and the schema describes)
-AnyResult = Annotated[Union[ResolveResult, DnsResult, HttpResult, TcpResult, TlsResult, PingResult,
-                            MeasureResult, LearntResult, ExecResult, PmtuResult, SocketResult],
+AnyResult = Annotated[ResolveResult | DnsResult | HttpResult | TcpResult | TlsResult | PingResult | MeasureResult
+                      | LearntResult | ExecResult | PmtuResult | SocketResult,
                       Field(discriminator="check")]
 
 

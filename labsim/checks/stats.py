@@ -27,7 +27,7 @@ class Series:
 
     @property
     def ok_ms(self) -> list[float]:
-        return [m for m, e in zip(self.ms, self.errors) if e is None]
+        return [m for m, e in zip(self.ms, self.errors, strict=True) if e is None]
 
 
 @dataclass
@@ -97,7 +97,7 @@ class RatioCI:
 def by_round(ms: list[float], errors: list[str | None], rounds: list[int], n_rounds: int) -> list[list[float]]:
     """The successful samples of each round, in round order (empty lists for rounds without any)."""
     out: list[list[float]] = [[] for _ in range(n_rounds)]
-    for m, e, r in zip(ms, errors, rounds):
+    for m, e, r in zip(ms, errors, rounds, strict=True):
         if e is None:
             out[r].append(m)
     return out

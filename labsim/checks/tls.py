@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing_extensions import NotRequired, TypedDict
+from typing import NotRequired
+
+from typing_extensions import TypedDict
 
 from labsim.checks.base import CheckEnv, CheckSpec, guarded
 from labsim.checks.reasons import Reason

@@ -13,12 +13,12 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
 
-from labsim.node.nodeprog import stdlib_program
 from labsim.checks.base import CheckEnv, CheckSpec, ToolFailed, guarded, tool_run
 from labsim.checks.reasons import Reason
 from labsim.checks.result import SocketResult
 from labsim.checks.synth import refine_ipv4_literal, synthesized_host
 from labsim.checks.tcp import connect_result
+from labsim.node.nodeprog import stdlib_program
 
 SCHEMES = {"ws": 80, "wss": 443, "tcp": None}
 

@@ -9,8 +9,8 @@ import dataclasses
 import json
 import random
 import time
+from collections.abc import Callable
 from contextlib import ExitStack
-from typing import Callable
 
 from labsim.checks import CheckEnv
 from labsim.checks.measure import MeasureCheck, run_measure
@@ -107,7 +107,7 @@ def _measure(plans: list[VariantPlan], envs: dict[str, CheckEnv], rounds: int, s
             last[p.name] = time.monotonic()
             spent[p.name] += last[p.name] - t0
             series, where = got[p.name]
-            for ms, err in zip(r.facts.samples_ms, r.facts.errors):
+            for ms, err in zip(r.facts.samples_ms, r.facts.errors, strict=True):
                 series.add(ms, err)
                 where.append(rnd)
             if r.reason == Reason.TOOL_ERROR and not r.facts.samples_ms:

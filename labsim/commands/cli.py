@@ -9,7 +9,6 @@ import os
 import signal
 import sys
 from pathlib import Path
-from typing import List, Optional
 
 import typer
 from rich.console import Console
@@ -111,7 +110,7 @@ def _lab_node(lab: str | None, node: str):
 @app.command()
 def up(
     file: Path = typer.Argument(..., help="Topology file (YAML) or a built-in's name (labsim topologies)."),
-    name: Optional[str] = typer.Option(None, "--name", "-n", help="Lab name (default: the file's `name`). "
+    name: str | None = typer.Option(None, "--name", "-n", help="Lab name (default: the file's `name`). "
                                        "Two labs from one file need two names."),
     runtime: str = _runtime_option(),
     timeout: float = typer.Option(15.0, help="Seconds to wait for every daemon to answer its probe."),
@@ -152,7 +151,7 @@ def _print_nodes(lab: str, nodes: dict) -> None:
 
 @app.command()
 def status(
-    name: Optional[str] = typer.Argument(None, help="One lab (default: all)."),
+    name: str | None = typer.Argument(None, help="One lab (default: all)."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
     """List labs, their state, nodes and addresses, which daemons are running, and what
@@ -189,8 +188,8 @@ def status(
 @app.command(context_settings={"allow_interspersed_args": False, "ignore_unknown_options": True})
 def exec(  # noqa: A001 - the command is called exec
     node: str = typer.Argument(..., help="Node to run in."),
-    cmd: List[str] = typer.Argument(..., help="Command and its arguments (after --)."),
-    lab: Optional[str] = typer.Option(None, "--lab", "-l", help="Lab name (default: the only lab up)."),
+    cmd: list[str] = typer.Argument(..., help="Command and its arguments (after --)."),
+    lab: str | None = typer.Option(None, "--lab", "-l", help="Lab name (default: the only lab up)."),
 ) -> None:
     """Run a command inside a node, with the node's own resolv.conf and hosts; its exit code
     passes through. Example: labsim exec --lab t1 client -- curl -s http://api.example.test/"""
@@ -204,7 +203,7 @@ def exec(  # noqa: A001 - the command is called exec
 @app.command()
 def logs(
     node: str = typer.Argument(..., help="Node whose daemons' logs to print."),
-    lab: Optional[str] = typer.Option(None, "--lab", "-l", help="Lab name (default: the only lab up)."),
+    lab: str | None = typer.Option(None, "--lab", "-l", help="Lab name (default: the only lab up)."),
     lines: int = typer.Option(50, "--lines", "-n", help="Last N lines of each log (0: all)."),
 ) -> None:
     """Print the logs of the daemons running in a node."""
@@ -221,7 +220,7 @@ def logs(
 
 @app.command()
 def down(
-    name: Optional[str] = typer.Argument(None, help="Lab to remove (default: the only lab up)."),
+    name: str | None = typer.Argument(None, help="Lab to remove (default: the only lab up)."),
     all_labs: bool = typer.Option(False, "--all", help="Remove every lab."),
 ) -> None:
     """Remove a lab: its processes, namespaces, containers, interfaces, mounts and files."""
@@ -250,9 +249,9 @@ def gc() -> None:
 
 @app.command()
 def run(
-    files: List[Path] = typer.Argument(..., help="Scenario files (YAML), e.g. scenarios/*.yml."),
-    json_out: Optional[Path] = typer.Option(None, "--json", help="Write every result (raw facts, timings) as JSON."),
-    junit_out: Optional[Path] = typer.Option(None, "--junit", help="Write JUnit XML (a testcase per step)."),
+    files: list[Path] = typer.Argument(..., help="Scenario files (YAML), e.g. scenarios/*.yml."),
+    json_out: Path | None = typer.Option(None, "--json", help="Write every result (raw facts, timings) as JSON."),
+    junit_out: Path | None = typer.Option(None, "--junit", help="Write JUnit XML (a testcase per step)."),
     keep: bool = typer.Option(False, "--keep", help="Leave each lab up after its steps (labsim down NAME later)."),
     runtime: str = typer.Option(runtimes.DEFAULT, "--runtime", help=RUNTIME_HELP + " A scenario's own "
                                 "`runtime:` wins."),
@@ -262,9 +261,9 @@ def run(
     capture_dir: Path = typer.Option(Path("labsim-captures"), "--capture-dir",
                                      help="Where pcaps are kept: DIR/<lab>/<step>-<node>.pcap."),
     jobs: int = typer.Option(1, "--jobs", "-j", min=1, max=64, help="Run N scenarios at once, each in its own lab."),
-    shard: Optional[str] = typer.Option(None, "--shard", help="K/N: run only the K-th of N slices of the "
+    shard: str | None = typer.Option(None, "--shard", help="K/N: run only the K-th of N slices of the "
                                         "files (deterministic; every file in exactly one slice)."),
-    durations: Optional[Path] = typer.Option(None, "--durations", help="A previous run's --json: balance "
+    durations: Path | None = typer.Option(None, "--durations", help="A previous run's --json: balance "
                                              "the --shard slices by the scenarios' durations."),
 ) -> None:
     """Run scenarios: bring each lab up, run its checks and actions, tear it down.
@@ -332,10 +331,10 @@ app.add_typer(bench_app, name="bench")
 @bench_app.command("resolvers")
 def bench_resolvers(
     file: Path = typer.Argument(..., help="Comparison file, e.g. compare/ipv6-only-client.yml."),
-    json_out: Optional[Path] = typer.Option(None, "--json", help="Every variant's statistics and samples."),
-    html_out: Optional[Path] = typer.Option(None, "--html", help="A self-contained HTML report with the plot."),
-    png_out: Optional[Path] = typer.Option(None, "--png", help="The latency CDF plot alone."),
-    baseline: Optional[str] = typer.Option(None, "--baseline", help="The variant ratios are over (default: the first)."),
+    json_out: Path | None = typer.Option(None, "--json", help="Every variant's statistics and samples."),
+    html_out: Path | None = typer.Option(None, "--html", help="A self-contained HTML report with the plot."),
+    png_out: Path | None = typer.Option(None, "--png", help="The latency CDF plot alone."),
+    baseline: str | None = typer.Option(None, "--baseline", help="The variant ratios are over (default: the first)."),
     rounds: int = typer.Option(10, "--rounds", help="Interleaved rounds: each takes a slice of every variant."),
     seed: int = typer.Option(0, "--seed", help="Seeds the order shuffled in each round and the bootstrap."),
     runtime: str = _runtime_option(),
@@ -386,9 +385,9 @@ def validate(
     """Check a topology or scenario file and print the planned addresses and routes (no root,
     creates nothing). A scenario is checked with its topology and every step; a comparison
     file (bench resolvers) with every variant."""
+    from labsim.bringup.lab import _summary
     from labsim.builtin import topology_path
     from labsim.inputfiles import read_text
-    from labsim.bringup.lab import _summary
     from labsim.loader import load_lab
     from labsim.measure.compare import load_comparison
     from labsim.model.yamlpos import parse_yaml

@@ -9,8 +9,8 @@ import functools
 import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, List, Optional
 
 import typer
 from rich.console import Console
@@ -36,9 +36,9 @@ def guarded(command: Callable, fail: Callable[[LabsimError], None]) -> Callable:
 
 
 def merge(
-    reports: List[Path] = typer.Argument(..., help="Reports of `labsim run` shards: *.json and *.xml (JUnit)."),
-    json_out: Optional[Path] = typer.Option(None, "--json", help="Write the merged JSON report."),
-    junit_out: Optional[Path] = typer.Option(None, "--junit", help="Write the merged JUnit XML."),
+    reports: list[Path] = typer.Argument(..., help="Reports of `labsim run` shards: *.json and *.xml (JUnit)."),
+    json_out: Path | None = typer.Option(None, "--json", help="Write the merged JSON report."),
+    junit_out: Path | None = typer.Option(None, "--junit", help="Write the merged JUnit XML."),
 ) -> None:
     """Merge the JSON and JUnit reports of many shards into one of each (the same shape as one
     run's). Exit 0 when every scenario passed, 1 when one failed, 2 on a bad file."""
@@ -84,14 +84,14 @@ def topologies(as_json: bool = typer.Option(False, "--json", help="Machine-reada
 
 
 def setup(
-    topology: Optional[List[str]] = typer.Argument(None, help="Topologies (files or built-in names) to "
+    topology: list[str] | None = typer.Argument(None, help="Topologies (files or built-in names) to "
                                                    "prepare for (default: every kind, --uplink, bench)."),
     check: bool = typer.Option(False, "--check", help="Change nothing: check root, kernel features "
                                "(in a throwaway namespace), binaries, packages, Docker and the image."),
     runtime: str = typer.Option(runtimes.DEFAULT, "--runtime", help=f"Where nodes run: {runtimes.help_text()}. "
                                 "With docker the daemons are in the image, so Docker and the image are "
                                 "checked instead of the host's packages."),
-    package: Optional[List[str]] = typer.Option(None, "--package", help="Also install this Debian package."),
+    package: list[str] | None = typer.Option(None, "--package", help="Also install this Debian package."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the packages that would be installed."),
 ) -> None:
     """Install the Debian packages labs need (only the missing ones; no daemon is started or
@@ -112,7 +112,7 @@ def setup(
 
 def init(
     directory: Path = typer.Argument(Path("."), help="Where to write the project (created if missing)."),
-    api: List[str] = typer.Option(..., "--api", help="Your API's URL (repeatable), e.g. https://api.example.com/v1/."),
+    api: list[str] = typer.Option(..., "--api", help="Your API's URL (repeatable), e.g. https://api.example.com/v1/."),
     force: bool = typer.Option(False, "--force", help="Overwrite files that exist."),
 ) -> None:
     """Write a starter project: topologies with your API's names in the lab's DNS (the two

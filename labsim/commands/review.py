@@ -7,7 +7,6 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import List, Optional
 
 import typer
 from rich.console import Console
@@ -21,27 +20,27 @@ err = Console(stderr=True)
 
 
 def review(
-    urls: Optional[List[str]] = typer.Argument(None, help="Endpoints to review: http(s)://, ws(s):// or "
+    urls: list[str] | None = typer.Argument(None, help="Endpoints to review: http(s)://, ws(s):// or "
                                                "tcp://HOST:PORT."),
-    urls_file: Optional[Path] = typer.Option(None, "--urls", help="A file of URLs, one a line "
+    urls_file: Path | None = typer.Option(None, "--urls", help="A file of URLs, one a line "
                                              "(optionally 'METHOD URL'; # comments)."),
-    har: Optional[Path] = typer.Option(None, "--har", help="A HAR capture of the app: every request's URL "
+    har: Path | None = typer.Option(None, "--har", help="A HAR capture of the app: every request's URL "
                                        "(POST/PUT/... replayed as OPTIONS)."),
     topology: Path = typer.Option(Path("apple-review"), "--topology",
                                   help="The lab the endpoints live in (a file or a built-in's name: "
                                        "labsim topologies); with no URLs given, every name "
                                        "its backends, proxies and CDN edges publish is reviewed."),
-    client: Optional[str] = typer.Option(None, "--client", help="Node to run from (default: the first "
+    client: str | None = typer.Option(None, "--client", help="Node to run from (default: the first "
                                          "IPv6-only client)."),
-    network: Optional[List[str]] = typer.Option(None, "--network", help="Only these networks: "
+    network: list[str] | None = typer.Option(None, "--network", help="Only these networks: "
                                                 "dns64-nat64, ipv6-only (default: both)."),
-    json_out: Optional[Path] = typer.Option(None, "--json", help="Write verdicts and raw facts as JSON."),
+    json_out: Path | None = typer.Option(None, "--json", help="Write verdicts and raw facts as JSON."),
     timeout: float = typer.Option(5.0, help="Seconds per request."),
     uplink: bool = typer.Option(False, "--uplink", help="Let the lab reach the outside (your real API) "
                                 "through user-mode networking (slirp4netns) from its NAT64 node; the "
                                 "host's routes, NAT and sysctls stay untouched. The host's loopback is "
                                 "10.0.2.2 from inside."),
-    resolve: Optional[List[str]] = typer.Option(None, "--resolve", help="NAME=ADDRESS served by the lab's "
+    resolve: list[str] | None = typer.Option(None, "--resolve", help="NAME=ADDRESS served by the lab's "
                                                 "DNS (repeatable), e.g. api.local.test=10.0.2.2 for a server "
                                                 "on this host's loopback."),
     capture: str = typer.Option("failed", "--capture",
@@ -49,12 +48,12 @@ def review(
                                      "a verdict FAILs), all, none."),
     capture_dir: Path = typer.Option(Path("labsim-captures"), "--capture-dir",
                                      help="Where pcaps are kept: DIR/<lab>/<network>-<node>.pcap."),
-    platform: Optional[List[str]] = typer.Option(None, "--platform", help="Client platforms (repeatable): "
+    platform: list[str] | None = typer.Option(None, "--platform", help="Client platforms (repeatable): "
                                                  "linux, ios, android, macos (default: all). See docs/platforms.md."),
     follow: int = typer.Option(2, "--follow", min=0, max=5, help="Also review what answers point at "
                                "(redirects, URLs and host names in bodies), this many hops deep; 0: off."),
-    html_out: Optional[Path] = typer.Option(None, "--html", help="Write a self-contained HTML report."),
-    junit_out: Optional[Path] = typer.Option(None, "--junit", help="Write JUnit XML: one testcase per "
+    html_out: Path | None = typer.Option(None, "--html", help="Write a self-contained HTML report."),
+    junit_out: Path | None = typer.Option(None, "--junit", help="Write JUnit XML: one testcase per "
                                              "endpoint x network x platform."),
     runtime: str = typer.Option(runtimes.DEFAULT, "--runtime", help=f"Where nodes run: {runtimes.help_text()}."),
 ) -> None:
@@ -71,10 +70,10 @@ def review(
     from labsim.builtin import topology_path
     from labsim.inputfiles import read_text
     from labsim.loader import load_lab_text
-    from labsim.review.report import render
-    from labsim.review.platforms import parse_platforms
-    from labsim.review.run import NETWORKS, lab_endpoints, run_review
     from labsim.review.inputs import endpoints_from, parse_resolve
+    from labsim.review.platforms import parse_platforms
+    from labsim.review.report import render
+    from labsim.review.run import NETWORKS, lab_endpoints, run_review
 
     nets = tuple(network) if network else NETWORKS
     bad = [n for n in nets if n not in NETWORKS]

@@ -225,7 +225,8 @@ def check_software(n: Needs) -> list[Check]:
                          "" if path else f"sudo labsim setup (apt-get install {' '.join(pkgs)})"))
     for p in n.packages:
         v = installed_version(p)
-        out.append(Check(f"package {p}", v is not None, v or f"not installed{'; ' + OPTIONAL[p] if p in OPTIONAL else ''}",
+        out.append(Check(f"package {p}", v is not None,
+                         v or f"not installed{'; ' + OPTIONAL[p] if p in OPTIONAL else ''}",
                          "" if v else f"sudo labsim setup (apt-get install {p})", p not in OPTIONAL))
     return out
 
@@ -234,8 +235,7 @@ def check_docker(required: bool) -> list[Check]:
     from labsim.errors import LabsimError
 
     try:
-        from labsim.runtime.docker import image
-        from labsim.runtime.docker import docker_client
+        from labsim.runtime.docker import docker_client, image
 
         cli = docker_client(timeout=10)
         version = cli.version().get("Version", "?")

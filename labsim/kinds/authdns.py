@@ -12,14 +12,14 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from labsim.node import privdrop
-from labsim.model.plan import PlanError
-from labsim.node.nodeprog import stdlib_program
-from labsim.model.topology import NodeBase, Strict
-from labsim.model.types import MAX_NAME, NodeOrAddress, RecordOwner, ZoneName, record_value
 from labsim.kinds import escape
 from labsim.kinds.base import DnsProbe, Kind, NodeContext, Service, run_dir
 from labsim.kinds.common import base_files
+from labsim.model.plan import PlanError
+from labsim.model.topology import NodeBase, Strict
+from labsim.model.types import MAX_NAME, NodeOrAddress, RecordOwner, ZoneName, record_value
+from labsim.node import privdrop
+from labsim.node.nodeprog import stdlib_program
 
 RRType = Literal["A", "AAAA", "CNAME", "TXT", "MX", "NS", "SRV", "PTR"]
 Weight = Annotated[int, Field(ge=0, le=1_000_000)]
@@ -57,7 +57,7 @@ class Schema(NodeBase):
     zones: dict[ZoneName, Zone] = Field(min_length=1, max_length=256)
 
     @model_validator(mode="after")
-    def _owner_lengths(self) -> "Schema":
+    def _owner_lengths(self) -> Schema:
         for zone, z in self.zones.items():
             for owner in [*z.records, *z.weighted]:
                 if owner != "@" and len(owner) + 1 + len(zone) > MAX_NAME:
@@ -109,7 +109,7 @@ def zone_records(ctx: NodeContext, zone: str) -> list[tuple[str, int, str, str]]
         rows.append((owner, z.ttl if fo.ttl is None else fo.ttl, "LUA",
                      failover_lua(fo.type, fqdn, fo, sets, loc)))
     for node, nspec in plan.topology.nodes.items():
-        for i, name in enumerate(nspec.names):
+        for name in nspec.names:
             if zone_of(plan, name) != (ctx.name, zone):
                 continue
             owner = name.rstrip(".").lower()
@@ -155,7 +155,7 @@ def _expand(plan, rtype: str, value: str, loc) -> list[str]:
             raise PlanError(loc, f"{value!r} is neither an IPv{family} address nor a node") from None
         addrs = plan.nodes[value].addresses(family)
         if not addrs:
-            raise PlanError(loc, f"node {value!r} has no IPv{family} address for an {rtype} record")
+            raise PlanError(loc, f"node {value!r} has no IPv{family} address for an {rtype} record") from None
         return [str(a) for a in addrs]
     if addr.version != family:
         raise PlanError(loc, f"{value} is not an IPv{family} address")

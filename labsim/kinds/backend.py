@@ -12,19 +12,18 @@ bytes (transfers larger than a path MTU).
 from __future__ import annotations
 
 import json
+from ipaddress import ip_address
 from typing import Literal
 
 from pydantic import Field
 
-from ipaddress import ip_address
-
-from labsim.model.plan import PlanError
-from labsim.node.nodeprog import stdlib_program
-from labsim.model.topology import NodeBase, Strict
-from labsim.model.types import Body, HeaderName, HeaderValue, IPLiteral, TlsName, UrlPath
-from labsim.node.privdrop import GROUP, USER
 from labsim.kinds.base import Kind, NodeContext, Service, TcpProbe, TlsRequest
 from labsim.kinds.common import base_files, https_certificate
+from labsim.model.plan import PlanError
+from labsim.model.topology import NodeBase, Strict
+from labsim.model.types import Body, HeaderName, HeaderValue, IPLiteral, TlsName, UrlPath
+from labsim.node.nodeprog import stdlib_program
+from labsim.node.privdrop import GROUP, USER
 
 
 class Response(Strict):

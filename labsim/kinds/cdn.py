@@ -28,14 +28,23 @@ from urllib.parse import urlsplit
 
 from pydantic import Field
 
-from labsim.model.plan import PlanError
-from labsim.model.topology import NodeBase
-from labsim.model.types import OriginRef, HostHeader, TlsName
+from labsim.kinds import escape
 from labsim.kinds.base import Kind, NodeContext, Service, TcpProbe, TlsRequest
 from labsim.kinds.common import base_files, https_certificate
-from labsim.kinds import escape
-from labsim.kinds.proxy import (indent, is_dns_name, is_ip, nginx_args, nginx_listen, nginx_main,
-                    nginx_resolver, resolve_host, resolver_nameservers)
+from labsim.kinds.proxy import (
+    indent,
+    is_dns_name,
+    is_ip,
+    nginx_args,
+    nginx_listen,
+    nginx_main,
+    nginx_resolver,
+    resolve_host,
+    resolver_nameservers,
+)
+from labsim.model.plan import PlanError
+from labsim.model.topology import NodeBase
+from labsim.model.types import HostHeader, OriginRef, TlsName
 
 CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"  # with the lab CA appended (trust_lab_ca)
 TEMP_PATHS = ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")  # nginx makes them all

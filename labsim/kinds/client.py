@@ -17,10 +17,10 @@ from __future__ import annotations
 import json
 from typing import Literal
 
-from labsim.model.topology import Nat64Prefix, NodeBase, Strict
-from labsim.node.nodeprog import stdlib_program
 from labsim.kinds.base import FileProbe, Kind, NodeContext, Service
 from labsim.kinds.common import base_files
+from labsim.model.topology import Nat64Prefix, NodeBase, Strict
+from labsim.node.nodeprog import stdlib_program
 
 
 class ClatSpec(Strict):

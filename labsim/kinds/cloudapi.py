@@ -18,11 +18,11 @@ from typing import Literal
 
 from pydantic import Field
 
+from labsim.kinds.base import Kind, NodeContext, Service, TcpProbe, TlsRequest
+from labsim.kinds.common import base_files, https_certificate
 from labsim.model.plan import PlanError
 from labsim.model.topology import NodeBase
 from labsim.node.privdrop import GROUP, USER
-from labsim.kinds.base import Kind, NodeContext, Service, TcpProbe, TlsRequest
-from labsim.kinds.common import base_files, https_certificate
 
 
 class Schema(NodeBase):

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from ipaddress import ip_address
 
-from labsim.model.plan import PlanError
 from labsim.kinds import escape
 from labsim.kinds.base import NodeContext, TlsRequest
+from labsim.model.plan import PlanError
 
 NSSWITCH = """\
 # labsim: name resolution in this node is files, then DNS through resolv.conf

@@ -18,12 +18,12 @@ from typing import ClassVar, Literal
 
 from pydantic import Field
 
-from labsim.model.plan import PlanError
-from labsim.model.topology import NodeBase
-from labsim.model.types import ArgWord, EnvName, EnvValue, ImageRef
 from labsim.kinds.base import Kind, NodeContext, TcpProbe
 from labsim.kinds.common import base_files
 from labsim.kinds.process import probe_addresses
+from labsim.model.plan import PlanError
+from labsim.model.topology import NodeBase
+from labsim.model.types import ArgWord, EnvName, EnvValue, ImageRef
 
 
 class Schema(NodeBase):

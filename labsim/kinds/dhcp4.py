@@ -14,11 +14,11 @@ from typing import Literal
 
 from pydantic import Field
 
+from labsim.kinds.base import FileProbe, Kind, NodeContext, Service, run_dir
+from labsim.kinds.common import base_files
 from labsim.model.plan import PlanError
 from labsim.model.topology import NetName, NodeBase
 from labsim.model.types import IPv4Addr, NodeOrAddress
-from labsim.kinds.base import FileProbe, Kind, NodeContext, Service, run_dir
-from labsim.kinds.common import base_files
 
 V6ONLY_WAIT_MIN = 300  # RFC 8925 §3.4: MIN_V6ONLY_WAIT
 # Kea 2.2 has no option to drop root: it runs as Debian's unit runs it (User=_kea with the

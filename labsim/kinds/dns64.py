@@ -18,17 +18,16 @@ What an implementation cannot honour (a prefix length, exclusion) is an error at
 
 from __future__ import annotations
 
-from ipaddress import IPv6Network
 from typing import Literal
 
 from pydantic import Field
 
-from labsim.model.topology import Nat64Prefix, NodeBase
-from labsim.model.types import IPv6Net
 from labsim.kinds.base import Kind, NodeContext, Service
 from labsim.kinds.dns64_impl import IMPLEMENTATIONS, Implementation
 from labsim.kinds.dns64_impl.common import dns64_prefix, stub_zones
 from labsim.kinds.dns64_impl.unbound import UNBOUND_DEFAULT_ZONES, default_zones_covering
+from labsim.model.topology import Nat64Prefix, NodeBase
+from labsim.model.types import IPv6Net
 
 # what other modules import from here (the helpers live with the implementations)
 __all__ = ["Dns64", "Schema", "ImplementationName", "dns64_prefix", "stub_zones",

@@ -11,14 +11,14 @@ from __future__ import annotations
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from typing import Literal
 
-from labsim.model.plan import PlanError
 from pydantic import field_validator
 
+from labsim.kinds.base import CommandProbe, Kind, LinkProbe, NodeContext, Service, run_dir
+from labsim.kinds.common import base_files
+from labsim.model.plan import PlanError
 from labsim.model.topology import WELL_KNOWN_PREFIX, Nat64Prefix, NodeBase, Topology, is_global_ipv4
 from labsim.model.types import IPv4Net
 from labsim.node.privdrop import GROUP, USER, tayga_argv
-from labsim.kinds.base import CommandProbe, Kind, LinkProbe, NodeContext, Service, run_dir
-from labsim.kinds.common import base_files
 
 TUN = "nat64"
 TUN_BATCH = "tun.ip"  # `ip -batch` file: the TUN up, its addresses and routes

@@ -15,7 +15,8 @@ node's `env` on top. Without `user` the program runs as root with labsim's envir
 directory (the same path inside the node on both runtimes). `files` are written there
 before setup, byte for byte: a script's `${dir}` or a template's `{dir}` is the file's own
 text. A file named in `expand_dir` has `{dir}` in its text replaced too (a config file
-naming paths in the node's directory, whose path holds the lab's name). `workdir` defaults to `{dir}/work`; a relative workdir lies under `{dir}` and
+naming paths in the node's directory, whose path holds the lab's name). `workdir` defaults to `{dir}/work`;
+a relative workdir lies under `{dir}` and
 is created before setup (owned by `user`, mode 0750), an absolute one must exist.
 
 `setup` commands run once, in order, before the program starts, wrapped like it (so an
@@ -38,11 +39,11 @@ from typing import Annotated, Literal
 
 from pydantic import Field, ValidationInfo, field_validator
 
+from labsim.kinds.base import IPAddress, Kind, NodeContext, Service, TcpProbe
+from labsim.kinds.common import base_files
 from labsim.model.plan import PlanError
 from labsim.model.topology import NodeBase
 from labsim.model.types import ArgWord, Body, DirPath, EnvName, EnvValue, FileName, PackageName, UserName
-from labsim.kinds.base import IPAddress, Kind, NodeContext, Service, TcpProbe
-from labsim.kinds.common import base_files
 
 DIR = "{dir}"  # stands for the node's own directory
 DEFAULT_WORKDIR = "work"  # relative to the node directory

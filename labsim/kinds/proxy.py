@@ -25,17 +25,16 @@ of has no IPv6; a DNS64 resolver's synthesized AAAA would lead back to a NAT64).
 from __future__ import annotations
 
 import re
-from ipaddress import ip_address
 from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 
+from labsim.kinds import escape
+from labsim.kinds.base import IPAddress, Kind, NodeContext, Service, TcpProbe
+from labsim.kinds.common import base_files, nameserver_addresses
 from labsim.model.plan import PlanError
 from labsim.model.topology import NodeBase
 from labsim.model.types import UpstreamRef, is_ip_literal
-from labsim.kinds.base import IPAddress, Kind, NodeContext, Service, TcpProbe
-from labsim.kinds.common import base_files, nameserver_addresses
-from labsim.kinds import escape
 
 STREAM_MODULE = "/usr/lib/nginx/modules/ngx_stream_module.so"
 DNS_NAME = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9])?\.)+"

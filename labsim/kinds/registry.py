@@ -7,8 +7,8 @@ from labsim.kinds.authdns import AuthDns
 from labsim.kinds.backend import Backend
 from labsim.kinds.base import Kind
 from labsim.kinds.cdn import Cdn
-from labsim.kinds.cloudapi import CloudApi
 from labsim.kinds.client import Client
+from labsim.kinds.cloudapi import CloudApi
 from labsim.kinds.container import Container
 from labsim.kinds.dhcp4 import Dhcp4
 from labsim.kinds.dns64 import Dns64

@@ -10,12 +10,12 @@ from __future__ import annotations
 import json
 from typing import Literal
 
+from labsim.kinds.base import FileProbe, Kind, NodeContext, Service
+from labsim.kinds.common import base_files
 from labsim.model.topology import NodeBase
 from labsim.node.nodeprog import stdlib_program
 from labsim.node.privdrop import GROUP, USER
 from labsim.ra import RaSpec, pref64_config, pref64_prefix, ra_networks, radvd_conf, rdnss_addresses
-from labsim.kinds.base import FileProbe, Kind, NodeContext, Service
-from labsim.kinds.common import base_files
 
 
 class Schema(NodeBase):

@@ -7,8 +7,9 @@ puts their daemons under load does not, and this is the figure that shows it for
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 from labsim.runtime.state import alive
 
@@ -18,7 +19,7 @@ class CpuWait:
     wait_ns: int  # runnable, not running
     slices: int  # times on a CPU
 
-    def __sub__(self, other: "CpuWait") -> "CpuWait":
+    def __sub__(self, other: CpuWait) -> CpuWait:
         return CpuWait(self.wait_ns - other.wait_ns, self.slices - other.slices)
 
     def per_slice_us(self) -> float | None:

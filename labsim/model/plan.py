@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import ipaddress
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from ipaddress import IPv4Interface, IPv6Interface, IPv4Network, IPv6Network, ip_address, ip_network
-from typing import Any, Callable
+from ipaddress import IPv4Interface, IPv4Network, IPv6Interface, IPv6Network, ip_address, ip_network
+from typing import Any
 
 from labsim.model.topology import NodeBase, Topology
 

@@ -8,14 +8,23 @@ A topology is a set of L2 networks (each with an IPv6 and/or IPv4 prefix) and no
 from __future__ import annotations
 
 import ipaddress
-from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
+from ipaddress import IPv4Address, IPv4Network, IPv6Network
 from typing import Annotated, Literal
 
-from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, SerializeAsAny, StringConstraints,
-                      model_validator)
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SerializeAsAny, StringConstraints, model_validator
 
-from labsim.model.types import (Description, HostName, IPv4Addr, IPv4Net, IPv6Addr, IPv6Net, NodeOrAddress,
-                    ResolvOption, RouteDestination, SearchDomain)
+from labsim.model.types import (
+    Description,
+    HostName,
+    IPv4Addr,
+    IPv4Net,
+    IPv6Addr,
+    IPv6Net,
+    NodeOrAddress,
+    ResolvOption,
+    RouteDestination,
+    SearchDomain,
+)
 
 LabName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,15}$")]
 NodeName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{0,30}$")]
@@ -54,7 +63,7 @@ class Network(Strict):
     docker: DockerNetwork | None = None  # a Docker network instead of a hub bridge + veths
 
     @model_validator(mode="after")
-    def _has_a_prefix(self) -> "Network":
+    def _has_a_prefix(self) -> Network:
         if self.ipv6 is None and self.ipv4 is None:
             raise ValueError("a network needs an 'ipv6' or an 'ipv4' prefix (or both)")
         return self

@@ -129,7 +129,8 @@ class Dhcp4Client:
         for argv in cmds:
             subprocess.run(argv, check=True, capture_output=True, timeout=10)
         self.state = "bound"
-        self.facts.update({"address": str(iface.ip), "prefixlen": iface.network.prefixlen, "router": str(router) if router else None,
+        self.facts.update({"address": str(iface.ip), "prefixlen": iface.network.prefixlen,
+                           "router": str(router) if router else None,
                            "lease": ack.u32(OPT_LEASE), "server": str(ack.addr_opt(OPT_SERVER))})
 
     def _ask(self, s: socket.socket, packet: bytes, xid: int, want: int, deadline_s: float) -> Reply:
@@ -142,7 +143,7 @@ class Dhcp4Client:
             s.settimeout(left)
             try:
                 data = s.recv(2048)
-            except socket.timeout:
+            except TimeoutError:
                 continue
             try:
                 r = parse(data)

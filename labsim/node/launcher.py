@@ -3,7 +3,8 @@ from inside the container, so each costs a fork instead of a `docker exec` (~50 
 dockerd, containerd and runc per command on this host).
 
 It is the container's own command (under tini), run as a script on the image's python3
-(`python3 -I -S -X frozen_modules=on .../labsim/node/launcher.py`), so everything it starts has exactly what a `docker exec`
+(`python3 -I -S -X frozen_modules=on .../labsim/node/launcher.py`), so everything it starts has exactly what a
+`docker exec`
 gets: the container's namespaces, capabilities, seccomp and AppArmor profile, cgroup,
 rlimits and (read from its init) environment. Nothing from the host is handed to it but
 argv lists. It imports only modules built into the interpreter (`_socket`, `select`,
@@ -30,12 +31,12 @@ is forked twice (its parent becomes the container's init, tini, which reaps it a
 reaps an exec'd process), runs in its own session, output appended to LOG.
 """
 
-import os
-import sys
-import select
-import time
 import _signal
 import _socket
+import os
+import select
+import sys
+import time
 
 NAME = b"\0labsim-node-agent"
 CHUNK = 65536  # data message size (well under the socket's send buffer)
@@ -66,7 +67,7 @@ def recv_blob(sock, n: int) -> bytes:
 def _json_str(text: str) -> str:
     out = []
     for ch in text:
-        out.append(ch if ch >= " " and ch not in '"\\' else "\\u%04x" % ord(ch))
+        out.append(ch if ch >= " " and ch not in '"\\' else f"\\u{ord(ch):04x}")
     return '"' + "".join(out) + '"'
 
 
@@ -171,8 +172,8 @@ def _run(sock, timeout: float, n_in: int | None, argv: list[bytes]) -> None:
     out, err = bytes(bufs[out_r]), bytes(bufs[err_r])
     if failed:
         code, err = failed[0], (failed[1] + "\n").encode()
-    head = '{"code": %d, "timeout": %s, "out": %d, "err": %d}' % (
-        code, "true" if timed_out else "false", len(out), len(err))
+    head = (f'{{"code": {code:d}, "timeout": {"true" if timed_out else "false"}, '
+            f'"out": {len(out):d}, "err": {len(err):d}}}')
     send(sock, head.encode(), out, err)
 
 
@@ -198,7 +199,7 @@ def _spawn(sock, log: bytes, argv: list[bytes]) -> None:
     os.waitpid(pid, 0)
     failed = _exec_error(x_r, argv[0])
     if failed:
-        send(sock, ('{"error": %s, "code": %d}' % (_json_str(failed[1]), failed[0])).encode())
+        send(sock, f'{{"error": {_json_str(failed[1])}, "code": {failed[0]:d}}}'.encode())
     else:
         send(sock, b'{"ok": true}')
 

@@ -21,7 +21,7 @@ node's own resolver from the host is `labsim.checks.nat64discovery`.
 
 from __future__ import annotations
 
-from ipaddress import IPv4Address, IPv6Address, IPv6Network, ip_address, ip_network
+from ipaddress import IPv4Address, IPv6Address, IPv6Network, ip_network
 
 PREFIX_LENGTHS = (96, 64, 56, 48, 40, 32)  # RFC 7050 §3 searches in this order
 U_OCTET = 8  # byte index of bits 64-71
@@ -49,7 +49,7 @@ def embed(ipv4: IPv4Address | str, prefix: IPv6Network | str) -> IPv6Address:
     out = bytearray(net.network_address.packed)
     if out[U_OCTET]:
         raise ValueError(f"{net}: bits 64-71 (the u octet) of a NAT64 prefix must be zero (RFC 6052 §2.2)")
-    for pos, byte in zip(_v4_bytes(net.prefixlen), v4.packed):
+    for pos, byte in zip(_v4_bytes(net.prefixlen), v4.packed, strict=True):
         out[pos] = byte
     return IPv6Address(bytes(out))
 

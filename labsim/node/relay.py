@@ -40,7 +40,7 @@ class UdpRelay(asyncio.DatagramProtocol):
             await loop.sock_sendall(s, data)
             try:
                 reply = await asyncio.wait_for(loop.sock_recv(s, 65535), 10)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 return
         self.transport.sendto(reply, client)
 

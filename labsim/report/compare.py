@@ -8,15 +8,14 @@ import base64
 import html
 import io
 import json
-
 from dataclasses import dataclass
 
 from rich.console import Console
 from rich.table import Table
 
 from labsim.checks.result import dump
-from labsim.measure.compare import VariantResult
 from labsim.checks.stats import cdf
+from labsim.measure.compare import VariantResult
 
 COLUMNS = ("p50", "p90", "p95", "p99", "max", "mean", "min")
 RATIOS = ("p50", "p95")
@@ -125,7 +124,7 @@ def figure(name: str, results: list[VariantResult]):
     fig = Figure(figsize=(9, 5), dpi=110)
     ax = fig.subplots()
     for i, r in enumerate(results):
-        ok = [m for m, e in zip(r.samples_ms, r.errors) if e is None]
+        ok = [m for m, e in zip(r.samples_ms, r.errors, strict=True) if e is None]
         if ok:
             xs, ys = cdf([max(m, 0.01) for m in ok])
             colour, dash = style(i)

@@ -7,9 +7,20 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from labsim.checks.result import (CheckResult, DnsResult, ExecResult, HttpResult, MeasureResult, PingResult,
-                             PmtuResult, ResolveResult, TcpResult, TlsResult)
+from labsim.checks.result import (
+    CheckResult,
+    DnsResult,
+    ExecResult,
+    HttpResult,
+    MeasureResult,
+    PingResult,
+    PmtuResult,
+    ResolveResult,
+    TcpResult,
+    TlsResult,
+)
 from labsim.scenario.runner import ScenarioResult, StepResult
+
 
 def key_facts(r: CheckResult) -> list[tuple[str, object]]:
     """The facts a reader scans a row for, per check."""

@@ -23,7 +23,8 @@ def to_xml(results: list[ScenarioResult]) -> str:
                                  name=f"{s.index + 1:02d} {s.title}", time=f"{s.duration_ms / 1000:.3f}")
             if not s.passed:
                 bad = [o for o in s.outcomes if not o.passed]
-                msg = "; ".join(f"{o.what}: expected {o.expected}, got {o.actual}" for o in bad) or (s.error or "failed")
+                msg = ("; ".join(f"{o.what}: expected {o.expected}, got {o.actual}" for o in bad)
+                       or (s.error or "failed"))
                 fail = ET.SubElement(case, "failure", message=msg[:500])
                 reason = s.result.reason.value if s.result and s.result.reason else ""
                 fail.text = f"{msg}\nreason: {reason}\ndetail: {s.result.detail if s.result else ''}"

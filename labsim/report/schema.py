@@ -19,9 +19,9 @@ from typing import Any
 from pydantic import TypeAdapter
 
 from labsim.checks.reasons import Reason
+from labsim.report.compare import BenchReport
 from labsim.review.run import EndpointReport
 from labsim.scenario.runner import ScenarioResult
-from labsim.report.compare import BenchReport
 
 SCHEMA_ID = "https://labsim.invalid/schema/results.schema.json"
 REPORTS: dict[str, Any] = {

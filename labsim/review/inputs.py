@@ -10,8 +10,8 @@ from pathlib import Path
 
 from labsim.errors import InputError, InputErrors
 from labsim.inputfiles import MAX_HAR_BYTES, read_text
-from labsim.scenario import fields
 from labsim.review.urls import endpoint_url  # http(s), ws(s) and tcp://HOST:PORT
+from labsim.scenario import fields
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 MAX_ENDPOINTS = 10_000

@@ -12,11 +12,12 @@ labsim.review.matrix.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
-from pathlib import Path
 from dataclasses import dataclass, field
-from typing import Any, Callable, Literal
+from pathlib import Path
+from typing import Any, Literal
 
 from pydantic import ValidationError
 
@@ -25,11 +26,11 @@ from labsim.checks.reasons import Reason
 from labsim.checks.result import AnyResult, CheckResult, dump
 from labsim.errors import InputError
 from labsim.loader import LoadedLab, plan_lab
+from labsim.review.inputs import Endpoint, endpoints_from, parse_resolve  # noqa: F401 - the CLI's imports
 from labsim.scenario.capture import Capture, StepCapture
 from labsim.scenario.expect import status_of
 from labsim.scenario.load import lab_name_for
 from labsim.scenario.model import HttpParams
-from labsim.review.inputs import Endpoint, endpoints_from, parse_resolve  # noqa: F401 - the CLI's imports
 from labsim.scenario.session import lab_session
 
 NETWORKS = ("dns64-nat64", "ipv6-only")

@@ -16,13 +16,14 @@ from __future__ import annotations
 import socket
 import subprocess
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING, ClassVar, Iterable
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, ClassVar
 
 from labsim.errors import RuntimeOpError
 
 if TYPE_CHECKING:
-    from labsim.model.plan import IfacePlan, RoutePlan
     from labsim.loader import LoadedLab
+    from labsim.model.plan import IfacePlan, RoutePlan
     from labsim.runtime.state import LabState
 
 # capabilities a topology may need (and a runtime may have)
@@ -40,18 +41,18 @@ class Runtime(ABC):
     python: ClassVar[str | None] = None
 
     @abstractmethod
-    def __init__(self, state: "LabState"): ...
+    def __init__(self, state: LabState): ...
 
     # -- class level: no lab instance needed ----------------------------------------------
     # Every registered runtime overrides these four (tests/unit/test_runtime_registry.py); the
     # defaults suit a runtime that leaves nothing on the host (a test double).
     @classmethod
-    def check_environment(cls, loaded: "LoadedLab") -> None:
+    def check_environment(cls, loaded: LoadedLab) -> None:
         """What this runtime needs on the host for this lab (binaries, a daemon), checked
         before anything is created; raises EnvironmentMissingError."""
 
     @classmethod
-    def destroy_state(cls, state: "LabState") -> list[str]:
+    def destroy_state(cls, state: LabState) -> list[str]:
         """Remove everything `state` lists (and what is labelled or named for its lab), from
         the state file alone; returns what was removed. Removes the state last."""
         state.forget()
@@ -69,7 +70,7 @@ class Runtime(ABC):
         raise RuntimeOpError(f"the {cls.name} runtime has no interactive exec")
 
     # -- one lab -----------------------------------------------------------------------------
-    def prepare(self, loaded: "LoadedLab") -> None:
+    def prepare(self, loaded: LoadedLab) -> None:
         """Read what this runtime needs from the lab before `create_hub` (images, networks)."""
 
     def create_nodes(self, nodes: dict[str, dict[str, str]]) -> None:

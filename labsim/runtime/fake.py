@@ -23,8 +23,8 @@ from __future__ import annotations
 
 import socket as socketlib
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Union
 
 from labsim.model.plan import IfacePlan, RoutePlan
 from labsim.runtime.base import Runtime
@@ -60,11 +60,13 @@ class Reply:
     returncode: int = 0
 
     def completed(self, argv: list[str]) -> subprocess.CompletedProcess:
-        enc = (lambda v: v.encode() if isinstance(v, str) else v)
+        def enc(v: str | bytes) -> bytes:
+            return v.encode() if isinstance(v, str) else v
+
         return subprocess.CompletedProcess(argv, self.returncode, enc(self.stdout), enc(self.stderr))
 
 
-Call = Union[Exec, Spawn, Datagram]
+Call = Exec | Spawn | Datagram
 Handler = Callable[[Call], object]
 
 
@@ -72,7 +74,7 @@ class FakeSocket:
     """A datagram socket whose sends go to the handler; replies come back through a real
     socket pair, so callers that wait with select() (dnspython) wait as they would."""
 
-    def __init__(self, runtime: "FakeRuntime", node: str, family: int):
+    def __init__(self, runtime: FakeRuntime, node: str, family: int):
         self._runtime, self._node, self.family = runtime, node, family
         self.type = socketlib.SOCK_DGRAM
         self._mine, self._peer = socketlib.socketpair(socketlib.AF_UNIX, socketlib.SOCK_DGRAM)
@@ -101,7 +103,7 @@ class FakeSocket:
         self._mine.close()
         self._peer.close()
 
-    def __enter__(self) -> "FakeSocket":
+    def __enter__(self) -> FakeSocket:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -134,7 +134,7 @@ class NetnsRuntime(Runtime):
         whole (growing) state file and a thread start."""
         todo = [(self.ns(n), s) for n, s in sysctls.items()]
         self.state.record(namespaces=[ns for ns, _ in todo], paths=[str(NETNS_ETC / ns) for ns, _ in todo])
-        for (ns, _), sock in zip(todo, nsutil.create_netns_many(todo, keep=True)):
+        for (ns, _), sock in zip(todo, nsutil.create_netns_many(todo, keep=True), strict=True):
             self._rtnl[ns] = links.Rtnl(sock)
 
     def create_node(self, node: str, sysctls: dict[str, str]) -> None:

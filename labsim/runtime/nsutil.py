@@ -14,7 +14,8 @@ import os
 import socket
 import threading
 import time
-from typing import TYPE_CHECKING, Callable, TypeVar
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TypeVar
 
 from labsim.errors import RuntimeOpError
 

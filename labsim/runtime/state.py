@@ -61,7 +61,7 @@ class LabState:
 
     # -- lifecycle -------------------------------------------------------------------
     @classmethod
-    def claim(cls, lab: str, runtime: str, topology: str, extra: dict[str, Any] | None = None) -> "LabState":
+    def claim(cls, lab: str, runtime: str, topology: str, extra: dict[str, Any] | None = None) -> LabState:
         """Create the lab's directory atomically; fails if a lab of that name exists."""
         from labsim.errors import LabExistsError
 
@@ -78,7 +78,7 @@ class LabState:
         return st
 
     @classmethod
-    def load(cls, lab: str) -> "LabState":
+    def load(cls, lab: str) -> LabState:
         data = json.loads((RUN_DIR / lab / "state.json").read_text())
         return cls(**data)
 

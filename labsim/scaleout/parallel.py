@@ -14,12 +14,12 @@ from __future__ import annotations
 import multiprocessing
 import signal
 import time
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from typing import Callable
 
+from labsim.scaleout.estimate import longest_first, scenario_s
 from labsim.scenario.load import LoadedScenario
 from labsim.scenario.runner import ScenarioResult
-from labsim.scaleout.estimate import longest_first, scenario_s
 
 STOP_WAIT_S = 90  # a worker tearing its lab down after SIGTERM
 

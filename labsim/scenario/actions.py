@@ -7,18 +7,28 @@ import dataclasses
 import ipaddress
 from pathlib import Path
 
-from labsim.errors import LabsimError
 from labsim.bringup.impair import UNDROP_SCRIPT, drop_script
-from labsim.kinds import registry
-from labsim.kinds.authdns import zone_of
+from labsim.bringup.lab import spawn_services
 from labsim.bringup.labca import LabCA
 from labsim.bringup.readiness import wait_ready
-from labsim.bringup.lab import spawn_services
+from labsim.errors import LabsimError
+from labsim.kinds import registry
+from labsim.kinds.authdns import zone_of
 from labsim.runtime.processes import stop_processes
 from labsim.runtime.state import LabState, alive
-from labsim.scenario.model import (ClampMss, DropAction, MoveAddress, NodeAction, ReissueCert, SetPref64, SetRecord,
-                    StartAction, StopAction)
+from labsim.scenario.model import (
+    ClampMss,
+    DropAction,
+    MoveAddress,
+    NodeAction,
+    ReissueCert,
+    SetPref64,
+    SetRecord,
+    StartAction,
+    StopAction,
+)
 from labsim.scenario.session import LabSession
+
 
 class ActionError(LabsimError):
     exit_code = 3

@@ -168,7 +168,7 @@ def _spawn(runtime, files: dict[str, Path], bound: list[str], ring: bool = False
         argv += ["-Z", user.pw_name] if user is not None else []
         pids[node] = runtime.spawn(node, "capture", argv, host=True)
     deadline = time.monotonic() + READY_WAIT_S
-    for node, path in files.items():  # with -W, tcpdump numbers the files: path0, path1, ...
+    for path in files.values():  # with -W, tcpdump numbers the files: path0, path1, ...
         first = path.with_name(path.name + "0") if ring else path
         while time.monotonic() < deadline and not (first.exists() and first.stat().st_size >= PCAP_HEADER):
             time.sleep(0.01)
@@ -185,7 +185,7 @@ def _capture_user():
 def summarize(path: Path) -> str:
     """'12 pkts; SYN to [a]:443 x3, no SYN-ACK; 5 retransmissions; ICMPv6 PTB x2' (scapy)."""
     try:
-        from scapy.all import ICMP, ICMPv6PacketTooBig, ICMPv6DestUnreach, IP, IPv6, TCP, UDP, DNS, PcapReader
+        from scapy.all import DNS, ICMP, IP, TCP, UDP, ICMPv6DestUnreach, ICMPv6PacketTooBig, IPv6, PcapReader
     except ImportError:  # scapy is a dependency; a broken install still leaves the pcap
         return "scapy missing: read the pcap with tcpdump -r"
     syns, synacks, rsts, icmp = Counter(), 0, 0, Counter()

@@ -16,8 +16,20 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from labsim.checks.reasons import Reason
-from labsim.checks.result import (RESULTS, CheckResult, DnsResult, ExecResult, HttpResult, LearntResult,
-                             MeasureResult, PmtuResult, ResolveResult, TcpResult, TlsResult, dump)
+from labsim.checks.result import (
+    RESULTS,
+    CheckResult,
+    DnsResult,
+    ExecResult,
+    HttpResult,
+    LearntResult,
+    MeasureResult,
+    PmtuResult,
+    ResolveResult,
+    TcpResult,
+    TlsResult,
+    dump,
+)
 from labsim.checks.stats import Stats
 
 IPNet = ipaddress.IPv4Network | ipaddress.IPv6Network

@@ -17,7 +17,16 @@ from labsim.inputfiles import read_text, relative_path
 from labsim.loader import LoadedLab, build_lab, load_lab_text
 from labsim.model.yamlpos import Loc, SourceMap, format_loc, parse_yaml
 from labsim.scenario.fields import MAX_BODY
-from labsim.scenario.model import CHECK_PARAMS, STEP_KEYS, DropAction, MoveAddress, Scenario, SetRecord, Step, step_model
+from labsim.scenario.model import (
+    CHECK_PARAMS,
+    STEP_KEYS,
+    DropAction,
+    MoveAddress,
+    Scenario,
+    SetRecord,
+    Step,
+    step_model,
+)
 
 
 @dataclass(frozen=True)
@@ -181,7 +190,7 @@ def _cross_check_step(loc: Loc, s: object, lab: LoadedLab, smap: SourceMap) -> N
                     if v not in nodes:
                         raise smap.error(loc, f"{v!r} is neither an IPv{family} address nor a node") from None
                     if not nodes[v].addresses(family):
-                        raise smap.error(loc, f"node {v!r} has no IPv{family} address for an {s.type} record")
+                        raise smap.error(loc, f"node {v!r} has no IPv{family} address for an {s.type} record") from None
     if isinstance(s, DropAction):
         for ref in (s.to, s.source):
             if ref is not None and ref not in nodes:

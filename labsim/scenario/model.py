@@ -80,7 +80,7 @@ class SetRecord(Strict):
         return out
 
     @model_validator(mode="after")
-    def _one(self) -> "SetRecord":
+    def _one(self) -> SetRecord:
         if (self.values is None) == (self.weights is None):
             raise ValueError("give either 'values' or 'weights'")
         for w in (self.weights or {}).values():
@@ -113,7 +113,7 @@ class DropAction(Strict):
     icmp: list[Literal["packet-too-big", "frag-needed"]] = Field(default_factory=list)
 
     @model_validator(mode="after")
-    def _what(self) -> "DropAction":
+    def _what(self) -> DropAction:
         if self.icmp:  # to/from optional: without them, every such error through the node
             if self.proto != "any" or self.port is not None:
                 raise ValueError("'icmp' names the packets itself: no 'proto' or 'port' with it")
@@ -239,7 +239,7 @@ class Step(Strict):
         return {**rest, "kind": key, "spec": spec}
 
     @model_validator(mode="after")
-    def _expectations_apply(self) -> "Step":
+    def _expectations_apply(self) -> Step:
         bad = inapplicable(self.expect, self.kind) if self.expect and self.kind in CHECKS else []
         if bad:  # a `dns` result has no status: expecting one could only ever fail
             raise ValueError(f"a {self.kind} check has no {', '.join(bad)} to expect")
@@ -255,7 +255,8 @@ class Step(Strict):
         if self.name:
             return self.name
         s = self.spec
-        target = getattr(s, "url", None) or getattr(s, "name", None) or getattr(s, "host", None) or getattr(s, "node", "")
+        target = (getattr(s, "url", None) or getattr(s, "name", None) or getattr(s, "host", None)
+                  or getattr(s, "node", ""))
         return f"{self.kind} {target}"
 
 

@@ -9,9 +9,10 @@ and timestamp resolution stay as tcpdump wrote them); no packet is parsed. At mo
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Iterator
+from typing import BinaryIO
 
 HEADER = 24
 RECORD = 16

@@ -11,16 +11,17 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Literal
+from typing import Literal
 
 from labsim.checks import CHECKS, AnyResult, CheckResult
 from labsim.checks.result import Rounded, dump
 from labsim.errors import LabsimError
 from labsim.scenario import actions
-from labsim.scenario.expect import Outcome, evaluate, hopeless, observed_value
 from labsim.scenario.capture import Capture, ScenarioCapture
+from labsim.scenario.expect import Outcome, evaluate, hopeless, observed_value
 from labsim.scenario.load import LoadedScenario
 from labsim.scenario.model import Step
 from labsim.scenario.session import LabSession, lab_session

@@ -13,14 +13,15 @@ from __future__ import annotations
 
 import dataclasses
 import sys
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable, Iterator
+from typing import TYPE_CHECKING
 
 from labsim.bringup import lab as labmod
+from labsim.bringup.lab import node_context
 from labsim.kinds import registry
 from labsim.kinds.base import NodeContext
-from labsim.bringup.lab import node_context
 from labsim.loader import LoadedLab
 from labsim.runtime.base import Runtime
 from labsim.runtime.state import LabState
@@ -33,7 +34,7 @@ if TYPE_CHECKING:  # the checks (~0.1 s of pydantic models to import) only where
 @contextmanager
 def lab_session(loaded: LoadedLab, runtime: str = "netns", *, keep: bool = False,
                 progress: Callable[[str], None] | None = None, ready_timeout: float = 15.0,
-                keep_on_failure: bool = False) -> Iterator["LabSession"]:
+                keep_on_failure: bool = False) -> Iterator[LabSession]:
     """Bring `loaded` up on `runtime` and yield it; take it down however the block exits,
     unless `keep` (`labsim up`, `run --keep`: the lab stays until `labsim down`).
 

@@ -10,11 +10,19 @@ agree on what an empty `exclude` means.
 
 from __future__ import annotations
 
+from labsim.kinds import escape
 from labsim.kinds.base import NodeContext, Service, run_dir
 from labsim.kinds.common import base_files
-from labsim.kinds import escape
-from labsim.kinds.dns64_impl.common import (IPV4ONLY, Implementation, dns64_prefix, ipv4only_zone_file, listen_addresses,
-                     register, stub_zones, uplink_forwarders)
+from labsim.kinds.dns64_impl.common import (
+    IPV4ONLY,
+    Implementation,
+    dns64_prefix,
+    ipv4only_zone_file,
+    listen_addresses,
+    register,
+    stub_zones,
+    uplink_forwarders,
+)
 
 
 def _list(items: list[str]) -> str:

@@ -11,10 +11,10 @@ from __future__ import annotations
 from ipaddress import IPv4Address, IPv6Network
 from typing import ClassVar
 
-from labsim.model.plan import PlanError
 from labsim.kinds.authdns import zone_of
 from labsim.kinds.base import DnsProbe, NodeContext, Probe, Service
 from labsim.kinds.nat64 import SLIRP_DNS4, SLIRP_DNS6, uplink_node
+from labsim.model.plan import PlanError
 
 # RFC 7050 §2.2 / RFC 8880: the well-known name and its two A records
 IPV4ONLY = "ipv4only.arpa"

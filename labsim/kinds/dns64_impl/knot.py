@@ -33,11 +33,20 @@ are unsigned and there is no way out.
 
 from __future__ import annotations
 
+from labsim.kinds import escape
 from labsim.kinds.base import CommandProbe, NodeContext, Probe, Service, run_dir
 from labsim.kinds.common import base_files
-from labsim.kinds import escape
-from labsim.kinds.dns64_impl.common import (IPV4ONLY, IPV4ONLY_ADDRS, IPV4ONLY_TTL, Implementation, dns64_prefix,
-                     listen_addresses, register, stub_zones, uplink_forwarders)
+from labsim.kinds.dns64_impl.common import (
+    IPV4ONLY,
+    IPV4ONLY_ADDRS,
+    IPV4ONLY_TTL,
+    Implementation,
+    dns64_prefix,
+    listen_addresses,
+    register,
+    stub_zones,
+    uplink_forwarders,
+)
 
 SELF = "127.0.0.170"  # the back's address: a loopback address of the node's own
 BACK = "stub"  # the back's run directory, inside the node's

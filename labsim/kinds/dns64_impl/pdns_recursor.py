@@ -3,18 +3,26 @@
 Its native DNS64 copies the IPv4 address into the last 32 bits of the prefix: /96 only.
 It has no AAAA exclusion of its own: with `exclude`, a `postresolve` Lua hook drops the
 excluded AAAA records and, when none is left, asks the recursor to synthesize.
-`ipv4only.arpa` is an `auth-zones` zone, which the native DNS64 synthesizes from. No root hints (`hint-file=no`), no security polling, no DNSSEC processing,
+`ipv4only.arpa` is an `auth-zones` zone, which the native DNS64 synthesizes from. No root hints
+(`hint-file=no`), no security polling, no DNSSEC processing,
 and `dont-query` emptied (its default lists 2001:db8::/32 and the private ranges labs use).
 """
 
 from __future__ import annotations
 
+from labsim.kinds import escape
 from labsim.kinds.base import NodeContext, Service, run_dir
 from labsim.kinds.common import base_files
-from labsim.kinds import escape
-from labsim.kinds.dns64_impl.common import (IPV4ONLY, Implementation, dns64_prefix, ipv4only_zone_file, listen_addresses,
-                     register, stub_zones, uplink_forwarders)
-
+from labsim.kinds.dns64_impl.common import (
+    IPV4ONLY,
+    Implementation,
+    dns64_prefix,
+    ipv4only_zone_file,
+    listen_addresses,
+    register,
+    stub_zones,
+    uplink_forwarders,
+)
 
 EXCLUDE_SCRIPT = "dns64-exclude.lua"
 USER = "pdns"  # the Debian package's own user

@@ -10,11 +10,18 @@ range (`dns64-ignore-aaaa` takes names, not address ranges), so `exclude` is ref
 
 from __future__ import annotations
 
+from labsim.kinds import escape
 from labsim.kinds.base import NodeContext, Service
 from labsim.kinds.common import base_files
-from labsim.kinds import escape
-from labsim.kinds.dns64_impl.common import (IPV4ONLY, Implementation, dns64_prefix, ipv4only_zone_file, register, stub_zones,
-                     uplink_forwarders)
+from labsim.kinds.dns64_impl.common import (
+    IPV4ONLY,
+    Implementation,
+    dns64_prefix,
+    ipv4only_zone_file,
+    register,
+    stub_zones,
+    uplink_forwarders,
+)
 
 # Zones unbound answers itself by default (unbound.conf(5), local-zone, "default zones"):
 # special-use names and the AS112/RFC 6303 reverse zones, documentation ranges included.

@@ -12,8 +12,8 @@ import subprocess
 import time
 
 from labsim.errors import RuntimeOpError
-from labsim.runtime import nsutil
 from labsim.node.launcher import MAX_MSG, NAME, recv_blob, send
+from labsim.runtime import nsutil
 
 UCRED = struct.Struct("3i")  # pid, uid, gid
 CONNECT_S = 5.0  # the launcher listens within ~50 ms of the container's start

@@ -98,7 +98,7 @@ def read_frames(sock: socket.socket, deadline: float) -> tuple[bytes, bytes]:
         sock.settimeout(left)
         try:
             chunk = sock.recv(65536)
-        except socket.timeout as exc:
+        except TimeoutError as exc:
             raise TimeoutError from exc
         if not chunk:
             break

@@ -34,18 +34,30 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 from labsim import __version__
 from labsim.errors import EnvironmentMissingError, RuntimeOpError
-from labsim.runtime.docker.image_pip import pip_install
 from labsim.runtime.docker.apt_sources import AptSource, debian_archive, image_sources
 from labsim.runtime.docker.client import docker_client as client
-from labsim.runtime.docker.image_spec import (BASE_REPO, IMAGE_REPO, LABEL_BASE, LABEL_PACKAGES, LABEL_VERSION,
-                         ONLINE_BASE, SUITE, base_hash, docker_dir, image_name, packages,
-                         packages_hash, python_requirements)
+from labsim.runtime.docker.image_pip import pip_install
+from labsim.runtime.docker.image_spec import (
+    BASE_REPO,
+    IMAGE_REPO,
+    LABEL_BASE,
+    LABEL_PACKAGES,
+    LABEL_VERSION,
+    ONLINE_BASE,
+    SUITE,
+    base_hash,
+    docker_dir,
+    image_name,
+    packages,
+    packages_hash,
+    python_requirements,
+)
 from labsim.runtime.docker.rootfs import remove_stale_rootfs, rootfs_dir, term_as_interrupt
 
 BUILD_TIMEOUT_S = 1800

@@ -11,8 +11,8 @@ import signal
 import subprocess
 import tempfile
 import threading
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from labsim.errors import RuntimeOpError
 

@@ -8,26 +8,27 @@ import socket
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from pathlib import Path
-from typing import ClassVar, Iterator
+from typing import ClassVar
 
 from labsim.errors import EnvironmentMissingError, RuntimeOpError
 from labsim.model.plan import IfacePlan, RoutePlan
+from labsim.node.launcher import NAME as AGENT_NAME
 from labsim.node.nodeprog import SRC
 from labsim.runtime import links, nsutil
 from labsim.runtime.base import DOCKER_NETWORKS, USER_IMAGES, Runtime
-from labsim.runtime.enter import docker_argv
-from labsim.runtime.netns import ns_prefix, write_private
-from labsim.runtime.state import LabState, process_start_time
 from labsim.runtime.docker import exec_stream, networks
 from labsim.runtime.docker.agentconn import AgentConn
-from labsim.node.launcher import NAME as AGENT_NAME
 from labsim.runtime.docker.client import LABEL_LAB, LABEL_NODE, container_name, docker_client, docker_sdk, op_error
 from labsim.runtime.docker.image import node_image_id
 from labsim.runtime.docker.mountns import bind_in_mount_ns
 from labsim.runtime.docker.networks import DockerNet
 from labsim.runtime.docker.teardown import container_labs, destroy_docker_state
+from labsim.runtime.enter import docker_argv
+from labsim.runtime.netns import ns_prefix, write_private
+from labsim.runtime.state import LabState, process_start_time
 
 PKG_MOUNT = "/opt/labsim"  # PYTHONPATH; the package itself is at /opt/labsim/labsim
 NODE_PYTHON = "python3"  # the image's interpreter, for labsim's in-node programs

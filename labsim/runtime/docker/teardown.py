@@ -8,10 +8,10 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from labsim.errors import EnvironmentMissingError
-from labsim.runtime.netns import destroy_state
-from labsim.runtime.state import LabState
 from labsim.runtime.docker.client import LABEL_LAB, docker_client, docker_sdk, op_error
 from labsim.runtime.docker.networks import remove_networks
+from labsim.runtime.netns import destroy_state
+from labsim.runtime.state import LabState
 
 REMOVE_WORKERS = 8
 
