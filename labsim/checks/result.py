@@ -8,14 +8,15 @@ fails with TOOL_ERROR and the tool's own words in `facts.tool_error` (never a pa
 Every check has its result class (`HttpResult`, ...) whose `facts` is that check's facts
 dataclass: reporters and expectations read fields, so a typo fails loudly instead of
 reading None. A new check adds a facts class, a result class with its `check` literal, and
-an entry in `RESULTS`; the JSON schema (labsim/schema/results.schema.json) follows.
+one `CheckRecord` in `RECORDS`; `RESULTS`, `AnyResult`, the step keys, the expectations it
+allows and the JSON schema (labsim/schema/results.schema.json) follow from it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cache
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Union
 
 from pydantic import Field, PlainSerializer, TypeAdapter
 
@@ -350,20 +351,52 @@ class PmtuResult(CheckResult):
     timings_ms: Timings = field(default_factory=Timings)
 
 
-RESULTS: dict[str, type[CheckResult]] = {
-    "resolve": ResolveResult, "dns": DnsResult, "http": HttpResult, "tcp": TcpResult,
-    "tls": TlsResult, "ping": PingResult, "measure": MeasureResult, "learnt": LearntResult,
-    "exec": ExecResult, "pmtu": PmtuResult, "socket": SocketResult,
-}
+@dataclass(frozen=True)
+class CheckRecord:
+    """Everything labsim knows of one check, in one place: its name (a step's key), its result
+    type (whose `facts` and `timings_ms` fields are the check's facts and timings, and whose
+    classes the JSON schema describes), where its spec model and run function live (imported
+    by `labsim.checks`, not here: reporters read results without importing every check), and
+    the expectations a result of it can be judged on (any other is refused at load)."""
+
+    name: str
+    result: type[CheckResult]
+    module: str  # labsim.checks.<module> holds `spec` (a CheckSpec model) and `run`
+    spec: str
+    run: str
+    expects: frozenset[str] = frozenset()
+
+
+_ADDRESSED = frozenset({"rcode", "family", "addresses", "addresses_in"})
+_CONNECTED = _ADDRESSED | {"remote_ip_in"}
+# the registry: a new check is its module, its facts and result classes above, and one line here
+RECORDS: dict[str, CheckRecord] = {r.name: r for r in (
+    CheckRecord("resolve", ResolveResult, "resolve", "ResolveCheck", "run_resolve", _ADDRESSED),
+    CheckRecord("dns", DnsResult, "dns", "DnsCheck", "run_dns", _ADDRESSED),
+    CheckRecord("http", HttpResult, "http", "HttpCheck", "run_http",
+                frozenset({"status", "body", "body_contains", "headers", "rcode", "remote_ip_in", "family"})),
+    CheckRecord("tls", TlsResult, "tls", "TlsCheck", "run_tls", _CONNECTED),
+    CheckRecord("tcp", TcpResult, "tcp", "TcpCheck", "run_tcp", _CONNECTED),
+    CheckRecord("ping", PingResult, "ping", "PingCheck", "run_ping"),
+    CheckRecord("measure", MeasureResult, "measure", "MeasureCheck", "run_measure",
+                frozenset({"p50_min_ms", "p50_max_ms", "p95_max_ms", "p99_max_ms", "failures_max"})),
+    CheckRecord("learnt", LearntResult, "learnt", "LearntCheck", "run_learnt", frozenset({"addresses_in"})),
+    CheckRecord("exec", ExecResult, "exec", "ExecCheck", "run_exec",
+                frozenset({"exit_status", "stdout_contains", "stderr_contains", "stdout"})),
+    CheckRecord("pmtu", PmtuResult, "pmtu", "PmtuCheck", "run_pmtu", frozenset({"remote_ip_in", "family"})),
+    # ws://, wss://, tcp:// endpoints of a review
+    CheckRecord("socket", SocketResult, "websocket", "SocketCheck", "run_socket"),
+)}
+RESULTS: dict[str, type[CheckResult]] = {name: r.result for name, r in RECORDS.items()}
 # any check's result, told apart by `check` (what reports hold and the schema describes)
-AnyResult = Annotated[ResolveResult | DnsResult | HttpResult | TcpResult | TlsResult | PingResult | MeasureResult
-                      | LearntResult | ExecResult | PmtuResult | SocketResult,
+AnyResult = Annotated[Union[tuple(RESULTS.values())],  # type: ignore[valid-type]  # noqa: UP007 - built from RECORDS
                       Field(discriminator="check")]
 
 
 def tool_failure(check: str, node: str, target: str, run: ToolRun) -> CheckResult:
     """The result of a check whose tool gave nothing usable: a failure, never a pass."""
-    res = RESULTS[check](node=node, target=target, ok=False, reason=Reason.TOOL_ERROR,
+    # each result class fixes its own `check` field (a Literal default), so it is not passed
+    res = RESULTS[check](node=node, target=target, ok=False, reason=Reason.TOOL_ERROR,  # type: ignore[call-arg]
                          detail=f"{run.tool}: {run.problem}".strip(": "))
     res.facts.tool_error = ToolRun(tool=run.tool, returncode=run.returncode,
                                    stderr=run.stderr[-STDERR_KEEP:], problem=run.problem)
@@ -371,10 +404,10 @@ def tool_failure(check: str, node: str, target: str, run: ToolRun) -> CheckResul
 
 
 @cache
-def adapter(tp: Any) -> TypeAdapter:
+def adapter(tp: Any) -> TypeAdapter[Any]:
     return TypeAdapter(tp)
 
 
 def dump(obj: Any) -> Any:
     """A result (or a report holding results) as plain JSON data, exactly as the schema says."""
-    return adapter(type(obj)).dump_python(obj, mode="json", by_alias=True)
+    return adapter(type(obj)).dump_python(obj, mode="json", by_alias=True)  # type: ignore[arg-type]  # a class is hashable

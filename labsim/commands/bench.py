@@ -20,13 +20,14 @@ from labsim.errors import InputError
 from labsim.loader import LoadedLab
 from labsim.measure.compare import ROUNDS, VariantPlan, VariantResult
 from labsim.measure.sched import CpuWait, cpu_wait
+from labsim.runtime.records import DEFAULT as DEFAULT_RUNTIME
 from labsim.scenario.load import lab_name_for
 from labsim.scenario.session import lab_session
 
 
 def run_comparison(plans: list[VariantPlan], progress: Callable[[str, float], None] | None = None,
                    baseline: str | None = None, rounds: int = ROUNDS, seed: int = 0,
-                   runtime: str = "netns", lab_prefix: str = "cmp") -> list[VariantResult]:
+                   runtime: str = DEFAULT_RUNTIME, lab_prefix: str = "cmp") -> list[VariantResult]:
     """Bring every distinct lab up at once, then measure in `rounds` rounds: each round takes a
     slice of every variant's lookups, in an order shuffled with `seed`, so load that comes and
     goes on the machine lands on all variants alike. Each variant's p50 and p95 are then put

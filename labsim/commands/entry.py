@@ -46,7 +46,7 @@ def exec_target(args: list[str]) -> list[str] | None:
     if parsed is None:
         return None
     lab, node, cmd = parsed
-    from labsim.runtime.enter import ARGV
+    from labsim.runtime.records import RECORDS
     from labsim.runtime.state import LabState
 
     try:
@@ -60,9 +60,10 @@ def exec_target(args: list[str]) -> list[str] | None:
         state = LabState.load(lab)
     except (OSError, ValueError, TypeError):
         return None  # no such lab, or a state file the full CLI will report on
-    if node not in state.nodes or state.runtime not in ARGV:
-        return None
-    return ARGV[state.runtime](state.lab, node, cmd)
+    enter = RECORDS[state.runtime].enter if state.runtime in RECORDS else None
+    if node not in state.nodes or enter is None:
+        return None  # a runtime without interactive exec: the full CLI reports so
+    return enter(state.lab, node, cmd)
 
 
 def main() -> None:

@@ -25,6 +25,7 @@ import os
 import pytest
 
 from labsim.errors import LabsimError
+from labsim.runtime.records import DEFAULT as DEFAULT_RUNTIME
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -33,7 +34,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("labsim")
     group.addoption("--labsim-json", metavar="DIR", default=None,
                     help="write each scenario's result as JSON into DIR")
-    group.addoption("--labsim-runtime", metavar="NAME", default="netns",
+    group.addoption("--labsim-runtime", metavar="NAME", default=DEFAULT_RUNTIME,
                     help="where scenario nodes run: netns or docker (labsim's --runtime)")
 
 

@@ -9,19 +9,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv6Address
-from typing import ClassVar
+from typing import ClassVar, Generic, TypeVar
 
 from labsim.model.plan import IPNetwork, NodePlan, Plan
 from labsim.model.topology import NodeBase, Topology
 
 IPAddress = IPv4Address | IPv6Address
+# a kind's own spec class: `ctx: NodeContext[BackendSpec]` lets a renderer read its fields typed
+SpecT = TypeVar("SpecT", bound=NodeBase, covariant=True)
 
 
 @dataclass(frozen=True)
-class NodeContext:
+class NodeContext(Generic[SpecT]):
     plan: Plan
     node: NodePlan
-    spec: NodeBase
+    spec: SpecT
     dir: str  # the node's own directory, as seen inside the node
     python: str = "python3"  # interpreter for labsim's own in-node programs
     # the machine's hostname: nodes share it (no UTS namespace), and programs that resolve

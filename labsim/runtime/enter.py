@@ -1,8 +1,9 @@
 """How a command enters a node of a lab that is up, per runtime, from names alone.
 
 `labsim exec` replaces itself with this argv. It sits apart from the runtimes so that the
-command's fast path (`labsim.commands.entry`) builds it without importing netlink or the docker SDK:
-an interpreter, one JSON read and this module are all `labsim exec` costs. Each runtime's
+command's fast path (`labsim.commands.entry`, through `runtime.records`) builds it without
+importing netlink or the docker SDK: an interpreter, one JSON read and this module are all
+`labsim exec` costs. Each runtime's
 `exec_argv` returns the same argv from here.
 """
 
@@ -25,8 +26,3 @@ def docker_argv(lab: str, node: str, cmd: list[str]) -> list[str]:
     """`docker exec -i [-t]` (a TTY when on a terminal): the exit code passes through."""
     tty = sys.stdin.isatty() and sys.stdout.isatty()
     return ["docker", "exec", "-i", *(["-t"] if tty else []), node_ns(lab, node), *cmd]
-
-
-# runtime name (as recorded in a lab's state) -> argv builder; a runtime missing here has no
-# interactive exec and `labsim exec` reports so through the full CLI
-ARGV = {"netns": netns_argv, "docker": docker_argv}

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import math
 
+from labsim.runtime.records import DEFAULT, RECORDS
 from labsim.scenario.model import Scenario, Step
 
-BRINGUP_S = {"netns": 0.5, "docker": 2.0}  # a lab's bring-up and teardown, before nodes
 NODE_S = 0.05  # each node's share of bring-up
 ACTION_S = 0.05
 TRY_S = {"dns": 0.001, "measure": 0.001, "resolve": 0.03, "tcp": 0.03, "tls": 0.05, "http": 0.05,
@@ -50,9 +50,10 @@ def step_s(step: Step) -> float:
     return one * step.tries + WITHIN_SHARE * (step.within or 0.0)
 
 
-def scenario_s(sc: Scenario, nodes: int, runtime: str = "netns") -> float:
+def scenario_s(sc: Scenario, nodes: int, runtime: str = DEFAULT) -> float:
     """Expected seconds for one scenario with `nodes` nodes, on `runtime` unless it names its own."""
-    bringup = BRINGUP_S.get(sc.runtime or runtime, BRINGUP_S["netns"])
+    rec = RECORDS.get(sc.runtime or runtime, RECORDS[DEFAULT])
+    bringup = rec.bringup_s  # a lab's bring-up and teardown, before nodes
     return bringup + NODE_S * nodes + sum(step_s(s) for s in sc.steps)
 
 

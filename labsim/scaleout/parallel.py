@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 
+from labsim.runtime.records import DEFAULT as DEFAULT_RUNTIME
 from labsim.scaleout.estimate import longest_first, scenario_s
 from labsim.scenario.load import LoadedScenario
 from labsim.scenario.runner import ScenarioResult
@@ -56,7 +57,7 @@ def start_workers(jobs: int) -> ProcessPoolExecutor:
     return pool
 
 
-def run_parallel(loaded: list[LoadedScenario], jobs: int, runtime: str = "netns", keep: bool = False,
+def run_parallel(loaded: list[LoadedScenario], jobs: int, runtime: str = DEFAULT_RUNTIME, keep: bool = False,
                  progress: Callable[[str], None] | None = None, capture: str = "failed",
                  capture_dir=None, pool: ProcessPoolExecutor | None = None) -> list[ScenarioResult]:
     """Run every scenario, `jobs` at a time (in `pool`, from `start_workers`, if given; it is
@@ -96,7 +97,7 @@ def run_parallel(loaded: list[LoadedScenario], jobs: int, runtime: str = "netns"
     return [results[i] for i in sorted(results)]
 
 
-def start_order(loaded: list[LoadedScenario], runtime: str = "netns") -> list[int]:
+def start_order(loaded: list[LoadedScenario], runtime: str = DEFAULT_RUNTIME) -> list[int]:
     """Indexes of `loaded`, longest expected scenario first."""
     return longest_first([scenario_s(ls.scenario, len(ls.lab.plan.nodes), runtime) for ls in loaded])
 

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from labsim.checks.reasons import Reason
 from labsim.checks.result import (
+    RECORDS,
     RESULTS,
     CheckResult,
     DnsResult,
@@ -122,17 +123,11 @@ def stats_of(r: CheckResult) -> Stats | None:
     return r.facts.stats if isinstance(r, MeasureResult) else None
 
 
-# which results each expectation can be checked on; any other is refused when the scenario loads
+# which results each expectation can be checked on (from each check's record); any other is
+# refused when the scenario loads
 APPLIES: dict[str, tuple[type[CheckResult], ...]] = {
-    "status": (HttpResult,), "body": (HttpResult,), "body_contains": (HttpResult,), "headers": (HttpResult,),
-    "rcode": (DnsResult, ResolveResult, HttpResult, TcpResult, TlsResult),
-    "remote_ip_in": (HttpResult, TcpResult, TlsResult, PmtuResult),
-    "family": (HttpResult, TcpResult, TlsResult, PmtuResult, DnsResult, ResolveResult),
-    "addresses": (DnsResult, ResolveResult, TcpResult, TlsResult),
-    "addresses_in": (DnsResult, ResolveResult, TcpResult, TlsResult, LearntResult),
-    **{k: (MeasureResult,) for k in ("p50_min_ms", "p50_max_ms", "p95_max_ms", "p99_max_ms", "failures_max")},
-    **{k: (ExecResult,) for k in ("exit_status", "stdout_contains", "stderr_contains", "stdout")},
-}
+    k: tuple(r.result for r in RECORDS.values() if k in r.expects)
+    for k in sorted({k for r in RECORDS.values() for k in r.expects})}
 
 
 def inapplicable(exp: Expect, check: str) -> list[str]:
@@ -145,8 +140,9 @@ def observed_value(r: CheckResult) -> str | None:
     """What one try 'answered', for splits: the first DNS answer, the address connected to,
     or the first address resolved."""
     if isinstance(r, DnsResult):
-        return (r.facts.answers or [None])[0]
-    return remote_ip_of(r) or (addresses_of(r) or [None])[0]
+        return r.facts.answers[0] if r.facts.answers else None
+    found = addresses_of(r)
+    return remote_ip_of(r) or (found[0] if found else None)
 
 
 def per_try(exp: Expect, r: CheckResult) -> list[Outcome]:

@@ -19,6 +19,7 @@ from typing import Literal
 from labsim.checks import CHECKS, AnyResult, CheckResult
 from labsim.checks.result import Rounded, dump
 from labsim.errors import LabsimError
+from labsim.runtime.records import DEFAULT as DEFAULT_RUNTIME
 from labsim.scenario import actions
 from labsim.scenario.capture import Capture, ScenarioCapture
 from labsim.scenario.expect import Outcome, evaluate, hopeless, observed_value
@@ -78,7 +79,7 @@ class ScenarioResult:
 
 
 def run_scenario(ls: LoadedScenario, progress: Progress | None = None, keep: bool = False,
-                 runtime: str = "netns", capture: Literal["failed", "all", "none"] = "none",
+                 runtime: str = DEFAULT_RUNTIME, capture: Literal["failed", "all", "none"] = "none",
                  capture_dir: Path | None = None) -> ScenarioResult:
     say = progress or (lambda m: None)
     sc = ls.scenario

@@ -24,6 +24,7 @@ from labsim.kinds import registry
 from labsim.kinds.base import NodeContext
 from labsim.loader import LoadedLab
 from labsim.runtime.base import Runtime
+from labsim.runtime.records import DEFAULT as DEFAULT_RUNTIME
 from labsim.runtime.state import LabState
 
 if TYPE_CHECKING:  # the checks (~0.1 s of pydantic models to import) only where env is used:
@@ -32,7 +33,7 @@ if TYPE_CHECKING:  # the checks (~0.1 s of pydantic models to import) only where
 
 
 @contextmanager
-def lab_session(loaded: LoadedLab, runtime: str = "netns", *, keep: bool = False,
+def lab_session(loaded: LoadedLab, runtime: str = DEFAULT_RUNTIME, *, keep: bool = False,
                 progress: Callable[[str], None] | None = None, ready_timeout: float = 15.0,
                 keep_on_failure: bool = False) -> Iterator[LabSession]:
     """Bring `loaded` up on `runtime` and yield it; take it down however the block exits,

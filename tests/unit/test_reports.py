@@ -215,8 +215,8 @@ def test_console_rows_say_what_a_user_acts_on(scenario_results):
 
 
 def test_every_check_has_a_result_type_in_the_reports():
-    """A new check adds its facts and result class to RESULTS and AnyResult; the schema then
-    describes it (regenerate the shipped file)."""
+    """A new check adds its facts and result classes and one CheckRecord; RESULTS, AnyResult and
+    CHECKS follow from the records, and the schema describes it (regenerate the shipped file)."""
     import typing
 
     from labsim.checks import CHECKS
@@ -258,3 +258,15 @@ def test_review_refuses_an_endpoint_curl_could_misread_before_any_lab(url, metho
     with pytest.raises(InputError, match=fragment):
         review_checks("client", [Endpoint(url, method)], 5.0)
     assert [c.url for c in review_checks("client", [Endpoint("https://a.test/ok")], 5.0)] == ["https://a.test/ok"]
+
+
+def test_a_checks_record_alone_says_which_expectations_apply():
+    """APPLIES is derived from the records: each expectation applies to exactly the results
+    whose record names it, and to no other (what `inapplicable` refuses at load)."""
+    from labsim.checks.result import RECORDS
+    from labsim.scenario.expect import APPLIES
+
+    for name, rec in RECORDS.items():
+        assert {k for k, kinds in APPLIES.items() if rec.result in kinds} == set(rec.expects), name
+    assert set(APPLIES["status"]) == {RECORDS["http"].result}
+    assert RECORDS["socket"].expects == frozenset() and RECORDS["ping"].expects == frozenset()

@@ -45,11 +45,16 @@ def test_docker_checks_ip_and_requires_the_docker_daemon(no_host):
     assert table == {"binary ip": True, "docker": True}
 
 
-def test_a_runtime_added_to_the_registry_alone_gets_its_doctor_table(no_host, monkeypatch):
-    monkeypatch.setitem(registry._WHERE, "vm", ("labsim.runtime.netns", "NetnsRuntime"))
-    monkeypatch.setitem(registry._HOST, "vm", HostNeeds(node_software=False, binaries={"qemu-img": ("qemu-utils",)}))
+def test_a_runtime_added_as_one_record_gets_its_doctor_table_help_and_estimate(no_host, monkeypatch):
+    from labsim.runtime.records import RECORDS, RuntimeRecord
+
+    monkeypatch.setitem(RECORDS, "vm", RuntimeRecord(
+        "vm", ("labsim.runtime.netns", "NetnsRuntime"), "a virtual machine per node",
+        HostNeeds(node_software=False, binaries={"qemu-img": ("qemu-utils",)}), enter=None, bringup_s=9.0))
     table = rows(setup_env.doctor(["apple-review"], "vm"))
     assert table == {"binary qemu-img": True, "docker": False}
+    assert "vm (a virtual machine per node)" in registry.help_text()
+    assert registry.get("vm").__name__ == "NetnsRuntime"
 
 
 def test_an_unknown_runtime_is_an_input_error_before_anything_is_probed():
