@@ -164,7 +164,7 @@ def leftovers() -> list[str]:
     res = subprocess.run(["docker", "ps", "-aq", "--filter", "label=labsim.commands.bench"], capture_output=True, text=True)
     left += [f"floor container {c}" for c in res.stdout.split()]
     for name in LABS.values():
-        res = subprocess.run(["docker", "ps", "-aq", "--filter", f"label=labsim.bringup.lab={name}"],
+        res = subprocess.run(["docker", "ps", "-aq", "--filter", f"label=labsim.lab={name}"],
                              capture_output=True, text=True)
         left += [f"container {c}" for c in res.stdout.split()]
         left += [f"netns {n}" for n in (os.listdir("/run/netns") if os.path.isdir("/run/netns") else [])

@@ -14,5 +14,5 @@ RUN set -eu; printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; \
 COPY site /opt/labsim-runner
 ENV PYTHONPATH=/opt/labsim-runner PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 COLUMNS=150
 WORKDIR /lab
-ENTRYPOINT ["python3", "-m", "labsim.entry"]
+ENTRYPOINT ["python3", "-m", "labsim.commands.entry"]
 CMD ["--help"]

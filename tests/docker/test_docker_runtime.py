@@ -103,7 +103,7 @@ def curl(lab: str, url: str, *extra: str) -> tuple[int, str, dict | None, str, i
 
 
 def lab_containers(lab: str) -> list[str]:
-    out = subprocess.run(["docker", "ps", "-a", "--filter", f"label=labsim.bringup.lab={lab}",
+    out = subprocess.run(["docker", "ps", "-a", "--filter", f"label=labsim.lab={lab}",
                           "--format", "{{.Names}}"], capture_output=True, text=True, check=True)
     return out.stdout.split()
 

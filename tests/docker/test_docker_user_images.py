@@ -284,6 +284,6 @@ def test_down_removes_docker_networks(dnet_lab, wired):
     lab = rt.lab
     rt.close()
     wired.down(lab)
-    out = subprocess.run(["docker", "network", "ls", "-q", "--filter", f"label=labsim.bringup.lab={lab}"],
+    out = subprocess.run(["docker", "network", "ls", "-q", "--filter", f"label=labsim.lab={lab}"],
                          capture_output=True, text=True, check=True).stdout
     assert out == ""

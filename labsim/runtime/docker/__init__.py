@@ -36,7 +36,7 @@ interpreter (`sys.executable`) is run with that `python3`, and the host's source
 (`nodeprog.SRC`) becomes /opt/labsim.
 
 Every container is recorded in the state file before it is created and carries the labels
-`labsim.bringup.lab` and `labsim.node`; `destroy_docker_state` removes containers by both, then the
+`labsim.lab` and `labsim.node`; `destroy_docker_state` removes containers by both, then the
 hub, host processes and files (netns's `destroy_state`), from the state file alone.
 
 Modules: client (the SDK, one error when docker is unreachable, labels), runtime

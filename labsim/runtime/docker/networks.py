@@ -1,5 +1,5 @@
 """Docker-network mode: a topology network with `docker:` is a Docker bridge network
-(labelled labsim.bringup.lab) instead of a bridge in the hub. Docker attaches its members at
+(labelled labsim.lab) instead of a bridge in the hub. Docker attaches its members at
 container start (so at most one such network per node); without IPv6 there, Docker gives
 them no IPv6 address, as in production (catalog row 10)."""
 
@@ -84,7 +84,7 @@ def fix_iface(ipr, node: str, iface: IfacePlan, d: DockerNet) -> None:
 
 
 def remove_networks(lab: str, cli=None) -> list[str]:
-    """Remove the lab's Docker networks (label labsim.bringup.lab; after its containers)."""
+    """Remove the lab's Docker networks (label labsim.lab; after its containers)."""
     docker = docker_sdk()
     cli = cli or docker_client()
     removed = []
