@@ -16,8 +16,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from labsim.commands.options import runtime_option
 from labsim.errors import InputError, LabsimError
-from labsim.runtime import registry as runtimes
 
 out = Console(width=None if sys.stdout.isatty() else int(os.environ.get("COLUMNS", 150)))
 err = Console(stderr=True)
@@ -88,9 +88,8 @@ def setup(
                                                    "prepare for (default: every kind, --uplink, bench)."),
     check: bool = typer.Option(False, "--check", help="Change nothing: check root, kernel features "
                                "(in a throwaway namespace), binaries, packages, Docker and the image."),
-    runtime: str = typer.Option(runtimes.DEFAULT, "--runtime", help=f"Where nodes run: {runtimes.help_text()}. "
-                                "With docker the daemons are in the image, so Docker and the image are "
-                                "checked instead of the host's packages."),
+    runtime: str = runtime_option("With docker the daemons are in the image, so Docker and the image are "
+                                  "checked instead of the host's packages."),
     package: list[str] | None = typer.Option(None, "--package", help="Also install this Debian package."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the packages that would be installed."),
 ) -> None:
