@@ -48,6 +48,10 @@ def merge(
     xmls = [p for p in reports if p.suffix == ".xml"]
     if len(jsons) + len(xmls) != len(reports) or not reports:
         raise InputError("give run reports as *.json and JUnit as *.xml files")
+    if junit_out and not xmls:
+        raise InputError("--junit: no JUnit input to merge (give the shards' *.xml reports)")
+    if json_out and not jsons:
+        raise InputError("--json: no JSON input to merge (give the shards' *.json reports)")
     merged = merging.merge_json(jsons) if jsons else None
     junit = merging.merge_junit(xmls) if xmls else None
     if json_out and merged is not None:

@@ -20,7 +20,8 @@ def merge_json(paths: list[Path]) -> list | dict:
     first one's fields with every report's results)."""
     merged: list = []
     first = None
-    for p in paths:
+    seen: dict[tuple[str, str], Path] = {}
+    for p in _distinct(paths):
         try:
             data = json.loads(p.read_text())
         except OSError as exc:
@@ -30,6 +31,14 @@ def merge_json(paths: list[Path]) -> list | dict:
         rows = results_of(data)
         if rows is None:
             raise InputError("not a labsim run report (a list of scenario results)", file=str(p))
+        for row in rows:
+            # a scenario's result is one run's when its lab is the same: every run gives its
+            # lab a name of its own, so the same (scenario, lab) twice is one report counted twice
+            key = (str(row.get("name")), str(row.get("lab"))) if isinstance(row, dict) else ("", "")
+            if key in seen and key != ("", ""):
+                raise InputError(f"scenario {key[0]!r} of lab {key[1]!r} is also in {seen[key]}: the same "
+                                 "result twice would be counted twice (give each shard's report once)", file=str(p))
+            seen[key] = p
         first = data if first is None else first
         merged += rows
     if isinstance(first, dict):
@@ -38,9 +47,29 @@ def merge_json(paths: list[Path]) -> list | dict:
     return merged
 
 
+def _distinct(paths: list[Path]) -> list[Path]:
+    """`paths`, refusing one file given twice (by its resolved path, or the same bytes under
+    another name): merging it twice would double its counts."""
+    by_path: dict[Path, Path] = {}
+    by_bytes: dict[bytes, Path] = {}
+    for p in paths:
+        real = p.resolve()
+        if real in by_path:
+            raise InputError(f"given twice (also as {by_path[real]}): its counts would be doubled", file=str(p))
+        by_path[real] = p
+        try:
+            data = p.read_bytes()
+        except OSError as exc:
+            raise InputError(f"cannot read file: {exc.strerror}", file=str(p)) from exc
+        if data in by_bytes:
+            raise InputError(f"the same report as {by_bytes[data]}: its counts would be doubled", file=str(p))
+        by_bytes[data] = p
+    return paths
+
+
 def merge_junit(paths: list[Path]) -> str:
     root: ET.Element | None = None
-    for p in paths:
+    for p in _distinct(paths):
         try:
             tree = ET.parse(p)
         except OSError as exc:

@@ -119,3 +119,28 @@ def test_merge_of_passing_shards_exits_0_and_rejects_junk(tmp_path):
     (tmp_path / "x.json").write_text('{"no": "results"}')
     assert run_labsim("merge", str(tmp_path / "x.json")).returncode == 2
     assert merge.merge_json([]) == []
+
+
+def test_merge_refuses_the_same_report_twice_and_an_output_without_inputs(tmp_path):
+    """`merge a.json a.json` gave double totals; a copy under another name, or the same
+    scenario of the same lab in two files, is the same result counted twice: exit 2, nothing
+    written. `--junit` with no JUnit input says so instead of writing nothing."""
+    rows = [{"name": "a", "lab": "run-1a2b", "passed": True}]
+    (tmp_path / "a.json").write_text(json.dumps(rows))
+    (tmp_path / "copy.json").write_text(json.dumps(rows))
+    (tmp_path / "other.json").write_text(json.dumps(rows, indent=1))  # same result, other bytes
+    (tmp_path / "a.xml").write_text(_junit([("a", 1, 0)]))
+    (tmp_path / "b.xml").write_text(_junit([("a", 1, 0)]))
+    for pair, said in ((("a.json", "a.json"), "given twice"), (("a.json", "copy.json"), "the same report"),
+                       (("a.json", "other.json"), "counted twice"), (("a.xml", "b.xml"), "the same report")):
+        out = "--junit" if pair[0].endswith(".xml") else "--json"
+        res = run_labsim("merge", *(str(tmp_path / f) for f in pair), out, str(tmp_path / "merged"))
+        assert res.returncode == 2 and said in res.stderr, (pair, res.stderr)
+        assert not (tmp_path / "merged").exists()
+    res = run_labsim("merge", str(tmp_path / "a.json"), "--junit", str(tmp_path / "m.xml"))
+    assert res.returncode == 2 and "--junit: no JUnit input" in res.stderr
+    assert not (tmp_path / "m.xml").exists()
+    # two runs of one scenario (two labs) are two results
+    (tmp_path / "run2.json").write_text(json.dumps([{"name": "a", "lab": "run-3c4d", "passed": True}]))
+    res = run_labsim("merge", str(tmp_path / "a.json"), str(tmp_path / "run2.json"))
+    assert res.returncode == 0 and "2 passed" in res.stdout
