@@ -42,8 +42,9 @@ jobs:
     runs-on: ubuntu-latest
     timeout-minutes: 30
     env:
-      # what to pip install: a version from your index, or the URL of a labsim wheel
-      LABSIM_PACKAGE: labsim
+      # what to pip install: a labsim wheel's URL, a git+https URL, or a version on your own
+      # index. labsim is not on PyPI: set it here or as the repository variable LABSIM_PACKAGE.
+      LABSIM_PACKAGE: {package}
     steps:
       - uses: actions/checkout@v4
       - uses: actions/setup-python@v5
@@ -51,6 +52,10 @@ jobs:
           python-version: "3.11"
       - name: Install labsim and the daemons it runs
         run: |
+          if [ -z "$LABSIM_PACKAGE" ]; then
+            echo "::error::set the repository variable LABSIM_PACKAGE (a labsim wheel URL or git+https URL)"
+            exit 1
+          fi
           python -m pip install "$LABSIM_PACKAGE"
           sudo "$(command -v labsim)" setup
           sudo "$(command -v labsim)" setup --check
@@ -144,17 +149,23 @@ TOPOLOGY_HEADER = """\
 # to see what app review sees today if your API has no AAAA record: on ipv6-only it fails
 # with NO_AAAA. To run your own server instead, see `kind: container` in labsim's README.
 """
-SCENARIO_HEADER = "# Written by labsim init. Run: sudo labsim run scenarios/   (labsim validate FILE checks it)\n"
+SCENARIO_HEADER = ('# Written by labsim init. Run: sudo "$(command -v labsim)" run scenarios/'
+                   "   (labsim validate FILE checks it)\n")
+# the workflow's install source when `init` is given none: the repository variable, checked by
+# the workflow's first step (labsim is not on PyPI: `pip install labsim` would fail there)
+PACKAGE_FROM_VARIABLE = "${{ vars.LABSIM_PACKAGE }}"
 
 
-def render(apis: list[tuple[str, str]]) -> dict[str, str]:
-    """Relative path -> text of every file of the project."""
+def render(apis: list[tuple[str, str]], package: str | None = None) -> dict[str, str]:
+    """Relative path -> text of every file of the project; `package` is what the workflow pip
+    installs (default: the LABSIM_PACKAGE repository variable)."""
     hosts = [h for _, h in apis]
     files: dict[str, str] = {}
     for net in NETWORKS:
         files[f"topologies/{net}.yml"] = TOPOLOGY_HEADER.format(network=net) + _dump(topology(net, hosts))
         files[f"scenarios/{net}.yml"] = SCENARIO_HEADER + _dump(scenario(net, apis))
-    files[".github/workflows/labsim.yml"] = WORKFLOW
+    source = _yaml_scalar(package or PACKAGE_FROM_VARIABLE)
+    files[".github/workflows/labsim.yml"] = WORKFLOW.replace("{package}", source)
     return files
 
 
@@ -162,14 +173,22 @@ def _dump(data: dict) -> str:
     return yaml.safe_dump(data, sort_keys=False, default_flow_style=False, allow_unicode=True)
 
 
-def write_project(directory: Path, urls: list[str], force: bool = False) -> list[Path]:
-    """Write the project; refuses to overwrite a file unless `force`. Returns the files."""
-    files = render(api_hosts(urls))
+def _yaml_scalar(value: str) -> str:
+    """`value` as one YAML scalar on the workflow's line (quoted: a URL may hold `#` or `:`)."""
+    return yaml.safe_dump(value, default_style='"', width=10_000).strip().removesuffix("...").strip()
+
+
+def write_project(directory: Path, urls: list[str], force: bool = False,
+                  package: str | None = None) -> tuple[list[Path], list[Path]]:
+    """Write the project's missing files (every file with `force`); a file that exists is
+    left as it is. Returns (written, kept)."""
+    if package is not None and (not package.strip() or any(c in package for c in "\n\r\0")):
+        raise InputError("--install-from: a pip requirement, wheel URL or git+https URL on one line")
+    files = render(api_hosts(urls), package)
     targets = {directory / rel: text for rel, text in files.items()}
-    existing = [p for p in targets if p.exists()]
-    if existing and not force:
-        raise InputError(f"{existing[0]} exists; nothing written (--force overwrites)")
-    for path, text in targets.items():
+    kept = [p for p in targets if p.exists() and not force]
+    written = [p for p in targets if p not in kept]
+    for path in written:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-    return list(targets)
+        path.write_text(targets[path])
+    return written, kept

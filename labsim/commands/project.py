@@ -116,18 +116,28 @@ def setup(
 def init(
     directory: Path = typer.Argument(Path("."), help="Where to write the project (created if missing)."),
     api: list[str] = typer.Option(..., "--api", help="Your API's URL (repeatable), e.g. https://api.example.com/v1/."),
-    force: bool = typer.Option(False, "--force", help="Overwrite files that exist."),
+    force: bool = typer.Option(False, "--force", help="Overwrite files that exist (without it they are kept)."),
+    install_from: str | None = typer.Option(None, "--install-from", metavar="SPEC",
+                                            help="What the workflow pip installs: a labsim wheel URL, a "
+                                                 "git+https URL or a requirement (default: the repository "
+                                                 "variable LABSIM_PACKAGE, which you set)."),
 ) -> None:
     """Write a starter project: topologies with your API's names in the lab's DNS (the two
     networks app review uses), scenarios that fetch your URLs on each, and a GitHub Actions
     workflow that runs them and uploads JUnit. Nothing touches your real API."""
     from labsim.commands.init_project import write_project
 
-    written = write_project(directory, api, force)
+    written, kept = write_project(directory, api, force, install_from)
     for p in written:
-        out.print(f"wrote {p}", highlight=False)
-    err.print(f"next: labsim validate {directory / 'scenarios' / 'dns64-nat64.yml'}; "
-              f"sudo labsim run {directory / 'scenarios'}")
+        print(f"wrote {p}")
+    for p in kept:
+        print(f"kept {p} (it exists; --force overwrites)")
+    if install_from is None:
+        print("the workflow installs labsim from the repository variable LABSIM_PACKAGE: set it to a "
+              "labsim wheel URL or git+https URL (or run init again with --install-from SPEC --force)")
+    # plain print: a terminal-width wrap in the middle of a command breaks a paste
+    print(f"next: labsim validate {directory / 'scenarios' / 'dns64-nat64.yml'}")
+    print(f'      sudo "$(command -v labsim)" run {directory / "scenarios"}')
 
 
 COMMANDS = (topologies, setup, merge, init)

@@ -3,6 +3,7 @@ workflow schema; the shipped CI examples pass their schemas (both validators wor
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -13,8 +14,8 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from labsim.errors import InputError
 from labsim.commands.init_project import api_hosts, render
+from labsim.errors import InputError
 from tests.helpers import REPO
 from tests.unit.cli_inproc import labsim as run_labsim
 
@@ -34,9 +35,9 @@ def check_workflow(path: Path) -> None:
 
 
 def test_init_writes_a_project_that_validates(tmp_path):
-    res = run_labsim("init", str(tmp_path / "proj"), "--api", "https://api.example.com/v1/items?x=1",
-                     "--api", "http://example.org/")
-    assert res.returncode == 0, res.stderr
+    made = run_labsim("init", str(tmp_path / "proj"), "--api", "https://api.example.com/v1/items?x=1",
+                      "--api", "http://example.org/")
+    assert made.returncode == 0, made.stderr
     proj = tmp_path / "proj"
     for net in ("dns64-nat64", "ipv6-only"):
         res = run_labsim("validate", str(proj / "scenarios" / f"{net}.yml"), "--json")
@@ -50,9 +51,35 @@ def test_init_writes_a_project_that_validates(tmp_path):
             if "http" in s]
     assert urls == ["https://api.example.com/v1/items?x=1", "http://example.org/"]
     check_workflow(proj / ".github" / "workflows" / "labsim.yml")
-    # a second init does not overwrite
+    wf = (proj / ".github" / "workflows" / "labsim.yml").read_text()
+    assert 'LABSIM_PACKAGE: "${{ vars.LABSIM_PACKAGE }}"' in wf and "pip install labsim" not in wf
+    assert "LABSIM_PACKAGE" in made.stdout
+    # a second init keeps what exists and writes what is missing, as the README says
+    scen = proj / "scenarios" / "ipv6-only.yml"
+    scen.write_text("# mine\n")
+    (proj / "topologies" / "ipv6-only.yml").unlink()
     res = run_labsim("init", str(proj), "--api", "https://api.example.com/")
-    assert res.returncode == 2 and "exists" in res.stderr
+    assert res.returncode == 0, res.stderr
+    assert scen.read_text() == "# mine\n" and f"kept {scen}" in res.stdout
+    assert (proj / "topologies" / "ipv6-only.yml").exists()
+
+
+def test_init_install_source_and_next_steps_paste_as_they_are(tmp_path):
+    """The workflow installs what --install-from names; the next-step commands are printed
+    whole on stdout (never wrapped mid-command), with sudo finding a pipx-installed labsim."""
+    proj = tmp_path / ("a-long-directory-name-" * 3)
+    wheel = "https://example.com/dl/labsim-0.1.0-py3-none-any.whl#sha256=00"
+    from tests.helpers import run_labsim as run_process  # a whole process: its own terminal width
+
+    res = run_process("init", str(proj), "--api", "https://api.example.com/", "--install-from", wheel,
+                      env={**os.environ, "COLUMNS": "40"})
+    assert res.returncode == 0, res.stderr
+    assert f'LABSIM_PACKAGE: "{wheel}"' in (proj / ".github" / "workflows" / "labsim.yml").read_text()
+    check_workflow(proj / ".github" / "workflows" / "labsim.yml")
+    lines = res.stdout.splitlines()
+    assert f"next: labsim validate {proj / 'scenarios' / 'dns64-nat64.yml'}" in lines
+    assert f'      sudo "$(command -v labsim)" run {proj / "scenarios"}' in lines
+    assert "sudo labsim" not in res.stdout + (proj / "scenarios" / "ipv6-only.yml").read_text()
 
 
 @pytest.mark.parametrize("url", ["https://192.0.2.1/", "ftp://api.example.com/", "https://localhost/",
