@@ -103,10 +103,14 @@ def setup(
 
     if check:
         checks = setup_env.doctor(topology or None, runtime)
-        raise typer.Exit(setup_env.render_checks(checks, out))
+        raise typer.Exit(setup_env.render_checks(checks, out, runtime))
     pkgs = setup_env.needs(topology or None, tuple(package or ())).packages
     if dry_run:
-        print(" ".join(setup_env.missing_packages(pkgs)))
+        missing = setup_env.missing_packages(pkgs)
+        if missing:  # stdout: the package names alone, for scripts
+            print(" ".join(missing))
+        else:
+            err.print(f"labsim: all {len(pkgs)} packages needed are installed")
         return
     done = setup_env.install(pkgs, say=lambda m: err.print(f"labsim: {m}"))
     err.print(f"labsim: {len(pkgs)} packages needed, installed {len(done)}")

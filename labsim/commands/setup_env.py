@@ -24,6 +24,7 @@ from pathlib import Path
 
 from labsim.builtin import topologies as builtin_files
 from labsim.errors import EnvironmentMissingError, RuntimeOpError
+from labsim.runtime.records import DEFAULT as DEFAULT_RUNTIME
 
 # what every lab uses besides its kinds' daemons (addresses and routes, nft rules, the
 # clients checks drive, the processes list)
@@ -276,16 +277,19 @@ def doctor(topology_refs: list[str] | None, runtime: str) -> list[Check]:
     return checks
 
 
-def render_checks(checks: list[Check], console) -> int:
+def render_checks(checks: list[Check], console, runtime: str = DEFAULT_RUNTIME) -> int:
     """The doctor's table; returns the exit code (0: everything required is there)."""
+    from rich.markup import escape
     from rich.table import Table
 
-    table = Table(title="labsim setup --check", title_justify="left")
+    title = "labsim setup --check" + ("" if runtime == DEFAULT_RUNTIME else f" --runtime {runtime}")
+    table = Table(title=title, title_justify="left")
     for col in ("check", "status", "detail", "to fix"):
         table.add_column(col)
     for c in checks:
         status = "[green]ok[/]" if c.ok else ("[red]MISSING[/]" if c.required else "[yellow]optional[/]")
-        table.add_row(c.what, status, c.detail, c.fix)
+        # details quote tools' own output (stderr of a probe): shown as text, never as markup
+        table.add_row(escape(c.what), status, escape(c.detail), escape(c.fix))
     console.print(table)
     bad = [c for c in checks if c.required and not c.ok]
     console.print(f"{len(bad)} required piece(s) missing" if bad else "everything needed is there")

@@ -85,6 +85,30 @@ def test_setup_dry_run_and_bad_topology(tmp_path):
     assert res.returncode == 2
 
 
+def test_setup_dry_run_with_nothing_missing_prints_no_blank_line(monkeypatch):
+    """stdout is the missing packages alone (for scripts); with none, it stays empty and
+    stderr says all are installed."""
+    from labsim.commands import setup_env
+
+    monkeypatch.setattr(setup_env, "missing_packages", lambda pkgs: [])
+    res = run_labsim("setup", "--dry-run", "apple-review")
+    assert res.returncode == 0 and res.stdout == "" and "are installed" in res.stderr
+
+
+def test_the_doctor_table_names_its_runtime_and_shows_tool_output_as_text():
+    import io
+
+    from rich.console import Console
+
+    from labsim.commands.setup_env import Check, render_checks
+
+    con = Console(file=io.StringIO(), width=200, color_system=None)
+    code = render_checks([Check("docker", False, "probe said [/] and [bold]x[/bold]", "start Docker")],
+                         con, "docker")
+    text = con.file.getvalue()
+    assert code == 1 and "labsim setup --check --runtime docker" in text and "[/] and [bold]x[/bold]" in text
+
+
 @pytest.mark.parametrize("text,ok", [("veth\tok\tcreated\nbridge\tfail\tOperation not supported\n", True)])
 def test_kernel_probe_output_is_read_strictly(text, ok):
     from labsim.node.kernel_probe import PROBES, parse
