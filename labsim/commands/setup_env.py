@@ -19,11 +19,12 @@ import os
 import shutil
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from labsim.builtin import topologies as builtin_files
 from labsim.errors import EnvironmentMissingError, RuntimeOpError
+from labsim.kinds.python_needs import missing_python, python_fix
 from labsim.runtime.records import DEFAULT as DEFAULT_RUNTIME
 
 # what every lab uses besides its kinds' daemons (addresses and routes, nft rules, the
@@ -63,6 +64,7 @@ def builtin_topologies() -> list[dict]:
 class Needs:
     packages: list[str]
     binaries: dict[str, tuple[str, ...]]  # binary -> the packages that provide it
+    python: dict[str, str] = field(default_factory=dict)  # module -> the labsim extra bringing it
 
 
 def needs(topology_refs: list[str] | None = None, extra: tuple[str, ...] = ()) -> Needs:
@@ -72,15 +74,18 @@ def needs(topology_refs: list[str] | None = None, extra: tuple[str, ...] = ()) -
 
     pkgs: list[str] = list(BASE_PACKAGES)
     bins: dict[str, tuple[str, ...]] = {b: (p,) for b, p in BASE_BINARIES.items()}
+    pymods: dict[str, str] = {}
     if topology_refs is None:  # every kind, implementation and built-in topology
         from labsim.kinds.dns64_impl import IMPLEMENTATIONS
 
         builtin = needs(list(builtin_files()))  # what kinds need only with some settings (router ra: radvd)
         pkgs += builtin.packages
+        pymods.update(builtin.python)
         bins.update(builtin.binaries)
 
         for kind in registry.KINDS.values():
             pkgs += kind.packages
+            pymods.update(kind.python_modules)
             for b in kind.binaries:
                 bins.setdefault(b, kind.packages)
         for impl in IMPLEMENTATIONS.values():
@@ -94,11 +99,12 @@ def needs(topology_refs: list[str] | None = None, extra: tuple[str, ...] = ()) -
             loaded = load_lab(ref)
             for spec in loaded.topology.nodes.values():
                 b, p = registry.get(spec.kind).needs(spec)
+                pymods.update(registry.get(spec.kind).python_modules)
                 pkgs += p
                 for binary in b:
                     bins.setdefault(binary, p)
     pkgs += extra
-    return Needs(list(dict.fromkeys(pkgs)), bins)
+    return Needs(list(dict.fromkeys(pkgs)), bins, pymods)
 
 
 # -- installing ------------------------------------------------------------------------
@@ -229,6 +235,11 @@ def check_software(n: Needs) -> list[Check]:
         out.append(Check(f"package {p}", v is not None,
                          v or f"not installed{'; ' + OPTIONAL[p] if p in OPTIONAL else ''}",
                          "" if v else f"sudo labsim setup (apt-get install {p})", p not in OPTIONAL))
+    gone = missing_python(n.python)
+    for mod, extra in n.python.items():
+        out.append(Check(f"python {mod}", mod not in gone,
+                         f"not importable by {sys.executable}" if mod in gone else "importable",
+                         python_fix(extra) if mod in gone else ""))
     return out
 
 

@@ -123,6 +123,9 @@ class Kind:
     forwards: ClassVar[bool] = False  # routes packets between its links
     packages: ClassVar[tuple[str, ...]] = ()  # Debian packages it needs
     binaries: ClassVar[tuple[str, ...]] = ()  # checked before anything is created
+    # Python modules its in-node programs import from site-packages on the host (netns), with
+    # the labsim extra that brings them: the doctor checks them and `up` refuses without them
+    python_modules: ClassVar[dict[str, str]] = {}
 
     def needs(self, spec: NodeBase) -> tuple[tuple[str, ...], tuple[str, ...]]:
         """(binaries, Debian packages) this node needs; checked before anything is created."""

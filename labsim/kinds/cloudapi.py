@@ -35,6 +35,8 @@ class CloudApi(Kind):
     name = "cloudapi"
     schema = Schema
     packages = ("python3",)
+    # moto's server runs in the node; the scenarios' client is the real AWS SDK
+    python_modules = {"moto": "cloud", "werkzeug": "cloud", "boto3": "cloud"}
 
     def render(self, ctx: NodeContext) -> dict[str, str]:
         return base_files(ctx)

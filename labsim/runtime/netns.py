@@ -104,6 +104,18 @@ class NetnsRuntime(Runtime):
             raise EnvironmentMissingError(
                 f"missing {', '.join(sorted(missing))}: install the Debian packages "
                 f"{' '.join(pkgs)} (or run `make setup`)")
+        # Python modules the nodes' programs import from this interpreter's site-packages
+        from labsim.kinds.python_needs import missing_python, python_fix
+
+        wanted: dict[str, str] = {}
+        for spec in loaded.topology.nodes.values():
+            wanted.update(registry.get(spec.kind).python_modules)
+        gone = missing_python(wanted)
+        if gone:
+            extras = sorted(set(gone.values()))
+            raise EnvironmentMissingError(
+                f"missing Python module(s) {', '.join(sorted(gone))} for this topology's nodes: "
+                + "; ".join(python_fix(e) for e in extras))
 
     @classmethod
     def destroy_state(cls, state: LabState) -> list[str]:

@@ -61,3 +61,25 @@ def test_an_unknown_runtime_is_an_input_error_before_anything_is_probed():
     res = run_labsim("setup", "--check", "--runtime", "k8s")
     assert res.returncode == 2
     assert "unknown runtime 'k8s'; choose from netns, docker" in res.stdout + res.stderr
+
+
+def test_python_modules_a_kind_needs_are_checked_and_named_with_their_extra(no_host, monkeypatch):
+    """`setup --check cloud-endpoints` said all was there and `up` then failed with
+    ModuleNotFoundError: moto. A kind declares the modules its node programs import; the doctor
+    checks each and names the pip extra, and the netns runtime refuses the lab (exit 3) with
+    the same fix before anything is created."""
+    from labsim.errors import EnvironmentMissingError
+    from labsim.kinds import registry as kinds
+    from labsim.loader import load_lab
+    from labsim.runtime.netns import NetnsRuntime
+
+    cloud = type(kinds.get("cloudapi"))
+    monkeypatch.setattr(cloud, "python_modules", {"labsim_no_such_module": "cloud", "json": "cloud"})
+    checks = {c.what: c for c in setup_env.doctor(["cloud-endpoints"], "netns")}
+    gone, there = checks["python labsim_no_such_module"], checks["python json"]
+    assert not gone.ok and gone.required and "pip install 'labsim[cloud]'" in gone.fix
+    assert "moto[server]" in gone.fix  # the extra's own requirements, for pipx inject
+    assert there.ok and there.fix == ""
+    monkeypatch.setattr("shutil.which", lambda b: "/usr/bin/" + b)  # every binary there
+    with pytest.raises(EnvironmentMissingError, match=r"labsim_no_such_module.*pip install 'labsim\[cloud\]'"):
+        NetnsRuntime.check_environment(load_lab("cloud-endpoints"))
