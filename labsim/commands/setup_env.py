@@ -251,9 +251,9 @@ def check_docker(required: bool) -> list[Check]:
 
         cli = docker_client(timeout=10)
         version = cli.version().get("Version", "?")
-    except LabsimError as exc:
-        return [Check("docker", False, str(exc).splitlines()[0][:120],
-                      "install Docker and start it (the docker runtime and the runner image need it)",
+    except LabsimError as exc:  # the message says where it looked, why it failed, what to do
+        what, _, fix = str(exc).partition(" To fix: ")
+        return [Check("docker", False, what, fix or "start Docker (the docker runtime and the runner image need it)",
                       required)]
     except Exception as exc:  # noqa: BLE001 - any failure to reach the daemon is the finding
         return [Check("docker", False, f"{type(exc).__name__}: {exc}"[:120], "start the Docker daemon", required)]

@@ -83,3 +83,33 @@ def test_python_modules_a_kind_needs_are_checked_and_named_with_their_extra(no_h
     monkeypatch.setattr("shutil.which", lambda b: "/usr/bin/" + b)  # every binary there
     with pytest.raises(EnvironmentMissingError, match=r"labsim_no_such_module.*pip install 'labsim\[cloud\]'"):
         NetnsRuntime.check_environment(load_lab("cloud-endpoints"))
+
+
+@pytest.mark.parametrize("env, uid, error, said", [
+    ({}, 1000, "('Connection aborted.', PermissionError(13, 'Permission denied'))",
+     ["/var/run/docker.sock (DOCKER_HOST is not set)", "permission denied", "docker group"]),
+    ({"DOCKER_HOST": "tcp://127.0.0.1:2375"}, 0, "('Connection aborted.', ConnectionRefusedError(111, "
+     "'Connection refused'))", ["DOCKER_HOST=tcp://127.0.0.1:2375", "nothing is listening", "start Docker"]),
+    ({}, 0, "Error while fetching server API version: ('Connection aborted.', FileNotFoundError(2, "
+     "'No such file or directory'))", ["nothing is listening", "DOCKER_HOST"]),
+])
+def test_an_unreachable_docker_names_what_was_tried_and_the_fix(env, uid, error, said):
+    from labsim.runtime.docker.client import unreachable_message
+
+    msg = unreachable_message(Exception(error), env=env, uid=uid)
+    assert all(s in msg for s in said), msg
+    assert "install Docker" not in msg and "(" not in msg.split(":", 1)[1].split(".")[0]
+
+
+def test_docker_unreachable_through_the_cli_is_exit_3_with_the_socket_named(tmp_path):
+    """A DOCKER_HOST socket path that does not exist: the real docker SDK's error, turned
+    into one sentence with the fix; `up --runtime docker` exits 3 before creating anything."""
+    import os
+    import subprocess
+
+    from tests.helpers import LABSIM
+
+    env = {**os.environ, "DOCKER_HOST": f"unix://{tmp_path}/no-docker.sock"}
+    res = subprocess.run([LABSIM, "image", "status"], capture_output=True, text=True, env=env, timeout=60)
+    assert res.returncode == 3, res.stdout + res.stderr
+    assert f"DOCKER_HOST=unix://{tmp_path}/no-docker.sock" in res.stderr and "To fix:" in res.stderr

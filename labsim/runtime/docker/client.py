@@ -20,6 +20,33 @@ def docker_sdk():
     return docker
 
 
+DEFAULT_SOCKET = "/var/run/docker.sock"
+
+
+def unreachable_message(exc: BaseException, env: dict[str, str] | None = None, uid: int | None = None) -> str:
+    """What was tried and the usual fixes, for a docker that cannot be reached: the cause in
+    a few words (not docker-py's nested tuple cut mid-word), permission named as such."""
+    import os
+
+    env = dict(os.environ) if env is None else env
+    uid = os.geteuid() if uid is None else uid
+    host = env.get("DOCKER_HOST")
+    where = f"DOCKER_HOST={host}" if host else f"the socket {DEFAULT_SOCKET} (DOCKER_HOST is not set)"
+    text = str(exc)
+    if "Permission denied" in text or "PermissionError" in text or "EACCES" in text:
+        cause = "permission denied"
+        fix = ("run labsim as root (sudo \"$(command -v labsim)\" …), or give your user access to the "
+               "socket (the docker group)") if uid != 0 else "check the socket's owner and mode"
+    elif "No such file" in text or "FileNotFoundError" in text or "ConnectionRefused" in text \
+            or "Connection refused" in text:
+        cause = "nothing is listening there"
+        fix = "start Docker (systemctl start docker), or set DOCKER_HOST to where it listens"
+    else:
+        cause = text.splitlines()[0][:200] if text else type(exc).__name__
+        fix = "start Docker, check the socket's permissions, or set DOCKER_HOST"
+    return f"docker is not reachable at {where}: {cause}. To fix: {fix}"
+
+
 def docker_client(timeout: int = 60):
     docker = docker_sdk()
     try:
@@ -27,7 +54,7 @@ def docker_client(timeout: int = 60):
         cli.ping()
         return cli
     except docker.errors.DockerException as exc:
-        raise EnvironmentMissingError(f"docker is not reachable: {exc}") from exc
+        raise EnvironmentMissingError(unreachable_message(exc)) from exc
 
 
 def op_error(what: str, exc: BaseException) -> RuntimeOpError:
