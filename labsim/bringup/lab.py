@@ -120,6 +120,8 @@ def up(loaded: LoadedLab, runtime: str = runtimes.DEFAULT, progress: Progress | 
         state.status = "up"
         state.extra["timings"] = timings
         state.save()
+        if not ephemeral:
+            KEPT_UP.add(plan.lab)  # from here an interrupt leaves it up: the CLI says so
         return UpResult(state, timings, rt)
     except BaseException as exc:
         if keep_on_failure and not isinstance(exc, KeyboardInterrupt):
@@ -131,6 +133,11 @@ def up(loaded: LoadedLab, runtime: str = runtimes.DEFAULT, progress: Progress | 
         raise
     finally:
         rt.close()
+
+
+# labs this process brought up to stay (`up`, `run --keep`): an interrupt after that point
+# leaves them up, and the CLI's interrupt message names them instead of claiming a cleanup
+KEPT_UP: set[str] = set()
 
 
 def make_runtime(state: LabState) -> Runtime:

@@ -25,6 +25,13 @@ class Commands(TyperGroup):
     """Every command (and subcommand: bench, image) runs through `invoke`: the one place
     labsim's errors become exit codes and an interrupt becomes 130."""
 
+    def make_context(self, *args, **kwargs):
+        try:  # parsing the command line (typer would turn an interrupt here into a silent 130)
+            return super().make_context(*args, **kwargs)
+        except KeyboardInterrupt:
+            err.print("labsim: interrupted", highlight=False)
+            raise typer.Exit(130) from None
+
     def invoke(self, ctx):
         _interrupt_on_term()
         try:
@@ -32,8 +39,25 @@ class Commands(TyperGroup):
         except LabsimError as exc:
             _fail(exc)
         except KeyboardInterrupt:
-            err.print("labsim: interrupted; what it had created was removed")
+            err.print(f"labsim: {interrupted_message()}", highlight=False)
             raise typer.Exit(130) from None
+
+
+def interrupted_message() -> str:
+    """What an interrupt left: labs this process brought up to stay are up (and how to remove
+    them); anything else it created was removed on the way out."""
+    lab_mod = sys.modules.get("labsim.bringup.lab")
+    kept = sorted(getattr(lab_mod, "KEPT_UP", ()))
+    if not kept:
+        return "interrupted; what it had created was removed"
+    from labsim.runtime.state import LabState
+
+    present = set(LabState.all_labs())
+    up = [name for name in kept if name in present]
+    if not up:
+        return "interrupted; what it had created was removed"
+    return (f"interrupted; lab {', '.join(up)} {'is' if len(up) == 1 else 'are'} up: "
+            f"remove {'it' if len(up) == 1 else 'them'} with labsim down {' '.join(up)}")
 
 
 app = typer.Typer(

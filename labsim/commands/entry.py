@@ -12,6 +12,7 @@ the full CLI, which parses it the same way and owns every message and exit code.
 from __future__ import annotations
 
 import os
+import signal
 import sys
 
 
@@ -71,9 +72,17 @@ def main() -> None:
         argv = exec_target(sys.argv[2:])
         if argv is not None:
             os.execvp(argv[0], argv)
-    from labsim.commands.cli import main as cli_main
-
-    cli_main()
+    try:
+        from labsim.commands.cli import main as cli_main
+    except KeyboardInterrupt:  # Ctrl-C while the CLI loads: nothing was created yet
+        sys.stderr.write("labsim: interrupted\n")
+        raise SystemExit(130) from None
+    try:
+        cli_main()  # exits through SystemExit with the command's code
+    finally:
+        # the command is over (its own interrupt handling has run): a Ctrl-C now would only
+        # turn the exit into a traceback from the interpreter's shutdown
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 if __name__ == "__main__":
