@@ -11,7 +11,7 @@ from setuptools import setup
 from setuptools.command.build_py import build_py
 
 HERE = Path(__file__).resolve().parent
-DATA_DIRS = ("topologies", "scenarios", "compare", "docker")  # as labsim/builtin.py
+DATA_DIRS = ("topologies", "scenarios", "compare", "docker", "docs")  # as labsim/builtin.py
 
 
 class BuildPyWithData(build_py):

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-DATA_DIRS = ("topologies", "scenarios", "compare", "docker")
+DATA_DIRS = ("topologies", "scenarios", "compare", "docker", "docs")
 PACKAGE_DIR = Path(__file__).resolve().parent
 DEFAULT_TOPOLOGY = "apple-review"
 
@@ -34,8 +34,26 @@ def topologies() -> dict[str, Path]:
 
 
 def scenarios() -> dict[str, Path]:
+    """Built-in scenarios by name (the file's stem), sorted."""
     d = data_dir("scenarios")
     return {p.stem: p for p in sorted(d.glob("*.yml"))} if d.is_dir() else {}
+
+
+def scenario_path(ref: str | Path) -> Path:
+    """A scenario argument as a file or directory: an existing path as it is; else a built-in
+    scenario when `ref` is a bare name (`apple-review-nat64`, with or without `.yml`), and the
+    built-in scenarios directory for `scenarios` / `scenarios/` (so `labsim run scenarios/`
+    works after a pip install, from any directory); anything else unchanged (the loader then
+    says it cannot read it)."""
+    p = Path(ref)
+    if p.exists():
+        return p
+    if str(ref).rstrip("/") == "scenarios":
+        return data_dir("scenarios")
+    if len(p.parts) != 1 and p.parent.name != "scenarios":
+        return p
+    stem = p.stem if p.suffix in (".yml", ".yaml") else p.name
+    return scenarios().get(stem, p)
 
 
 def topology_path(ref: str | Path) -> Path:

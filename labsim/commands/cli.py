@@ -402,37 +402,65 @@ app.add_typer(image_app, name="image")
 
 @app.command()
 def validate(
-    file: Path = typer.Argument(..., help="Topology, scenario or comparison file (or a built-in "
-                                "topology's name) to check."),
-    as_json: bool = typer.Option(False, "--json", help="Print the plan as JSON."),
+    files: list[Path] = typer.Argument(..., help="Topology, scenario or comparison files, directories "
+                                       "(their *.yml), or built-in topology and scenario names."),
+    as_json: bool = typer.Option(False, "--json", help="Print the plan as JSON (a list for several files)."),
 ) -> None:
-    """Check a topology or scenario file and print the planned addresses and routes (no root,
-    creates nothing). A scenario is checked with its topology and every step; a comparison
-    file (bench resolvers) with every variant."""
+    """Check topology, scenario and comparison files and print the planned addresses and routes
+    (no root, creates nothing). It takes what `run` takes: several files, a directory, a
+    built-in's name. A scenario is checked with its topology and every step; a comparison file
+    (bench resolvers) with every variant. Every file is checked; exit 2 if any is wrong."""
+    from labsim.builtin import scenario_path, topology_path
+
+    paths: list[Path] = []
+    for f in files:
+        # a built-in name: the scenario first (it checks its topology too), else the topology
+        p = scenario_path(f)
+        p = p if p != Path(f) or p.exists() else topology_path(f)
+        if p.is_dir():
+            found = sorted([*p.glob("*.yml"), *p.glob("*.yaml")])
+            if not found:
+                raise InputError(f"{p}: no topology or scenario files (*.yml) in this directory")
+            paths += found
+        else:
+            paths.append(p)
+    paths = list(dict.fromkeys(paths))
+    reports, bad = [], []
+    for p in paths:
+        try:
+            reports.append(_validate_one(p, as_json))
+        except InputError as exc:
+            bad.append(exc)
+    if as_json and reports:
+        print(json.dumps(reports[0] if len(paths) == 1 else reports, indent=1))
+    if bad:
+        raise bad[0] if len(bad) == 1 else InputErrors(
+            [e for exc in bad for e in getattr(exc, "errors", [exc])], more=sum(getattr(e, "more", 0) for e in bad))
+
+
+def _validate_one(file: Path, as_json: bool) -> dict:
     from labsim.bringup.lab import _summary
-    from labsim.builtin import topology_path
     from labsim.inputfiles import read_text
     from labsim.loader import load_lab
     from labsim.measure.compare import load_comparison
     from labsim.model.yamlpos import parse_yaml
     from labsim.scenario.load import load_scenario
 
-    file = topology_path(file)  # a built-in's name works too
     data, _ = parse_yaml(read_text(file), str(file))
     if isinstance(data, dict) and "variants" in data:
         comp, plans = load_comparison(file)
-        out.print(f"comparison {comp.name}: {len(plans)} variants, valid")
-        return
+        if not as_json:
+            out.print(f"comparison {comp.name}: {len(plans)} variants, valid", highlight=False)
+        return {"file": str(file), "comparison": comp.name, "variants": len(plans)}
     scenario = load_scenario(file) if isinstance(data, dict) and "steps" in data else None
     loaded = scenario.lab if scenario else load_lab(file)
     nodes = _summary(loaded)
-    if as_json:
-        print(json.dumps({"lab": loaded.plan.lab, "nodes": nodes,
-                          "steps": len(scenario.scenario.steps) if scenario else None}, indent=1))
-        return
-    _print_nodes(loaded.plan.lab, nodes)
-    if scenario:
-        out.print(f"scenario {scenario.scenario.name}: {len(scenario.scenario.steps)} steps, valid")
+    if not as_json:
+        _print_nodes(loaded.plan.lab, nodes)
+        if scenario:
+            out.print(f"scenario {scenario.scenario.name}: {len(scenario.scenario.steps)} steps, valid",
+                      highlight=False)
+    return {"lab": loaded.plan.lab, "nodes": nodes, "steps": len(scenario.scenario.steps) if scenario else None}
 
 
 from labsim.commands import project as cli_project  # noqa: E402 - setup, topologies, merge, init: their own module

@@ -87,6 +87,33 @@ def topologies(as_json: bool = typer.Option(False, "--json", help="Machine-reada
     out.print(table)
 
 
+def scenarios(as_json: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:
+    """List the built-in scenarios: a name works wherever a scenario file is taken (labsim run
+    apple-review-nat64, labsim validate ipv6-mostly), and `scenarios/` stands for all of them
+    where no such directory is here."""
+    from labsim import builtin
+    from labsim.model.yamlpos import parse_yaml
+
+    rows = []
+    for name, path in builtin.scenarios().items():
+        try:
+            data, _ = parse_yaml(path.read_text(), str(path))
+        except Exception:  # noqa: BLE001 - a broken shipped file still gets its row
+            data = {}
+        data = data if isinstance(data, dict) else {}
+        rows.append({"name": name, "catalog": data.get("catalog"), "steps": len(data.get("steps") or []),
+                     "description": str(data.get("description", "")), "file": str(path)})
+    if as_json:
+        print(json.dumps(rows, indent=1))
+        return
+    table = Table(title="built-in scenarios", title_justify="left")
+    for col in ("name", "catalog row", "steps", "description", "file"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(r["name"], str(r["catalog"] or ""), str(r["steps"]), r["description"], r["file"])
+    out.print(table)
+
+
 def setup(
     topology: list[str] | None = typer.Argument(None, help="Topologies (files or built-in names) to "
                                                    "prepare for (default: every kind, --uplink, bench)."),
@@ -144,4 +171,4 @@ def init(
     print(f'      sudo "$(command -v labsim)" run {directory / "scenarios"}')
 
 
-COMMANDS = (topologies, setup, merge, init)
+COMMANDS = (topologies, scenarios, setup, merge, init)

@@ -12,6 +12,7 @@ import re
 import statistics
 from pathlib import Path
 
+from labsim.builtin import scenario_path
 from labsim.errors import InputError
 
 MAX_SHARDS = 1000
@@ -29,9 +30,11 @@ def parse_shard(text: str) -> tuple[int, int]:
 
 
 def expand(paths: list[Path]) -> list[Path]:
-    """Files as given; a directory stands for its *.yml / *.yaml files (sorted)."""
+    """Files as given; a directory stands for its *.yml / *.yaml files (sorted); a built-in
+    scenario's name (or `scenarios/` where no such directory is here) stands for the shipped
+    file(s) (`builtin.scenario_path`)."""
     out: list[Path] = []
-    for p in paths:
+    for p in map(scenario_path, paths):
         if p.is_dir():
             found = sorted([*p.glob("*.yml"), *p.glob("*.yaml")])
             if not found:
