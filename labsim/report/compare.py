@@ -16,6 +16,7 @@ from rich.table import Table
 from labsim.checks.result import dump
 from labsim.checks.stats import cdf
 from labsim.measure.compare import VariantResult
+from labsim.report.inert import inert, inert_text, visible
 
 COLUMNS = ("p50", "p90", "p95", "p99", "max", "mean", "min")
 RATIOS = ("p50", "p95")
@@ -23,6 +24,16 @@ RATIOS = ("p50", "p95")
 COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
            "#bcbd22", "#17becf")
 LINESTYLES = ("solid", "dashed", "dotted", "dashdot")
+
+
+def _h(x: object) -> str:
+    """Outside text (names from the comparison file, failures from the nodes) for the page."""
+    return html.escape(visible(x), quote=True)
+
+
+def _plot_label(x: object) -> str:
+    # matplotlib reads text between two $ as math, and bad math raises when the figure is drawn
+    return visible(x).replace("$", r"\$")
 
 
 def _ms(v) -> str:
@@ -86,23 +97,26 @@ def describe(r: VariantResult) -> str:
 
 
 def render_table(name: str, results: list[VariantResult], console: Console) -> None:
-    table = Table(title=f"resolution latency: {name} (ms, getaddrinfo in the node)", title_justify="left")
+    # names come from the comparison file and failures from the nodes: shown, never read as markup
+    table = Table(title=inert_text(f"resolution latency: {name} (ms, getaddrinfo in the node)"),
+                  title_justify="left")
     base = results[0].baseline if results else ""
     ratio_cols = tuple(f"{c} / {base}" for c in RATIOS) if base else ()
     for col in ("variant", "from", "n", "fail", *COLUMNS, *ratio_cols):
-        table.add_column(col, justify="left" if col in ("variant", "from", "fail", *ratio_cols) else "right",
-                         no_wrap=col in ("variant", "from"))
+        table.add_column(inert_text(col), justify="left" if col in ("variant", "from", "fail", *ratio_cols)
+                         else "right", no_wrap=col in ("variant", "from"))
     for r in results:
         s = r.stats
         fails = ", ".join(f"{k}×{v}" for k, v in s.failures.items()) or "0"
-        table.add_row(r.name, r.node, str(s.count), fails, *(_ms(getattr(s, c)) for c in COLUMNS),
-                      *((ratio_text(r, c) for c in RATIOS) if base else ()))
+        table.add_row(inert_text(r.name), inert_text(r.node), str(s.count), inert_text(fails),
+                      *(_ms(getattr(s, c)) for c in COLUMNS),
+                      *((inert_text(ratio_text(r, c)) for c in RATIOS) if base else ()))
     console.print(table)
     if base:
-        console.print(f"ratios: the variant's percentile over {base}'s, with a 95% bootstrap interval over "
-                      "the interleaved rounds; \"no difference\" when the interval covers 1")
+        console.print(f"ratios: the variant's percentile over {inert(base)}'s, with a 95% bootstrap interval over "
+                      "the interleaved rounds; \"no difference\" when the interval covers 1", emoji=False)
         if note := other_lab_note(results):
-            console.print(note)
+            console.print(inert_text(note))
 
 
 @dataclass
@@ -129,11 +143,11 @@ def figure(name: str, results: list[VariantResult]):
             xs, ys = cdf([max(m, 0.01) for m in ok])
             colour, dash = style(i)
             ax.step(xs, ys, where="post", color=colour, linestyle=dash,
-                    label=f"{r.name} (p50 {_ms(r.stats.p50)} ms)")
+                    label=_plot_label(f"{r.name} (p50 {_ms(r.stats.p50)} ms)"))
     ax.set_xscale("log")
     ax.set_xlabel("lookup latency, ms (log scale)")
     ax.set_ylabel("share of lookups")
-    ax.set_title(f"{name}: getaddrinfo latency CDF per variant")
+    ax.set_title(_plot_label(f"{name}: getaddrinfo latency CDF per variant"))
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8, loc="lower right", handlelength=3)
     fig.tight_layout()
@@ -149,28 +163,28 @@ def plot_png(name: str, results: list[VariantResult]) -> bytes:
 def to_html(name: str, description: str, results: list[VariantResult], png: bytes) -> str:
     rows = "".join(
         "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td>{}</tr>".format(
-            html.escape(r.name), html.escape(r.node), r.stats.count,
-            html.escape(", ".join(f"{k}×{v}" for k, v in r.stats.failures.items()) or "0"),
+            _h(r.name), _h(r.node), r.stats.count,
+            _h(", ".join(f"{k}×{v}" for k, v in r.stats.failures.items()) or "0"),
             "".join(f"<td class=n>{_ms(getattr(r.stats, c))}</td>" for c in COLUMNS)
-            + "".join(f"<td>{html.escape(ratio_text(r, c))}</td>" for c in RATIOS)) for r in results)
-    changes = "".join(f"<li><b>{html.escape(r.name)}</b>: {html.escape(describe(r))}</li>" for r in results)
+            + "".join(f"<td>{_h(ratio_text(r, c))}</td>" for c in RATIOS)) for r in results)
+    changes = "".join(f"<li><b>{_h(r.name)}</b>: {_h(describe(r))}</li>" for r in results)
     img = base64.b64encode(png).decode()
     base = results[0].baseline if results else ""
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in ("variant", "from", "n", "failures", *COLUMNS,
-                                                          *(f"{c} / {base}" for c in RATIOS)))
+    head = "".join(f"<th>{_h(c)}</th>" for c in ("variant", "from", "n", "failures", *COLUMNS,
+                                                *(f"{c} / {base}" for c in RATIOS)))
     return f"""<!doctype html>
-<html><head><meta charset="utf-8"><title>labsim: {html.escape(name)}</title>
+<html><head><meta charset="utf-8"><title>labsim: {_h(name)}</title>
 <style>body{{font-family:sans-serif;margin:2em;max-width:70em}} table{{border-collapse:collapse}}
 td,th{{border:1px solid #ccc;padding:.3em .6em}} td.n{{text-align:right;font-variant-numeric:tabular-nums}}</style>
 </head><body>
-<h1>Resolution latency: {html.escape(name)}</h1>
-<p>{html.escape(description)}</p>
+<h1>Resolution latency: {_h(name)}</h1>
+<p>{_h(description)}</p>
 <p>Milliseconds per <code>getaddrinfo</code>, timed inside the node through its own resolv.conf.
 Variants were measured interleaved: in each round a slice of every variant, in shuffled order.
-A ratio is the variant's percentile over {html.escape(base)}'s, with a 95% bootstrap interval over
+A ratio is the variant's percentile over {_h(base)}'s, with a 95% bootstrap interval over
 the rounds; "no difference" when the interval covers 1.</p>
 <table><tr>{head}</tr>{rows}</table>
-{f"<p>{html.escape(note)}</p>" if (note := other_lab_note(results)) else ""}
+{f"<p>{_h(note)}</p>" if (note := other_lab_note(results)) else ""}
 <h2>Latency CDF</h2>
 <img alt="latency CDF per variant" src="data:image/png;base64,{img}">
 <h2>Variants</h2><ul>{changes}</ul>

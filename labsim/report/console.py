@@ -19,26 +19,26 @@ from labsim.checks.result import (
     TcpResult,
     TlsResult,
 )
+from labsim.report.inert import inert, inert_text
 from labsim.scenario.runner import ScenarioResult, StepResult
 
 
 def key_facts(r: CheckResult) -> list[tuple[str, object]]:
     """The facts a reader scans a row for, per check."""
-    f = r.facts
     if isinstance(r, HttpResult):
-        return [("status", f.status), ("remote_ip", f.remote_ip), ("location", f.location)]
+        return [("status", r.facts.status), ("remote_ip", r.facts.remote_ip), ("location", r.facts.location)]
     if isinstance(r, (TcpResult, TlsResult)):
-        return [("remote_ip", f.remote_ip), ("addresses", f.addresses)]
+        return [("remote_ip", r.facts.remote_ip), ("addresses", r.facts.addresses)]
     if isinstance(r, ResolveResult):
-        return [("addresses", f.addresses)]
+        return [("addresses", r.facts.addresses)]
     if isinstance(r, DnsResult):
-        return [("answers", f.answers), ("rcode", f.rcode)]
+        return [("answers", r.facts.answers), ("rcode", r.facts.rcode)]
     if isinstance(r, PingResult):
-        return [("loss", f"{f.loss:.0%}")]
+        return [("loss", f"{r.facts.loss:.0%}")]
     if isinstance(r, ExecResult):
-        return [("exit_status", f.exit_status)]
+        return [("exit_status", r.facts.exit_status)]
     if isinstance(r, PmtuResult):
-        return [("pmtu", f.pmtu), ("blackhole", f.blackhole or None)]
+        return [("pmtu", r.facts.pmtu), ("blackhole", r.facts.blackhole or None)]
     return []
 
 
@@ -71,27 +71,33 @@ def step_facts(s: StepResult) -> str:
 
 
 def render(results: list[ScenarioResult], console: Console) -> None:
+    """Every string from outside (a scenario's names, what servers and programs said) goes in
+    through inert_text/inert: its markup is not read and its control characters are shown."""
     for r in results:
         verdict = Text("PASS", style="bold green") if r.passed else Text("FAIL", style="bold red")
-        console.print(Text.assemble(verdict, f" {r.name}", (f" — {r.description}" if r.description else ""),
+        console.print(Text.assemble(verdict, " ", inert_text(r.name, newlines=False),
+                                    (Text.assemble(" — ", inert_text(r.description)) if r.description else ""),
                                     f"  (lab up {r.bringup_s:.2f}s, total {r.duration_s:.1f}s)"))
         if r.error:
-            console.print(f"  [red]error:[/] {r.error}")
+            console.print(f"  [red]error:[/] {inert(r.error)}", emoji=False)
         table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
-        for col, kw in (("#", {"justify": "right"}), ("step", {}), ("", {}), ("reason", {}),
-                        ("facts", {"overflow": "fold"}), ("ms", {"justify": "right"})):
-            table.add_column(col, **kw)
+        table.add_column("#", justify="right")
+        for col in ("step", "", "reason"):
+            table.add_column(col)
+        table.add_column("facts", overflow="fold")
+        table.add_column("ms", justify="right")
         for s in r.steps:
             mark = Text("ok", style="green") if s.passed else Text("FAIL", style="red")
             reason = s.result.reason.value if s.result and s.result.reason else ""
-            table.add_row(str(s.index + 1), s.title, mark, reason, step_facts(s), f"{s.duration_ms:.0f}")
+            table.add_row(str(s.index + 1), inert_text(s.title), mark, reason, inert_text(step_facts(s)),
+                          f"{s.duration_ms:.0f}")
         console.print(table)
         for s in r.steps:
             for o in s.outcomes:
                 if not o.passed:
-                    console.print(f"  [red]step {s.index + 1}[/] {o.what}: expected {o.expected}, got {o.actual}",
-                                  highlight=False)
+                    console.print(f"  [red]step {s.index + 1}[/] {inert(o.what)}: expected {inert(o.expected)}, "
+                                  f"got {inert(o.actual)}", highlight=False, emoji=False)
             for c in s.captures:  # the packets behind the step, read back from its pcap
-                console.print(f"  step {s.index + 1} capture {c.node}: {c.summary}  ({c.path})",
-                              highlight=False, markup=False)
+                console.print(inert_text(f"  step {s.index + 1} capture {c.node}: {c.summary}  ({c.path})"),
+                              highlight=False)
         console.print()

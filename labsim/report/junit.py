@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
+from labsim.report.inert import xml_safe
 from labsim.scenario.runner import ScenarioResult
 
 
@@ -37,5 +38,7 @@ def to_xml(results: list[ScenarioResult]) -> str:
                     + [f"[[ATTACHMENT|{c.path}]]" for c in s.captures])
             elif s.did:
                 ET.SubElement(case, "system-out").text = s.did
+    # names, messages and stderr come from outside: NUL or ESC in them would make the file ill-formed
+    xml_safe(root)
     ET.indent(root)
     return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"

@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from labsim.report.inert import inert, inert_text, visible
 from labsim.review.run import EndpointReview
 
 STYLE = {"PASS": "bold green", "WARN": "bold yellow", "FAIL": "bold red"}
@@ -23,22 +24,22 @@ def _facts(v) -> str:
     if status:
         bits.append(str(status))
     if remote:
-        bits.append(remote)
+        bits.append(str(remote))
     if v.via in VIA:
         bits.append(f"({VIA[v.via]})")
     return " ".join(bits)
 
 
 def cell(v, label: str = "") -> Text:
-    t = Text(label)
+    t = inert_text(label, newlines=False)  # the platform's name, padded
     t.append(v.verdict, style=STYLE[v.verdict])
     if v.reason:
         t.append(f" {v.reason.value}")
-    bits = _facts(v)
+    bits = _facts(v)  # what the server said (status, address): shown, never obeyed
     if bits and not label:
-        t.append("\n" + bits, style="dim")
+        t.append_text(inert_text("\n" + bits, style="dim"))
     elif bits:
-        t.append(" " + bits, style="dim")
+        t.append_text(inert_text(" " + bits, style="dim"))
     return t
 
 
@@ -63,9 +64,12 @@ def render(reviews: list[EndpointReview], networks: tuple[str, ...], console: Co
     for n in networks:
         table.add_column(n)
     for r in reviews:
-        name = Text(r.endpoint.url if r.endpoint.method == "GET" else f"{r.endpoint.method} {r.endpoint.url}")
+        # --follow finds URLs, and says where (JSON keys included), in what servers answered
+        name = inert_text(r.endpoint.url if r.endpoint.method == "GET" else f"{r.endpoint.method} {r.endpoint.url}",
+                          newlines=False)
         if r.endpoint.found_in:
-            name.append(f"\n  found in {r.endpoint.found_in}", style="dim italic")
+            name.append_text(inert_text(f"\n  found in {visible(r.endpoint.found_in, newlines=False)}",
+                                        style="dim italic"))
         table.add_row(name, *(network_cell(r.verdicts.get(n)) for n in networks))
     console.print(table)
     seen = []
@@ -74,15 +78,15 @@ def render(reviews: list[EndpointReview], networks: tuple[str, ...], console: Co
             if v.reason and v.reason not in seen:
                 seen.append(v.reason)
     for reason in seen:
-        console.print(f"  [bold]{reason.value}[/]: {reason.hint}", highlight=False)
+        console.print(f"  [bold]{inert(reason.value)}[/]: {inert(reason.hint)}", highlight=False, emoji=False)
     shown = set()
     for r in reviews:  # the packets behind the failures: one capture per network
         for v in r.cells():
             for c in v.captures:
                 if c.path not in shown:
                     shown.add(c.path)
-                    console.print(f"  capture {v.network} {c.node}: {c.summary}  ({c.path})",
-                                  highlight=False, markup=False)
+                    console.print(inert_text(f"  capture {v.network} {c.node}: {c.summary}  ({c.path})"),
+                                  highlight=False)
 
 
 def counts(reviews: list[EndpointReview]) -> dict[str, int]:

@@ -8,6 +8,7 @@ import html
 import json
 
 from labsim.checks.result import dump
+from labsim.report.inert import visible
 from labsim.review.run import EndpointReview
 
 CSS = """
@@ -21,16 +22,18 @@ FACT_KEYS = ("status", "remote_ip", "addresses", "tried", "attempts", "synthesiz
              "ipv4_literal_urls", "banner", "tls_version", "accept_ok", "unresolved", "curl_exit", "tool_error")
 
 
-def _e(x) -> str:
-    return html.escape(str(x), quote=True)
+def _e(x: object) -> str:
+    """Any value for the page, text or attribute: markup escaped, control characters (which
+    HTML forbids) and lone surrogates (which UTF-8 cannot hold) shown as \\xNN."""
+    return html.escape(visible(x), quote=True)
 
 
 def to_html(reviews: list[EndpointReview], networks: tuple[str, ...], platforms: tuple[str, ...],
             title: str = "labsim app-review replay") -> str:
     n = {"PASS": 0, "WARN": 0, "FAIL": 0}
     for r in reviews:
-        for v in r.cells():
-            n[v.verdict] += 1
+        for counted in r.cells():
+            n[counted.verdict] += 1
     head = "".join(f'<th colspan="{len(platforms)}">{_e(net)}</th>' for net in networks)
     sub = "".join(f"<th>{_e(p)}</th>" for _ in networks for p in platforms)
     rows = []
@@ -46,9 +49,9 @@ def to_html(reviews: list[EndpointReview], networks: tuple[str, ...], platforms:
                 if v is None:
                     cells.append('<td class="none">not reached</td>')
                     continue
-                anchor = f"c{i}-{net}-{p}"
+                anchor = _e(f"c{i}-{net}-{p}")
                 reason = f"<br>{_e(v.reason.value)}" if v.reason else ""
-                cells.append(f'<td class="{v.verdict}"><a href="#{anchor}">{v.verdict}</a>{reason}'
+                cells.append(f'<td class="{_e(v.verdict)}"><a href="#{anchor}">{_e(v.verdict)}</a>{reason}'
                              f'<br><small>{_e(v.via)}</small></td>')
                 details.append(_detail(anchor, r, v))
         rows.append(f"<tr><td>{ep}{where}</td>{''.join(cells)}</tr>")
@@ -74,7 +77,7 @@ def _detail(anchor: str, r: EndpointReview, v) -> str:
     hint = f"<p><b>{_e(v.reason.value)}</b>: {_e(v.reason.hint)}</p>" if v.reason else ""
     timings = ", ".join(f"{k} {t:.1f} ms" for k, t in dump(res)["timings_ms"].items() if t is not None)
     return (f'<details id="{anchor}"><summary>{_e(r.endpoint.url)} &middot; {_e(v.network)} &middot; '
-            f'{_e(v.platform)}: <span class="{v.verdict}">{v.verdict}</span>{shared}</summary>{hint}'
+            f'{_e(v.platform)}: <span class="{_e(v.verdict)}">{_e(v.verdict)}</span>{shared}</summary>{hint}'
             f"<p>how: {_e(v.via)}; check {_e(res.check)} from node {_e(res.node)}; {v.ms:.0f} ms</p>"
             f"<p>timings: {_e(timings)}</p>"
             + (f"<p>detail: {_e(res.detail)}</p>" if res.detail else "")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
+from labsim.report.inert import xml_safe
 from labsim.review.run import EndpointReview
 
 
@@ -31,5 +32,7 @@ def to_junit(reviews: list[EndpointReview], networks: tuple[str, ...]) -> str:
                 ET.SubElement(case, "failure", message=f"{reason}: {v.result.detail}"[:500], type=reason).text = text
             else:
                 ET.SubElement(case, "system-out").text = text
+    # names, messages and stderr come from outside: NUL or ESC in them would make the file ill-formed
+    xml_safe(root)
     ET.indent(root)
     return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
