@@ -6,10 +6,11 @@
 # for the image's Python on the host (no pip inside; apt reaches the archive for slirp4netns).
 ARG BASE=labsim/node:0.1.0
 FROM ${BASE}
-# slirp4netns: `labsim review --uplink` (a host service on the docker runtime, so not in the node image)
+# slirp4netns: `labsim review --uplink` (a host service on the docker runtime, so not in the node image);
+# tcpdump (and the tcpdump user it drops to): the packet captures of failed steps
 RUN set -eu; printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; \
     apt-get update -qq; \
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends slirp4netns; \
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends slirp4netns tcpdump; \
     apt-get clean; rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin
 COPY site /opt/labsim-runner
 ENV PYTHONPATH=/opt/labsim-runner PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 COLUMNS=150

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from labsim.bringup.impair import loss_rules
 from labsim.bringup.labca import LabCA
+from labsim.bringup.preflight import container_problem
 from labsim.bringup.readiness import PendingProbe, wait_ready
 
 # down and gc live in teardown (no kinds or model imported); `lab.down` etc. stay the API
@@ -85,6 +86,9 @@ def check_environment(loaded: LoadedLab, runtime: str = runtimes.DEFAULT) -> typ
                                            f"cannot")
     if os.geteuid() != 0:
         raise EnvironmentMissingError("labsim needs root for network namespaces (run with sudo)")
+    problem = container_problem()  # in a container: the docker run flags it lacks, before anything
+    if problem:
+        raise EnvironmentMissingError(problem)
     rt_cls.check_environment(loaded)
     return rt_cls
 

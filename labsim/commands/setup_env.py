@@ -132,7 +132,7 @@ def install(packages: list[str], say=print) -> list[str]:
                                       f"{' '.join(missing)}")
     if os.geteuid() != 0:
         raise EnvironmentMissingError(f"need root to install Debian packages: {' '.join(missing)} "
-                                      "(sudo labsim setup)")
+                                      f"({as_root('labsim setup')})")
     say(f"installing Debian packages: {' '.join(missing)}")
     guard = not POLICY_RC.exists()
     if guard:  # postinst scripts must not start the daemons on the host
@@ -229,12 +229,12 @@ def check_software(n: Needs) -> list[Check]:
     for binary, pkgs in n.binaries.items():
         path = shutil.which(binary)
         out.append(Check(f"binary {binary}", path is not None, path or "not found",
-                         "" if path else f"sudo labsim setup (apt-get install {' '.join(pkgs)})"))
+                         "" if path else f"{as_root('labsim setup')} (apt-get install {' '.join(pkgs)})"))
     for p in n.packages:
         v = installed_version(p)
         out.append(Check(f"package {p}", v is not None,
                          v or f"not installed{'; ' + OPTIONAL[p] if p in OPTIONAL else ''}",
-                         "" if v else f"sudo labsim setup (apt-get install {p})", p not in OPTIONAL))
+                         "" if v else f"{as_root('labsim setup')} (apt-get install {p})", p not in OPTIONAL))
     gone = missing_python(n.python)
     for mod, extra in n.python.items():
         out.append(Check(f"python {mod}", mod not in gone,
@@ -271,6 +271,25 @@ def check_docker(required: bool) -> list[Check]:
 SERVICE_CHECKS = {"docker": check_docker}
 
 
+def as_root(command: str) -> str:
+    """`command` as the user should type it: as is when already root (a container has no
+    sudo), else through sudo with labsim's own path (sudo's PATH has no pipx install)."""
+    if os.geteuid() == 0:
+        return command
+    return 'sudo "$(command -v labsim)"' + command.removeprefix("labsim")
+
+
+def check_container() -> list[Check]:
+    """In a container: the `docker run` flags labs need that it lacks (bringup/preflight.py)."""
+    from labsim.bringup.preflight import in_container, missing_flags, read_probe
+
+    if not in_container():
+        return []
+    flags = missing_flags(read_probe())
+    return [Check("container", not flags, "has what labs need" if not flags else "lacks " + ", ".join(flags),
+                  "" if not flags else f"docker run {' '.join(flags)} …")]
+
+
 def doctor(topology_refs: list[str] | None, runtime: str) -> list[Check]:
     """The checks for `runtime`, as the runtime registry declares its needs: the topologies'
     software where nodes run the host's daemons, else the runtime's own binaries; every host
@@ -278,7 +297,7 @@ def doctor(topology_refs: list[str] | None, runtime: str) -> list[Check]:
     from labsim.runtime import registry
 
     host = registry.host_needs(runtime)  # an unknown runtime: an input error, nothing probed
-    checks = [check_privileges()]
+    checks = [check_privileges(), *check_container()]
     checks += check_kernel() if checks[0].ok else [
         Check("netns", False, "not probed: needs root", "run labsim setup --check with sudo")]
     n = needs(topology_refs)  # loaded on every runtime: a bad topology is an input error on each

@@ -67,3 +67,24 @@ def test_runner_runs_a_scenario_and_a_review(runner, tmp_path):
     assert set(orphan_netns()) <= before  # the labs lived in the container's namespaces only
     left = subprocess.run(["docker", "ps", "-aq", "--filter", f"label={LABEL}"], capture_output=True, text=True)
     assert left.stdout.split() == []
+
+
+def test_runner_without_its_flags_names_the_missing_ones_and_exits_3(runner, tmp_path):
+    """No flags: not `bind-mount /run/netns: Operation not permitted`; some caps only: not a
+    traceback with exit 1. Each time exit 3, nothing created, and the exact flags to add. With
+    the README's flags the doctor inside passes (tcpdump included, no advice to use sudo)."""
+    base = ["docker", "run", "--rm", "--label", LABEL, "-v", f"{tmp_path}:/lab", "-w", "/lab"]
+    res = subprocess.run([*base, runner, "up", "apple-review"], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 3 and "Traceback" not in res.stderr, res.stderr[-2000:]
+    for flag in ("--cap-add SYS_ADMIN", "--cap-add NET_ADMIN", "--device /dev/net/tun",
+                 "--security-opt systempaths=unconfined"):
+        assert flag in res.stderr, (flag, res.stderr)
+    some = ["--cap-add", "SYS_ADMIN", "--cap-add", "NET_ADMIN"]
+    res = subprocess.run([*base, *some, runner, "up", "apple-review"], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 3 and "Traceback" not in res.stderr, res.stderr[-2000:]
+    assert "--device /dev/net/tun" in res.stderr and "--cap-add SYS_ADMIN" not in res.stderr
+    res = docker_run(runner, tmp_path, "setup", "--check", "--runtime", "netns", "apple-review")
+    assert res.returncode == 0, res.stdout[-3000:]
+    assert "sudo" not in res.stdout and "MISSING" not in res.stdout
+    left = subprocess.run(["docker", "ps", "-aq", "--filter", f"label={LABEL}"], capture_output=True, text=True)
+    assert left.stdout.split() == []
