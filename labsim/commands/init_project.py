@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from labsim.commands.outputs import make_dirs, write_text
 from labsim.errors import InputError
 
 NAT64_PREFIX = "2001:db8:64::/96"
@@ -188,7 +189,7 @@ def write_project(directory: Path, urls: list[str], force: bool = False,
     targets = {directory / rel: text for rel, text in files.items()}
     kept = [p for p in targets if p.exists() and not force]
     written = [p for p in targets if p not in kept]
-    for path in written:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(targets[path])
+    for path in written:  # the user's directory: its owner's files even under sudo
+        make_dirs(path.parent)
+        write_text(path, targets[path])
     return written, kept

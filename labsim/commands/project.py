@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from labsim.commands.options import runtime_option
+from labsim.commands.outputs import write_text
 from labsim.errors import InputError, LabsimError
 
 out = Console(width=None if sys.stdout.isatty() else int(os.environ.get("COLUMNS", 150)))
@@ -55,9 +56,9 @@ def merge(
     merged = merging.merge_json(jsons) if jsons else None
     junit = merging.merge_junit(xmls) if xmls else None
     if json_out and merged is not None:
-        json_out.write_text(json.dumps(merged, indent=1))
+        write_text(json_out, json.dumps(merged, indent=1))
     if junit_out and junit is not None:
-        junit_out.write_text(junit)
+        write_text(junit_out, junit)
     failed = 0
     if merged is not None:
         rows = merging.results_of(merged)
