@@ -20,6 +20,9 @@ from labsim.model.topology import WELL_KNOWN_PREFIX, Nat64Prefix, NodeBase, Topo
 from labsim.model.types import IPv4Net
 from labsim.node.privdrop import GROUP, USER, tayga_argv
 
+# what tayga 0.9.2 takes for the well-known prefix (it compares only the first 32 bits)
+TAYGA_WKP_MATCH = IPv6Network("64:ff9b::/32")
+
 TUN = "nat64"
 TUN_BATCH = "tun.ip"  # `ip -batch` file: the TUN up, its addresses and routes
 UPLINK_DEV = "tap0"
@@ -81,16 +84,21 @@ class Nat64(Kind):
         if not ctx.node.addresses(4) or not ctx.node.addresses(6):
             raise PlanError(("nodes", ctx.name, "links"),
                             "a nat64 node needs an IPv6 and an IPv4 address (link it to both sides)")
-        if prefix.subnet_of(WELL_KNOWN_PREFIX):
+        # tayga 0.9.2 (addrmap.c, append_to_prefix) refuses non-global IPv4 whenever the prefix's
+        # first 32 bits are 64:ff9b: the well-known prefix and RFC 8215's local-use 64:ff9b:1::/48
+        # alike (RFC 8215 §3 allows the latter; tayga does not), so `up` failed after `validate`
+        if prefix.subnet_of(TAYGA_WKP_MATCH):
             where = "prefix" if spec.prefix else None
             loc = ("nodes", ctx.name, "prefix") if where else ("nat64_prefix",)
             private = [(f"pool4 {spec.pool4}", spec.pool4)] if not is_global_ipv4(spec.pool4) else []
             private += [(f"network {n!r} {net.ipv4}", net.ipv4) for n, net in topo.networks.items()
                         if net.ipv4 is not None and not is_global_ipv4(net.ipv4)]
             if private:
-                raise PlanError(loc, f"the well-known prefix {WELL_KNOWN_PREFIX} cannot carry "
-                                     f"non-global IPv4 ({private[0][0]}): tayga refuses it "
-                                     "(RFC 6052 §3.1); use a network-specific prefix such as "
+                what = (f"the well-known prefix {WELL_KNOWN_PREFIX}" if prefix.subnet_of(WELL_KNOWN_PREFIX)
+                        else f"{prefix} (inside 64:ff9b::/32, which tayga 0.9.2 treats as the well-known "
+                             "prefix, RFC 8215's 64:ff9b:1::/48 included)")
+                raise PlanError(loc, f"{what} cannot carry non-global IPv4 ({private[0][0]}): tayga "
+                                     "refuses it (RFC 6052 §3.1); use a network-specific prefix such as "
                                      "2001:db8:64::/96")
 
     def render(self, ctx: NodeContext) -> dict[str, str]:
