@@ -20,7 +20,7 @@ from pathlib import Path
 # preload them: runtime/forkspawn.py)
 NODE_PROGRAMS = frozenset({"labsim.node.echo_server", "labsim.node.relay", "labsim.node.pref64", "labsim.node.hostconf",
                            "labsim.node.agent", "labsim.node.sockprobe", "labsim.node.forkserver"})
-SRC = str(Path(__file__).resolve().parent.parent)  # the directory holding the labsim package
+SRC = str(Path(__file__).resolve().parents[2])  # the directory holding the labsim package (above labsim/node/)
 # argv after `-c BOOT`: SRC, the module, its arguments; the module sees only its arguments
 BOOT = ("import sys, runpy; sys.path.insert(0, sys.argv.pop(1)); "
         "runpy.run_module(sys.argv.pop(1), run_name='__main__', alter_sys=True)")

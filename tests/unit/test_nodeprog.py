@@ -35,3 +35,20 @@ def test_split_program_reads_both_forms_and_nothing_else():
         ("labsim.kinds.cloudserve", ["--port", "443"])
     assert split_program(["python3", "-S", "-c", "print(1)", SRC, "labsim.node.agent"]) is None
     assert split_program(["curl", "-s"]) is None
+
+
+def test_node_programs_start_from_any_directory(tmp_path):
+    """SRC is the directory holding the labsim package: an in-node program finds labsim from
+    any working directory (the layout move had left SRC one level too deep, hidden by tests
+    that ran from the checkout)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import labsim
+    from labsim.node.nodeprog import SRC, stdlib_program
+
+    assert Path(SRC) == Path(labsim.__file__).resolve().parent.parent
+    res = subprocess.run(stdlib_program(sys.executable, "labsim.node.agent", "--help"), cwd=tmp_path,
+                         capture_output=True, text=True, timeout=30)
+    assert res.returncode == 0 and "usage" in res.stdout.lower(), res.stderr
