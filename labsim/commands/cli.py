@@ -411,20 +411,13 @@ def validate(
     built-in's name. A scenario is checked with its topology and every step; a comparison file
     (bench resolvers) with every variant. Every file is checked; exit 2 if any is wrong."""
     from labsim.builtin import scenario_path, topology_path
+    from labsim.scaleout.shard import expand
 
-    paths: list[Path] = []
-    for f in files:
-        # a built-in name: the scenario first (it checks its topology too), else the topology
+    def builtin(f: Path) -> Path:  # a built-in name: the scenario first (it checks its topology too)
         p = scenario_path(f)
-        p = p if p != Path(f) or p.exists() else topology_path(f)
-        if p.is_dir():
-            found = sorted([*p.glob("*.yml"), *p.glob("*.yaml")])
-            if not found:
-                raise InputError(f"{p}: no topology or scenario files (*.yml) in this directory")
-            paths += found
-        else:
-            paths.append(p)
-    paths = list(dict.fromkeys(paths))
+        return p if p != Path(f) or p.exists() else topology_path(f)
+
+    paths = expand(files, builtin, "topology or scenario")
     reports, bad = [], []
     for p in paths:
         try:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 import statistics
+from collections.abc import Callable
 from pathlib import Path
 
 from labsim.builtin import scenario_path
@@ -29,16 +30,17 @@ def parse_shard(text: str) -> tuple[int, int]:
     return k, n
 
 
-def expand(paths: list[Path]) -> list[Path]:
+def expand(paths: list[Path], resolve: Callable[[Path], Path] = scenario_path,
+           what: str = "scenario") -> list[Path]:
     """Files as given; a directory stands for its *.yml / *.yaml files (sorted); a built-in
     scenario's name (or `scenarios/` where no such directory is here) stands for the shipped
-    file(s) (`builtin.scenario_path`)."""
+    file(s) (`builtin.scenario_path`, or the `resolve` given). Each file once."""
     out: list[Path] = []
-    for p in map(scenario_path, paths):
+    for p in map(resolve, paths):
         if p.is_dir():
             found = sorted([*p.glob("*.yml"), *p.glob("*.yaml")])
             if not found:
-                raise InputError(f"{p}: no scenario files (*.yml) in this directory")
+                raise InputError(f"{p}: no {what} files (*.yml) in this directory")
             out += found
         else:
             out.append(p)
