@@ -59,17 +59,18 @@ def by_hand(url: str, timeout: float) -> list[str]:
 
 def per_check(n: int, timeout: float = 5.0) -> dict[str, dict[str, list[float]]]:
     from labsim.bringup import lab
-    from labsim.checks import CheckEnv
     from labsim.bringup.lab import make_runtime
+    from labsim.checks import CheckEnv
     from labsim.loader import load_lab
     from labsim.review.matrix import run_one
+    from labsim.review.options import ReviewOptions
     from labsim.review.platforms import runners
-    from labsim.runtime.netns import node_ns
     from labsim.review.run import endpoints_from, review_labs
+    from labsim.runtime.netns import node_ns
 
     loaded = load_lab(TOPOLOGY)
     endpoints = endpoints_from([], URLS, None)
-    labs = review_labs(loaded, client="client", platforms=("linux",))
+    labs = review_labs(loaded, ReviewOptions(client="client", platforms=("linux",), timeout=timeout), "client")
     linux = runners(("linux",), "client", False)["linux"]
     out: dict[str, dict[str, list[float]]] = {}
     for net, lb in labs.items():
@@ -80,13 +81,13 @@ def per_check(n: int, timeout: float = 5.0) -> dict[str, dict[str, list[float]]]
             ns = node_ns(name, "client")
             for e in endpoints:
                 hand = ["ip", "netns", "exec", ns, *by_hand(e.url, timeout)]
-                check = lambda: run_one(e.url, e.method, linux, env, timeout)  # noqa: E731
+                check = lambda e=e, env=env: run_one(e.url, e.method, linux, env, timeout)  # noqa: E731
                 check(), subprocess.run(hand, capture_output=True, stdin=subprocess.DEVNULL)  # warm up
                 row = out.setdefault(f"{e.url} {net}", {"labsim": [], "by hand": []})
                 for _ in range(n):  # interleaved, so drift affects both sides alike
                     row["labsim"].append(_timed(check))
-                    row["by hand"].append(_timed(lambda: subprocess.run(hand, capture_output=True,
-                                                                        stdin=subprocess.DEVNULL)))
+                    row["by hand"].append(_timed(lambda hand=hand: subprocess.run(hand, capture_output=True,
+                                                                                  stdin=subprocess.DEVNULL)))
         finally:
             lab.down(name)
     return out

@@ -6,13 +6,22 @@ from __future__ import annotations
 import json
 import os
 import sys
+import xml.etree.ElementTree as ET
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
 
 from labsim.errors import InputError
+from labsim.report.inert import inert_text, xml_safe
+from labsim.review.options import ReviewOptions, ReviewOutputs
 from labsim.runtime import registry as runtimes
+
+if TYPE_CHECKING:  # the CLI starts without the review machinery; it is imported when run
+    from labsim.loader import LoadedLab
+    from labsim.review.inputs import Endpoint
+    from labsim.review.run import EndpointReview
 
 # reports are wide tables: when not on a terminal (CI logs, pipes), don't squeeze to 80
 out = Console(width=None if sys.stdout.isatty() else int(os.environ.get("COLUMNS", 150)))
@@ -38,11 +47,11 @@ def review(
     timeout: float = typer.Option(5.0, help="Seconds per request."),
     uplink: bool = typer.Option(False, "--uplink", help="Let the lab reach the outside (your real API) "
                                 "through user-mode networking (slirp4netns) from its NAT64 node; the "
-                                "host's routes, NAT and sysctls stay untouched. The host's loopback is "
-                                "10.0.2.2 from inside."),
+                                "host's routes, NAT and sysctls stay untouched. The host's own loopback "
+                                "is not reachable, and --follow fetches nothing that leads to a loopback, "
+                                "link-local, metadata or private address (reported as skipped)."),
     resolve: list[str] | None = typer.Option(None, "--resolve", help="NAME=ADDRESS served by the lab's "
-                                                "DNS (repeatable), e.g. api.local.test=10.0.2.2 for a server "
-                                                "on this host's loopback."),
+                                                "DNS (repeatable), e.g. api.local.test=2001:db8::10."),
     capture: str = typer.Option("failed", "--capture",
                                 help="Packet capture per network (client and NAT64 nodes): failed (keep it when "
                                      "a verdict FAILs), all, none."),
@@ -56,6 +65,8 @@ def review(
     junit_out: Path | None = typer.Option(None, "--junit", help="Write JUnit XML: one testcase per "
                                              "endpoint x network x platform."),
     runtime: str = typer.Option(runtimes.DEFAULT, "--runtime", help=f"Where nodes run: {runtimes.help_text()}."),
+    full_bodies: bool = typer.Option(False, "--full-bodies", help="Keep whole response bodies in --json "
+                                     "(default: the first 4 KiB of each, with its length)."),
 ) -> None:
     """Replay endpoints on the two networks app review uses and give a verdict for each.
 
@@ -72,37 +83,66 @@ def review(
     from labsim.loader import load_lab_text
     from labsim.review.inputs import endpoints_from, parse_resolve
     from labsim.review.platforms import parse_platforms
-    from labsim.review.report import render
-    from labsim.review.run import NETWORKS, lab_endpoints, run_review
+    from labsim.review.run import NETWORKS, lab_endpoints
 
-    nets = tuple(network) if network else NETWORKS
-    bad = [n for n in nets if n not in NETWORKS]
-    if bad:
-        raise InputError(f"--network {bad[0]!r}: choose from {', '.join(NETWORKS)}")
+    # every option typed and checked here, once, before anything is read or made
+    opts = ReviewOptions(client=client, networks=tuple(network) if network else NETWORKS, timeout=timeout,
+                         uplink=uplink, resolve=parse_resolve(resolve or []),
+                         platforms=parse_platforms(platform), follow=follow, capture=capture,
+                         capture_dir=capture_dir, runtime=runtime, full_bodies=full_bodies)
     runtimes.get(runtime)
-    names = parse_resolve(resolve or [])
+    outputs = ReviewOutputs(json=json_out, html=html_out, junit=junit_out)
     topology = topology_path(topology)  # a file, or a built-in's name
-    platforms = parse_platforms(platform)
     loaded = load_lab_text(read_text(topology, what="topology"), None, str(topology))
     endpoints = endpoints_from(urls or [], urls_file, har) or lab_endpoints(loaded)
     if not endpoints:
         raise InputError("no endpoints: give URLs, --urls FILE or --har FILE")
-    if capture not in ("failed", "all", "none"):
-        raise InputError(f"--capture {capture!r}: use failed, all or none")
+    raise typer.Exit(review_and_report(loaded, endpoints, opts, outputs))
+
+
+def review_and_report(loaded: LoadedLab, endpoints: list[Endpoint], opts: ReviewOptions,
+                      outputs: ReviewOutputs) -> int:
+    """Run the review and write every report; the exit status: 1 when something FAILs."""
+    from labsim.review.report import render
+    from labsim.review.run import run_review
+
     with err.status("reviewing", spinner="dots") as status:
-        reviews = run_review(loaded, endpoints, client, nets, timeout, progress=lambda m: status.update(m),
-                             uplink=uplink, resolve=names, capture=capture, capture_dir=capture_dir,
-                             platforms=platforms, follow=follow, runtime=runtime)
-    render(reviews, nets, out)
-    if json_out:
-        json_out.write_text(json.dumps([r.to_dict() for r in reviews], indent=1, default=str))
-    if html_out or junit_out:
+        reviews = run_review(loaded, endpoints, opts, progress=lambda m: status.update(m))
+    judged = [r for r in reviews if r.skipped is None]
+    skipped = [r for r in reviews if r.skipped is not None]
+    render(judged, opts.networks, out)
+    for r in skipped:
+        assert r.skipped is not None
+        # the URL, where it was found and the name in `why` come from a server's answer
+        out.print(inert_text(f"  skipped {r.endpoint.url} (found in {r.endpoint.found_in}): {r.skipped.kind}: "
+                             f"{r.skipped.why}; not fetched through the uplink", newlines=False), highlight=False)
+    if outputs.json:
+        outputs.json.write_text(json.dumps([r.to_dict(opts.full_bodies) for r in reviews], indent=1, default=str))
+    if outputs.html:
         from labsim.review.report_html import to_html
+
+        outputs.html.write_text(to_html(judged, opts.networks, opts.platforms))
+    if outputs.junit:
         from labsim.review.report_junit import to_junit
 
-        if html_out:
-            html_out.write_text(to_html(reviews, nets, platforms))
-        if junit_out:
-            junit_out.write_text(to_junit(reviews, nets))
-    failed = sum(v.verdict == "FAIL" for r in reviews for v in r.cells())
-    raise typer.Exit(1 if failed else 0)
+        outputs.junit.write_text(with_skipped(to_junit(judged, opts.networks), skipped))
+    failed = sum(v.verdict == "FAIL" for r in judged for v in r.cells())
+    return 1 if failed else 0
+
+
+def with_skipped(junit: str, skipped: list[EndpointReview]) -> str:
+    """The JUnit report plus one skipped testcase per URL --follow did not fetch, in a suite
+    of its own (they have no network or platform: they were never sent)."""
+    if not skipped:
+        return junit
+    root = ET.fromstring(junit)
+    suite = ET.SubElement(root, "testsuite", name="review follow (not fetched)", tests=str(len(skipped)),
+                          failures="0", errors="0", skipped=str(len(skipped)), time="0.000")
+    for r in skipped:
+        s = r.skipped
+        assert s is not None
+        case = ET.SubElement(suite, "testcase", classname="review.follow", name=r.endpoint.url, time="0.000")
+        ET.SubElement(case, "skipped", message=f"{s.kind}: {s.why}"[:500], type=s.kind).text = \
+            f"found in: {s.found_in}\nwhy: {s.why}\nnot fetched: the lab's uplink leaves from this host"
+    ET.indent(root)
+    return ET.tostring(xml_safe(root), encoding="unicode", xml_declaration=True) + "\n"

@@ -26,8 +26,8 @@ TAYGA_WKP_MATCH = IPv6Network("64:ff9b::/32")
 TUN = "nat64"
 TUN_BATCH = "tun.ip"  # `ip -batch` file: the TUN up, its addresses and routes
 UPLINK_DEV = "tap0"
-# slirp4netns's own network: the node is .100 / ::100, the host's loopback is reachable at
-# .2 / ::2 (unless disabled), its DNS forwarder at .3 / ::3
+# slirp4netns's own network: the node is .100 / ::100, .2 / ::2 is the gateway (which would
+# be the host's loopback but for --disable-host-loopback), its DNS forwarder at .3 / ::3
 SLIRP_CIDR4, SLIRP_DNS4, SLIRP_DNS6 = "10.0.2.0/24", "10.0.2.3", "fd00::3"
 
 
@@ -151,13 +151,17 @@ class Nat64(Kind):
             # option to change user. Not --enable-sandbox (drops all capabilities but
             # CAP_NET_BIND_SERVICE): its mount namespace takes a copy of /run, /run/netns and
             # every lab's namespace mounts with it, and the lab's next `ip netns exec` failed
-            # (setns: EINVAL) in tests/netns/test_uplink.py
+            # (setns: EINVAL) in tests/netns/test_uplink.py.
+            # --disable-host-loopback: without it 10.0.2.2 / fd00::2 are the host's 127.0.0.1 / ::1,
+            # and a server the review talks to (a redirect, a URL in a body) could point the lab
+            # at services bound to the host's loopback only
             out.append(Service("uplink", ["slirp4netns", "--configure", "--mtu=65520", "--enable-ipv6",
+                                          "--disable-host-loopback",
                                           "--netns-type=path", "{netns}", UPLINK_DEV], host=True))
         return out
 
     def probes(self, ctx: NodeContext):
-        out = [LinkProbe(TUN, service="tayga")] if ctx.spec.translate else []
+        out: list[LinkProbe | CommandProbe] = [LinkProbe(TUN, service="tayga")] if ctx.spec.translate else []
         if ctx.spec.uplink:
             # fails until slirp4netns has put 10.0.2.100 on the tap (a source address that is
             # not local is refused by the route lookup); sends nothing

@@ -10,17 +10,28 @@ Each is reported with where it was found. Bounded: at most MAX_NEW endpoints and
 new hosts per review, nothing beyond DEPTH hops; the caller bounds the time. Following
 never sends an unsafe method: everything found is fetched with GET (OPTIONS for a 307/308
 of an unsafe request, as HAR replay does).
+
+With an uplink the lab's packets leave from this host, so what a server names must not lead
+into the user's own network: TargetGuard skips (and reports) every found URL whose host is,
+or resolves in the lab's DNS to, a loopback, link-local, metadata, private, unspecified or
+multicast address (labsim.review.urls.BLOCKED). Without an uplink everything found is in the
+lab, and nothing is skipped.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from ipaddress import IPv4Network, IPv6Network, ip_address
 from urllib.parse import urljoin, urlsplit
+
+from labsim.review.urls import blocked_kind, literal_address
 
 MAX_NEW = 25
 MAX_HOSTS = 10
-URL = re.compile(r"""\b(?:https?|wss?)://[^\s"'<>\\)\]}]+""", re.I)
+# an IPv6 literal's brackets are part of the URL ("]" ends one elsewhere)
+URL = re.compile(r"""\b(?:https?|wss?)://(?:\[[0-9a-z:.%_-]+\][^\s"'<>\\)\]}]*|[^\s"'<>\\)\]}]+)""", re.I)
 HOSTNAME = re.compile(r"^(?=.{4,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{1,62}$", re.I)
 # a JSON string like "config.json" is a file name, not a host
 NOT_TLDS = {"json", "html", "htm", "js", "css", "png", "jpg", "jpeg", "gif", "svg", "txt", "xml",
@@ -93,7 +104,10 @@ class Follower:
         for f in found:
             if f.url in self.seen:
                 continue
-            host = urlsplit(f.url).hostname
+            try:
+                host = urlsplit(f.url).hostname
+            except ValueError:  # not a URL after all (an unbalanced "[")
+                continue
             if not host or (f.found_in.endswith("(host name)") and host in self.hosts):
                 continue  # a bare name of a host already reviewed adds nothing (an echoed Host header)
             if self.added >= MAX_NEW or (host not in self.hosts and len(self.new_hosts) >= MAX_HOSTS):
@@ -106,3 +120,61 @@ class Follower:
             self.added += 1
             out.append(f)
         return out
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A URL --follow found and did not fetch: `kind` is the BLOCKED class (or "unchecked":
+    its addresses could not be looked up), `why` the address and what it is."""
+
+    url: str
+    found_in: str
+    kind: str
+    why: str
+
+
+# name -> (its addresses, or None when the lookup itself failed; why it failed)
+Lookup = Callable[[str], tuple[list[str] | None, str]]
+
+
+@dataclass
+class TargetGuard:
+    """What --follow may fetch through an uplink. `own`: the lab's prefixes (a packet there
+    stays in the lab); `nat64`: the lab's NAT64 prefixes (an address in one is judged by the
+    IPv4 address it embeds); `lookup`: the name's addresses from the lab's own resolver.
+
+    A name is skipped when any of its addresses is blocked, not only when all are: curl may
+    connect to any of them."""
+
+    own: tuple[IPv4Network | IPv6Network, ...]
+    nat64: tuple[IPv6Network, ...]
+    lookup: Lookup
+    _names: dict[str, tuple[str, str] | None] = field(default_factory=dict)
+
+    def check(self, f: Found) -> Skipped | None:
+        host = (urlsplit(f.url).hostname or "").rstrip(".").lower()
+        got = self._host(host)
+        return Skipped(f.url, f.found_in, *got) if got else None
+
+    def _host(self, host: str) -> tuple[str, str] | None:
+        addr = literal_address(host)
+        if addr is not None:
+            return blocked_kind(addr, self.nat64, self.own)
+        if host == "localhost" or host.endswith(".localhost"):
+            return "loopback", f"{host}, the node's own loopback name"
+        if host not in self._names:
+            self._names[host] = self._resolved(host)
+        return self._names[host]
+
+    def _resolved(self, host: str) -> tuple[str, str] | None:
+        addrs, error = self.lookup(host)
+        if addrs is None:  # unknown is not safe: curl would look it up again and might get one
+            return "unchecked", f"{host}: its addresses could not be looked up in the lab ({error})"
+        for a in addrs:
+            try:
+                got = blocked_kind(ip_address(a), self.nat64, self.own)
+            except ValueError:
+                continue
+            if got:
+                return got[0], f"{host} resolves in the lab's DNS to {got[1]}"
+        return None

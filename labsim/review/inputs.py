@@ -119,7 +119,7 @@ def parse_resolve(items: list[str]) -> dict[str, str]:
     out = {}
     for item in items:
         name, sep, addr = item.partition("=")
-        usage = f"--resolve {item!r}: expected NAME=ADDRESS, e.g. api.example.com=10.0.2.2"
+        usage = f"--resolve {item!r}: expected NAME=ADDRESS, e.g. api.example.com=203.0.113.10"
         if not sep or not name or not addr:
             raise InputError(usage)
         try:

@@ -20,7 +20,7 @@ from labsim.checks.base import is_ipv4_literal
 from labsim.checks.http import HttpCheck, run_http
 from labsim.checks.result import CheckResult, ToolRun, tool_failure
 from labsim.checks.websocket import SocketCheck, run_socket
-from labsim.review.follow import Follower, found_in_answer
+from labsim.review.follow import Follower, Skipped, TargetGuard, found_in_answer
 from labsim.review.platforms import Runner
 
 WORKERS = 12
@@ -43,14 +43,15 @@ class NetworkRun:
     cells: dict = field(default_factory=dict)  # Endpoint -> {platform: Cell}
     found: list = field(default_factory=list)  # Endpoints found by following, in order
     dropped: list[str] = field(default_factory=list)  # found, but beyond the bounds
+    skipped: list[Skipped] = field(default_factory=list)  # found, but not to be fetched (uplink)
 
 
 def run_one(url: str, method: str, runner: Runner, env: CheckEnv, timeout: float) -> CheckResult:
     scheme = urlsplit(url).scheme.lower()
     if scheme in ("http", "https"):
-        spec = HttpCheck.model_validate({"from": runner.node, "url": url, "method": method,
+        http = HttpCheck.model_validate({"from": runner.node, "url": url, "method": method,
                                          "timeout": timeout, "synthesize": runner.synthesize})
-        return run_http(spec, env)
+        return run_http(http, env)
     spec = SocketCheck.model_validate({"from": runner.node, "url": url, "timeout": timeout,
                                        "synthesize": runner.synthesize})
     return run_socket(spec, env)
@@ -80,9 +81,41 @@ def clat_state(env: CheckEnv, node: str) -> dict | None:
             "nat64_prefix_source": data.get("nat64_prefix_source")}
 
 
+def lab_lookup(env: CheckEnv, node: str, timeout: float = 2.0):
+    """A name's addresses (AAAA and A) from `node`'s first nameserver, the lab's own resolver
+    (DNS64 included), as TargetGuard wants them: (addresses, "") or (None, why not)."""
+    import dns.rcode
+    import dns.rdatatype
+
+    from labsim.checks.base import ToolFailed, query
+
+    def lookup(name: str) -> tuple[list[str] | None, str]:
+        servers = env.nameservers(node)
+        if not servers:
+            return None, f"no nameserver in {node}"
+        out: list[str] = []
+        for rdtype in ("AAAA", "A"):
+            try:
+                r, _, error = query(env, node, servers[0], name, rdtype, timeout)
+            except (ValueError, ToolFailed) as exc:
+                return None, str(exc)
+            if r is None:
+                return None, error or "no answer"
+            if r.rcode() == dns.rcode.NXDOMAIN:
+                return out, ""  # no such name: nothing to connect to
+            if r.rcode() != dns.rcode.NOERROR:
+                return None, dns.rcode.to_text(r.rcode())
+            want = dns.rdatatype.from_text(rdtype)
+            out += [rd.to_text() for rrset in r.answer if rrset.rdtype == want for rd in rrset]
+        return out, ""
+    return lookup
+
+
 def review_network(env: CheckEnv, endpoints: list, runners: dict[str, Runner], timeout: float,
-                   depth: int, prefix: IPv6Network | None, make_endpoint) -> NetworkRun:
-    """`make_endpoint(url, method, found_in, depth)` builds what the caller keys cells by.
+                   depth: int, prefix: IPv6Network | None, make_endpoint,
+                   guard: TargetGuard | None = None) -> NetworkRun:
+    """`make_endpoint(url, method, found_in, depth)` builds what the caller keys cells by;
+    `guard` (with an uplink): what following found and must not fetch is skipped, with why.
 
     Pipelined: an endpoint found in an answer is submitted as soon as that answer is in, not
     after the whole hop, so a review takes about as long as its longest chain."""
@@ -115,12 +148,17 @@ def review_network(env: CheckEnv, endpoints: list, runners: dict[str, Runner], t
                     continue
                 found = found_in_answer(e.url, res.facts)
                 for f in follower.next_hop(found):
+                    skip = guard.check(f) if guard is not None else None
+                    if skip is not None:
+                        out.skipped.append(skip)
+                        continue
                     new = make_endpoint(f.url, _method_for(e.method, f.found_in), f.found_in, e.depth + 1)
                     out.found.append(new)
                     submit(new)
     for e in order:
         literal = is_ipv4_literal(urlsplit(e.url).hostname or "")
-        row, first = {}, {}
+        row: dict[str, Cell] = {}
+        first: dict[object, str] = {}  # run key -> the first platform that had it
         for platform, r in runners.items():
             key = r.key(literal)
             res, ms = jobs[(e, key)].result()

@@ -7,33 +7,39 @@
 Each endpoint gets a verdict per network and client platform (labsim.review.platforms):
 PASS, WARN (it works, with something an IPv6-only user will trip on) or FAIL, with the
 reason code and the raw facts behind it. The per-network work (platforms, --follow) is
-labsim.review.matrix.
+labsim.review.matrix; what the review is asked to do is one ReviewOptions
+(labsim.review.options).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import ValidationError
 
+from labsim.checks import CheckEnv
 from labsim.checks.http import HttpCheck
 from labsim.checks.reasons import Reason
 from labsim.checks.result import AnyResult, CheckResult, dump
 from labsim.errors import InputError
 from labsim.loader import LoadedLab, plan_lab
+from labsim.review.follow import Skipped, TargetGuard
 from labsim.review.inputs import Endpoint, endpoints_from, parse_resolve  # noqa: F401 - the CLI's imports
+from labsim.review.options import BODY_REPORT_BYTES, NETWORKS, ReviewOptions  # noqa: F401 - NETWORKS: read from here too
 from labsim.scenario.capture import Capture, StepCapture
 from labsim.scenario.expect import status_of
 from labsim.scenario.load import lab_name_for
 from labsim.scenario.model import HttpParams
 from labsim.scenario.session import lab_session
 
-NETWORKS = ("dns64-nat64", "ipv6-only")
+if TYPE_CHECKING:
+    Result = CheckResult  # what mypy can check; every result class is one
+else:
+    Result = AnyResult  # what the JSON report dumps: each result class with all its facts
 
 
 @dataclass
@@ -41,7 +47,7 @@ class Verdict:
     network: str
     verdict: Literal["PASS", "WARN", "FAIL"]
     reason: Reason | None
-    result: AnyResult  # http for http(s) endpoints, socket for ws, wss and tcp
+    result: Result  # an HttpResult for http(s) endpoints, socket for ws, wss and tcp
     translated: bool = False  # reached through the NAT64 prefix (by DNS64, synthesis or a CLAT)
     platform: str = "linux"
     via: str = ""  # native, nat64, synthesized, clat, ipv4, none (labsim.review.matrix)
@@ -65,22 +71,47 @@ class EndpointReport:
     found_in: str | None
     depth: int
     networks: dict[str, dict[str, Verdict]]
+    skipped: Skipped | None = None  # --follow with an uplink: found, not fetched, and why
 
 
 @dataclass
 class EndpointReview:
     endpoint: Endpoint
     verdicts: dict[str, dict[str, Verdict]] = field(default_factory=dict)  # network -> platform ->
+    skipped: Skipped | None = None  # not fetched (no verdicts): see labsim.review.follow
 
     def report(self) -> EndpointReport:
         e = self.endpoint
-        return EndpointReport(e.url, e.method, e.found_in, e.depth, self.verdicts)
+        return EndpointReport(e.url, e.method, e.found_in, e.depth, self.verdicts, self.skipped)
 
-    def to_dict(self) -> dict:
-        return dump(self.report())
+    def to_dict(self, full_bodies: bool = False) -> dict:
+        """The endpoint as `review --json` writes it. A body a server sent is cut to its first
+        BODY_REPORT_BYTES (the verdict was made on what the check kept, before this), its
+        length and the cut recorded, unless `full_bodies`."""
+        out = dump(self.report())
+        if not full_bodies:
+            for row in out["networks"].values():
+                for v in row.values():
+                    truncate_body(v["result"]["facts"])
+        return out
 
     def cells(self) -> list[Verdict]:
         return [v for row in self.verdicts.values() for v in row.values()]
+
+
+def truncate_body(facts: dict, keep: int = BODY_REPORT_BYTES) -> None:
+    for key in ("body", "banner"):
+        text = facts.get(key)
+        if not isinstance(text, str):
+            continue
+        raw = text.encode("utf-8", "surrogatepass")  # a JSON "\\ud800" from a server decodes to one
+        if len(raw) <= keep:
+            continue
+        facts[key] = raw[:keep].decode(errors="ignore")  # never half a character
+        facts[f"{key}_bytes"] = len(raw)  # what the check kept (curl's bytes_received: all of it)
+        facts[f"{key}_truncated"] = True
+        if key == "body":
+            facts["json"] = None  # the parsed body would carry it all again
 
 
 # -- endpoints ------------------------------------------------------------------------------
@@ -98,22 +129,25 @@ def lab_endpoints(loaded: LoadedLab) -> list[Endpoint]:
                 out.append(Endpoint(f"{scheme}://{name}/"))
             for path in getattr(spec, "responses", {}):
                 out.append(Endpoint(f"http://{name}{path}"))
-            if getattr(spec, "tcp_port", None):
-                out.append(Endpoint(f"tcp://{name}:{spec.tcp_port}"))
+            tcp_port = getattr(spec, "tcp_port", None)
+            if tcp_port:
+                out.append(Endpoint(f"tcp://{name}:{tcp_port}"))
     return out
 
 
 # -- networks -------------------------------------------------------------------------------
-def review_labs(loaded: LoadedLab, uplink: bool = False,
-                resolve: dict[str, str] | None = None, client: str | None = None,
-                platforms: tuple[str, ...] = (), pref64: bool = False) -> dict[str, LoadedLab]:
+def review_labs(loaded: LoadedLab, opts: ReviewOptions, client: str | None = None,
+                pref64: bool = False) -> dict[str, LoadedLab]:
     """The lab as written (must have DNS64 and NAT64) and its no-translation twin.
-    `uplink`: the NAT64 node reaches the outside through user-mode networking; `resolve`:
-    extra names (name -> address) served by the lab's authoritative server; `platforms`
-    that run a CLAT get a sibling of `client` with one (labsim.review.platforms)."""
+    `opts.uplink`: the NAT64 node reaches the outside through user-mode networking;
+    `opts.resolve`: extra names (name -> address) served by the lab's authoritative server;
+    `opts.platforms` that run a CLAT get a sibling of `client` with one
+    (labsim.review.platforms)."""
+    from labsim.kinds.authdns import Schema as AuthSchema
     from labsim.kinds.client import ClatSpec
     from labsim.review.platforms import clat_siblings
 
+    uplink, resolve, platforms = opts.uplink, opts.resolve, opts.platforms
     topo = loaded.topology
     kinds = {spec.kind for spec in topo.nodes.values()}
     if not {"dns64", "nat64", "authdns"} <= kinds:
@@ -123,7 +157,7 @@ def review_labs(loaded: LoadedLab, uplink: bool = False,
     for name, spec in topo.nodes.items():
         if spec.kind == "nat64" and uplink:
             spec = spec.model_copy(update={"uplink": True})
-        if name == auth and resolve:
+        if name == auth and resolve and isinstance(spec, AuthSchema):
             spec = spec.model_copy(update={"zones": {**spec.zones, **_resolve_zones(resolve)}})
         translated[name] = spec
         if spec.kind == "dns64":
@@ -131,8 +165,8 @@ def review_labs(loaded: LoadedLab, uplink: bool = False,
         elif spec.kind == "nat64":
             spec = spec.model_copy(update={"translate": False})
         plain[name] = spec
-    siblings = clat_siblings(platforms, client, pref64, frozenset(topo.nodes)) if client else {}
-    for name, clat in siblings.items():
+    for name, clat in (clat_siblings(platforms, client, pref64, frozenset(topo.nodes)) if client else {}).items():
+        assert client is not None  # siblings only come with a client
         spec = topo.nodes[client]
         links = [link.model_copy(update={"ipv6": None, "ipv4": None}) for link in spec.links]
         # on the translated network the lab is ready once the CLAT is up; on the plain one it
@@ -145,7 +179,7 @@ def review_labs(loaded: LoadedLab, uplink: bool = False,
     return {"dns64-nat64": a, "ipv6-only": b}
 
 
-def _resolve_zones(resolve: dict[str, str]) -> dict:
+def _resolve_zones(resolve: Mapping[str, str]) -> dict:
     from labsim.kinds.authdns import Zone
 
     zones: dict[str, dict] = {}
@@ -181,28 +215,29 @@ def verdict_of(r: CheckResult) -> tuple[Literal["PASS", "WARN", "FAIL"], Reason 
     return "PASS", None
 
 
-def run_review(loaded: LoadedLab, endpoints: list[Endpoint], client: str | None = None,
-               networks: tuple[str, ...] = NETWORKS, timeout: float = 5.0,
-               progress: Callable[[str], None] | None = None, uplink: bool = False,
-               resolve: dict[str, str] | None = None, platforms: tuple[str, ...] = ("linux",),
-               follow: int = 0, capture: str = "none", capture_dir: Path | None = None,
-               runtime: str = "netns") -> list[EndpointReview]:
-    """Every endpoint x network x platform; with `follow`, what the answers point at too
+def run_review(loaded: LoadedLab, endpoints: list[Endpoint], opts: ReviewOptions | None = None,
+               progress: Callable[[str], None] | None = None) -> list[EndpointReview]:
+    """Every endpoint x network x platform; with `opts.follow`, what the answers point at too
     (labsim.review.matrix). Both networks' labs are up at once; what following found on one
-    network is reviewed on the other too. With `capture` (failed, all), one capture per network
-    while its endpoints run (in parallel): in the client (and its CLAT siblings) and the NAT64
-    nodes, kept when a verdict there FAILs."""
+    network is reviewed on the other too. With `opts.capture` (failed, all), one capture per
+    network while its endpoints run (in parallel): in the client (and its CLAT siblings) and
+    the NAT64 nodes, kept when a verdict there FAILs. With `opts.uplink`, what following found
+    that leads into this host's or the user's own network is not fetched: it comes last, as
+    an EndpointReview with `skipped` and no verdicts."""
+    from labsim.review.follow import Found
     from labsim.review.matrix import review_network
     from labsim.review.platforms import advertises_pref64, runners
 
+    o = opts or ReviewOptions()
+    timeout, follow, capture = o.timeout, o.follow, o.capture
     say = progress or (lambda m: None)
-    who = pick_client(loaded, client)
+    who = pick_client(loaded, o.client)
     review_checks(who, endpoints, timeout)  # before any lab: a bad URL is an input error
     topo = loaded.topology
     pref64 = advertises_pref64(topo, {link.network for link in topo.nodes[who].links})
-    labs = {n: lab for n, lab in review_labs(loaded, uplink, resolve, who, platforms, pref64).items()
-            if n in networks}
-    run = runners(platforms, who, pref64, frozenset(topo.nodes))
+    labs = {n: lab for n, lab in review_labs(loaded, o, who, pref64).items()
+            if n in o.networks}
+    run = runners(o.platforms, who, pref64, frozenset(topo.nodes))
     reviews = {e: EndpointReview(e) for e in endpoints}
     prefix = topo.nat64_prefix
     make = lambda url, method, found_in, depth: Endpoint(url, method, found_in, depth)  # noqa: E731
@@ -211,23 +246,29 @@ def run_review(loaded: LoadedLab, endpoints: list[Endpoint], client: str | None 
     kept: dict[str, list[Capture]] = {}
     with ExitStack() as sessions:  # every lab down at the end, on every exit path
         say(f"bringing up {', '.join(labs)}")
-        envs = {net: s.env for net, s in _open_sessions(labs, runtime, sessions).items()}
+        envs = {net: s.env for net, s in _open_sessions(labs, o.runtime, sessions).items()}
+        guards = {net: follow_guard(loaded, env, who, timeout) for net, env in envs.items()} if o.uplink else {}
         try:
             if capture != "none":
                 for net, lab in labs.items():
                     nodes = list(dict.fromkeys([who, *(r.node for r in run.values()),
                                                 *(n for n, p in lab.plan.nodes.items() if p.kind == "nat64")]))
                     caps[net] = StepCapture(envs[net].runtime, nodes,
-                                            (capture_dir or Path("labsim-captures")).resolve() / lab.plan.lab, net)
+                                            o.capture_dir.resolve() / lab.plan.lab, net)
                     caps[net].start()
-            say(f"{len(endpoints)} endpoints x {len(platforms)} platforms x {len(labs)} networks")
+            say(f"{len(endpoints)} endpoints x {len(o.platforms)} platforms x {len(labs)} networks")
             with ThreadPoolExecutor(max_workers=len(labs)) as pool:
-                futs = {net: pool.submit(review_network, env, list(endpoints), run, timeout, follow, prefix, make)
+                futs = {net: pool.submit(review_network, env, list(endpoints), run, timeout, follow, prefix, make,
+                                         guards.get(net))
                         for net, env in envs.items()}
                 got = {net: f.result() for net, f in futs.items()}
             found = list(dict.fromkeys(e for g in got.values() for e in g.found))
             for net, g in got.items():
                 missing = [e for e in found if e not in g.cells]
+                if net in guards:  # found on the other network: held to this one's lab DNS too
+                    checked = {e: guards[net].check(Found(e.url, e.found_in or "")) for e in missing}
+                    g.skipped += [s for s in checked.values() if s is not None]
+                    missing = [e for e, s in checked.items() if s is None]
                 if missing:
                     g.cells.update(review_network(envs[net], missing, run, timeout, 0, prefix, make).cells)
         finally:
@@ -247,7 +288,28 @@ def run_review(loaded: LoadedLab, endpoints: list[Endpoint], client: str | None 
                     platform, cell.via, cell.shared_with, cell.ms, cell.clat_host)
                 v = rev.verdicts[net][platform]
                 v.captures = kept.get(net, []) if v.verdict == "FAIL" or capture == "all" else []
-    return list(reviews.values())
+    skipped = {s.url: s for net in labs for s in got[net].skipped if Endpoint(s.url) not in reviews}
+    return list(reviews.values()) + [EndpointReview(Endpoint(s.url, "GET", s.found_in, 0), skipped=s)
+                                     for s in skipped.values()]
+
+
+def follow_guard(loaded: LoadedLab, env: CheckEnv, client: str, timeout: float = 5.0) -> TargetGuard:
+    """What --follow may fetch through the uplink: the lab's own prefixes are in the lab (its
+    routes keep them there); names are looked up from `client`, with the lab's resolver."""
+    from ipaddress import IPv6Network
+
+    from labsim.kinds.nat64 import Schema as Nat64Schema
+    from labsim.review.matrix import lab_lookup
+
+    topo = loaded.topology
+    own = [p for net in topo.networks.values() for p in (net.ipv4, net.ipv6) if p is not None]
+    nat64: list[IPv6Network] = [topo.nat64_prefix] if topo.nat64_prefix else []
+    for spec in topo.nodes.values():
+        if isinstance(spec, Nat64Schema):
+            own.append(spec.pool4)
+            if spec.prefix is not None:
+                nat64.append(spec.prefix)
+    return TargetGuard(tuple(own), tuple(nat64), lab_lookup(env, client, min(timeout, 5.0)))
 
 
 def review_checks(node: str, endpoints: list[Endpoint], timeout: float) -> list[HttpCheck]:
