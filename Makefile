@@ -6,7 +6,8 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 DEBS   := tayga unbound bind9 bind9-utils knot-resolver pdns-recursor pdns-server pdns-backend-bind nginx-light libnginx-mod-stream haproxy \
           slirp4netns dnsperf tcpdump curl iproute2 nftables dnsutils iputils-ping procps ca-certificates python3 \
-          debootstrap radvd kea-dhcp4-server postgresql postgresql-client
+          debootstrap radvd kea-dhcp4-server postgresql postgresql-client \
+          chromium
 BENCH_DEBS := mininet bridge-utils
 
 .PHONY: setup debs venv image demo lint test test-fast bench clean
