@@ -16,6 +16,7 @@ import socket
 import sys
 import time
 from collections.abc import Callable
+from collections.abc import Set as AbstractSet
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +36,7 @@ from labsim.node.nodeprog import NODE_PROGRAMS, split_program
 from labsim.runtime import registry as runtimes
 from labsim.runtime.base import DOCKER_NETWORKS, Runtime
 from labsim.runtime.netns import node_ns
+from labsim.runtime.records import confinement
 from labsim.runtime.state import LabState
 
 # every node: no DAD (addresses usable at once), no router advertisements unless asked for,
@@ -68,8 +70,8 @@ def required_capabilities(loaded: LoadedLab) -> list[tuple[tuple, str, str]]:
     for name, spec in loaded.topology.nodes.items():
         for cap in sorted(getattr(registry.get(spec.kind), "requires", ())):
             out.append((("nodes", name, "kind"), f"node {name!r}: kind {spec.kind!r}", cap))
-    for net, spec in loaded.topology.networks.items():
-        if getattr(spec, "docker", None) is not None:
+    for net, net_spec in loaded.topology.networks.items():
+        if getattr(net_spec, "docker", None) is not None:
             out.append((("networks", net, "docker"), f"network {net!r}: `docker:`", DOCKER_NETWORKS))
     return out
 
@@ -152,7 +154,7 @@ def make_runtime(state: LabState) -> Runtime:
 def _ctx(loaded: LoadedLab, rt: Runtime, name: str) -> NodeContext:
     return NodeContext(loaded.plan, loaded.plan.nodes[name], loaded.topology.nodes[name],
                        dir=rt.node_dir(name), python=rt.python or sys.executable,
-                       hostname=socket.gethostname())
+                       hostname=socket.gethostname(), confinement=confinement(rt.name))
 
 
 def _begin_network(rt: Runtime, loaded: LoadedLab) -> dict[str, dict[str, str]]:
@@ -242,12 +244,13 @@ def _node_services(rt: Runtime, loaded: LoadedLab, state: LabState, name: str, c
         res = rt.exec(name, ["nft", "-f", "-"], input="\n".join(rules).encode() + b"\n")
         if res.returncode != 0:
             raise RuntimeOpError(f"node {name!r}: loss rules: {res.stderr.decode(errors='replace')}")
-    _run_commands(rt, ctx, kind.setup(ctx))
+    # what a topology names (a process node's setup) runs confined: the kind says how
+    _run_commands(rt, ctx, [kind.confine(ctx, argv) for argv in kind.setup(ctx)])
     return spawn_services(rt, ctx, state, say)
 
 
 def spawn_services(rt: Runtime, ctx: NodeContext, state: LabState, say: Progress | None = None,
-                   only: set[str] | None = None, skip: set[str] = frozenset()) -> list[PendingProbe]:
+                   only: set[str] | None = None, skip: AbstractSet[str] = frozenset()) -> list[PendingProbe]:
     """Start a node's daemons (`only` some, none in `skip`); returns the probes that tell
     when they are ready."""
     kind = registry.get(ctx.node.kind)
@@ -258,12 +261,14 @@ def spawn_services(rt: Runtime, ctx: NodeContext, state: LabState, say: Progress
             continue
         if say:
             say(f"starting {svc.name} in {ctx.name}")
-        pids[svc.name] = rt.spawn(ctx.name, svc.name, svc.argv, host=svc.host)
+        argv = svc.argv if svc.host else kind.confine(ctx, svc.argv)
+        pids[svc.name] = rt.spawn(ctx.name, svc.name, argv, host=svc.host)
     logs = {p["service"]: p["log"] for p in state.processes if p["node"] == ctx.name}
     first = next(iter(pids), None)
     probes = [(p, getattr(p, "service", None) or first) for p in kind.probes(ctx)]
     # a kind without services (`container`: its program is the container's own) is probed too
-    return [PendingProbe(ctx.name, probe, pids.get(svc), logs.get(svc)) for probe, svc in probes
+    return [PendingProbe(ctx.name, probe, pids.get(svc) if svc else None, logs.get(svc) if svc else None)
+            for probe, svc in probes
             if svc in pids or (svc is None and not services and only is None)]
 
 

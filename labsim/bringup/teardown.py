@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from functools import partial
 
 from labsim.errors import LabNotFoundError, LabsimError, RuntimeOpError
 from labsim.runtime import nsutil
 from labsim.runtime import registry as runtimes
-from labsim.runtime.netns import NETNS_ETC, ns_prefix
-from labsim.runtime.state import LabState
+from labsim.runtime.netns import NETNS_ETC, owns_namespace
+from labsim.runtime.state import LabState, valid_lab
 
 
 def destroy_lab(state: LabState) -> list[str]:
@@ -23,16 +24,17 @@ def destroy_lab(state: LabState) -> list[str]:
 
 
 def lab_namespaces(lab: str) -> list[str]:
-    """Namespaces on the host that belong to `lab` by name (hub `ls-L`, nodes `ls-L_*`)."""
+    """Namespaces on the host that belong to `lab` by name (hub `ls-L`, nodes `ls-L_<node>`)."""
     try:
         names = os.listdir(nsutil.NETNS_RUN_DIR)
     except FileNotFoundError:
         return []
-    hub = ns_prefix(lab)
-    return sorted(n for n in names if n == hub or n.startswith(hub + "_"))
+    return sorted(n for n in names if owns_namespace(lab, n))
 
 
 def down(lab: str) -> list[str]:
+    if not valid_lab(lab):  # not a name labsim gives a lab: nothing on the host is one's
+        raise LabNotFoundError(f"no lab named {lab!r}; labs: {', '.join(LabState.all_labs()) or 'none'}")
     try:
         state = LabState.load(lab)
     except FileNotFoundError:
@@ -40,6 +42,11 @@ def down(lab: str) -> list[str]:
         if not found:
             raise LabNotFoundError(f"no lab named {lab!r}; labs: {', '.join(LabState.all_labs()) or 'none'}") from None
         return _destroy_orphan(lab, found)
+    except (OSError, ValueError, TypeError):
+        # a state file that cannot be read as one (a symlink, not JSON, unknown fields): what
+        # is named for the lab goes, as for gc, and its directory
+        found = [name for name, cls in runtimes.RUNTIMES.items() if lab in cls.orphans()]
+        return _destroy_orphan(lab, found or [runtimes.DEFAULT])
     # belt and braces: anything named for this lab goes too, recorded or not
     state.namespaces += [n for n in lab_namespaces(lab) if n not in state.namespaces]
     return destroy_lab(state)
@@ -52,8 +59,8 @@ def _orphan_state(lab: str, runtime: str = runtimes.DEFAULT) -> LabState:
     st.dir.mkdir(parents=True, exist_ok=True)
     st.namespaces = lab_namespaces(lab)
     st.paths = [str(NETNS_ETC / n) for n in st.namespaces]
-    st.paths += [str(p) for p in sorted(NETNS_ETC.glob(f"ls-{lab}_*")) if str(p) not in st.paths]
-    st.paths += [str(p) for p in NETNS_ETC.glob(f"ls-{lab}") if str(p) not in st.paths]
+    st.paths += [str(p) for p in sorted(NETNS_ETC.glob(f"ls-{lab}*"))
+                 if owns_namespace(lab, p.name) and str(p) not in st.paths]
     return st
 
 
@@ -85,19 +92,19 @@ def gc() -> dict[str, list[str]]:
         try:
             state = LabState.load(lab)
             runtimes.get(state.runtime)
-        except (FileNotFoundError, ValueError, TypeError, LabsimError):
+        except (OSError, ValueError, TypeError, LabsimError):
             state = _orphan_state(lab)
         if state.owner_alive() or (state.status == "up" and not state.extra.get("ephemeral")):
             continue
         state.namespaces += [n for n in lab_namespaces(lab) if n not in state.namespaces]
-        collect(lab, lambda state=state: destroy_lab(state))
+        collect(lab, partial(destroy_lab, state))
     known = set(LabState.all_labs())
     found: dict[str, list[str]] = {}
     for name, cls in runtimes.RUNTIMES.items():
-        for lab in cls.orphans() - known - set(failed):
+        for lab in {lab for lab in cls.orphans() if valid_lab(lab)} - known - set(failed):
             found.setdefault(lab, []).append(name)
     for lab in sorted(found):
-        collect(lab, lambda lab=lab: _destroy_orphan(lab, found[lab]))
+        collect(lab, partial(_destroy_orphan, lab, found[lab]))
     if failed:
         done = ", ".join(f"{lab} ({len(items)} objects)" for lab, items in removed.items()) or "nothing"
         raise RuntimeOpError("gc could not remove " + "; ".join(f"lab {lab}: {msg}" for lab, msg in failed.items())

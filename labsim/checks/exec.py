@@ -9,6 +9,14 @@ The program runs under coreutils `timeout`, so a stalled client is killed at the
 `timeout` and what it printed until then is kept (reason TIMEOUT). A non-zero exit is a
 failed check; `reasons` maps regular expressions over stdout+stderr to reason codes, since
 only the scenario knows how its program spells "no such name" or "connection refused".
+Those are RE2 expressions (linear time: a pattern like `(a+)+$` cannot hang a run over a
+program's output); one RE2 cannot take (backreferences, lookaround) is refused at load.
+
+The program runs confined like a `process` node (`kinds.common.confined`): as `user`
+(default nobody/nogroup, with nobody's HOME and a default PATH; `env` on top) in a mount
+namespace where the host is read-only and /tmp, /var/tmp, /run are private (netns runtime).
+`user: root` runs it as root on the host, and only with the command line's
+`--allow-root-nodes`.
 """
 
 from __future__ import annotations
@@ -16,13 +24,18 @@ from __future__ import annotations
 import json
 import re
 import time
+from functools import lru_cache
 from typing import Any
 
+import re2
 from pydantic import Field, field_validator
 
 from labsim.checks.base import CheckEnv, CheckSpec, guarded
 from labsim.checks.reasons import Reason
 from labsim.checks.result import ExecResult, Timings
+from labsim.runtime.records import confinement
+from labsim.kinds.common import confined, refuse_root
+from labsim.model.types import UserName
 
 OUTPUT_KEEP = 65536  # characters of stdout/stderr kept in the facts
 TIMEOUT_EXIT = 124  # coreutils timeout: the command timed out
@@ -36,6 +49,12 @@ class ExecCheck(CheckSpec):
     stdin: str | None = None
     # regular expression over stdout+stderr -> the reason a failure is reported with
     reasons: dict[str, Reason] = Field(default_factory=dict)
+    user: UserName | None = None  # who runs it: default nobody; root only with --allow-root-nodes
+
+    @field_validator("user")
+    @classmethod
+    def _root_only_when_confirmed(cls, value: str | None) -> str | None:
+        return refuse_root(value)
 
     @field_validator("argv")
     @classmethod
@@ -57,10 +76,20 @@ class ExecCheck(CheckSpec):
     def _patterns_compile(cls, reasons: dict[str, Reason]) -> dict[str, Reason]:
         for pattern in reasons:
             try:
-                re.compile(pattern)
-            except re.error as exc:
-                raise ValueError(f"reasons: {pattern!r} is not a regular expression: {exc}") from None
+                compiled(pattern)
+            except re2.error as exc:
+                why = exc.args[0].decode(errors="replace") if exc.args and isinstance(exc.args[0], bytes) else exc
+                raise ValueError(f"reasons: {pattern!r} is not a regular expression RE2 accepts "
+                                 f"(no backreferences or lookaround): {why}") from None
         return reasons
+
+
+@lru_cache(maxsize=256)
+def compiled(pattern: str) -> Any:
+    """The RE2 program for a `reasons` pattern (compile errors not logged to stderr)."""
+    options = re2.Options()
+    options.log_errors = False
+    return re2.compile(pattern, options=options)
 
 
 def exec_argv(spec: ExecCheck, python: str) -> list[str]:
@@ -95,7 +124,7 @@ def interpret(spec: ExecCheck, code: int, stdout: str, stderr: str, ms: float) -
     tail = (stderr.strip() or stdout.strip()).splitlines()
     res.detail = f"exit status {code}" + (f": {tail[-1][:300]}" if tail else "")
     both = stdout + "\n" + stderr
-    res.reason = next((r for p, r in spec.reasons.items() if re.search(p, both)), None)
+    res.reason = next((r for p, r in spec.reasons.items() if compiled(p).search(both)), None)
     if res.reason is None:
         res.reason = Reason.TIMEOUT if timed_out else Reason.UNKNOWN
     return res
@@ -103,7 +132,9 @@ def interpret(spec: ExecCheck, code: int, stdout: str, stderr: str, ms: float) -
 
 @guarded("exec", lambda spec: " ".join(spec.argv)[:200])
 def run_exec(spec: ExecCheck, env: CheckEnv) -> ExecResult:
-    argv = exec_argv(spec, env.python)
+    # a test fake running on the host is no registered runtime: it runs the argv as is
+    argv = confined(confinement(getattr(env.runtime, "name", "")), env.python, exec_argv(spec, env.python),
+                    spec.user)
     t0 = time.perf_counter()
     proc = env.exec(spec.node, argv, timeout=spec.timeout + KILL_GRACE_S + 30,
                             input=spec.stdin.encode() if spec.stdin is not None else None)

@@ -4,6 +4,8 @@ interrupted (what the command had created is removed first)."""
 
 from __future__ import annotations
 
+import functools
+import inspect
 import json
 import os
 import signal
@@ -83,6 +85,23 @@ err = Console(stderr=True)
 RUNTIME_HELP = f"Where nodes run: {runtimes.help_text()}."
 
 
+def _allow_root_nodes(command):
+    """The command with `--allow-root-nodes` (what it grants: labsim.trust)."""
+    from labsim.trust import ALLOW_ROOT_FLAG, ALLOW_ROOT_HELP, grant_root
+    sig = inspect.signature(command, eval_str=True)
+    option = inspect.Parameter("allow_root_nodes", inspect.Parameter.KEYWORD_ONLY, annotation=bool,
+                               default=typer.Option(False, ALLOW_ROOT_FLAG, help=ALLOW_ROOT_HELP))
+
+    @functools.wraps(command)
+    def wrapper(*args, allow_root_nodes: bool = False, **kwargs):
+        grant_root(allow_root_nodes)
+        return command(*args, **kwargs)
+
+    wrapper.__signature__ = sig.replace(parameters=[*sig.parameters.values(), option])
+    wrapper.__annotations__ = {**{n: p.annotation for n, p in sig.parameters.items()}, "allow_root_nodes": bool}
+    return wrapper
+
+
 def _runtime_option() -> str:
     return typer.Option(runtimes.DEFAULT, "--runtime", help=RUNTIME_HELP)
 
@@ -132,6 +151,7 @@ def _lab_node(lab: str | None, node: str):
 
 
 @app.command()
+@_allow_root_nodes
 def up(
     file: Path = typer.Argument(..., help="Topology file (YAML) or a built-in's name (labsim topologies)."),
     name: str | None = typer.Option(None, "--name", "-n", help="Lab name (default: the file's `name`). "
@@ -272,6 +292,7 @@ def gc() -> None:
 
 
 @app.command()
+@_allow_root_nodes
 def run(
     files: list[Path] = typer.Argument(..., help="Scenario files (YAML), e.g. scenarios/*.yml."),
     json_out: Path | None = typer.Option(None, "--json", help="Write every result (raw facts, timings) as JSON."),
@@ -345,7 +366,7 @@ def run(
 
 from labsim.commands.review import review  # noqa: E402 - app-review replay: its own module
 
-app.command()(review)
+app.command()(_allow_root_nodes(review))
 
 
 bench_app = typer.Typer(no_args_is_help=True, help="Measurements that compare configurations.")
@@ -401,6 +422,7 @@ app.add_typer(image_app, name="image")
 
 
 @app.command()
+@_allow_root_nodes
 def validate(
     files: list[Path] = typer.Argument(..., help="Topology, scenario or comparison files, directories "
                                        "(their *.yml), or built-in topology and scenario names."),

@@ -92,6 +92,7 @@ class Backend(Kind):
             argv += ["--responses", f"{ctx.dir}/responses.json"]
         if spec.https_port:
             tls = self.tls(ctx)
+            assert tls is not None  # https_port is set: https_certificate asks for one
             argv += ["--cert", f"{ctx.dir}/{tls.cert}", "--key", f"{ctx.dir}/{tls.key}"]
         return [Service("echo", argv)]
 

@@ -29,6 +29,9 @@ class NodeContext(Generic[SpecT]):
     # the machine's hostname: nodes share it (no UTS namespace), and programs that resolve
     # their own name (libldap inside curl, sudo, ...) must find it in hosts, not in DNS
     hostname: str = ""
+    # how what a file asks to run is confined on this runtime (runtime.records.confinement):
+    # "mount-ns", "user", or empty at load time and in tests that only render
+    confinement: str = ""
 
     @property
     def name(self) -> str:
@@ -151,6 +154,12 @@ class Kind:
 
     def probes(self, ctx: NodeContext) -> list[Probe]:
         return []
+
+    def confine(self, ctx: NodeContext, argv: list[str]) -> list[str]:
+        """The argv bring-up really runs for one of this kind's setup commands or services:
+        labsim's own are run as rendered; a kind running what the topology names (`process`)
+        wraps it in an unprivileged user and a mount namespace of its own."""
+        return argv
 
     def after_ready(self, ctx: NodeContext) -> list[list[str]]:
         """Commands run once every node is ready (configuration a service's start made possible)."""

@@ -114,8 +114,8 @@ class Client(Kind):
                 raise PlanError(("nodes", ctx.name, "dhcp4"),
                                 f"no dhcp4 node serves network {iface.network!r}: nothing would answer")
         if spec.slaac or spec.resolver_from_ra:
-            advertised = {net for name, n in topo.nodes.items() if getattr(n, "ra", None)
-                          for net in (n.ra.networks if n.ra.networks is not None
+            advertised = {net for name, n in topo.nodes.items() if (ra := getattr(n, "ra", None))
+                          for net in (ra.networks if ra.networks is not None
                                       else [i.network for i in ctx.plan.nodes[name].ifaces])}
             if not mine & advertised:
                 field = "slaac" if spec.slaac else "resolver_from_ra"
@@ -141,7 +141,10 @@ class Client(Kind):
         # manager, and needs CAP_NET_ADMIN and CAP_NET_RAW whenever the network changes
         # (CLAT TUN made and removed, addresses, routes and proxy NDP on every PREF64 change,
         # DHCPv4 on raw sockets, lease addresses), and rewrites the node's resolv.conf in
-        # place. The tayga it runs as the CLAT drops to nobody (labsim.node.privdrop.tayga_argv)
+        # place (a file it can write only as its owner, root). The tayga it runs as the CLAT
+        # drops to nobody (labsim.node.privdrop.tayga_argv). Its capabilities are cut to
+        # those (privdrop.NETWORK_MANAGER_CAPS) at its start, for it and every program it
+        # runs: no CAP_SYS_ADMIN (mounts, namespaces), modules, ptrace, raw I/O...
         return [Service("hostconf", stdlib_program(ctx.python, "labsim.node.hostconf", f"{ctx.dir}/hostconf.json"))]
 
     def probes(self, ctx: NodeContext):

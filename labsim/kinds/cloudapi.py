@@ -51,6 +51,7 @@ class CloudApi(Kind):
         host = "::" if ctx.node.addresses(6) else "0.0.0.0"
         # moto's server through labsim.kinds.cloudserve: binds the port and reads the key as
         # root, then serves as nobody
+        assert tls is not None  # https_port is set: https_certificate asks for one
         argv = [ctx.python, "-m", "labsim.kinds.cloudserve", "--host", host, "--port", str(ctx.spec.https_port),
                 "--cert", f"{ctx.dir}/{tls.cert}", "--key", f"{ctx.dir}/{tls.key}",
                 "--user", USER, "--group", GROUP]

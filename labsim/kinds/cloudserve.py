@@ -40,7 +40,7 @@ def import_dirs() -> list[str]:
     """Where moto's late imports come from: Python's library, moto, werkzeug."""
     import moto
     import werkzeug
-    return [os.path.dirname(m.__file__) for m in (os, moto, werkzeug)]
+    return [os.path.dirname(f) for m in (os, moto, werkzeug) if (f := m.__file__)]
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -7,11 +7,17 @@ change what a lab measures.
 
 from __future__ import annotations
 
+import os
+import pwd
 from ipaddress import ip_address
 
 from labsim.kinds import escape
 from labsim.kinds.base import NodeContext, TlsRequest
 from labsim.model.plan import PlanError
+from labsim.node.privdrop import GROUP, USER, confine_argv
+from labsim.trust import ALLOW_ROOT_ENV, ALLOW_ROOT_FLAG, root_allowed  # noqa: F401 - ALLOW_ROOT_ENV for tests
+
+# `user: root` in a file runs what it names as root on the host: the command line must say so
 
 NSSWITCH = """\
 # labsim: name resolution in this node is files, then DNS through resolv.conf
@@ -94,3 +100,47 @@ def https_certificate(ctx: NodeContext) -> TlsRequest | None:
     if names is None:
         names = [*ctx.spec.names, ctx.name, *map(str, ctx.node.addresses())]
     return TlsRequest(names)
+
+
+def is_root_name(name: str, group: bool = False) -> bool:
+    """`root`, or a name the host maps to id 0 (a `toor` alias)."""
+    if name == "root":
+        return True
+    try:
+        import grp
+
+        return (grp.getgrnam(name).gr_gid if group else pwd.getpwnam(name).pw_uid) == 0
+    except KeyError:
+        return False
+
+
+def refuse_root(name: str | None, group: bool = False) -> str | None:
+    """A schema validator's check of a `user`/`group`: root only with the command line's
+    --allow-root-nodes (ValueError otherwise, reported at the field's file:line)."""
+    if name is not None and is_root_name(name, group) and not root_allowed():
+        raise ValueError(f"{name!r} runs this command as root, able to change the host's own files: "
+                         f"allowed only when the command line says {ALLOW_ROOT_FLAG}")
+    return name
+
+
+def confined(confinement: str, python: str, argv: list[str], user: str | None,
+             group: str | None = None, node_dir: str | None = None, drops_itself: bool = False) -> list[str]:
+    """`argv` as run for a file: root only if it asked for root (`user: root`, allowed by
+    the command line); otherwise as `user` (None: nobody/nogroup; `drops_itself`: the argv
+    becomes the user itself, setpriv), with `confinement` "mount-ns" also inside a mount
+    namespace where the host is read-only (runtime.records.confinement); "" (test fakes
+    running on the host as the current user) runs it as is."""
+    if not confinement or (user is not None and is_root_name(user)):
+        return argv
+    # nodes that share the host's file system get a mount namespace of their own; a container
+    # has its own already (and no CAP_SYS_ADMIN to make one): only the user drops
+    mount_ns = confinement == "mount-ns"
+    drop: tuple[str | None, str | None] = (None, None) if drops_itself else (user, group) if user else (USER, GROUP)
+    if not mount_ns and drop[0] is None:
+        return argv
+    # labsim's interpreter (an exec check's `{python}`) stays usable by the user: its prefix
+    # (bin/, lib/) is exposed should it lie under a closed directory (a pyenv under /root)
+    prefix = os.path.dirname(os.path.dirname(os.path.realpath(python))) if os.path.isabs(python) else "/"
+    expose = (prefix,) if prefix != "/" else ()
+    return confine_argv(python, argv, mount_ns=mount_ns, user=drop[0], group=drop[1],
+                        node_dir=node_dir if mount_ns else None, expose=expose if mount_ns else ())

@@ -9,7 +9,16 @@ Everything is an argv, never a shell. The command is wrapped, in this order, by
   env --chdir=WORKDIR -- NAME=VALUE ...                              (always)
 both of which exec in place, so the PID labsim records is the program's own.
 `--reset-env` gives the user's HOME, USER, LOGNAME, SHELL and a default PATH; `env` adds the
-node's `env` on top. Without `user` the program runs as root with labsim's environment.
+node's `env` on top.
+
+Nothing a file names runs as root unless it asks (`user: root`) and the command line
+confirms it (`--allow-root-nodes`, else the file is refused at load, file:line). Bring-up
+runs the program and its `setup` confined (`Process.confine`, `kinds.common.confined`):
+without `user` as nobody/nogroup (HOME, USER, LOGNAME, SHELL of nobody and a default PATH,
+then the node's `env`), and on the netns runtime, where nodes share the host's file system,
+in a mount namespace of its own where the host is read-only, /tmp, /var/tmp, /run and
+/dev/shm are private and empty, and only the node's own directory is writable
+(labsim.node.privdrop). With `user: root` it runs as root on the host as before.
 
 `{dir}` in any command word, setup word, env value or `workdir` stands for the node's own
 directory (the same path inside the node on both runtimes). `files` are written there
@@ -40,10 +49,11 @@ from typing import Annotated, Literal
 from pydantic import Field, ValidationInfo, field_validator
 
 from labsim.kinds.base import IPAddress, Kind, NodeContext, Service, TcpProbe
-from labsim.kinds.common import base_files
+from labsim.kinds.common import base_files, confined, refuse_root
 from labsim.model.plan import PlanError
 from labsim.model.topology import NodeBase
 from labsim.model.types import ArgWord, Body, DirPath, EnvName, EnvValue, FileName, PackageName, UserName
+from labsim.node.privdrop import GROUP, USER
 
 DIR = "{dir}"  # stands for the node's own directory
 DEFAULT_WORKDIR = "work"  # relative to the node directory
@@ -72,6 +82,16 @@ class Schema(NodeBase):
         if unknown:
             raise ValueError(f"{', '.join(map(repr, unknown))}: not among this node's `files`")
         return value
+
+    @field_validator("user")
+    @classmethod
+    def _root_only_when_confirmed(cls, value: str | None) -> str | None:
+        return refuse_root(value)
+
+    @field_validator("group")
+    @classmethod
+    def _root_group_only_when_confirmed(cls, value: str | None) -> str | None:
+        return refuse_root(value, group=True)
 
     @field_validator("command", "setup")
     @classmethod
@@ -125,7 +145,9 @@ class Process(Kind):
     name = "process"
     schema = Schema
 
-    def needs(self, spec: Schema) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    def needs(self, spec: NodeBase) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        if not isinstance(spec, Schema):
+            raise TypeError(f"a process node's spec, not {type(spec).__name__}")
         wrappers = ("setpriv", "env") if spec.user else ("env",)
         programs = [spec.command[0], *(argv[0] for argv in spec.setup)]
         # a program named by its directory ({dir}/...) exists only once the lab does
@@ -137,12 +159,26 @@ class Process(Kind):
         return {**base_files(ctx), **files}
 
     def setup(self, ctx: NodeContext) -> list[list[str]]:
+        return self._own_setup(ctx) + [wrap(ctx, argv) for argv in ctx.spec.setup]
+
+    def _own_setup(self, ctx: NodeContext) -> list[list[str]]:
+        """labsim's own setup (run as root): the workdir, owned by whoever runs the program."""
         spec = ctx.spec
-        cmds = []
-        if not (spec.workdir or "").startswith("/"):  # its own directory, under the node's
-            owner = ["-o", spec.user, "-g", spec.group or spec.user] if spec.user else []
-            cmds.append(["install", "-d", *owner, "-m", "0750", workdir(ctx)])
-        return cmds + [wrap(ctx, argv) for argv in spec.setup]
+        if (spec.workdir or "").startswith("/"):
+            return []
+        if spec.user:
+            owner = ["-o", spec.user, "-g", spec.group or spec.user]
+        elif ctx.confinement:  # confined: nobody runs it (kinds.common.confined)
+            owner = ["-o", USER, "-g", GROUP]
+        else:
+            owner = []
+        return [["install", "-d", *owner, "-m", "0750", workdir(ctx)]]
+
+    def confine(self, ctx: NodeContext, argv: list[str]) -> list[str]:
+        if argv in self._own_setup(ctx):
+            return argv
+        return confined(ctx.confinement, ctx.python, argv, ctx.spec.user, ctx.spec.group, node_dir=ctx.dir,
+                        drops_itself=bool(ctx.spec.user))
 
     def services(self, ctx: NodeContext) -> list[Service]:
         return [Service(service_name(ctx.spec), wrap(ctx, ctx.spec.command))]

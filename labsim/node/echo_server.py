@@ -25,6 +25,7 @@ import sys
 import threading
 from http.cookies import SimpleCookie
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from labsim.node.privdrop import drop_root, user_args
@@ -119,7 +120,7 @@ class EchoHandler(BaseHTTPRequestHandler):
         self.wfile.write(bytes([0x81, len(hello)]) + hello + bytes([0x88, 0x02, 0x03, 0xE8]))
         self.close_connection = True
 
-    def _fixed(self, r: dict) -> None:
+    def _fixed(self, r: dict[str, Any]) -> None:
         data = r.get("body", "").encode()
         self.send_response(r.get("status", 200))
         for k, v in r.get("headers", {}).items():
@@ -131,7 +132,7 @@ class EchoHandler(BaseHTTPRequestHandler):
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = _echo
 
-    def log_message(self, fmt: str, *args) -> None:  # one line per request on stderr
+    def log_message(self, fmt: str, *args: Any) -> None:  # one line per request on stderr
         super().log_message(fmt, *args)
 
 
@@ -139,14 +140,14 @@ class EchoServer(ThreadingHTTPServer):
     daemon_threads = True
 
     def __init__(self, listen: str, port: int, node_name: str, tls: ssl.SSLContext | None = None,
-                 responses: dict | None = None):
+                 responses: dict[str, Any] | None = None):
         self.address_family = socket.AF_INET6 if ":" in listen else socket.AF_INET
         self.node_name = node_name
         self.responses = responses or {}
         self.tls = tls
         super().__init__((listen, port), EchoHandler)
 
-    def finish_request(self, request, client_address) -> None:
+    def finish_request(self, request: Any, client_address: Any) -> None:
         # the TLS handshake happens in the request's thread, so a silent client (a port
         # probe) never blocks accept()
         if self.tls is not None:
@@ -154,7 +155,7 @@ class EchoServer(ThreadingHTTPServer):
             request = self.tls.wrap_socket(request, server_side=True)
         super().finish_request(request, client_address)
 
-    def handle_error(self, request, client_address) -> None:
+    def handle_error(self, request: Any, client_address: Any) -> None:
         print(f"echo: {client_address[0]}: {sys.exc_info()[1]!r}", file=sys.stderr, flush=True)
 
     def server_bind(self) -> None:
@@ -215,7 +216,7 @@ def main(argv: list[str] | None = None) -> None:
     user_args(ap)
     args = ap.parse_args(argv)
     responses = json.loads(open(args.responses).read()) if args.responses else {}
-    servers = []
+    servers: list[socketserver.BaseServer] = []
     for listen in args.listen or ["::"]:
         if args.http:
             servers.append(EchoServer(listen, args.http, args.name, responses=responses))

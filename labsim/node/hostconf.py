@@ -22,12 +22,15 @@ import socket
 import subprocess
 import sys
 import time
-from ipaddress import IPv6Network, ip_address
+from collections.abc import Iterable
+from ipaddress import IPv6Address, IPv6Network, ip_address
+from typing import Any
 
 from labsim.node import ndopts
 from labsim.node.clat import Clat
 from labsim.node.dhcp4client import Dhcp4Client
 from labsim.node.nat64prefix import WKN, discover_prefixes
+from labsim.node.privdrop import NETWORK_MANAGER_CAPS, keep_capabilities
 
 TICK_S = 0.5
 RTNLGRP_IPV4_IFADDR, RTNLGRP_IPV6_IFADDR = 5, 9
@@ -38,13 +41,13 @@ RFC7050_RECHECK_S = 30.0  # once one is
 class Learnt:
     """Options with their expiry (monotonic); the newest RA wins, as on real hosts."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.rdnss: dict[str, float] = {}
         self.dnssl: dict[str, float] = {}
         self.pref64: tuple[IPv6Network, float, int] | None = None  # prefix, expiry, lifetime
         self.pref64_withdrawn: str | None = None
 
-    def take(self, opt, now: float) -> None:
+    def take(self, opt: ndopts.Rdnss | ndopts.Dnssl | ndopts.Pref64 | object, now: float) -> None:
         if isinstance(opt, ndopts.Rdnss):
             for s in opt.servers:
                 self.rdnss[str(s)] = now + opt.lifetime
@@ -97,7 +100,8 @@ def rfc7050() -> list[IPv6Network]:
         infos = socket.getaddrinfo(WKN.rstrip("."), None, socket.AF_INET6, socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError):
         return []
-    return discover_prefixes([ip_address(i[4][0].split("%")[0]) for i in infos])
+    # AF_INET6 answers: IPv6 addresses (with a %scope on a link-local one)
+    return discover_prefixes([a for i in infos if isinstance(a := ip_address(str(i[4][0]).split("%")[0]), IPv6Address)])
 
 
 def resolv_conf(servers: list[str], search: list[str], options: list[str]) -> str:
@@ -110,7 +114,7 @@ def resolv_conf(servers: list[str], search: list[str], options: list[str]) -> st
     return "\n".join(lines) + "\n"
 
 
-def global_addresses() -> list[dict]:
+def global_addresses() -> list[dict[str, Any]]:
     res = subprocess.run(["ip", "-j", "-6", "addr", "show", "scope", "global"], capture_output=True, timeout=10)
     out = []
     for iface in json.loads(res.stdout or b"[]"):
@@ -139,7 +143,7 @@ def write_in_place(path: str, text: str) -> None:
 
 
 class HostConf:
-    def __init__(self, cfg: dict):
+    def __init__(self, cfg: dict[str, Any]):
         self.cfg = cfg
         self.learnt = Learnt()
         self.clat = Clat(cfg["dir"], os.path.join(cfg["dir"], "clat-tayga.log")) if cfg.get("clat") else None
@@ -148,7 +152,7 @@ class HostConf:
         self.rfc7050: list[IPv6Network] = []
         self.next_7050 = 0.0
         self.last_report = ""
-        self.addresses: list[dict] | None = None  # None: to be read again
+        self.addresses: list[dict[str, Any]] | None = None  # None: to be read again
         self.started = time.monotonic()
         self.timeline: dict[str, float] = {}  # when each piece was first learnt, s after start
 
@@ -191,7 +195,7 @@ class HostConf:
             self.addresses = global_addresses()
         prefix, source = self.prefix()
         p64 = self.learnt.pref64
-        data = {
+        data: dict[str, Any] = {
             "addresses": self.addresses,
             "resolvers": list(self.learnt.rdnss), "search": list(self.learnt.dnssl),
             "pref64": {"prefix": str(p64[0]), "lifetime": p64[2]} if p64 else None,
@@ -219,7 +223,7 @@ class HostConf:
             write_atomic(os.path.join(self.cfg["dir"], "learnt.json"), text + "\n")
 
 
-def learnt_of(lab_dir: str, nodes) -> dict[str, dict]:
+def learnt_of(lab_dir: str, nodes: Iterable[str]) -> dict[str, dict[str, Any]]:
     """What each self-configuring node of a lab reports (for `labsim status`)."""
     out = {}
     for node in nodes:
@@ -231,7 +235,7 @@ def learnt_of(lab_dir: str, nodes) -> dict[str, dict]:
     return out
 
 
-def summary(learnt: dict) -> str:
+def summary(learnt: dict[str, Any]) -> str:
     """One line: addresses, resolvers, NAT64 prefix and source, CLAT, DHCPv4."""
     parts = [" ".join(a["address"] for a in learnt.get("addresses", []))]
     if learnt.get("resolvers"):
@@ -247,6 +251,8 @@ def summary(learnt: dict) -> str:
 
 
 def main(argv: list[str]) -> int:
+    # it stays uid 0 (see labsim/kinds/client.py) but with only a network manager's rights
+    keep_capabilities(NETWORK_MANAGER_CAPS)
     with open(argv[0]) as f:
         cfg = json.load(f)
     host = HostConf(cfg)
@@ -276,7 +282,7 @@ def main(argv: list[str]) -> int:
             host.clat.stop()
 
 
-def _terminate(*_) -> None:
+def _terminate(*_: object) -> None:
     raise KeyboardInterrupt  # leave through main's finally: the CLAT comes down cleanly
 
 

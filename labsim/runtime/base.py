@@ -38,7 +38,8 @@ class Runtime(ABC):
     summary: ClassVar[str] = ""  # one line for --help
     capabilities: ClassVar[frozenset[str]] = frozenset()
     # labsim's interpreter inside a node (its agent, the echo server); None: this process's
-    python: ClassVar[str | None] = None
+    python: str | None = None
+    state: LabState  # the lab's, given to __init__
 
     @abstractmethod
     def __init__(self, state: LabState): ...

@@ -93,7 +93,9 @@ class FakeSocket:
         self._last = destination
         reply = self._runtime.answer(Datagram(self._node, self.family, bytes(data), tuple(destination)))
         if reply is not None:
-            self._peer.send(bytes(reply))  # type: ignore[arg-type]
+            if not isinstance(reply, (bytes, bytearray, memoryview)):
+                raise TypeError(f"the handler answered a datagram with {reply!r}, not bytes")
+            self._peer.send(bytes(reply))
         return len(data)
 
     def recvfrom(self, size: int) -> tuple[bytes, tuple]:

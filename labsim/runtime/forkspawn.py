@@ -46,11 +46,14 @@ class ForkSpawner:
             proc = self._proc
             if proc is None:
                 return None
+            stdin, stdout = proc.stdin, proc.stdout  # pipes: Popen was given PIPE for both
+            if stdin is None or stdout is None:
+                return None
             try:
-                proc.stdin.write(json.dumps({"ns": ns, "log": log, "module": module, "args": args,
-                                             "cmdline": argv}).encode() + b"\n")
-                proc.stdin.flush()
-                reply = json.loads(_read_line(proc.stdout.fileno(), REPLY_TIMEOUT_S) or b"{}")
+                stdin.write(json.dumps({"ns": ns, "log": log, "module": module, "args": args,
+                                        "cmdline": argv}).encode() + b"\n")
+                stdin.flush()
+                reply = json.loads(_read_line(stdout.fileno(), REPLY_TIMEOUT_S) or b"{}")
             except (OSError, ValueError):
                 reply = {}
             pid = reply.get("pid")
@@ -73,7 +76,8 @@ class ForkSpawner:
         proc.wait(timeout=5)
         for pipe in (proc.stdin, proc.stdout):
             try:
-                pipe.close()
+                if pipe is not None:
+                    pipe.close()
             except OSError:
                 pass
 

@@ -18,11 +18,12 @@ from typing import TYPE_CHECKING
 
 from labsim.errors import EnvironmentMissingError, RuntimeOpError
 from labsim.runtime import links, nsutil
+from labsim.runtime import state as labstate
 from labsim.runtime.base import Runtime
 from labsim.runtime.enter import netns_argv, node_ns
 from labsim.runtime.forkspawn import ForkSpawner
 from labsim.runtime.processes import stop_processes
-from labsim.runtime.state import LabState, alive, process_start_time
+from labsim.runtime.state import LabState, alive, process_start_time, refuse, remove_under, valid_lab
 
 if TYPE_CHECKING:  # annotations only: `down` and `gc` use this module without the model
     from labsim.model.plan import IfacePlan, RoutePlan
@@ -32,6 +33,18 @@ NETNS_ETC = Path("/etc/netns")
 
 def ns_prefix(lab: str) -> str:
     return f"ls-{lab}"
+
+
+def owns_namespace(lab: str, name: object) -> bool:
+    """`name` is one of `lab`'s namespace names: the hub `ls-<lab>` or a node `ls-<lab>_<node>`
+    (a node name: lower-case letters, digits, '-'). Nothing else is labsim's to remove."""
+    if not valid_lab(lab) or not isinstance(name, str):
+        return False
+    hub = ns_prefix(lab)
+    if name == hub:
+        return True
+    node = name[len(hub) + 1:] if name.startswith(hub + "_") else ""
+    return bool(node) and node[0].isalpha() and all(c.isdigit() or c == "-" or "a" <= c <= "z" for c in node)
 
 
 class NetnsRuntime(Runtime):
@@ -65,7 +78,7 @@ class NetnsRuntime(Runtime):
         return self._fds[ns]
 
     def _create_netns(self, ns: str, sysctls: dict[str, str]) -> None:
-        self._rtnl[ns] = links.Rtnl(nsutil.create_netns(ns, sysctls, keep=True))
+        self._rtnl[ns] = links.Rtnl(nsutil.create_netns_many([(ns, sysctls)], keep=True)[0])
 
     def preload(self, modules: set[str]) -> None:
         """A fork server that imports labsim's programs now, while the namespaces are made,
@@ -237,24 +250,39 @@ class NetnsRuntime(Runtime):
 
 
 def destroy_state(state: LabState, grace_s: float = 1.0) -> list[str]:
-    """Remove everything `state` lists. Works from the state file alone (down, gc)."""
+    """Remove what `state` lists and labsim can prove it made (down, gc, a failed bring-up).
+    The state file is read, not trusted: only namespaces named for the lab, processes
+    inside them or with the start time recorded when labsim spawned them, and paths under
+    the lab's directory or its /etc/netns entries; anything else it names is left and said
+    so on stderr."""
     removed: list[str] = []
-    paths = [nsutil.netns_path(n) for n in state.namespaces]
-    victims = set(nsutil.pids_in_netns(paths))
-    victims |= {p["pid"] for p in state.processes if alive(p["pid"], p.get("start"))}
+    namespaces = []
+    for ns in state.namespaces:
+        if owns_namespace(state.lab, ns):
+            namespaces.append(ns)
+        else:
+            refuse(state.lab, f"namespace {ns!r}", f"not named {ns_prefix(state.lab)} or {ns_prefix(state.lab)}_<node>")
+    victims = set(nsutil.pids_in_netns([nsutil.netns_path(n) for n in namespaces]))
+    for p in state.processes:
+        pid, why = _spawned_by_labsim(state, p)
+        if why is None:
+            victims.add(pid)
+        elif pid not in victims and process_start_time(pid) is not None:
+            refuse(state.lab, f"process {pid}", why)
+    victims.discard(os.getpid())
     removed += [f"process {pid}" for pid in sorted(victims)]
     stop_processes(victims, grace_s)
-    for ns in reversed(state.namespaces):
+    for ns in reversed(namespaces):
         if nsutil.remove_netns(ns):
             removed.append(f"netns {ns}")
     for path in state.paths:
-        p = Path(path)
-        if p.is_dir():
-            shutil.rmtree(p, ignore_errors=True)
-            removed.append(f"dir {p}")
-        elif p.exists():
-            p.unlink()
-            removed.append(f"file {p}")
+        try:
+            gone = remove_under(str(path), lab_roots(state.lab, path))
+        except PermissionError as exc:
+            refuse(state.lab, f"path {path!r}", str(exc).split(": ", 1)[-1])
+            continue
+        if gone:
+            removed.append(gone)
     state.forget()
     for d in (NETNS_ETC, Path(nsutil.NETNS_RUN_DIR)):
         try:
@@ -262,6 +290,32 @@ def destroy_state(state: LabState, grace_s: float = 1.0) -> list[str]:
         except OSError:
             pass
     return removed
+
+
+def lab_roots(lab: str, path: object) -> list[Path]:
+    """Where a path of `lab` may be: its own directory, or /etc/netns when the path is one of
+    the lab's namespaces' entries there (itself, not something below another's)."""
+    roots = [labstate.RUN_DIR / lab] if valid_lab(lab) else []
+    if isinstance(path, str):
+        head, name = os.path.split(os.path.normpath(path))
+        if os.path.realpath(head) == os.path.realpath(NETNS_ETC) and owns_namespace(lab, name):
+            roots.append(NETNS_ETC)
+    return roots
+
+
+def _spawned_by_labsim(state: LabState, rec: object) -> tuple[int, str | None]:
+    """(PID, None) if a recorded process is one labsim started: alive with the start time
+    recorded at its spawn, started after the lab's owner (no process older than the lab is
+    one it started), not labsim itself or init; else (PID or 0, why not)."""
+    pid = rec.get("pid") if isinstance(rec, dict) else None
+    start = rec.get("start") if isinstance(rec, dict) else None
+    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 1 or pid == os.getpid():
+        return 0, "not a process labsim started"
+    if not isinstance(start, int) or not alive(pid, start):
+        return pid, "not the process labsim started (no start time recorded, or another one)"
+    if isinstance(state.owner_start, int) and start < state.owner_start:
+        return pid, "older than the lab: not one labsim started for it"
+    return pid, None
 
 
 def write_private(path, data: bytes, mode: int) -> None:

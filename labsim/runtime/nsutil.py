@@ -27,6 +27,7 @@ MS_BIND = 4096
 MS_REC = 16384
 MS_SHARED = 1 << 20
 MNT_DETACH = 2
+UMOUNT_NOFOLLOW = 8  # a symlink in /run/netns is unlinked, never the mount it points to
 NETNS_RUN_DIR = "/run/netns"
 NETLINK_ROUTE = 0
 
@@ -132,9 +133,13 @@ def create_netns_many(todo: list[tuple[str, dict[str, str]]], keep: bool = False
 
 
 def remove_netns(name: str) -> bool:
-    """`ip netns del NAME`; True if it existed. Tolerates a half-made namespace."""
+    """`ip netns del NAME`; True if it existed. Tolerates a half-made namespace. NAME is one
+    file in /run/netns (a name with '/' or '..' is refused); a symlink there is removed
+    itself, what it points to is not unmounted."""
+    if not name or "/" in name or name in (".", "..") or "\0" in name:
+        raise RuntimeOpError(f"{name!r} is not a network namespace name")
     path = netns_path(name)
-    if not os.path.exists(path):
+    if not os.path.lexists(path):
         return False
     # A namespace file can carry more than one mount (a bind made while another process
     # copied the mount table, e.g. `ip netns` re-sharing /run/netns): detach until none is
@@ -142,7 +147,7 @@ def remove_netns(name: str) -> bool:
     # unlink means a mount is still there: detach again, a few times at most.
     for _ in range(8):
         for _mount in range(16):
-            if _libc.umount2(path.encode(), MNT_DETACH) != 0:
+            if _libc.umount2(path.encode(), MNT_DETACH | UMOUNT_NOFOLLOW) != 0:
                 break
         try:
             _unlink_quiet(path)
@@ -197,8 +202,11 @@ def netns_inode(path: str) -> tuple[int, int] | None:
 
 
 def pids_in_netns(paths: list[str]) -> list[int]:
-    """Every process whose network namespace is one of `paths` (`ip netns pids`, for many)."""
-    wanted = {i for i in (netns_inode(p) for p in paths) if i is not None}
+    """Every process whose network namespace is one of `paths` (`ip netns pids`, for many).
+    A path that is a symlink, or that is this process's own (the host's) namespace, counts
+    for nothing: a namespace file swapped for a link to the host's would name every process."""
+    own = netns_inode(f"/proc/{os.getpid()}/ns/net")
+    wanted = {i for i in (netns_inode(p) for p in paths if not os.path.islink(p)) if i is not None} - {own}
     if not wanted:
         return []
     me = os.getpid()

@@ -35,6 +35,9 @@ class RuntimeRecord:
     # a lab's bring-up and teardown before its nodes, in seconds, for `run -j`/shard estimates
     # (measured on a 2-core machine: netns ~0.3-0.5 s, docker ~1-2 s: bench/docker_bringup.py)
     bringup_s: float
+    # nodes see the host's own file system (netns): what a file asks to run gets a mount
+    # namespace with the host read-only, not only an unprivileged user (kinds.common.confined)
+    shares_host_filesystem: bool = False
 
 
 # host services a runtime may need; the doctor checks each (required for the runtimes naming it)
@@ -43,7 +46,7 @@ SERVICES = ("docker",)
 RECORDS: dict[str, RuntimeRecord] = {r.name: r for r in (
     RuntimeRecord("netns", ("labsim.runtime.netns", "NetnsRuntime"),
                   "a network namespace per node, the host's daemons",
-                  HostNeeds(node_software=True), netns_argv, bringup_s=0.5),
+                  HostNeeds(node_software=True), netns_argv, bringup_s=0.5, shares_host_filesystem=True),
     # the daemons are in the node image; the host wires veths into the containers
     RuntimeRecord("docker", ("labsim.runtime.docker", "DockerRuntime"),
                   "a container per node from the labsim/node image",
@@ -51,3 +54,13 @@ RECORDS: dict[str, RuntimeRecord] = {r.name: r for r in (
                   docker_argv, bringup_s=2.0),
 )}
 DEFAULT = "netns"
+
+
+def confinement(runtime: str) -> str:
+    """How what a file asks to run is confined on `runtime`: "mount-ns" (an unprivileged user
+    in a mount namespace with the host read-only), "user" (the node has its own file system:
+    only the user drops), "" (not a registered runtime: test fakes run it as is)."""
+    rec = RECORDS.get(runtime)
+    if rec is None:
+        return ""
+    return "mount-ns" if rec.shares_host_filesystem else "user"

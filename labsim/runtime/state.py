@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
+import stat
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -17,6 +21,13 @@ from typing import Any
 
 RUN_DIR = Path(os.environ.get("LABSIM_RUN_DIR", "/run/labsim"))
 _SAVE_LOCK = threading.RLock()  # re-entrant: record() saves while holding it
+# a lab name as the topology allows it (one path component, no '_': namespaces split on it);
+# teardown acts on no lab directory, namespace or container named otherwise
+LAB_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
+
+
+def valid_lab(name: object) -> bool:
+    return isinstance(name, str) and LAB_NAME.fullmatch(name) is not None
 
 
 def process_start_time(pid: int) -> int | None:
@@ -30,9 +41,12 @@ def process_start_time(pid: int) -> int | None:
     return int(stat.rsplit(")", 1)[1].split()[19])
 
 
-def alive(pid: int, start: int | None) -> bool:
-    now = process_start_time(pid)
-    return now is not None and (start is None or now == start)
+def alive(pid: object, start: object) -> bool:
+    """`pid` is the very process whose start time was recorded. Without a recorded start
+    nothing proves it is the one started then (PIDs are reused): not alive."""
+    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 1 or not isinstance(start, int):
+        return False
+    return process_start_time(pid) == start
 
 
 @dataclass
@@ -79,20 +93,34 @@ class LabState:
 
     @classmethod
     def load(cls, lab: str) -> LabState:
-        data = json.loads((RUN_DIR / lab / "state.json").read_text())
+        """The state of `lab`. Its name is the directory's, whatever the file says (a file
+        naming another lab would point teardown at that lab's directory); a state file that
+        is a symlink is not read."""
+        if not valid_lab(lab):
+            raise FileNotFoundError(f"{lab!r} is not a lab name")
+        fd = os.open(RUN_DIR / lab / "state.json", os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        with os.fdopen(fd) as f:
+            data = json.load(f)
+        if not isinstance(data, dict):
+            raise ValueError(f"{RUN_DIR / lab / 'state.json'}: not a JSON object")
+        data["lab"] = lab
         return cls(**data)
 
     @classmethod
     def all_labs(cls) -> list[str]:
         if not RUN_DIR.is_dir():
             return []
-        return sorted(p.name for p in RUN_DIR.iterdir() if p.is_dir())
+        return sorted(p.name for p in RUN_DIR.iterdir()
+                      if valid_lab(p.name) and p.is_dir() and not p.is_symlink())
 
     def save(self) -> None:
         with _SAVE_LOCK:  # one temp file per lab: one writer at a time
             tmp = self.file.with_suffix(".tmp")
             data = {k: v for k, v in self.__dict__.items()}
-            tmp.write_text(json.dumps(data, indent=1, default=str))
+            # never through a symlink left in the temp file's place
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+            with os.fdopen(fd, "w") as f:
+                f.write(json.dumps(data, indent=1, default=str))
             os.replace(tmp, self.file)
 
     def record(self, **items: list) -> None:
@@ -107,20 +135,76 @@ class LabState:
         return alive(self.owner_pid, self.owner_start)
 
     def forget(self) -> None:
-        """Remove the state directory (the last step of a teardown)."""
-        for p in sorted(self.dir.rglob("*"), key=lambda p: len(p.parts), reverse=True):
-            if p.is_dir() and not p.is_symlink():
-                p.rmdir()
-            else:
-                p.unlink(missing_ok=True)
-        try:
-            self.dir.rmdir()
-        except FileNotFoundError:
-            pass
+        """Remove the state directory (the last step of a teardown): by file descriptors,
+        following no symlink a node may have left in its directory."""
+        if valid_lab(self.lab):
+            remove_under(str(self.dir), [RUN_DIR])
         try:
             RUN_DIR.rmdir()  # only if no other lab is left
         except OSError:
             pass
+
+
+def refuse(lab: str, what: str, why: str) -> None:
+    """Say (on stderr) what a teardown leaves because nothing proves labsim made it."""
+    print(f"labsim: lab {lab}: not removing {what}: {why}", file=sys.stderr)
+
+
+def path_problem(path: object, roots: list[Path]) -> str | None:
+    """Why `path` may not be removed, or None: it must be absolute, without `..`, and its
+    directory, symlinks resolved, must be one of `roots` or below one (the path itself is
+    not followed: a symlink there is removed, not its target)."""
+    if not isinstance(path, str) or not path.startswith("/") or "\0" in path:
+        return "not an absolute path"
+    if ".." in path.split("/"):
+        return "a path with '..'"
+    parent, name = os.path.split(os.path.normpath(path))
+    if name in ("", ".", ".."):
+        return "not a file or directory name"
+    real = os.path.realpath(parent)
+    for root in roots:
+        top = os.path.realpath(root)
+        if real == top or real.startswith(top + os.sep):
+            return None
+    return "outside labsim's directories (" + ", ".join(str(r) for r in roots) + ")"
+
+
+def remove_under(path: str, roots: list[Path]) -> str | None:
+    """Remove `path` (a directory with all it holds, a file, or a symlink itself) if it lies
+    under one of `roots`; returns what was removed ("dir P", "file P") or None. Raises
+    PermissionError if `path` is not under a root. Works from an fd of the directory,
+    checked after opening (a directory swapped for a symlink since is caught), and never
+    follows a symlink: shutil.rmtree with dir_fd walks by descriptors."""
+    why = path_problem(path, roots)
+    if why is not None:
+        raise PermissionError(f"{path}: {why}")
+    parent, name = os.path.split(os.path.normpath(path))
+    try:
+        fd = os.open(parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return None
+    try:
+        # the directory actually opened, not the one the name pointed to a moment before
+        if path_problem(os.path.join(os.readlink(f"/proc/self/fd/{fd}"), name), roots) is not None:
+            raise PermissionError(f"{path}: its directory moved outside labsim's directories")
+        try:
+            st = os.lstat(name, dir_fd=fd)
+        except FileNotFoundError:
+            return None
+        if stat.S_ISDIR(st.st_mode):
+            shutil.rmtree(name, dir_fd=fd, onerror=_gone_already)
+            return f"dir {path}"
+        os.unlink(name, dir_fd=fd)
+        return f"file {path}"
+    finally:
+        os.close(fd)
+
+
+def _gone_already(func: object, path: str, exc_info: tuple) -> None:
+    """rmtree's error handler: a file a daemon removed itself meanwhile (its pid file, as it
+    exits) is gone already; anything else is an error."""
+    if not issubclass(exc_info[0], FileNotFoundError):
+        raise exc_info[1]
 
 
 def _umask() -> int:

@@ -12,8 +12,12 @@ network. The hub stays a bare namespace because it runs nothing: a container wou
 ~0.3 s and a root file system for a handful of bridges, and the netns teardown already
 removes it.
 
-Files: the lab directory (/run/labsim/<lab>) is bind-mounted at the same path, so configs
-that name absolute paths in the node directory work unchanged. A file for `/etc/X` is written
+Files: a container sees only its own parts of the lab directory (/run/labsim/<lab>), each at
+the same path, so configs that name absolute paths in the node directory work unchanged: its
+node directory `nodes/<node>` (read-write), its `/etc` files `etc/<node>` (read-only in a
+user's image) and the lab's shared `ssl` (read-only). Never the lab directory itself: the
+state file `down` works from, the lab CA's key and other nodes' files are out of every
+container's reach (a node must not steer teardown). A file for `/etc/X` is written
 to `<lab>/etc/<node>/X` on the host and bind-mounted over `/etc/X` inside the container
 (nsenter into its mount namespace), so resolv.conf and hosts are the lab's, not Docker's; a
 `shared` lab-level path (the lab CA's /etc/ssl) is bind-mounted the same way. Rewriting a
@@ -36,8 +40,9 @@ interpreter (`sys.executable`) is run with that `python3`, and the host's source
 (`nodeprog.SRC`) becomes /opt/labsim.
 
 Every container is recorded in the state file before it is created and carries the labels
-`labsim.lab` and `labsim.node`; `destroy_docker_state` removes containers by both, then the
-hub, host processes and files (netns's `destroy_state`), from the state file alone.
+`labsim.lab` and `labsim.node`; `destroy_docker_state` removes containers and Docker networks
+that have both the lab's label and its name prefix `ls-<lab>_`, then the hub, host processes
+and files (netns's `destroy_state`), from the state file alone.
 
 Modules: client (the SDK, one error when docker is unreachable, labels), runtime
 (DockerRuntime), networks (Docker-network mode), exec_stream (`docker exec` through the API),

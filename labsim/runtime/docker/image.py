@@ -122,7 +122,7 @@ def build_image(offline: bool = False, force: bool = False) -> str:
     """Build `labsim/node:<version>` unless an image for the current package list exists
     (`force`: rebuild anyway, base included). Returns the image name."""
     cli = client(timeout=BUILD_TIMEOUT_S)  # EnvironmentMissingError without docker (or its SDK)
-    import docker
+    import docker.errors
 
     name, want = image_name(), packages_hash()
     t0 = time.monotonic()
@@ -164,7 +164,7 @@ def _ours_alone(img) -> bool:
 
 
 def _find_tag(cli, name: str):
-    import docker
+    import docker.errors
 
     try:
         return cli.images.get(name)
@@ -173,7 +173,7 @@ def _find_tag(cli, name: str):
 
 
 def _online_base(cli) -> str | None:
-    import docker
+    import docker.errors
 
     if _find_tag(cli, ONLINE_BASE) is not None:
         return ONLINE_BASE

@@ -13,6 +13,8 @@ from labsim.errors import InputError, RuntimeOpError
 from labsim.model.plan import IfacePlan
 from labsim.runtime import links
 from labsim.runtime.docker.client import LABEL_LAB, docker_client, docker_sdk, op_error
+from labsim.runtime.netns import ns_prefix
+from labsim.runtime.state import valid_lab
 
 
 @dataclass(frozen=True)
@@ -89,6 +91,8 @@ def remove_networks(lab: str, cli=None) -> list[str]:
     cli = cli or docker_client()
     removed = []
     for net in cli.networks.list(filters={"label": f"{LABEL_LAB}={lab}"}):
+        if not (valid_lab(lab) and net.name.startswith(ns_prefix(lab) + "_")):
+            continue  # labelled for the lab but not named by labsim: not ours to remove
         try:
             net.remove()
             removed.append(f"network {net.name}")

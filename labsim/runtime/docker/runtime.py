@@ -34,6 +34,7 @@ PKG_MOUNT = "/opt/labsim"  # PYTHONPATH; the package itself is at /opt/labsim/la
 NODE_PYTHON = "python3"  # the image's interpreter, for labsim's in-node programs
 CAPS = ["NET_ADMIN", "NET_RAW"]  # ip/nft/tayga --mktun; ping
 START_WORKERS = 8  # containers started at once by create_nodes (~0.8 s for 7 on 2 cores)
+SHARED_DIR = "ssl"  # the lab's trust directory (bringup.lab writes the CA bundle there)
 HOST_BINARIES = ("slirp4netns",)  # host services (Service.host) run on the host, not in the image
 # the container's command: the launcher (labsim/node/launcher.py) that runs bring-up's commands and daemons
 # inside it, a fork each; it becomes `sleep infinity` once the bring-up is done (no site, no
@@ -121,6 +122,21 @@ class DockerRuntime(Runtime):
 
     def _etc_dir(self, node: str) -> Path:
         return self.state.dir / "etc" / node
+
+    def _shared_dir(self) -> Path:
+        """Lab-level files nodes link to (the lab CA's /etc/ssl, `write_file(shared=)`)."""
+        return self.state.dir / SHARED_DIR
+
+    def _mounts(self, node: str) -> dict[str, dict[str, str]]:
+        """What of the lab directory a node's container sees, each at its host path: its own
+        node directory (read-write: configs, logs, its work), its own /etc files (read-only
+        in a user's image: only labsim writes them) and the lab's shared files, read-only.
+        Never the lab directory itself: the state file that `down` works from, the lab CA's
+        key and other nodes' files stay out of every container's reach."""
+        etc = "ro" if node in self.images else "rw"  # labsim's hostconf rewrites resolv.conf
+        return {str(self._host_dir(node)): {"bind": str(self._host_dir(node)), "mode": "rw"},
+                str(self._etc_dir(node)): {"bind": str(self._etc_dir(node)), "mode": etc},
+                str(self._shared_dir()): {"bind": str(self._shared_dir()), "mode": "ro"}}
 
     def pid(self, node: str) -> int:
         """Host PID of the container's init: its namespaces are /proc/<pid>/ns/*."""
@@ -212,9 +228,11 @@ class DockerRuntime(Runtime):
         """Nodes from a user's image (kinds with `image`), and networks with `docker:`."""
         from labsim.kinds import registry
 
-        self.images = {name: registry.get(spec.kind).image(spec)
-                       for name, spec in loaded.topology.nodes.items()
-                       if hasattr(registry.get(spec.kind), "image")}
+        self.images = {}
+        for name, spec in loaded.topology.nodes.items():
+            image_of = getattr(registry.get(spec.kind), "image", None)  # kinds that run a user's image
+            if image_of is not None:
+                self.images[name] = image_of(spec)
         self.dnets, self.dattach = networks.plan_networks(
             loaded.plan, self.hub, {n: net.docker.model_dump() for n, net in
                                     loaded.topology.networks.items() if net.docker})
@@ -270,26 +288,30 @@ class DockerRuntime(Runtime):
 
     def _network_up(self, node: str) -> None:
         links.lo_up(self._netlink(node))
-        if node in self.dattach:  # Docker's own interface: rare, so pyroute2's dumps here
+        dnet = self._dnet_of(node)
+        if dnet is not None:  # Docker's own interface: rare, so pyroute2's dumps here
             ipr = nsutil.iproute_in(self.netns_path(node))
             try:
-                networks.fix_iface(ipr, node, self.dattach[node], self._dnet_of(node))
+                networks.fix_iface(ipr, node, self.dattach[node], dnet)
             finally:
                 ipr.close()
 
     def _prepare_dirs(self, nodes: list[str]) -> None:
         names = [self.container(n) for n in nodes]
         self.state.record(containers=[c for c in names if c not in self.state.containers])
+        # every mount's source exists before its container is created (Docker would make
+        # a missing one, root-owned, itself)
+        self._shared_dir().mkdir(exist_ok=True, mode=0o755)
         for n in nodes:
             self._host_dir(n).mkdir(parents=True, exist_ok=True, mode=0o755)
+            self._etc_dir(n).mkdir(parents=True, exist_ok=True, mode=0o755)
 
     def _start(self, node: str, sysctls: dict[str, str]) -> None:
         docker = docker_sdk()
-        lab_dir = str(self.state.dir)
         pkg = str(Path(__file__).resolve().parents[2])  # the labsim package
         sysctls = {"net.ipv6.conf.all.disable_ipv6": "0", "net.ipv6.conf.default.disable_ipv6": "0",
                    **sysctls}
-        volumes = {lab_dir: {"bind": lab_dir, "mode": "rw"}}
+        volumes = self._mounts(node)
         if node in self.images:
             # the user's image, command and environment; nothing of labsim runs inside it
             image, command, env = self.images[node]
@@ -385,7 +407,7 @@ class DockerRuntime(Runtime):
                 self._mount_over(node, Path(shared), path)
             else:
                 host.parent.mkdir(parents=True, exist_ok=True)
-                host.symlink_to(shared)  # the lab directory has the same path inside
+                host.symlink_to(shared)  # the shared directory has the same path inside
             return seen
         host.parent.mkdir(parents=True, exist_ok=True, mode=0o755)
         data = text.encode() if isinstance(text, str) else text
@@ -396,8 +418,9 @@ class DockerRuntime(Runtime):
         return seen
 
     def _mount_over(self, node: str, src: Path, target: str) -> None:
-        """Bind-mount host `src` (inside the lab directory, so the container sees it at the
-        same path) over `target` in the container, unless it is there already."""
+        """Bind-mount host `src` (in the node's /etc directory or the lab's shared one, both
+        mounted in the container at the same path) over `target` in the container, unless it
+        is there already."""
         pid = self.pid(node)
         try:
             nsutil.in_thread(lambda: bind_in_mount_ns(pid, str(src), target))
@@ -426,16 +449,17 @@ class DockerRuntime(Runtime):
             proc.returncode = 0  # never waited on here; teardown reaps or kills it
         else:
             argv = self._argv(argv)
-            pid = None
+            launched: int | None = None
             if node in self._launchers:
                 with self._locks[node]:
                     conn = self._launcher(node)
                     if conn is not None:
-                        pid = conn.spawn(argv, str(log))
-            if pid is None:
+                        launched = conn.spawn(argv, str(log))
+            if launched is None:
                 # sh execs the daemon in place: the exec's PID is the daemon's
                 wrapped = ["sh", "-c", 'exec "$@" >>"$0" 2>&1 </dev/null', str(log), *argv]
-                pid = exec_stream.start_detached(self.cli, self.container(node), node, wrapped)
+                launched = exec_stream.start_detached(self.cli, self.container(node), node, wrapped)
+            pid = launched
         self.state.record(processes=[{"node": node, "service": service, "pid": pid,
                                       "start": process_start_time(pid), "argv": argv,
                                       "log": str(log), "host": host,

@@ -5,31 +5,51 @@ removes (host processes, the hub namespace, files, the state itself)."""
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from labsim.errors import EnvironmentMissingError
 from labsim.runtime.docker.client import LABEL_LAB, docker_client, docker_sdk, op_error
 from labsim.runtime.docker.networks import remove_networks
-from labsim.runtime.netns import destroy_state
-from labsim.runtime.state import LabState
+from labsim.runtime.netns import destroy_state, ns_prefix
+from labsim.runtime.state import LabState, refuse, valid_lab
 
 REMOVE_WORKERS = 8
 
 
-def lab_containers(cli, lab: str, names: list[str] = ()) -> list:
-    """The lab's containers: those labelled for it, and those named in `names`."""
+def ours(obj_name: object, labels: object, lab: str) -> bool:
+    """A container or Docker network labsim made for `lab`: labelled for it AND named
+    `ls-<lab>_...` (a label alone can be put on anything by anyone; a name alone, too)."""
+    return (valid_lab(lab) and isinstance(obj_name, str) and obj_name.startswith(ns_prefix(lab) + "_")
+            and isinstance(labels, dict) and labels.get(LABEL_LAB) == lab)
+
+
+def lab_containers(cli, lab: str, names: Sequence[str] = ()) -> list:
+    """The lab's containers: those labelled for it, and those named in `names` (a state's
+    record), each only if it has both the lab's label and its name prefix."""
     docker = docker_sdk()
-    found = {c.name: c for c in cli.containers.list(all=True, filters={"label": f"{LABEL_LAB}={lab}"})}
+    if not valid_lab(lab):
+        return []
+    found = {c.name: c for c in cli.containers.list(all=True, filters={"label": f"{LABEL_LAB}={lab}"})
+             if ours(c.name, c.labels, lab)}
     for name in names:
-        if name not in found:
-            try:
-                found[name] = cli.containers.get(name)
-            except docker.errors.NotFound:
-                pass
+        if name in found:
+            continue
+        if not isinstance(name, str) or not name.startswith(ns_prefix(lab) + "_"):
+            refuse(lab, f"container {name!r}", f"not named {ns_prefix(lab)}_<node>")
+            continue
+        try:
+            c = cli.containers.get(name)
+        except docker.errors.NotFound:
+            continue
+        if ours(c.name, c.labels, lab):
+            found[name] = c
+        else:
+            refuse(lab, f"container {name!r}", f"no label {LABEL_LAB}={lab}: labsim did not make it")
     return list(found.values())
 
 
-def remove_containers(lab: str, names: list[str] = (), cli=None) -> list[str]:
+def remove_containers(lab: str, names: Sequence[str] = (), cli=None) -> list[str]:
     """Remove (kill) the lab's containers, all at once; returns what was removed."""
     docker = docker_sdk()
     cli = cli or docker_client()
@@ -47,12 +67,12 @@ def remove_containers(lab: str, names: list[str] = (), cli=None) -> list[str]:
         if victims:
             with ThreadPoolExecutor(max_workers=min(REMOVE_WORKERS, len(victims))) as pool:
                 futures = [pool.submit(rm, c) for c in victims]
-            errors = [f.exception() for f in futures if f.exception() is not None]
+            errors = [e for f in futures if (e := f.exception()) is not None]
             if errors:
                 raise op_error(f"lab {lab}: removing containers", errors[0]) from errors[0]
             removed += [r for f in futures if (r := f.result())]
         gone = {r.split(" ", 1)[1] for r in removed}
-        if attempt or all(n in gone for n in names):
+        if attempt or all(n in gone for n in names if isinstance(n, str) and n.startswith(ns_prefix(lab) + "_")):
             break
         # a recorded container not found: its create may still be in flight in dockerd
         # (its `labsim up` was killed mid-request); look once more
@@ -88,9 +108,11 @@ def container_labs() -> set[str]:
         return set()
     try:
         labs = {c.labels.get(LABEL_LAB) for c in
-                cli.containers.list(all=True, filters={"label": LABEL_LAB})}
+                cli.containers.list(all=True, filters={"label": LABEL_LAB})
+                if ours(c.name, c.labels, c.labels.get(LABEL_LAB))}
         labs |= {n.attrs.get("Labels", {}).get(LABEL_LAB) for n in
-                 cli.networks.list(filters={"label": LABEL_LAB})}
-        return labs - {None, ""}
+                 cli.networks.list(filters={"label": LABEL_LAB})
+                 if ours(n.name, n.attrs.get("Labels"), n.attrs.get("Labels", {}).get(LABEL_LAB))}
+        return {lab for lab in labs if valid_lab(lab)}
     finally:
         cli.close()
