@@ -16,12 +16,18 @@ Pure: the schema, radvd.conf, the PREF64 RA's bytes. Nothing here sends.
 from __future__ import annotations
 
 from ipaddress import IPv6Address, IPv6Network, ip_address
+from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
 from labsim.model.plan import PlanError
 from labsim.model.topology import Nat64Prefix, NetName, Strict
 from labsim.model.types import NodeOrAddress, SearchDomain
+
+if TYPE_CHECKING:  # the router kind imports this module
+    from labsim.kinds.base import NodeContext
+    from labsim.kinds.router import Schema as RouterSpec
+    from labsim.runtime.base import Runtime
 
 
 class Pref64Spec(Strict):
@@ -41,9 +47,16 @@ class RaSpec(Strict):
     pref64: Pref64Spec | None = None
 
 
-def ra_networks(ctx) -> list[tuple[str, str, IPv6Network]]:
+def _ra(ctx: NodeContext[RouterSpec]) -> RaSpec:
+    ra = ctx.spec.ra
+    if ra is None:  # the router calls these only for a node with `ra:`
+        raise ValueError(f"router {ctx.name!r} sends no router advertisements")
+    return ra
+
+
+def ra_networks(ctx: NodeContext[RouterSpec]) -> list[tuple[str, str, IPv6Network]]:
     """(network, interface, its IPv6 prefix) for every network the node advertises on."""
-    spec: RaSpec = ctx.spec.ra
+    spec = _ra(ctx)
     topo = ctx.plan.topology
     mine = {i.network: i for i in ctx.node.ifaces}
     names = spec.networks if spec.networks is not None else [n for n in mine if topo.networks[n].ipv6]
@@ -61,9 +74,9 @@ def ra_networks(ctx) -> list[tuple[str, str, IPv6Network]]:
     return out
 
 
-def rdnss_addresses(ctx) -> list[IPv6Address]:
+def rdnss_addresses(ctx: NodeContext[RouterSpec]) -> list[IPv6Address]:
     out = []
-    for i, ref in enumerate(ctx.spec.ra.rdnss):
+    for i, ref in enumerate(_ra(ctx).rdnss):
         try:
             addr = ip_address(ref)
         except ValueError:
@@ -74,14 +87,14 @@ def rdnss_addresses(ctx) -> list[IPv6Address]:
             if not found:
                 raise PlanError(("nodes", ctx.name, "ra", "rdnss", i), f"node {ref!r} has no IPv6 address") from None
             addr = found[0]
-        if addr.version != 6:
+        if not isinstance(addr, IPv6Address):
             raise PlanError(("nodes", ctx.name, "ra", "rdnss", i), f"RDNSS carries IPv6 addresses, not {addr}")
         out.append(addr)
     return out
 
 
-def pref64_prefix(ctx) -> IPv6Network | None:
-    p = ctx.spec.ra.pref64
+def pref64_prefix(ctx: NodeContext[RouterSpec]) -> IPv6Network | None:
+    p = _ra(ctx).pref64
     if p is None:
         return None
     prefix = p.prefix or ctx.plan.topology.nat64_prefix
@@ -95,8 +108,8 @@ def _onoff(v: bool) -> str:
     return "on" if v else "off"
 
 
-def radvd_conf(ctx) -> str:
-    spec: RaSpec = ctx.spec.ra
+def radvd_conf(ctx: NodeContext[RouterSpec]) -> str:
+    spec = _ra(ctx)
     rdnss = rdnss_addresses(ctx)
     lines = ["# labsim: router advertisements of node " + ctx.name]
     for net, ifname, prefix in ra_networks(ctx):
@@ -116,16 +129,18 @@ def radvd_conf(ctx) -> str:
     return "\n".join(lines) + "\n"
 
 
-def pref64_config(ctx, generation: int = 0) -> dict:
+def pref64_config(ctx: NodeContext[RouterSpec], generation: int = 0) -> dict[str, Any]:
     """What `labsim.node.pref64` sends, as JSON; actions rewrite it (with a new generation)."""
-    spec: RaSpec = ctx.spec.ra
+    spec = _ra(ctx)
+    if spec.pref64 is None:  # the router renders it only with `ra: {pref64: ...}`
+        raise ValueError(f"router {ctx.name!r} advertises no PREF64")
     prefix = pref64_prefix(ctx)
     return {"interfaces": [ifname for _, ifname, _ in ra_networks(ctx)],
             "prefix": str(prefix), "lifetime": spec.pref64.lifetime, "managed": spec.managed,
             "other": spec.other, "interval": spec.interval, "generation": generation}
 
 
-def change_pref64(runtime, node: str, prefix: IPv6Network | None, lifetime: int | None,
+def change_pref64(runtime: Runtime, node: str, prefix: IPv6Network | None, lifetime: int | None,
                   wait_s: float = 3.0) -> str:
     """Rewrite the router's PREF64 sender configuration (a new generation) and wait, bounded,
     until the sender has advertised it."""

@@ -85,11 +85,21 @@ class _Watch:
         self.sock: socket.socket | DirWatch | None = None
         self.backoff = RETRY_FIRST_S
         self.due = now
-        self.query = None
+        self.query: dns.message.QueryMessage | None = None
         self.at = 0  # TCP: which of the probe's addresses is tried now
 
-    def fileno(self) -> int | None:
-        return self.sock.fileno() if self.sock is not None else None
+    def fileno(self) -> int:
+        """What select waits on: only a watch whose `sock` is set is handed to it."""
+        if self.sock is None:
+            raise ValueError("nothing to wait on")
+        return self.sock.fileno()
+
+    def _net(self) -> socket.socket:
+        """The socket of a DNS, TCP or link probe (a file probe's `sock` is a DirWatch). Told
+        apart by what it is not: a runtime's socket may be its own class (the fake runtime's)."""
+        if self.sock is None or isinstance(self.sock, DirWatch):
+            raise TypeError(f"{describe(self.probe)}: no socket open")
+        return self.sock
 
     def close(self) -> None:
         if self.sock is not None:
@@ -99,8 +109,9 @@ class _Watch:
     def _self_connected(self) -> bool:
         """TCP's simultaneous open: a probe from an ephemeral port equal to the one probed, with
         nothing listening, connects to itself. That is no listener."""
+        sock = self._net()
         try:
-            return self.sock.getsockname()[:2] == self.sock.getpeername()[:2]
+            return sock.getsockname()[:2] == sock.getpeername()[:2]
         except OSError:
             return False
 
@@ -108,10 +119,10 @@ class _Watch:
         self.due = now + self.backoff
         self.backoff = min(self.backoff * 2, RETRY_CAP_S)
 
-    def _next_address(self, now: float) -> None:
+    def _next_address(self, p: TcpProbe, now: float) -> None:
         """TCP: this address refused (or never answered). The next one is tried at once;
         after the last, back off and start over from the first."""
-        self.at = (self.at + 1) % (1 + len(self.probe.also))
+        self.at = (self.at + 1) % (1 + len(p.also))
         if self.at:
             self.due = now
         else:
@@ -123,12 +134,12 @@ class _Watch:
         if isinstance(p, DnsProbe):
             if self.sock is None:  # one connected socket in the node: refusals come back as events
                 fam = socket.AF_INET6 if p.server.version == 6 else socket.AF_INET
-                self.sock = self.rt.socket(self.item.node, fam, socket.SOCK_DGRAM)
-                self.sock.setblocking(False)
-                self.sock.connect((str(p.server), 53))
+                self.sock = sock = self.rt.socket(self.item.node, fam, socket.SOCK_DGRAM)
+                sock.setblocking(False)
+                sock.connect((str(p.server), 53))
             self.query = dns.message.make_query(p.qname, p.rdtype)
             try:
-                self.sock.send(self.query.to_wire())
+                self._net().send(self.query.to_wire())
             except OSError:  # a refusal from the last send: try again later
                 self._retry(now)
                 return False
@@ -137,21 +148,21 @@ class _Watch:
         if isinstance(p, TcpProbe):
             if self.sock is not None:  # the last SYN got no answer in time: the next address
                 self.close()
-                self._next_address(now)
+                self._next_address(p, now)
                 if self.due > now:
                     return False
             addr = (p.address, *p.also)[self.at]
             fam = socket.AF_INET6 if addr.version == 6 else socket.AF_INET
-            self.sock = self.rt.socket(self.item.node, fam, socket.SOCK_STREAM)
-            self.sock.setblocking(False)
-            err = self.sock.connect_ex((str(addr), p.port))
+            self.sock = sock = self.rt.socket(self.item.node, fam, socket.SOCK_STREAM)
+            sock.setblocking(False)
+            err = sock.connect_ex((str(addr), p.port))
             if err == 0 and not self._self_connected():
                 return True
             if err == errno.EINPROGRESS:
                 self.due = now + 0.2  # no answer to the SYN by then: try again
             else:  # refused at once (or no such address in the node: ::1 without IPv6)
                 self.close()
-                self._next_address(now)
+                self._next_address(p, now)
             return False
         if isinstance(p, FileProbe):
             if self.sock is None:
@@ -164,10 +175,11 @@ class _Watch:
             return ok
         if isinstance(p, LinkProbe):
             if self.sock is None:  # link notifications from the node, then ask once
-                self.sock = self.rt.socket(self.item.node, socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE)
-                self.sock.bind((0, links.RTMGRP_LINK))
-                self.sock.setblocking(False)
-            self.sock.send(links.link_query(p.ifname))
+                self.sock = sock = self.rt.socket(self.item.node, socket.AF_NETLINK, socket.SOCK_RAW,
+                                                  socket.NETLINK_ROUTE)
+                sock.bind((0, links.RTMGRP_LINK))
+                sock.setblocking(False)
+            self._net().send(links.link_query(p.ifname))
             self.due = now + FILE_RECHECK_S  # and again now and then, should a message be lost
             return False
         self.due = now + POLL_S  # commands: nothing to wait on but time
@@ -180,11 +192,12 @@ class _Watch:
         watched directory changed."""
         p = self.probe
         if isinstance(p, FileProbe):
-            self.sock.drain()
+            if isinstance(self.sock, DirWatch):  # select woke this watch: its directory watch
+                self.sock.drain()
             return file_ready(p.path, p.contains)
         if isinstance(p, LinkProbe):
             try:
-                return links.carrier(self.sock.recv(65536), p.ifname)
+                return links.carrier(self._net().recv(65536), p.ifname)
             except BlockingIOError:
                 return False
             except OSError:  # ENOBUFS: notifications overran the socket; ask again now
@@ -192,7 +205,7 @@ class _Watch:
                 return False
         if isinstance(p, DnsProbe):
             try:
-                wire = self.sock.recv(65535)
+                wire = self._net().recv(65535)
             except BlockingIOError:
                 return False
             except OSError:  # refused: nothing listens on port 53 yet
@@ -202,17 +215,19 @@ class _Watch:
                 r = dns.message.from_wire(wire)
             except Exception:  # not a DNS answer: keep waiting for one
                 return False
-            if r.id != self.query.id:
+            if self.query is None or r.id != self.query.id:
                 return False  # an answer to an earlier query
             if p.rcode is None or dns.rcode.to_text(r.rcode()) == p.rcode:
                 return True
             self._retry(now)
             return False
-        err = self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)  # TCP: connect finished
+        if not isinstance(p, TcpProbe):  # a command probe has nothing select waits on
+            raise TypeError(p)
+        err = self._net().getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)  # TCP: connect finished
         if err == 0 and not self._self_connected():
             return True
         self.close()
-        self._next_address(now)
+        self._next_address(p, now)
         return False
 
 
@@ -263,11 +278,11 @@ def wait_ready(rt: Runtime, pending: list[PendingProbe], deadline_s: float = 15.
                     what += " (also pending: " + "; ".join(f"{w.item.node}: {describe(w.probe)}"
                                                            for w in watches[1:]) + ")"
                 raise ReadinessError(first.item.node, what, deadline_s, tail(first.item.log))
-            socks = [w for w in watches if w.fileno() is not None]
+            socks = [w for w in watches if w.sock is not None]
             exits = [fd for w in watches if (fd := pidfds.get(id(w))) is not None]
             wait = max(0.0, min(min(w.due for w in watches), start + deadline_s + 0.001) - time.monotonic())
-            rd, wr, _ = select.select([*socks, *exits], [w for w in socks if isinstance(w.probe, TcpProbe)],
-                                      [], wait)
+            readable: list[_Watch | int] = [*socks, *exits]
+            rd, wr, _ = select.select(readable, [w for w in socks if isinstance(w.probe, TcpProbe)], [], wait)
             now = time.monotonic()
             done = set()
             for w in {id(x): x for x in (*rd, *wr) if isinstance(x, _Watch)}.values():

@@ -83,7 +83,7 @@ class CheckEnv:
         if proc.returncode != 0:
             raise ToolFailed(tool_run(argv, proc, f"exited with {proc.returncode}", AGENT))
         try:
-            return adapter(shape).validate_python(json.loads(proc.stdout))
+            return adapter(shape).validate_python(json.loads(proc.stdout))  # type: ignore[arg-type]  # a class is hashable
         except (ValueError, ValidationError) as exc:  # JSONDecodeError is a ValueError
             raise ToolFailed(tool_run(argv, proc, f"output is not the agent's JSON: {str(exc)[:300]}", AGENT)) from None
 

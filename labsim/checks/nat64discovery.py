@@ -4,7 +4,7 @@ behind DNS64 learns, and the address it reaches an IPv4 literal at (RFC 6052). T
 
 from __future__ import annotations
 
-from ipaddress import IPv4Address, IPv6Address, IPv6Network, ip_address
+from ipaddress import IPv4Address, IPv6Address, IPv6Network
 from typing import TYPE_CHECKING
 
 from labsim.node.nat64prefix import WKN, discover_prefixes, embed
@@ -26,7 +26,7 @@ def discover_in_node(env: CheckEnv, node: str, timeout: float = 2.0) -> list[IPv
         r, _, _ = query(env, node, server, WKN, "AAAA", timeout)
         if r is None:
             continue
-        answers = [ip_address(rd.address) for rrset in r.answer
+        answers = [IPv6Address(rd.address) for rrset in r.answer
                    if rrset.rdtype == dns.rdatatype.AAAA for rd in rrset]
         return discover_prefixes(answers)
     raise LookupError(f"no nameserver of node {node!r} answered {WKN} AAAA "

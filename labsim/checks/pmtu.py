@@ -35,7 +35,7 @@ class PmtuCheck(CheckSpec):
     probe_wait: float = Field(0.5, gt=0, le=5)
 
 
-def probe(env: CheckEnv, spec: PmtuCheck, mtu: int) -> tuple[str, int | None, str]:
+def probe(env: CheckEnv, spec: PmtuCheck, mtu: int) -> tuple[Literal["ok", "too_big", "lost"], int | None, str]:
     """('ok' | 'too_big' | 'lost', the MTU an ICMP error or the kernel reported, output)."""
     argv = ["ping", f"-{spec.family}", "-n", "-M", "do", "-c", "1", "-W", f"{spec.probe_wait:g}",
             "-s", str(mtu - HEADER[spec.family]), spec.host]

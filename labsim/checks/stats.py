@@ -127,9 +127,9 @@ def ratio_ci(base: list[list[float]], other: list[list[float]], p: float, reps: 
         rb = sorted(m for i in picks if base[i] for m in rng.choices(base[i], k=len(base[i])))
         ro = sorted(m for i in picks if other[i] for m in rng.choices(other[i], k=len(other[i])))
         if rb and ro:
-            qb = percentile(rb, p)
-            if qb and qb > 0:
-                ratios.append(percentile(ro, p) / qb)
+            qb, qo = percentile(rb, p), percentile(ro, p)  # None only for an empty list
+            if qb and qb > 0 and qo is not None:
+                ratios.append(qo / qb)
     if not ratios:
         return None
     ratios.sort()

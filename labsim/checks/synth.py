@@ -10,12 +10,16 @@ the literal.
 from __future__ import annotations
 
 import json
+from typing import TypeVar
 
 from typing_extensions import TypedDict
 
 from labsim.checks.base import CheckEnv, is_ipv4_literal
 from labsim.checks.reasons import Reason
-from labsim.checks.result import RESULTS, CheckResult, HttpResult, Synthesized, TcpResult, TlsResult
+from labsim.checks.result import RESULTS, CheckResult, HttpResult, SocketResult, Synthesized, TcpResult, TlsResult
+
+# the results a literal can fail in (each has facts.clat); one comes back as it went in
+LiteralResult = TypeVar("LiteralResult", HttpResult, TcpResult, TlsResult, SocketResult)
 
 AgentSynth = TypedDict("AgentSynth", {"from": str, "answers": list[str], "error": "str | None", "ms": float,
                                       "prefixes": list[str], "prefix": "str | None", "address": "str | None"})
@@ -31,7 +35,9 @@ def synthesized_host(env: CheckEnv, check: str, spec, host: str, target: str
     out = env.agent(spec.node, AgentSynth, "synthesize", host.strip("[]"), timeout=spec.timeout + 30)
     synth = Synthesized(ipv4=out["from"], prefix=out["prefix"], address=out["address"])
     if out["address"] is None:
-        failed = RESULTS[check](node=spec.node, target=target, ok=False, reason=Reason.NO_NAT64_PREFIX,
+        # each result class fixes its own `check` field (a Literal default), so it is not passed
+        failed = RESULTS[check](node=spec.node, target=target, ok=False,  # type: ignore[call-arg]
+                                reason=Reason.NO_NAT64_PREFIX,
                                 detail=f"ipv4only.arpa AAAA through the node's resolver: "
                                        f"{out['error'] or out['answers']}")
         failed.facts.synthesized = synth  # type: ignore[attr-defined]
@@ -40,7 +46,7 @@ def synthesized_host(env: CheckEnv, check: str, spec, host: str, target: str
     return out["address"], synth, None
 
 
-def refine_ipv4_literal(env: CheckEnv, node: str, res: HttpResult | TcpResult | TlsResult):
+def refine_ipv4_literal(env: CheckEnv, node: str, res: LiteralResult) -> LiteralResult:
     """An IPv4 literal that failed on a host whose CLAT is down: say CLAT_DOWN, the cause a
     user can act on (the host would reach it with its CLAT up)."""
     if res.reason != Reason.IPV4_LITERAL:

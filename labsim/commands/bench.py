@@ -86,7 +86,7 @@ def _measure(plans: list[VariantPlan], envs: dict[str, CheckEnv], rounds: int, s
              step: Callable[[str, float], None]) -> dict[str, tuple[Series, list[int]]]:
     """Every variant's samples, and the round of each."""
     per = {p.name: slices(p.measure.count, rounds) for p in plans}
-    got = {p.name: (Series(), []) for p in plans}
+    got: dict[str, tuple[Series, list[int]]] = {p.name: (Series(), []) for p in plans}
     spent = dict.fromkeys(per, 0.0)  # seconds of each variant's max_seconds used
     last = dict.fromkeys(per, 0.0)  # when each variant's last slice ended (gap_ms holds across slices)
     rng = random.Random(seed)

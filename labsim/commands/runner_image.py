@@ -77,7 +77,7 @@ def make_context(ctx: Path, say) -> None:
 def build_runner(cli, ensure_base, force: bool = False, say=print) -> str:
     """Build `labsim/labsim:<version>` with docker client `cli` FROM the node image that
     `ensure_base(cli)` names (building it when missing); a no-op when current."""
-    import docker
+    import docker.errors  # binds `docker` too; mypy sees `docker.errors` only when named
 
     name = runner_name()
     t0 = time.monotonic()

@@ -9,14 +9,14 @@ seconds; a legacy host never asks, and gets a lease with a router (option 3).
 from __future__ import annotations
 
 import json
-from ipaddress import IPv4Address
-from typing import Literal
+from ipaddress import IPv4Address, IPv4Network
+from typing import Any, Literal
 
 from pydantic import Field
 
-from labsim.kinds.base import FileProbe, Kind, NodeContext, Service, run_dir
+from labsim.kinds.base import FileProbe, Kind, NodeContext, Probe, Service, run_dir
 from labsim.kinds.common import base_files
-from labsim.model.plan import PlanError
+from labsim.model.plan import IfacePlan, NodePlan, PlanError
 from labsim.model.topology import NetName, NodeBase
 from labsim.model.types import IPv4Addr, NodeOrAddress
 
@@ -38,17 +38,17 @@ class Schema(NodeBase):
     lease_seconds: int = Field(600, ge=60)
 
 
-def _iface(ctx: NodeContext):
+def _iface(ctx: NodeContext[Schema]) -> tuple[IfacePlan, IPv4Network]:
+    """The interface it serves, and that interface's IPv4 network."""
     spec = ctx.spec
     for i in ctx.node.ifaces:
-        if (spec.network is None and i.ipv4 is not None) or i.network == spec.network:
-            return i
+        if i.ipv4 is not None and (spec.network is None or i.network == spec.network):
+            return i, i.ipv4.network
     raise PlanError(("nodes", ctx.name, "network" if spec.network else "links"),
                     f"{ctx.name!r} has no IPv4 link{' to ' + spec.network if spec.network else ''} to serve")
 
 
-def _pool(ctx: NodeContext, iface) -> tuple[IPv4Address, IPv4Address]:
-    net = iface.ipv4.network
+def _pool(ctx: NodeContext[Schema], net: IPv4Network) -> tuple[IPv4Address, IPv4Address]:
     if ctx.spec.pool:
         lo, hi = ctx.spec.pool
         if lo not in net or hi not in net or hi < lo:
@@ -58,16 +58,24 @@ def _pool(ctx: NodeContext, iface) -> tuple[IPv4Address, IPv4Address]:
     return hosts[len(hosts) // 2], hosts[-1]
 
 
-def _router(ctx: NodeContext, iface) -> IPv4Address | None:
+def _ipv4_on(node: NodePlan, network: str) -> IPv4Address | None:
+    """`node.address_on(network, 4)`, typed as the IPv4 address it is."""
+    for i in node.ifaces:
+        if i.network == network:
+            return i.ipv4.ip if i.ipv4 else None
+    return None
+
+
+def _router(ctx: NodeContext[Schema], iface: IfacePlan) -> IPv4Address | None:
     ref = ctx.spec.router
     plan = ctx.plan
     if ref is None:
         for n in plan.nodes.values():
-            if n.forwards and n.address_on(iface.network, 4) is not None:
-                return n.address_on(iface.network, 4)
+            if n.forwards and _ipv4_on(n, iface.network) is not None:
+                return _ipv4_on(n, iface.network)
         return None
     if ref in plan.nodes:
-        addr = plan.nodes[ref].address_on(iface.network, 4)
+        addr = _ipv4_on(plan.nodes[ref], iface.network)
         if addr is None:
             raise PlanError(("nodes", ctx.name, "router"), f"node {ref!r} has no IPv4 address on {iface.network!r}")
         return addr
@@ -77,11 +85,11 @@ def _router(ctx: NodeContext, iface) -> IPv4Address | None:
         raise PlanError(("nodes", ctx.name, "router"), f"{ref!r} is neither a node nor an IPv4 address") from None
 
 
-def kea_config(ctx: NodeContext) -> dict:
+def kea_config(ctx: NodeContext[Schema]) -> dict[str, Any]:
     spec = ctx.spec
-    iface = _iface(ctx)
-    lo, hi = _pool(ctx, iface)
-    options = []
+    iface, net = _iface(ctx)
+    lo, hi = _pool(ctx, net)
+    options: list[dict[str, str]] = []
     router = _router(ctx, iface)
     if router is not None:
         options.append({"name": "routers", "data": str(router)})
@@ -93,7 +101,7 @@ def kea_config(ctx: NodeContext) -> dict:
         "lease-database": {"type": "memfile", "persist": True, "name": f"{ctx.dir}/{RUN}/leases4.csv",
                            "lfc-interval": 0},
         "valid-lifetime": spec.lease_seconds,
-        "subnet4": [{"id": 1, "subnet": str(iface.ipv4.network),
+        "subnet4": [{"id": 1, "subnet": str(net),
                      "pools": [{"pool": f"{lo} - {hi}"}], "option-data": options}],
         "loggers": [{"name": "kea-dhcp4", "output_options": [{"output": "stderr"}], "severity": "INFO"}],
     }}
@@ -105,15 +113,15 @@ class Dhcp4(Kind):
     packages = ("kea-dhcp4-server",)  # setpriv: util-linux, Essential in Debian
     binaries = ("kea-dhcp4", "setpriv")
 
-    def validate(self, ctx: NodeContext) -> None:
+    def validate(self, ctx: NodeContext[Schema]) -> None:
         kea_config(ctx)
 
-    def render(self, ctx: NodeContext) -> dict[str, str]:
+    def render(self, ctx: NodeContext[Schema]) -> dict[str, str]:
         files = base_files(ctx)
         files["kea-dhcp4.json"] = json.dumps(kea_config(ctx), indent=1) + "\n"
         return files
 
-    def _argv(self, ctx: NodeContext, mode: str) -> list[str]:
+    def _argv(self, ctx: NodeContext[Schema], mode: str) -> list[str]:
         # as _kea with its two capabilities: setpriv and env exec in place (the PID labsim
         # records is kea's), and no exec gains privileges. The check (-t) runs so too: its
         # logger lock file is then _kea's for the server. Kea's pid and lock files go to its
@@ -124,11 +132,11 @@ class Dhcp4(Kind):
                 "env", f"KEA_PIDFILE_DIR={run}", f"KEA_LOCKFILE_DIR={run}",
                 "kea-dhcp4", mode, f"{ctx.dir}/kea-dhcp4.json"]
 
-    def setup(self, ctx: NodeContext) -> list[list[str]]:
+    def setup(self, ctx: NodeContext[Schema]) -> list[list[str]]:
         return [run_dir(f"{ctx.dir}/{RUN}", USER), self._argv(ctx, "-t")]  # a configuration check
 
-    def services(self, ctx: NodeContext) -> list[Service]:
+    def services(self, ctx: NodeContext[Schema]) -> list[Service]:
         return [Service("kea", self._argv(ctx, "-c"))]
 
-    def probes(self, ctx: NodeContext):
+    def probes(self, ctx: NodeContext[Schema]) -> list[Probe]:
         return [FileProbe(f"{ctx.dir}/kea.log", contains="DHCP4_STARTED", service="kea")]

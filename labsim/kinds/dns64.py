@@ -22,7 +22,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from labsim.kinds.base import Kind, NodeContext, Service
+from labsim.kinds.base import Kind, NodeContext, Probe, Service
 from labsim.kinds.dns64_impl import IMPLEMENTATIONS, Implementation
 from labsim.kinds.dns64_impl.common import dns64_prefix, stub_zones
 from labsim.kinds.dns64_impl.unbound import UNBOUND_DEFAULT_ZONES, default_zones_covering
@@ -55,21 +55,22 @@ class Dns64(Kind):
     packages = tuple(dict.fromkeys(p for i in IMPLEMENTATIONS.values() for p in i.packages))
     binaries = ("unbound", "unbound-checkconf")
 
-    def needs(self, spec: Schema) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    def needs(self, spec: NodeBase) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        assert isinstance(spec, Schema)  # a dns64 node's spec
         impl = implementation(spec)
         return impl.binaries, impl.packages
 
-    def render(self, ctx: NodeContext) -> dict[str, str]:
+    def render(self, ctx: NodeContext[Schema]) -> dict[str, str]:
         return implementation(ctx.spec).render(ctx)
 
-    def setup(self, ctx: NodeContext) -> list[list[str]]:
+    def setup(self, ctx: NodeContext[Schema]) -> list[list[str]]:
         return implementation(ctx.spec).setup(ctx)
 
-    def services(self, ctx: NodeContext) -> list[Service]:
+    def services(self, ctx: NodeContext[Schema]) -> list[Service]:
         return implementation(ctx.spec).services(ctx)
 
-    def probes(self, ctx: NodeContext):
+    def probes(self, ctx: NodeContext[Schema]) -> list[Probe]:
         return implementation(ctx.spec).probes(ctx)
 
-    def validate(self, ctx: NodeContext) -> None:
+    def validate(self, ctx: NodeContext[Schema]) -> None:
         implementation(ctx.spec).validate(ctx)

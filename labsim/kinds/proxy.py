@@ -30,7 +30,7 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator
 
 from labsim.kinds import escape
-from labsim.kinds.base import IPAddress, Kind, NodeContext, Service, TcpProbe
+from labsim.kinds.base import IPAddress, Kind, NodeContext, Probe, Service, TcpProbe
 from labsim.kinds.common import base_files, nameserver_addresses
 from labsim.model.plan import PlanError
 from labsim.model.topology import NodeBase
@@ -70,7 +70,7 @@ def is_dns_name(text: str) -> bool:
     return "." in text and not is_ip(text)
 
 
-def node_address(ctx: NodeContext, node: str, loc: tuple) -> IPAddress:
+def node_address(ctx: NodeContext[Schema], node: str, loc: tuple[str | int, ...]) -> IPAddress:
     """The address a config hard-codes for a node: IPv4 if it has one, else IPv6."""
     if node not in ctx.plan.nodes:
         raise PlanError(loc, f"{node!r} is neither a node, an IP address nor a DNS name "
@@ -82,7 +82,7 @@ def node_address(ctx: NodeContext, node: str, loc: tuple) -> IPAddress:
     return addrs[0]
 
 
-def resolve_host(ctx: NodeContext, host: str, loc: tuple) -> str:
+def resolve_host(ctx: NodeContext[Schema], host: str, loc: tuple[str | int, ...]) -> str:
     """An IP literal or DNS name as given; a node name becomes its address."""
     if is_ip(host):
         return host
@@ -93,7 +93,7 @@ def resolve_host(ctx: NodeContext, host: str, loc: tuple) -> str:
     return str(node_address(ctx, host, loc))
 
 
-def resolver_nameservers(ctx: NodeContext, loc: tuple) -> list[str]:
+def resolver_nameservers(ctx: NodeContext[Schema], loc: tuple[str | int, ...]) -> list[str]:
     """The node's resolv.conf nameservers, which run-time resolution uses; at least one."""
     servers = nameserver_addresses(ctx)
     if not servers:
@@ -110,7 +110,7 @@ def host_port(host: str, port: int) -> str:
 
 
 # -- nginx (shared with `cdn`) -------------------------------------------------------------
-def nginx_main(ctx: NodeContext, *, stream: bool) -> list[str]:
+def nginx_main(ctx: NodeContext[Schema], *, stream: bool) -> list[str]:
     """The top of an nginx.conf that keeps everything in the node directory and on stderr."""
     lines = [f"load_module {STREAM_MODULE};"] if stream else []
     return lines + [
@@ -127,7 +127,7 @@ def nginx_main(ctx: NodeContext, *, stream: bool) -> list[str]:
     ]
 
 
-def nginx_resolver(ctx: NodeContext, servers: list[str]) -> str:
+def nginx_resolver(ctx: NodeContext[Schema], servers: list[str]) -> str:
     # nginx 1.22 has `ipv6=off` but not `ipv4=off` (1.23.1): a node with IPv6 only asks both
     only_v4 = " ipv6=off" if ctx.node.addresses(4) else ""
     addrs = " ".join(escape.nginx_word(f"[{a}]" if ":" in a else a) for a in servers)
@@ -139,7 +139,7 @@ def nginx_listen(port: int, extra: str = "") -> list[str]:
     return [f"listen 0.0.0.0:{port}{extra};", f"listen [::]:{port}{extra} ipv6only=on;"]
 
 
-def nginx_args(ctx: NodeContext) -> list[str]:
+def nginx_args(ctx: NodeContext[Schema]) -> list[str]:
     # -e: the error log before the config is read (else the compiled-in path)
     return ["-e", "stderr", "-p", f"{ctx.dir}/", "-c", f"{ctx.dir}/nginx.conf", "-g", "daemon off;"]
 
@@ -149,11 +149,11 @@ def indent(lines: list[str], by: int = 1) -> list[str]:
 
 
 # -- the proxy ------------------------------------------------------------------------------
-def upstream_host(ctx: NodeContext) -> str:
+def upstream_host(ctx: NodeContext[Schema]) -> str:
     return resolve_host(ctx, ctx.spec.upstream, ("nodes", ctx.name, "upstream"))
 
 
-def nginx_conf(ctx: NodeContext) -> str:
+def nginx_conf(ctx: NodeContext[Schema]) -> str:
     host = upstream_host(ctx)
     dynamic = is_dns_name(host)
     stream = [
@@ -179,7 +179,7 @@ def nginx_conf(ctx: NodeContext) -> str:
     return "\n".join(lines) + "\n"
 
 
-def haproxy_cfg(ctx: NodeContext) -> str:
+def haproxy_cfg(ctx: NodeContext[Schema]) -> str:
     host = upstream_host(ctx)
     dynamic = is_dns_name(host)
     lines = [
@@ -237,12 +237,13 @@ class Proxy(Kind):
     packages = ("nginx-light", "libnginx-mod-stream", "haproxy")
     binaries = ("nginx",)
 
-    def needs(self, spec):
+    def needs(self, spec: NodeBase) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        assert isinstance(spec, Schema)  # a proxy node's spec
         if spec.implementation == "haproxy":
             return ("haproxy",), ("haproxy",)
         return ("nginx",), ("nginx-light", "libnginx-mod-stream")
 
-    def render(self, ctx: NodeContext) -> dict[str, str]:
+    def render(self, ctx: NodeContext[Schema]) -> dict[str, str]:
         files = base_files(ctx)
         if ctx.spec.implementation == "nginx":
             files["nginx.conf"] = nginx_conf(ctx)
@@ -250,20 +251,20 @@ class Proxy(Kind):
             files["haproxy.cfg"] = haproxy_cfg(ctx)
         return files
 
-    def setup(self, ctx: NodeContext) -> list[list[str]]:
+    def setup(self, ctx: NodeContext[Schema]) -> list[list[str]]:
         if ctx.spec.implementation == "nginx":
             return [["nginx", "-t", "-q", *nginx_args(ctx)]]
         return [["haproxy", "-c", "-q", "-f", f"{ctx.dir}/haproxy.cfg"]]
 
-    def services(self, ctx: NodeContext) -> list[Service]:
+    def services(self, ctx: NodeContext[Schema]) -> list[Service]:
         if ctx.spec.implementation == "nginx":
             return [Service("nginx", ["nginx", *nginx_args(ctx)])]
         return [Service("haproxy", ["haproxy", "-db", "-f", f"{ctx.dir}/haproxy.cfg"])]
 
-    def probes(self, ctx: NodeContext):
+    def probes(self, ctx: NodeContext[Schema]) -> list[Probe]:
         addr = ctx.node.addresses()[0]
         return [TcpProbe(addr, port) for port in ctx.spec.ports]
 
-    def validate(self, ctx: NodeContext) -> None:
+    def validate(self, ctx: NodeContext[Schema]) -> None:
         if is_dns_name(upstream_host(ctx)):
             resolver_nameservers(ctx, ("nodes", ctx.name, "upstream"))

@@ -10,8 +10,9 @@ from __future__ import annotations
 import json
 from typing import Literal
 
-from labsim.kinds.base import FileProbe, Kind, NodeContext, Service
+from labsim.kinds.base import FileProbe, Kind, NodeContext, Probe, Service
 from labsim.kinds.common import base_files
+from labsim.model.plan import NodePlan
 from labsim.model.topology import NodeBase
 from labsim.node.nodeprog import stdlib_program
 from labsim.node.privdrop import GROUP, USER
@@ -28,19 +29,20 @@ class Router(Kind):
     schema = Schema
     forwards = True
 
-    def needs(self, spec):
+    def needs(self, spec: NodeBase) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        assert isinstance(spec, Schema)  # a router node's spec
         return (("radvd",) if spec.ra else ()), (("radvd",) if spec.ra else ())
 
-    def sysctls(self, node, spec):
+    def sysctls(self, ctx_node: NodePlan, spec: NodeBase) -> dict[str, str]:
         return {"net.ipv6.conf.all.forwarding": "1", "net.ipv4.ip_forward": "1"}
 
-    def validate(self, ctx: NodeContext) -> None:
+    def validate(self, ctx: NodeContext[Schema]) -> None:
         if ctx.spec.ra:
             ra_networks(ctx)
             rdnss_addresses(ctx)
             pref64_prefix(ctx)
 
-    def render(self, ctx: NodeContext) -> dict[str, str]:
+    def render(self, ctx: NodeContext[Schema]) -> dict[str, str]:
         files = base_files(ctx)
         ra = ctx.spec.ra
         if ra:
@@ -49,12 +51,12 @@ class Router(Kind):
                 files["pref64.json"] = json.dumps(pref64_config(ctx)) + "\n"
         return files
 
-    def setup(self, ctx: NodeContext) -> list[list[str]]:
+    def setup(self, ctx: NodeContext[Schema]) -> list[list[str]]:
         if not ctx.spec.ra:
             return []
         return [["radvd", "--configtest", "-C", f"{ctx.dir}/radvd.conf"]]
 
-    def services(self, ctx: NodeContext) -> list[Service]:
+    def services(self, ctx: NodeContext[Schema]) -> list[Service]:
         ra = ctx.spec.ra
         if not ra:
             return []
@@ -68,11 +70,11 @@ class Router(Kind):
                                                         "--user", USER, "--group", GROUP)))
         return out
 
-    def probes(self, ctx: NodeContext):
+    def probes(self, ctx: NodeContext[Schema]) -> list[Probe]:
         ra = ctx.spec.ra
         if not ra:
             return []
-        out = [FileProbe(f"{ctx.dir}/radvd.pid", service="radvd")]
+        out: list[Probe] = [FileProbe(f"{ctx.dir}/radvd.pid", service="radvd")]
         if ra.pref64:
             out.append(FileProbe(f"{ctx.dir}/pref64.json.sent", service="pref64"))
         return out

@@ -24,11 +24,16 @@ import ssl
 import sys
 import time
 
+# mypy reads any name `TYPE_CHECKING` as true; in the node `typing` is never imported (start-up cost)
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
 FAMILIES = {"any": socket.AF_UNSPEC, "4": socket.AF_INET, "6": socket.AF_INET6}
 EAI_NAMES = {getattr(socket, n): n for n in dir(socket) if n.startswith("EAI_")}
 
 
-def resolve(name: str, family: str = "any", addrconfig: bool = True) -> dict:
+def resolve(name: str, family: str = "any", addrconfig: bool = True) -> dict[str, Any]:
     flags = socket.AI_ADDRCONFIG if addrconfig else 0
     t0 = time.perf_counter()
     try:
@@ -41,9 +46,9 @@ def resolve(name: str, family: str = "any", addrconfig: bool = True) -> dict:
     return {"addresses": addrs, "error": err, "ms": ms}
 
 
-def tcp(host: str, port: int, timeout: float) -> dict:
+def tcp(host: str, port: int, timeout: float) -> dict[str, Any]:
     res = resolve(host)
-    out = {"resolve": res, "attempts": [], "connected": None, "ms": None}
+    out: dict[str, Any] = {"resolve": res, "attempts": [], "connected": None, "ms": None}
     for addr in res["addresses"]:
         fam = socket.AF_INET6 if ":" in addr else socket.AF_INET
         s = socket.socket(fam, socket.SOCK_STREAM)
@@ -56,14 +61,14 @@ def tcp(host: str, port: int, timeout: float) -> dict:
             s.close()
             break
         except OSError as exc:
-            code = "ETIMEDOUT" if isinstance(exc, TimeoutError) else errno.errorcode.get(exc.errno, str(exc.errno))
+            code = "ETIMEDOUT" if isinstance(exc, TimeoutError) else errno.errorcode.get(exc.errno or 0, str(exc.errno))
             out["attempts"].append({"address": addr, "error": code, "ms": (time.perf_counter() - t0) * 1000})
         finally:
             s.close()
     return out
 
 
-def tls(host: str, port: int, servername: str | None, timeout: float) -> dict:
+def tls(host: str, port: int, servername: str | None, timeout: float) -> dict[str, Any]:
     out = tcp(host, port, timeout)
     if out["connected"] is None:
         return out
@@ -76,9 +81,11 @@ def tls(host: str, port: int, servername: str | None, timeout: float) -> dict:
     t0 = time.perf_counter()
     try:
         with ctx.wrap_socket(raw, server_hostname=servername or host) as s:
-            cert = s.getpeercert()
-            out["tls"] = {"ok": True, "version": s.version(), "cipher": s.cipher()[0],
-                          "names": [v for k, v in cert.get("subjectAltName", ())],
+            # a verified handshake always has a certificate and a cipher
+            cert, cipher = s.getpeercert() or {}, s.cipher() or ("",)
+            sans = cert.get("subjectAltName", ())
+            out["tls"] = {"ok": True, "version": s.version(), "cipher": cipher[0],
+                          "names": [v for _k, v in sans] if isinstance(sans, tuple) else [],
                           "ms": (time.perf_counter() - t0) * 1000}
     except ssl.SSLCertVerificationError as exc:
         out["tls"] = {"ok": False, "verify_code": exc.verify_code, "error": exc.verify_message,
@@ -116,7 +123,7 @@ def _unverified_names(addr: str, port: int, sni: str, timeout: float) -> list[st
         return []
 
 
-def synthesize(ipv4: str) -> dict:
+def synthesize(ipv4: str) -> dict[str, Any]:
     """The NAT64 prefix from ipv4only.arpa AAAA through this node's libc (RFC 7050), with
     `ipv4` embedded in it (RFC 6052); address None when no prefix shows."""
     from labsim.node.nat64prefix import WKN, discover_prefixes, embed
@@ -130,7 +137,7 @@ def synthesize(ipv4: str) -> dict:
 
 
 def measure(template: str, count: int, family: str, gap_ms: float, max_seconds: float,
-            concurrency: int = 1) -> dict:
+            concurrency: int = 1) -> dict[str, Any]:
     """Time `count` lookups through libc; stop early when `max_seconds` is spent. With
     `concurrency` > 1, that many lookups are in flight at once (threads: getaddrinfo releases
     the GIL), each timed on its own, so a series of lookups that each wait out a resolver
@@ -145,7 +152,7 @@ def measure(template: str, count: int, family: str, gap_ms: float, max_seconds: 
         pass
     deadline = time.monotonic() + max_seconds
 
-    def one(i: int) -> dict | None:
+    def one(i: int) -> dict[str, Any] | None:
         if i and time.monotonic() > deadline:
             return None
         res = resolve(template.format(i=i, run=run), family)

@@ -28,6 +28,11 @@ from ipaddress import IPv4Address, IPv6Address, IPv6Interface, IPv6Network
 from labsim.node.nat64prefix import WKAS, embed
 from labsim.node.privdrop import GROUP, USER, tayga_argv
 
+# mypy reads any name `TYPE_CHECKING` as true; in the node `typing` is never imported (start-up cost)
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
 TUN = "clat"
 CLAT_V4 = IPv4Address("192.0.0.2")
 TAYGA_V4 = IPv4Address("192.0.0.1")
@@ -87,7 +92,7 @@ def down_commands(addrs: ClatAddresses | None) -> list[list[str]]:
     return out
 
 
-def _run(argv: list[str]) -> subprocess.CompletedProcess:
+def _run(argv: list[str]) -> subprocess.CompletedProcess[bytes]:
     return subprocess.run(argv, capture_output=True, timeout=10)
 
 
@@ -115,7 +120,7 @@ class Clat:
     def __init__(self, work_dir: str, log_path: str):
         self.dir = os.path.join(work_dir, "clat")
         self.log_path = log_path
-        self.proc: subprocess.Popen | None = None
+        self.proc: subprocess.Popen[bytes] | None = None
         self.prefix: IPv6Network | None = None
         self.addrs: ClatAddresses | None = None
         self.error: str | None = None
@@ -124,7 +129,7 @@ class Clat:
     def up(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
-    def status(self) -> dict:
+    def status(self) -> dict[str, Any]:
         return {"state": "up" if self.up else "down", "prefix": str(self.prefix) if self.prefix else None,
                 "ipv4": str(CLAT_V4) if self.up else None,
                 "ipv6": str(self.addrs.clat6) if self.up and self.addrs else None,

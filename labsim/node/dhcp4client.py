@@ -17,6 +17,11 @@ import time
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Interface
 
+# mypy reads any name `TYPE_CHECKING` as true; in the node `typing` is never imported (start-up cost)
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
 MAGIC = b"\x63\x82\x53\x63"
 DISCOVER, OFFER, REQUEST, DECLINE, ACK, NAK = 1, 2, 3, 4, 5, 6
 OPT_MASK, OPT_ROUTER, OPT_DNS, OPT_REQ_IP, OPT_LEASE, OPT_TYPE, OPT_SERVER, OPT_PRL = 1, 3, 6, 50, 51, 53, 54, 55
@@ -85,7 +90,7 @@ class Dhcp4Client:
     def __init__(self, dev: str, v6only: bool):
         self.dev, self.v6only = dev, v6only
         self.state = "init"  # init -> bound | v6only; 'no answer' while the server is silent
-        self.facts: dict = {"ipv6_only_preferred": v6only, "state": self.state}
+        self.facts: dict[str, Any] = {"ipv6_only_preferred": v6only, "state": self.state}
         self.next_try = 0.0
 
     def step(self, now: float, deadline_s: float = 0.3) -> bool:

@@ -31,12 +31,19 @@ is forked twice (its parent becomes the container's init, tini, which reaps it a
 reaps an exec'd process), runs in its own session, output appended to LOG.
 """
 
-import _signal
 import _socket
 import os
 import select
 import sys
 import time
+
+# mypy reads any `TYPE_CHECKING` as true; importing `typing` for it would cost this start a
+# file open, and `_signal` has no stub of its own (`signal` declares the same functions)
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import signal as _signal
+else:
+    import _signal
 
 NAME = b"\0labsim-node-agent"
 CHUNK = 65536  # data message size (well under the socket's send buffer)
@@ -46,7 +53,7 @@ SLEEP = [b"sleep", b"infinity"]
 RESET = (_signal.SIGPIPE, _signal.SIGXFSZ, _signal.SIGINT)  # python changed these
 
 
-def send(sock, head: bytes, *blobs: bytes) -> None:
+def send(sock: _socket.socket, head: bytes, *blobs: bytes) -> None:
     """One header message, then each blob in CHUNK-sized messages."""
     sock.send(head)
     for blob in blobs:
@@ -54,7 +61,7 @@ def send(sock, head: bytes, *blobs: bytes) -> None:
             sock.send(blob[i:i + CHUNK])
 
 
-def recv_blob(sock, n: int) -> bytes:
+def recv_blob(sock: _socket.socket, n: int) -> bytes:
     buf = bytearray()
     while len(buf) < n:
         chunk = sock.recv(MAX_MSG)
@@ -100,7 +107,7 @@ def _exec_error(err_r: int, argv0: bytes) -> tuple[int, str] | None:
     return _error(OSError(int(data), ""), argv0)
 
 
-def _run(sock, timeout: float, n_in: int | None, argv: list[bytes]) -> None:
+def _run(sock: _socket.socket, timeout: float, n_in: int | None, argv: list[bytes]) -> None:
     data = recv_blob(sock, n_in) if n_in is not None else None
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()
@@ -177,7 +184,7 @@ def _run(sock, timeout: float, n_in: int | None, argv: list[bytes]) -> None:
     send(sock, head.encode(), out, err)
 
 
-def _spawn(sock, log: bytes, argv: list[bytes]) -> None:
+def _spawn(sock: _socket.socket, log: bytes, argv: list[bytes]) -> None:
     x_r, x_w = os.pipe()
     pid = os.fork()
     if pid == 0:  # intermediate: exits at once, so the daemon's parent becomes tini
@@ -204,7 +211,7 @@ def _spawn(sock, log: bytes, argv: list[bytes]) -> None:
         send(sock, b'{"ok": true}')
 
 
-def serve(sock) -> None:
+def serve(sock: _socket.socket) -> None:
     while True:
         try:
             msg = sock.recv(MAX_MSG)
@@ -238,7 +245,7 @@ def container_environ() -> None:
             del os.environ["LC_CTYPE"]
 
 
-def from_outside(conn) -> bool:
+def from_outside(conn: _socket.socket) -> bool:
     """The peer is root outside this container's PID namespace (the host's labsim): the
     kernel reports the PID of a process this namespace cannot see as 0. A process of the
     container itself (a daemon that dropped root, a user's program) is refused, so nothing
@@ -257,7 +264,8 @@ def main() -> None:
         listener.bind(NAME)
         listener.listen(1)
         listener.settimeout(IDLE_S)
-        fd, _ = listener._accept()
+        # the C socket's accept, returning a bare fd (socket.socket wraps it); not in typeshed
+        fd, _ = listener._accept()  # type: ignore[attr-defined]
         conn = _socket.socket(fileno=fd)
         if not from_outside(conn):
             conn.close()

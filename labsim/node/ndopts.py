@@ -15,6 +15,11 @@ import struct
 from dataclasses import dataclass, field
 from ipaddress import IPv6Address, IPv6Network
 
+# mypy reads any name `TYPE_CHECKING` as true; in the node `typing` is never imported (start-up cost)
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
 RTM_NEWNDUSEROPT = 68
 RTNLGRP_ND_USEROPT = 20
 NDUSEROPT_SRCADDR = 1
@@ -56,7 +61,7 @@ class UserOpt:
     option: Option | None  # None: an option type we do not read
     source: IPv6Address | None = None
     raw_type: int = 0
-    extra: dict = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def parse_option(data: bytes) -> Option | None:

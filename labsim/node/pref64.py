@@ -33,6 +33,11 @@ from ipaddress import IPv6Network
 from labsim.node.ndopts import PREF64_LINK_LOCAL, pref64_ra
 from labsim.node.privdrop import drop_root, user_args
 
+# mypy reads any name `TYPE_CHECKING` as true; in the node `typing` is never imported (start-up cost)
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
 BURST_S = (0.0, 0.2, 0.5, 1.0)  # after start and after each change: hosts just starting listen late
 RS_MIN_GAP_S = 0.1
 ND_ROUTER_SOLICIT = 133
@@ -54,7 +59,7 @@ class Sender:
     def __init__(self, config_path: str):
         self.path = config_path
         self.mtime = 0.0
-        self.cfg: dict = {}
+        self.cfg: dict[str, Any] = {}
         self.socks: dict[str, socket.socket] = {}
         self.sent = 0
         self.burst: list[float] = []
@@ -146,7 +151,7 @@ def main(argv: list[str]) -> int:
     return 0
 
 
-def _terminate(*_) -> None:
+def _terminate(*_: object) -> None:
     raise KeyboardInterrupt
 
 

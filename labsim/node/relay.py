@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import random
 import socket
 
@@ -24,14 +25,16 @@ class UdpRelay(asyncio.DatagramProtocol):
         self.upstream, self.delay, self.jitter = upstream, delay, jitter
         self.transport: asyncio.DatagramTransport | None = None
 
-    def connection_made(self, transport) -> None:
+    # a datagram endpoint's transport, though asyncio's own class does not derive from
+    # DatagramTransport (so no isinstance); typeshed types the base method with BaseTransport
+    def connection_made(self, transport: asyncio.DatagramTransport) -> None:  # type: ignore[override]
         self.transport = transport
 
-    def datagram_received(self, data: bytes, client) -> None:
+    def datagram_received(self, data: bytes, client: tuple[str, int]) -> None:
         wait = max(0.0, self.delay + random.uniform(-self.jitter, self.jitter)) / 1000
         asyncio.get_running_loop().call_later(wait, lambda: asyncio.ensure_future(self._forward(data, client)))
 
-    async def _forward(self, data: bytes, client) -> None:
+    async def _forward(self, data: bytes, client: tuple[str, int]) -> None:
         loop = asyncio.get_running_loop()
         fam = socket.AF_INET6 if ":" in self.upstream[0] else socket.AF_INET
         with socket.socket(fam, socket.SOCK_DGRAM) as s:
@@ -42,10 +45,12 @@ class UdpRelay(asyncio.DatagramProtocol):
                 reply = await asyncio.wait_for(loop.sock_recv(s, 65535), 10)
             except TimeoutError:
                 return
-        self.transport.sendto(reply, client)
+        if self.transport is not None:  # set by connection_made, before any datagram
+            self.transport.sendto(reply, client)
 
 
-async def tcp_relay(reader, writer, upstream, delay, jitter) -> None:
+async def tcp_relay(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, upstream: tuple[str, int],
+                    delay: float, jitter: float) -> None:
     await asyncio.sleep(max(0.0, delay + random.uniform(-jitter, jitter)) / 1000)
     try:
         up_reader, up_writer = await asyncio.open_connection(*upstream)
@@ -53,7 +58,7 @@ async def tcp_relay(reader, writer, upstream, delay, jitter) -> None:
         writer.close()
         return
 
-    async def pipe(src, dst):
+    async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
         try:
             while data := await src.read(65535):
                 dst.write(data)
@@ -72,9 +77,10 @@ async def serve(listen: list[str], port: int, to_port: int, delay: float, jitter
     for addr in listen:
         upstream = ("::1" if ":" in addr else "127.0.0.1", to_port)
         fam = socket.AF_INET6 if ":" in addr else socket.AF_INET
-        await loop.create_datagram_endpoint(lambda u=upstream: UdpRelay(u, delay, jitter),
+        await loop.create_datagram_endpoint(functools.partial(UdpRelay, upstream, delay, jitter),
                                             local_addr=(addr, port), family=fam)
-        await asyncio.start_server(lambda r, w, u=upstream: tcp_relay(r, w, u, delay, jitter), addr, port)
+        await asyncio.start_server(functools.partial(tcp_relay, upstream=upstream, delay=delay, jitter=jitter),
+                                   addr, port)
     # port 53 bound on every address: passing queries on to the server's high port needs no root
     drop_root(user, group)
     print(f"relay: {', '.join(listen)} :{port} -> :{to_port}, +{delay}±{jitter} ms", flush=True)

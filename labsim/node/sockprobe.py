@@ -26,6 +26,11 @@ import time
 
 from labsim.node.agent import resolve
 
+# mypy reads any name `TYPE_CHECKING` as true; in the node `typing` is never imported (start-up cost)
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
 WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 HEAD_MAX = 16384
 
@@ -34,9 +39,9 @@ def accept_for(key: str) -> str:
     return base64.b64encode(hashlib.sha1((key + WS_GUID).encode()).digest()).decode()
 
 
-def connect(host: str, port: int, timeout: float, addr: str | None) -> tuple[socket.socket | None, dict]:
+def connect(host: str, port: int, timeout: float, addr: str | None) -> tuple[socket.socket | None, dict[str, Any]]:
     res = resolve(addr or host)
-    out = {"resolve": res, "attempts": [], "connected": None, "ms": None}
+    out: dict[str, Any] = {"resolve": res, "attempts": [], "connected": None, "ms": None}
     for a in res["addresses"]:
         s = socket.socket(socket.AF_INET6 if ":" in a else socket.AF_INET, socket.SOCK_STREAM)
         s.settimeout(timeout)
@@ -44,7 +49,7 @@ def connect(host: str, port: int, timeout: float, addr: str | None) -> tuple[soc
         try:
             s.connect((a, port))
         except OSError as exc:
-            code = "ETIMEDOUT" if isinstance(exc, TimeoutError) else errno.errorcode.get(exc.errno, str(exc.errno))
+            code = "ETIMEDOUT" if isinstance(exc, TimeoutError) else errno.errorcode.get(exc.errno or 0, str(exc.errno))
             out["attempts"].append({"address": a, "error": code, "ms": (time.perf_counter() - t0) * 1000})
             s.close()
             continue
@@ -54,7 +59,7 @@ def connect(host: str, port: int, timeout: float, addr: str | None) -> tuple[soc
     return None, out
 
 
-def handshake(s: socket.socket, host: str, port: int, path: str, tls: bool) -> dict:
+def handshake(s: socket.socket, host: str, port: int, path: str, tls: bool) -> dict[str, Any]:
     key = base64.b64encode(os.urandom(16)).decode()
     default = 443 if tls else 80
     authority = host if port == default else f"{host}:{port}"
@@ -86,7 +91,7 @@ def handshake(s: socket.socket, host: str, port: int, path: str, tls: bool) -> d
 
 
 def probe(kind: str, host: str, port: int, tls: bool, path: str, addr: str | None,
-          banner_ms: float, timeout: float) -> dict:
+          banner_ms: float, timeout: float) -> dict[str, Any]:
     s, out = connect(host, port, timeout, addr)
     if s is None:
         return out

@@ -16,23 +16,25 @@ import signal
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from pathlib import Path
 
 from labsim.runtime.records import DEFAULT as DEFAULT_RUNTIME
 from labsim.scaleout.estimate import longest_first, scenario_s
 from labsim.scenario.load import LoadedScenario
-from labsim.scenario.runner import ScenarioResult
+from labsim.scenario.runner import CaptureWhen, ScenarioResult
 
 STOP_WAIT_S = 90  # a worker tearing its lab down after SIGTERM
 
 
 def _worker_init() -> None:
-    def handler(signum, frame):
+    def handler(signum: int, frame: object) -> None:
         raise KeyboardInterrupt(f"signal {signum}")
 
     signal.signal(signal.SIGTERM, handler)
 
 
-def _run_one(path: str, lab: str, runtime: str, keep: bool, capture: str, capture_dir) -> ScenarioResult:
+def _run_one(path: str, lab: str, runtime: str, keep: bool, capture: CaptureWhen,
+             capture_dir: Path | None) -> ScenarioResult:
     from labsim.scenario.load import load_scenario
     from labsim.scenario.runner import run_scenario
 
@@ -58,8 +60,8 @@ def start_workers(jobs: int) -> ProcessPoolExecutor:
 
 
 def run_parallel(loaded: list[LoadedScenario], jobs: int, runtime: str = DEFAULT_RUNTIME, keep: bool = False,
-                 progress: Callable[[str], None] | None = None, capture: str = "failed",
-                 capture_dir=None, pool: ProcessPoolExecutor | None = None) -> list[ScenarioResult]:
+                 progress: Callable[[str], None] | None = None, capture: CaptureWhen = "failed",
+                 capture_dir: Path | None = None, pool: ProcessPoolExecutor | None = None) -> list[ScenarioResult]:
     """Run every scenario, `jobs` at a time (in `pool`, from `start_workers`, if given; it is
     shut down here either way); results in the input's order. The first LabsimError (a lab
     that cannot be built) is raised after every running scenario ended."""

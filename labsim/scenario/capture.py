@@ -185,11 +185,17 @@ def _capture_user():
 def summarize(path: Path) -> str:
     """'12 pkts; SYN to [a]:443 x3, no SYN-ACK; 5 retransmissions; ICMPv6 PTB x2' (scapy)."""
     try:
-        from scapy.all import DNS, ICMP, IP, TCP, UDP, ICMPv6DestUnreach, ICMPv6PacketTooBig, IPv6, PcapReader
+        import scapy.all  # noqa: F401 - every layer bound, as dissecting any capture needs
+        from scapy.layers.dns import DNS
+        from scapy.layers.inet import ICMP, IP, TCP, UDP
+        from scapy.layers.inet6 import ICMPv6DestUnreach, ICMPv6PacketTooBig, IPv6
+        from scapy.utils import PcapReader
     except ImportError:  # scapy is a dependency; a broken install still leaves the pcap
         return "scapy missing: read the pcap with tcpdump -r"
-    syns, synacks, rsts, icmp = Counter(), 0, 0, Counter()
-    segments, retrans, n = Counter(), 0, 0
+    syns: Counter[str] = Counter()
+    icmp: Counter[str] = Counter()
+    segments: Counter[tuple[object, ...]] = Counter()
+    synacks, rsts, retrans, n = 0, 0, 0, 0
     dns_q, dns_nx = 0, 0
     try:
         with PcapReader(str(path)) as reader:

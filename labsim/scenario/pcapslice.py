@@ -83,7 +83,8 @@ def slice_windows(files: list[Path], windows: list[Window], max_packets: int,
         for w in windows:
             outs[id(w)].write(header)
         for p in files:
-            if file_header(p)[:4] != header[:4]:
+            head = file_header(p)
+            if head is None or head[:4] != header[:4]:
                 continue  # another byte order or resolution: not one capture's ring
             with open(p, "rb") as f:
                 for ts, raw in records(f):
@@ -95,6 +96,6 @@ def slice_windows(files: list[Path], windows: list[Window], max_packets: int,
                             else:
                                 w.dropped += 1
     finally:
-        for f in outs.values():
-            f.close()
+        for out in outs.values():
+            out.close()
     return windows

@@ -14,9 +14,9 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
-from labsim.checks import CHECKS, AnyResult, CheckResult
+from labsim.checks import CHECKS, CheckResult
 from labsim.checks.result import Rounded, dump
 from labsim.errors import LabsimError
 from labsim.runtime.records import DEFAULT as DEFAULT_RUNTIME
@@ -26,6 +26,14 @@ from labsim.scenario.expect import Outcome, evaluate, hopeless, observed_value
 from labsim.scenario.load import LoadedScenario
 from labsim.scenario.model import Step
 from labsim.scenario.session import LabSession, lab_session
+
+# which check steps get a packet capture (`--capture`)
+CaptureWhen = Literal["failed", "all", "none"]
+
+if TYPE_CHECKING:  # AnyResult is built at run time (a union over RESULTS); to mypy it is any result
+    AnyResult = CheckResult
+else:  # what pydantic reads from StepResult's annotation (dump, the report schema)
+    from labsim.checks import AnyResult
 
 Progress = Callable[[str], None]
 RETRY_EVERY_S = 0.2
@@ -79,7 +87,7 @@ class ScenarioResult:
 
 
 def run_scenario(ls: LoadedScenario, progress: Progress | None = None, keep: bool = False,
-                 runtime: str = DEFAULT_RUNTIME, capture: Literal["failed", "all", "none"] = "none",
+                 runtime: str = DEFAULT_RUNTIME, capture: CaptureWhen = "none",
                  capture_dir: Path | None = None) -> ScenarioResult:
     say = progress or (lambda m: None)
     sc = ls.scenario
@@ -156,7 +164,9 @@ def run_step(session: LabSession, index: int, step: Step) -> StepResult:
     t0 = time.monotonic()
     if not step.is_check:
         try:
-            did = actions.RUN[step.kind](session, step.spec)
+            # actions.RUN's values (each function takes its own action model) join to `function`
+            act = cast("Callable[[LabSession, Any], str]", actions.RUN[step.kind])
+            did = act(session, step.spec)
             return StepResult(index, step.title(), step.kind, True, did=did,
                               duration_ms=(time.monotonic() - t0) * 1000)
         except (LabsimError, RuntimeError, OSError) as exc:

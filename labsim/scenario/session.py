@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 from labsim.bringup import lab as labmod
 from labsim.bringup.lab import node_context
 from labsim.kinds import registry
+from labsim.kinds.authdns import AuthDns
 from labsim.kinds.base import NodeContext
 from labsim.loader import LoadedLab
 from labsim.runtime.base import Runtime
@@ -46,6 +47,7 @@ def lab_session(loaded: LoadedLab, runtime: str = DEFAULT_RUNTIME, *, keep: bool
     say = progress or (lambda msg: None)
     up = labmod.up(loaded, runtime, progress=say, ready_timeout=ready_timeout,
                    ephemeral=not keep, keep_on_failure=keep_on_failure)
+    assert up.runtime is not None  # up() returns the runtime it brought the lab up on
     session = LabSession(loaded, up.runtime, up.state, up.timings)
     try:
         yield session
@@ -87,6 +89,7 @@ class LabSession:
             if node.kind != "authdns":
                 continue
             kind = registry.get("authdns")
+            assert isinstance(kind, AuthDns)  # the kind registered under its name
             ctx = self.ctx(name)
             for path, text in kind.render(ctx).items():
                 if path.startswith("zones/"):

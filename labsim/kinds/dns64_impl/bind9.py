@@ -10,6 +10,8 @@ agree on what an empty `exclude` means.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from labsim.kinds import escape
 from labsim.kinds.base import NodeContext, Service, run_dir
 from labsim.kinds.common import base_files
@@ -23,6 +25,9 @@ from labsim.kinds.dns64_impl.common import (
     stub_zones,
     uplink_forwarders,
 )
+
+if TYPE_CHECKING:  # the dns64 kind imports its implementations
+    from labsim.kinds.dns64 import Schema as Dns64Spec
 
 
 def _list(items: list[str]) -> str:
@@ -41,7 +46,7 @@ class Bind9(Implementation):
     binaries = ("named", "named-checkconf")
     excludes = True
 
-    def render(self, ctx: NodeContext) -> dict[str, str]:
+    def render(self, ctx: NodeContext[Dns64Spec]) -> dict[str, str]:
         files = base_files(ctx)
         d = ctx.dir
         run = f"{d}/{RUN}"  # what named writes as `bind`: pid, session key, managed keys
@@ -81,9 +86,9 @@ class Bind9(Implementation):
         files[f"{IPV4ONLY}.zone"] = ipv4only_zone_file()
         return files
 
-    def setup(self, ctx: NodeContext) -> list[list[str]]:
+    def setup(self, ctx: NodeContext[Dns64Spec]) -> list[list[str]]:
         return [run_dir(f"{ctx.dir}/{RUN}", USER), ["named-checkconf", "-z", f"{ctx.dir}/named.conf"]]
 
-    def services(self, ctx: NodeContext) -> list[Service]:
+    def services(self, ctx: NodeContext[Dns64Spec]) -> list[Service]:
         # -g: foreground, every log line to stderr; -u: root dropped once the sockets are bound
         return [Service(self.service, ["named", "-g", "-u", USER, "-c", f"{ctx.dir}/named.conf"])]

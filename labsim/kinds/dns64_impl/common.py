@@ -9,12 +9,16 @@ PlanError naming the implementation, never a silent drop.
 from __future__ import annotations
 
 from ipaddress import IPv4Address, IPv6Network
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
+from labsim.kinds.authdns import Schema as AuthDnsSpec
 from labsim.kinds.authdns import zone_of
 from labsim.kinds.base import DnsProbe, NodeContext, Probe, Service
 from labsim.kinds.nat64 import SLIRP_DNS4, SLIRP_DNS6, uplink_node
 from labsim.model.plan import PlanError
+
+if TYPE_CHECKING:  # the dns64 kind imports its implementations
+    from labsim.kinds.dns64 import Schema as Dns64Spec
 
 # RFC 7050 §2.2 / RFC 8880: the well-known name and its two A records
 IPV4ONLY = "ipv4only.arpa"
@@ -23,7 +27,7 @@ IPV4ONLY_TTL = 300
 ALL_PREFIX_LENGTHS = frozenset({32, 40, 48, 56, 64, 96})
 
 
-def dns64_prefix(ctx: NodeContext) -> IPv6Network:
+def dns64_prefix(ctx: NodeContext[Dns64Spec]) -> IPv6Network:
     prefix = ctx.spec.prefix or ctx.plan.topology.nat64_prefix
     if prefix is None:
         raise PlanError(("nodes", ctx.name, "prefix"),
@@ -31,15 +35,15 @@ def dns64_prefix(ctx: NodeContext) -> IPv6Network:
     return prefix
 
 
-def prefix_loc(ctx: NodeContext) -> tuple:
+def prefix_loc(ctx: NodeContext[Dns64Spec]) -> tuple[str, ...]:
     return ("nodes", ctx.name, "prefix") if ctx.spec.prefix else ("nat64_prefix",)
 
 
-def stub_zones(ctx: NodeContext) -> dict[str, list[str]]:
+def stub_zones(ctx: NodeContext[Dns64Spec]) -> dict[str, list[str]]:
     """zone -> addresses of its authoritative server that this resolver can reach."""
     out: dict[str, list[str]] = {}
     for node, spec in ctx.plan.topology.nodes.items():
-        if spec.kind != "authdns":
+        if not isinstance(spec, AuthDnsSpec):  # the nodes of kind authdns
             continue
         auth = ctx.plan.nodes[node]
         addrs = [str(a) for fam in (6, 4) if ctx.node.addresses(fam) for a in auth.addresses(fam)]
@@ -49,7 +53,7 @@ def stub_zones(ctx: NodeContext) -> dict[str, list[str]]:
     return out
 
 
-def uplink_forwarders(ctx: NodeContext) -> list[str]:
+def uplink_forwarders(ctx: NodeContext[Dns64Spec]) -> list[str]:
     """Names outside the lab go to slirp4netns's DNS forwarder when the lab has an uplink."""
     if not uplink_node(ctx.plan):
         return []
@@ -58,7 +62,7 @@ def uplink_forwarders(ctx: NodeContext) -> list[str]:
     return fwd
 
 
-def listen_addresses(ctx: NodeContext, family: int | None = None) -> list[str]:
+def listen_addresses(ctx: NodeContext[Dns64Spec], family: int | None = None) -> list[str]:
     """Loopback and the node's own addresses."""
     loop = {4: ["127.0.0.1"], 6: ["::1"]}
     fams = (4, 6) if family is None else (family,)
@@ -89,21 +93,21 @@ class Implementation:
     prefix_lengths: ClassVar[frozenset[int]] = ALL_PREFIX_LENGTHS
     excludes: ClassVar[bool] = False  # AAAA exclusion by range (RFC 6147 §5.1.4)
 
-    def render(self, ctx: NodeContext) -> dict[str, str]:
+    def render(self, ctx: NodeContext[Dns64Spec]) -> dict[str, str]:
         raise NotImplementedError
 
-    def setup(self, ctx: NodeContext) -> list[list[str]]:
+    def setup(self, ctx: NodeContext[Dns64Spec]) -> list[list[str]]:
         return []
 
-    def services(self, ctx: NodeContext) -> list[Service]:
+    def services(self, ctx: NodeContext[Dns64Spec]) -> list[Service]:
         raise NotImplementedError
 
-    def probes(self, ctx: NodeContext) -> list[Probe]:
+    def probes(self, ctx: NodeContext[Dns64Spec]) -> list[Probe]:
         # ipv4only.arpa A is local data in every implementation: the answer comes at once
         # and only once the daemon has loaded it (no waiting on the lab's other servers)
         return [DnsProbe(ctx.node.addresses()[0], f"{IPV4ONLY}.", "A", rcode="NOERROR")]
 
-    def validate(self, ctx: NodeContext) -> None:
+    def validate(self, ctx: NodeContext[Dns64Spec]) -> None:
         spec = ctx.spec
         if spec.exclude and not spec.synthesize:
             raise PlanError(("nodes", ctx.name, "exclude"),

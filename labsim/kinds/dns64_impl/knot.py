@@ -33,6 +33,8 @@ are unsigned and there is no way out.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from labsim.kinds import escape
 from labsim.kinds.base import CommandProbe, NodeContext, Probe, Service, run_dir
 from labsim.kinds.common import base_files
@@ -47,6 +49,9 @@ from labsim.kinds.dns64_impl.common import (
     stub_zones,
     uplink_forwarders,
 )
+
+if TYPE_CHECKING:  # the dns64 kind imports its implementations
+    from labsim.kinds.dns64 import Schema as Dns64Spec
 
 SELF = "127.0.0.170"  # the back's address: a loopback address of the node's own
 BACK = "stub"  # the back's run directory, inside the node's
@@ -90,7 +95,7 @@ class Knot(Implementation):
     prefix_lengths = frozenset({96})
     excludes = True
 
-    def render(self, ctx: NodeContext) -> dict[str, str]:
+    def render(self, ctx: NodeContext[Dns64Spec]) -> dict[str, str]:
         files = base_files(ctx)
         front = [
             f"-- labsim: Knot Resolver of node {ctx.name}, the front (DNS64)",
@@ -130,17 +135,17 @@ class Knot(Implementation):
         files[f"{BACK}/kresd.conf"] = "\n".join(back) + "\n"
         return files
 
-    def services(self, ctx: NodeContext) -> list[Service]:
+    def services(self, ctx: NodeContext[Dns64Spec]) -> list[Service]:
         # -n: no REPL on stdin; a run directory (cache, control socket) each. The front
         # first: the node's DNS probe belongs to the first service, and the back has its own.
         d = ctx.dir
         return [Service(self.service, ["kresd", "-n", "-c", f"{d}/kresd.conf", f"{d}/{RUN}"]),
                 Service(BACK_SERVICE, ["kresd", "-n", "-c", f"{d}/{BACK}/kresd.conf", f"{d}/{BACK}/{RUN}"])]
 
-    def setup(self, ctx: NodeContext) -> list[list[str]]:
+    def setup(self, ctx: NodeContext[Dns64Spec]) -> list[list[str]]:
         return [run_dir(f"{ctx.dir}/{RUN}", USER), run_dir(f"{ctx.dir}/{BACK}/{RUN}", USER)]
 
-    def probes(self, ctx: NodeContext) -> list[Probe]:
+    def probes(self, ctx: NodeContext[Dns64Spec]) -> list[Probe]:
         # through the front (and so the back); and the back itself, so that either one
         # exiting at start fails readiness at once with its own log
         back = CommandProbe(["dig", "+time=1", "+tries=1", f"@{SELF}", f"{IPV4ONLY}.", "A"],

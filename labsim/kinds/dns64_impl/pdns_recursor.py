@@ -10,6 +10,8 @@ and `dont-query` emptied (its default lists 2001:db8::/32 and the private ranges
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from labsim.kinds import escape
 from labsim.kinds.base import NodeContext, Service, run_dir
 from labsim.kinds.common import base_files
@@ -23,6 +25,9 @@ from labsim.kinds.dns64_impl.common import (
     stub_zones,
     uplink_forwarders,
 )
+
+if TYPE_CHECKING:  # the dns64 kind imports its implementations
+    from labsim.kinds.dns64 import Schema as Dns64Spec
 
 EXCLUDE_SCRIPT = "dns64-exclude.lua"
 USER = "pdns"  # the Debian package's own user
@@ -59,7 +64,7 @@ end
 """
 
 
-def exclude_script(ctx: NodeContext) -> str:
+def exclude_script(ctx: NodeContext[Dns64Spec]) -> str:
     masks = "\n".join(f"exclude:addMask({escape.lua_str(str(n))})" for n in ctx.spec.exclude)
     return EXCLUDE_LUA.format(prefix=escape.lua_str(str(dns64_prefix(ctx).network_address)), masks=masks)
 
@@ -73,7 +78,7 @@ class PdnsRecursor(Implementation):
     prefix_lengths = frozenset({96})
     excludes = True  # by a postresolve Lua hook: the native DNS64 has no exclusion
 
-    def render(self, ctx: NodeContext) -> dict[str, str]:
+    def render(self, ctx: NodeContext[Dns64Spec]) -> dict[str, str]:
         files = base_files(ctx)
         d = ctx.dir
         conf = [
@@ -111,8 +116,8 @@ class PdnsRecursor(Implementation):
         files[f"{IPV4ONLY}.zone"] = ipv4only_zone_file()
         return files
 
-    def setup(self, ctx: NodeContext) -> list[list[str]]:
+    def setup(self, ctx: NodeContext[Dns64Spec]) -> list[list[str]]:
         return [run_dir(f"{ctx.dir}/{RUN}", USER), ["pdns_recursor", f"--config-dir={ctx.dir}", "--config=check"]]
 
-    def services(self, ctx: NodeContext) -> list[Service]:
+    def services(self, ctx: NodeContext[Dns64Spec]) -> list[Service]:
         return [Service(self.service, ["pdns_recursor", f"--config-dir={ctx.dir}"])]

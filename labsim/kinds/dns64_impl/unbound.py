@@ -10,6 +10,8 @@ range (`dns64-ignore-aaaa` takes names, not address ranges), so `exclude` is ref
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from labsim.kinds import escape
 from labsim.kinds.base import NodeContext, Service
 from labsim.kinds.common import base_files
@@ -22,6 +24,9 @@ from labsim.kinds.dns64_impl.common import (
     stub_zones,
     uplink_forwarders,
 )
+
+if TYPE_CHECKING:  # the dns64 kind imports its implementations
+    from labsim.kinds.dns64 import Schema as Dns64Spec
 
 # Zones unbound answers itself by default (unbound.conf(5), local-zone, "default zones"):
 # special-use names and the AS112/RFC 6303 reverse zones, documentation ranges included.
@@ -57,7 +62,7 @@ class Unbound(Implementation):
     packages = ("unbound",)
     binaries = ("unbound", "unbound-checkconf")
 
-    def render(self, ctx: NodeContext) -> dict[str, str]:
+    def render(self, ctx: NodeContext[Dns64Spec]) -> dict[str, str]:
         files = base_files(ctx)
         server = [
             "server:",
@@ -105,8 +110,8 @@ class Unbound(Implementation):
         files[f"{IPV4ONLY}.zone"] = ipv4only_zone_file()
         return files
 
-    def setup(self, ctx: NodeContext) -> list[list[str]]:
+    def setup(self, ctx: NodeContext[Dns64Spec]) -> list[list[str]]:
         return [["unbound-checkconf", f"{ctx.dir}/unbound.conf"]]
 
-    def services(self, ctx: NodeContext) -> list[Service]:
+    def services(self, ctx: NodeContext[Dns64Spec]) -> list[Service]:
         return [Service(self.service, ["unbound", "-d", "-c", f"{ctx.dir}/unbound.conf"])]
