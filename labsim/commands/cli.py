@@ -11,6 +11,7 @@ import os
 import signal
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
@@ -19,8 +20,12 @@ from rich.table import Table
 from typer.core import TyperGroup
 
 from labsim import __version__
+from labsim.commands.options import runtime_option
 from labsim.errors import InputError, InputErrors, LabNotFoundError, LabsimError
 from labsim.runtime import registry as runtimes
+
+if TYPE_CHECKING:
+    from labsim.scenario.runner import CaptureWhen
 
 
 class Commands(TyperGroup):
@@ -82,7 +87,8 @@ out = Console(width=None if sys.stdout.isatty() else int(os.environ.get("COLUMNS
 err = Console(stderr=True)
 
 
-RUNTIME_HELP = f"Where nodes run: {runtimes.help_text()}."
+# --capture's words, as the runner's type (scenario.runner.CaptureWhen)
+CAPTURE_WHEN: dict[str, CaptureWhen] = {"failed": "failed", "all": "all", "none": "none"}
 
 
 def _allow_root_nodes(command):
@@ -102,8 +108,6 @@ def _allow_root_nodes(command):
     return wrapper
 
 
-def _runtime_option() -> str:
-    return typer.Option(runtimes.DEFAULT, "--runtime", help=RUNTIME_HELP)
 
 
 def _fail(exc: LabsimError) -> None:
@@ -156,7 +160,7 @@ def up(
     file: Path = typer.Argument(..., help="Topology file (YAML) or a built-in's name (labsim topologies)."),
     name: str | None = typer.Option(None, "--name", "-n", help="Lab name (default: the file's `name`). "
                                        "Two labs from one file need two names."),
-    runtime: str = _runtime_option(),
+    runtime: str = runtime_option(),
     timeout: float = typer.Option(15.0, help="Seconds to wait for every daemon to answer its probe."),
     as_json: bool = typer.Option(False, "--json", help="Print the lab's nodes as JSON."),
     keep_on_failure: bool = typer.Option(False, "--keep-on-failure", help="If a daemon does not come up, "
@@ -298,8 +302,7 @@ def run(
     json_out: Path | None = typer.Option(None, "--json", help="Write every result (raw facts, timings) as JSON."),
     junit_out: Path | None = typer.Option(None, "--junit", help="Write JUnit XML (a testcase per step)."),
     keep: bool = typer.Option(False, "--keep", help="Leave each lab up after its steps (labsim down NAME later)."),
-    runtime: str = typer.Option(runtimes.DEFAULT, "--runtime", help=RUNTIME_HELP + " A scenario's own "
-                                "`runtime:` wins."),
+    runtime: str = runtime_option("A scenario's own `runtime:` wins."),
     capture: str = typer.Option("failed", "--capture",
                                 help="Packet capture per check step (tcpdump in the check's node and the NAT64): "
                                      "failed (keep failing steps' pcaps), all, none."),
@@ -324,7 +327,8 @@ def run(
     from labsim.scenario.runner import run_scenario
 
     runtimes.get(runtime)  # an unknown name is bad input, before any lab
-    if capture not in ("failed", "all", "none"):
+    when = CAPTURE_WHEN.get(capture)
+    if when is None:
         raise InputError(f"--capture {capture!r}: use failed, all or none")
     files = sharding.expand(files)
     if shard:
@@ -350,10 +354,10 @@ def run(
     with err.status("running", spinner="dots") as status:
         if jobs > 1:
             results = run_parallel(loaded, jobs, runtime, keep, progress=lambda m: status.update(m),
-                                   capture=capture, capture_dir=capture_dir, pool=pool)
+                                   capture=when, capture_dir=capture_dir, pool=pool)
         for ls in loaded if jobs == 1 else ():
             results.append(run_scenario(ls, progress=lambda m: status.update(m), keep=keep, runtime=runtime,
-                                        capture=capture, capture_dir=capture_dir))
+                                        capture=when, capture_dir=capture_dir))
     console_report.render(results, out)
     if json_out:
         json_out.write_text(json.dumps([r.to_dict() for r in results], indent=1, default=str))
@@ -382,7 +386,7 @@ def bench_resolvers(
     baseline: str | None = typer.Option(None, "--baseline", help="The variant ratios are over (default: the first)."),
     rounds: int = typer.Option(10, "--rounds", help="Interleaved rounds: each takes a slice of every variant."),
     seed: int = typer.Option(0, "--seed", help="Seeds the order shuffled in each round and the bootstrap."),
-    runtime: str = _runtime_option(),
+    runtime: str = runtime_option(),
 ) -> None:
     """Measure name resolution as applications see it (getaddrinfo in the node, through its
     own resolv.conf) for every variant of a base topology, and put them side by side:
@@ -402,8 +406,13 @@ def bench_resolvers(
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                   TimeElapsedColumn(), console=err, transient=True) as bar:
         task = bar.add_task("starting", total=len(plans))
-        results = run_comparison(plans, progress=lambda msg, n: bar.update(
-            task, advance=n, **({"description": msg} if msg else {})),
+        def progress(msg: str, n: float) -> None:
+            if msg:
+                bar.update(task, advance=n, description=msg)
+            else:
+                bar.update(task, advance=n)
+
+        results = run_comparison(plans, progress=progress,
             baseline=baseline, rounds=rounds, seed=seed, runtime=runtime)
     report.render_table(comp.name, results, out)
     if json_out:

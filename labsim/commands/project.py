@@ -61,7 +61,7 @@ def merge(
         write_text(junit_out, junit)
     failed = 0
     if merged is not None:
-        rows = merging.results_of(merged)
+        rows = merging.results_of(merged) or []
         failed = sum(not r.get("passed") for r in rows)
         out.print(f"{len(jsons)} JSON reports: {len(rows) - failed} passed, {failed} failed")
     if junit is not None:
@@ -111,7 +111,7 @@ def scenarios(as_json: bool = typer.Option(False, "--json", help="Machine-readab
     for col in ("name", "catalog row", "steps", "description", "file"):
         table.add_column(col)
     for r in rows:
-        table.add_row(r["name"], str(r["catalog"] or ""), str(r["steps"]), r["description"], r["file"])
+        table.add_row(str(r["name"]), str(r["catalog"] or ""), str(r["steps"]), str(r["description"]), str(r["file"]))
     out.print(table)
 
 

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import typer
 from rich.console import Console
 
+from labsim.commands.options import runtime_option
 from labsim.errors import InputError
 from labsim.report.inert import inert_text, xml_safe
 from labsim.review.options import ReviewOptions, ReviewOutputs
@@ -64,7 +65,7 @@ def review(
     html_out: Path | None = typer.Option(None, "--html", help="Write a self-contained HTML report."),
     junit_out: Path | None = typer.Option(None, "--junit", help="Write JUnit XML: one testcase per "
                                              "endpoint x network x platform."),
-    runtime: str = typer.Option(runtimes.DEFAULT, "--runtime", help=f"Where nodes run: {runtimes.help_text()}."),
+    runtime: str = runtime_option(),
     full_bodies: bool = typer.Option(False, "--full-bodies", help="Keep whole response bodies in --json "
                                      "(default: the first 4 KiB of each, with its length)."),
 ) -> None:

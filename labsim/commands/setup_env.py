@@ -98,10 +98,10 @@ def needs(topology_refs: list[str] | None = None, extra: tuple[str, ...] = ()) -
         for ref in topology_refs:
             loaded = load_lab(ref)
             for spec in loaded.topology.nodes.values():
-                b, p = registry.get(spec.kind).needs(spec)
+                wanted, p = registry.get(spec.kind).needs(spec)
                 pymods.update(registry.get(spec.kind).python_modules)
                 pkgs += p
-                for binary in b:
+                for binary in wanted:
                     bins.setdefault(binary, p)
     pkgs += extra
     return Needs(list(dict.fromkeys(pkgs)), bins, pymods)
