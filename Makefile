@@ -6,8 +6,9 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 DEBS   := tayga unbound bind9 bind9-utils knot-resolver pdns-recursor pdns-server pdns-backend-bind nginx-light libnginx-mod-stream haproxy \
           slirp4netns dnsperf tcpdump curl iproute2 nftables dnsutils iputils-ping procps ca-certificates python3 \
-          debootstrap radvd kea-dhcp4-server postgresql postgresql-client \
-          chromium
+          debootstrap radvd kea-dhcp4-server postgresql postgresql-client
+# what only the tests use: headless chromium renders the HTML review report (test_review_html.py)
+TEST_DEBS := chromium
 BENCH_DEBS := mininet bridge-utils
 
 .PHONY: setup debs venv image demo lint test test-fast bench clean
@@ -17,7 +18,7 @@ setup: venv debs
 # labsim setup: the packages every kind needs (from the kinds themselves) plus DEBS, only the
 # missing ones, no daemon started or left enabled on the host
 debs: venv
-	@$(VENV)/bin/labsim setup $(addprefix --package ,$(DEBS))
+	@$(VENV)/bin/labsim setup $(addprefix --package ,$(DEBS) $(TEST_DEBS))
 
 venv: $(VENV)/.installed
 

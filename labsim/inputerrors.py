@@ -3,12 +3,16 @@ up to a cap) rather than fixing them one run at a time."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any, TypeVar
+
 from pydantic import BaseModel, ValidationError
 
 from labsim.errors import InputError, InputErrors
-from labsim.loader import _from_pydantic
+from labsim.loader import _all_from_pydantic
 from labsim.model.yamlpos import Loc, SourceMap
 
+T = TypeVar("T")
 MAX_ERRORS = 20  # a file with more is reported with its first 20 and a count
 
 
@@ -28,7 +32,7 @@ class Errors:
         if self.items:
             raise InputErrors(self.items[:MAX_ERRORS], more=max(len(self.items) - MAX_ERRORS, 0))
 
-    def run(self, fn, *args):
+    def run(self, fn: Callable[..., T], *args: Any) -> T | None:
         """fn(*args), or None with its InputError collected."""
         try:
             return fn(*args)
@@ -38,11 +42,7 @@ class Errors:
 
 
 def all_from_pydantic(exc: ValidationError, prefix: Loc, smap: SourceMap, model: type[BaseModel]) -> list[InputError]:
-    """Every pydantic error of `exc` as file:line: field: message (unknown fields first)."""
-    errs = exc.errors(include_url=False)
-    errs.sort(key=lambda e: e["type"] != "extra_forbidden")
-    out = []
-    for e in errs:
-        one = ValidationError.from_exception_data(exc.title, [e])  # type: ignore[list-item]
-        out.append(_from_pydantic(one, prefix, smap, model))
-    return out
+    """Every pydantic error of `exc` as file:line: field: message (unknown fields first).
+    Each error is turned into a message as it is: rebuilding a ValidationError from one
+    (from_exception_data) knows only pydantic-core's own error types, not 'ip_v4_network'."""
+    return _all_from_pydantic(exc, prefix, smap, model)

@@ -8,6 +8,7 @@ planning, and each kind's own validation plus a dry run of its renderers.
 from __future__ import annotations
 
 import ipaddress
+import re
 import typing
 from dataclasses import dataclass
 from pathlib import Path
@@ -125,7 +126,7 @@ def plan_lab(topo: Topology, smap: SourceMap, path: str) -> LoadedLab:
             errors.append(smap.error(exc.loc, exc.message))
         except UnsafeValue as exc:
             errors.append(smap.error(("nodes", node.name), str(exc)))
-    errors += [smap.error(e.loc, e.message) for e in _check_names(plan)]
+    errors += [smap.error(e.loc, e.message) for e in _check_names(plan) + _check_tls_names(plan)]
     if errors:
         raise _many(errors)
     return LoadedLab(topo, plan, smap, path)
@@ -135,11 +136,36 @@ def _check_names(plan: Plan) -> list[PlanError]:
     """Every `names:` entry must land in a zone some authdns node serves."""
     from labsim.kinds.authdns import zone_of
 
-    zones = sorted(z for spec in plan.topology.nodes.values() if spec.kind == "authdns" for z in spec.zones)
+    zones = sorted(z for spec in plan.topology.nodes.values() if spec.kind == "authdns"
+                   for z in getattr(spec, "zones", {}))
     return [PlanError(("nodes", node, "names", i),
                       f"no authdns zone in the lab holds {name!r}; zones: {', '.join(zones) or 'none'}")
             for node, spec in plan.topology.nodes.items() for i, name in enumerate(spec.names)
             if zone_of(plan, name) is None]
+
+
+def _check_tls_names(plan: Plan) -> list[PlanError]:
+    """`tls_names` (backend, cdn, cloudapi: whatever kind has the field) names what the
+    certificate `up` issues is for: an empty list is refused here, as the CA would refuse
+    it half-way up; leave the field out for the default names. Each entry is a host name
+    (a '*.' wildcard allowed) or an IP literal, also where a kind's schema types it loosely."""
+    from labsim.model.types import tls_name
+
+    out = []
+    for node, spec in plan.topology.nodes.items():
+        names = getattr(spec, "tls_names", None)
+        if names is None:
+            continue
+        if not names:
+            out.append(PlanError(("nodes", node, "tls_names"),
+                                 "a certificate needs at least one name; leave 'tls_names' out for "
+                                 "the default (the node's names, its node name and its addresses)"))
+        for i, name in enumerate(names):
+            try:
+                tls_name(name)
+            except ValueError as exc:
+                out.append(PlanError(("nodes", node, "tls_names", i), f"{name!r}: {exc}"))
+    return out
 
 
 def _check_lab_name(name: str, smap: SourceMap) -> None:
@@ -180,11 +206,38 @@ def _all_from_pydantic(exc: ValidationError, prefix: Loc, smap: SourceMap,
     explains a 'missing' one better than the other way round (typos)."""
     errors = exc.errors(include_url=False)
     errors.sort(key=lambda e: e["type"] != "extra_forbidden")
-    return [_one_from_pydantic(err, prefix, smap, model) for err in errors]
+    out: list[InputError] = []
+    for err in errors:
+        one = _one_from_pydantic(err, prefix, smap, model)
+        # a union's members fail one by one at the same place: one error naming each way
+        place = (one.file, one.line, one.field)
+        same = next((i for i, e in enumerate(out) if (e.file, e.line, e.field) == place), None)
+        if same is None:
+            out.append(one)
+        elif one.message not in out[same].message:
+            out[same] = InputError(f"{out[same].message}; or: {one.message}", file=one.file,
+                                   line=one.line, field=one.field)
+    return out
 
 
-def _one_from_pydantic(err: dict, prefix: Loc, smap: SourceMap, model: type[BaseModel]) -> InputError:
-    loc = prefix + tuple(p for p in err["loc"] if p != "[key]")
+# how pydantic names a union's member in an error's location ('lax-or-strict[...]',
+# 'function-after[...]', 'str', 'list[str]', 'IPv4Network'): not a key of the input
+_UNION_TAG = re.compile(r".*[\[(].*|str|int|float|bool|bytes|list|dict|none|IPv[46](Network|Address|Interface)")
+
+
+def _input_loc(prefix: Loc, parts: tuple[Any, ...], smap: SourceMap) -> Loc:
+    """The location in the input of a pydantic error: without '[key]' and union tags (a
+    string that is a key of the input where it stands is kept)."""
+    loc = prefix
+    for p in parts:
+        if p == "[key]" or (isinstance(p, str) and loc + (p,) not in smap.lines and _UNION_TAG.fullmatch(p)):
+            continue
+        loc += (p,)
+    return loc
+
+
+def _one_from_pydantic(err: Any, prefix: Loc, smap: SourceMap, model: type[BaseModel]) -> InputError:
+    loc = _input_loc(prefix, tuple(err["loc"]), smap)
     kind = err["type"]
     value = err.get("input")
     if kind == "extra_forbidden":

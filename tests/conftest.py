@@ -17,11 +17,20 @@ from tests.helpers import IN_CI, LABSIM, host_snapshot
 
 pytest_plugins = ["pytester"]
 
-# No per-example deadline: the property tests bound their inputs' size, and on a loaded
-# 2-core CI machine a first example that pays for imports or a cold cache would otherwise
-# fail as DeadlineExceeded, which says nothing about the code
-settings.register_profile("labsim", deadline=None)
-settings.load_profile("labsim")
+# No per-example deadline anywhere: the property tests bound their inputs' size, and on a
+# loaded 2-core CI machine a first example that pays for imports or a cold cache would
+# otherwise fail as DeadlineExceeded, which says nothing about the code.
+# In CI (CI=true) the examples are derandomized (the same ones on every run, so a red build
+# is the change's, never the draw's) and a failure prints its reproduction blob; every
+# failing example found is then kept as an explicit @example on its test. Elsewhere
+# hypothesis explores freely, and keeps what it finds in its local database.
+# HYPOTHESIS_PROFILE picks either by name (e.g. `HYPOTHESIS_PROFILE=ci` to run CI's examples).
+# Both from hypothesis's own "default" profile: hypothesis itself switches to a CI profile
+# when a CI variable is merely present, which must not decide for us.
+settings.register_profile("ci", parent=settings.get_profile("default"), derandomize=True, max_examples=100,
+                          deadline=None, print_blob=True, database=None)
+settings.register_profile("dev", parent=settings.get_profile("default"), derandomize=False, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if IN_CI else "dev"))
 
 
 def pytest_collection_modifyitems(config, items):

@@ -21,8 +21,8 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from labsim.commands.outputs import make_dirs, write_text
 from labsim.errors import InputError
+from labsim.outputs import make_dirs, write_text
 
 NAT64_PREFIX = "2001:db8:64::/96"
 V6NET, V4NET = "2001:db8:1::/64", "192.0.2.0/24"

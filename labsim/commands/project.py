@@ -17,8 +17,8 @@ from rich.console import Console
 from rich.table import Table
 
 from labsim.commands.options import runtime_option
-from labsim.commands.outputs import write_text
 from labsim.errors import InputError, LabsimError
+from labsim.outputs import write_text
 
 out = Console(width=None if sys.stdout.isatty() else int(os.environ.get("COLUMNS", 150)))
 err = Console(stderr=True)

@@ -102,12 +102,12 @@ def zone_records(ctx: NodeContext, zone: str) -> list[tuple[str, int, str, str]]
                               for v, w in weights.items())
             rows.append((owner, z.ttl, "LUA", f'{rtype} "pickwrandom({{{picks}}})"'))
     for owner, fo in z.failover.items():
-        loc = ("nodes", ctx.name, "zones", zone, "failover", owner)
-        sets = [[v for value in values for v in _expand(plan, fo.type, value, (*loc, role))]
+        floc: tuple[str, ...] = ("nodes", ctx.name, "zones", zone, "failover", owner)
+        sets = [[v for value in values for v in _expand(plan, fo.type, value, (*floc, role))]
                 for role, values in (("primary", fo.primary), ("secondary", fo.secondary))]
         fqdn = zone if owner == "@" else f"{owner}.{zone}"
         rows.append((owner, z.ttl if fo.ttl is None else fo.ttl, "LUA",
-                     failover_lua(fo.type, fqdn, fo, sets, loc)))
+                     failover_lua(fo.type, fqdn, fo, sets, floc)))
     for node, nspec in plan.topology.nodes.items():
         for name in nspec.names:
             if zone_of(plan, name) != (ctx.name, zone):
@@ -116,7 +116,30 @@ def zone_records(ctx: NodeContext, zone: str) -> list[tuple[str, int, str, str]]
             owner = "@" if owner == zone else owner[: -len(zone) - 1]
             for addr in plan.nodes[node].addresses():
                 rows.append((owner, z.ttl, "AAAA" if addr.version == 6 else "A", str(addr)))
+    _check_cname(ctx, zone, rows)
     return rows
+
+
+def _check_cname(ctx: NodeContext, zone: str, rows: list[tuple[str, int, str, str]]) -> None:
+    """A CNAME is the only record at its name, and there is one (RFC 1034 §3.6.2, RFC 2181
+    §10.1): not at the apex (its SOA and NS), not at the name server's own name, not beside
+    any record, weight, failover or `names:` address. pdns and dnspython refuse such a zone."""
+    others: dict[str, set[str]] = {"@": {"SOA", "NS"}, f"{ctx.name}-ns": {"AAAA/A"}}  # ns_name()
+    cnames: dict[str, int] = {}
+    for owner, _ttl, rtype, _value in rows:
+        if rtype == "CNAME":
+            cnames[owner] = cnames.get(owner, 0) + 1
+        else:
+            others.setdefault(owner, set()).add(rtype)
+    for owner, count in cnames.items():
+        loc = ("nodes", ctx.name, "zones", zone, "records", owner, "CNAME")
+        if count > 1:
+            raise PlanError(loc, f"{owner!r} has {count} CNAME values: a name has at most one "
+                                 "CNAME (RFC 1034 §3.6.2)")
+        if owner in others:
+            what = "the zone's SOA and NS" if owner == "@" else ", ".join(sorted(others[owner])) + " data"
+            raise PlanError(loc, f"a CNAME at {owner!r} beside {what}: a CNAME is the only record "
+                                 "at its name (RFC 1034 §3.6.2, RFC 2181 §10.1)")
 
 
 def _checked(rtype: str, value: str, loc) -> str:

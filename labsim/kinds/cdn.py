@@ -192,8 +192,7 @@ class Cdn(Kind):
     def validate(self, ctx: NodeContext) -> None:
         if not ports(ctx):
             raise PlanError(("nodes", ctx.name), "a cdn needs an 'http_port' or an 'https_port'")
-        if ctx.spec.tls_names is not None and not ctx.spec.tls_names:
-            raise PlanError(("nodes", ctx.name, "tls_names"), "a certificate needs a name")
+        # an empty `tls_names` is the loader's to refuse, for every kind (loader._check_tls_names)
         o = origin(ctx)
         if o.dynamic:
             resolver_nameservers(ctx, ("nodes", ctx.name, "origin"))

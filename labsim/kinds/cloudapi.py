@@ -20,15 +20,15 @@ from pydantic import Field
 
 from labsim.kinds.base import Kind, NodeContext, Service, TcpProbe, TlsRequest
 from labsim.kinds.common import base_files, https_certificate
-from labsim.model.plan import PlanError
 from labsim.model.topology import NodeBase
+from labsim.model.types import TlsName
 from labsim.node.privdrop import GROUP, USER
 
 
 class Schema(NodeBase):
     kind: Literal["cloudapi"]
     https_port: int = Field(443, ge=1, le=65535)
-    tls_names: list[str] | None = None  # default: names + node name + addresses
+    tls_names: list[TlsName] | None = Field(None, max_length=64)  # default: names + node name + addresses
 
 
 class CloudApi(Kind):
@@ -60,7 +60,3 @@ class CloudApi(Kind):
     def probes(self, ctx: NodeContext):
         addrs = ctx.node.addresses(6) or ctx.node.addresses()
         return [TcpProbe(addrs[0], ctx.spec.https_port)]
-
-    def validate(self, ctx: NodeContext) -> None:
-        if ctx.spec.tls_names is not None and not ctx.spec.tls_names:
-            raise PlanError(("nodes", ctx.name, "tls_names"), "a certificate needs a name")

@@ -18,32 +18,16 @@ What an implementation cannot honour (a prefix length, exclusion) is an error at
 
 from __future__ import annotations
 
-from typing import Literal
-
-from pydantic import Field
-
 from labsim.kinds.base import Kind, NodeContext, Probe, Service
 from labsim.kinds.dns64_impl import IMPLEMENTATIONS, Implementation
 from labsim.kinds.dns64_impl.common import dns64_prefix, stub_zones
+from labsim.kinds.dns64_impl.spec import ImplementationName, Schema
 from labsim.kinds.dns64_impl.unbound import UNBOUND_DEFAULT_ZONES, default_zones_covering
-from labsim.model.topology import Nat64Prefix, NodeBase
-from labsim.model.types import IPv6Net
+from labsim.model.topology import NodeBase
 
 # what other modules import from here (the helpers live with the implementations)
 __all__ = ["Dns64", "Schema", "ImplementationName", "dns64_prefix", "stub_zones",
            "UNBOUND_DEFAULT_ZONES", "default_zones_covering"]
-
-ImplementationName = Literal["unbound", "bind9", "knot", "pdns-recursor"]
-
-
-class Schema(NodeBase):
-    kind: Literal["dns64"]
-    implementation: ImplementationName = "unbound"
-    prefix: Nat64Prefix | None = None  # default: the topology's nat64_prefix
-    synthesize: bool = True  # false: a plain recursive resolver (an IPv6-only network, no DNS64)
-    # AAAA records inside these ranges are treated as absent (RFC 6147 §5.1.4), e.g. ::ffff:0:0/96
-    exclude: list[IPv6Net] = Field(default_factory=list, max_length=64)
-
 
 def implementation(spec: Schema) -> Implementation:
     return IMPLEMENTATIONS[spec.implementation]

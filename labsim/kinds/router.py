@@ -1,6 +1,6 @@
 """`router`: kernel forwarding between its links. The planner routes through it.
 
-With `ra:` it also sends router advertisements on its IPv6 networks (see `labsim.ra`):
+With `ra:` it also sends router advertisements on its IPv6 networks (see `labsim.kinds.ra`):
 radvd for the prefix (SLAAC), RDNSS, DNSSL, M/O flags and the default-router lifetime;
 labsim's own sender (`labsim.node.pref64`) for PREF64, which radvd 2.19 lacks.
 """
@@ -8,20 +8,16 @@ labsim's own sender (`labsim.node.pref64`) for PREF64, which radvd 2.19 lacks.
 from __future__ import annotations
 
 import json
-from typing import Literal
 
 from labsim.kinds.base import FileProbe, Kind, NodeContext, Probe, Service
 from labsim.kinds.common import base_files
+from labsim.kinds.ra import RouterSpec, pref64_config, pref64_prefix, ra_networks, radvd_conf, rdnss_addresses
 from labsim.model.plan import NodePlan
 from labsim.model.topology import NodeBase
 from labsim.node.nodeprog import stdlib_program
 from labsim.node.privdrop import GROUP, USER
-from labsim.ra import RaSpec, pref64_config, pref64_prefix, ra_networks, radvd_conf, rdnss_addresses
 
-
-class Schema(NodeBase):
-    kind: Literal["router"]
-    ra: RaSpec | None = None  # send router advertisements (radvd, and PREF64 from labsim)
+Schema = RouterSpec  # declared beside the RA renderers that read it (kinds/ra.py)
 
 
 class Router(Kind):

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from ipaddress import IPv4Interface, IPv4Network, IPv6Interface, IPv6Network, ip_address, ip_network
 from typing import Any
@@ -21,6 +21,10 @@ from labsim.model.topology import NodeBase, Topology
 
 IPNetwork = IPv4Network | IPv6Network
 IPInterface = IPv4Interface | IPv6Interface
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+Loc = tuple[Any, ...]
+# (node, link index) -> [its IPv6 interface, its IPv4 interface], either None
+Slots = dict[tuple[str, int], list[IPInterface | None]]
 
 
 class PlanError(Exception):
@@ -61,15 +65,15 @@ class NodePlan:
     routes: tuple[RoutePlan, ...]
     forwards: bool
 
-    def addresses(self, family: int | None = None) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
-        out = []
+    def addresses(self, family: int | None = None) -> list[IPAddress]:
+        out: list[IPAddress] = []
         for iface in self.ifaces:
             for ifa in (iface.ipv6, iface.ipv4):
                 if ifa is not None and family in (None, ifa.version):
                     out.append(ifa.ip)
         return out
 
-    def address_on(self, network: str, family: int):
+    def address_on(self, network: str, family: int) -> IPAddress | None:
         for iface in self.ifaces:
             if iface.network == network:
                 ifa = iface.ipv6 if family == 6 else iface.ipv4
@@ -116,7 +120,9 @@ def make_plan(topo: Topology, lab: str, *, forwards: Callable[[str], bool],
         spec = topo.nodes[name]
         ifaces = []
         for i, link in enumerate(spec.links):
-            v6, v4 = addrs[(name, i)]
+            slot = addrs[(name, i)]
+            v6 = slot[0] if isinstance(slot[0], IPv6Interface) else None
+            v4 = slot[1] if isinstance(slot[1], IPv4Interface) else None
             peer = f"{name}-e{i}" if len(f"{name}-e{i}") <= 15 else f"~{idx}e{i}"
             if link.mtu is not None and link.mtu < 1280 and v6 is not None:
                 raise PlanError(("nodes", name, "links", i, "mtu"),
@@ -131,14 +137,14 @@ def make_plan(topo: Topology, lab: str, *, forwards: Callable[[str], bool],
     return Plan(lab, topo, nodes, bridges, owned)
 
 
-def _plan_addresses(topo: Topology, names: list[str], forwards) -> dict:
-    out: dict[tuple[str, int], list] = {}
+def _plan_addresses(topo: Topology, names: list[str], forwards: Callable[[str], bool]) -> Slots:
+    out: Slots = {}
     for net_name, net in topo.networks.items():
         members = [(n, i, link) for n in names for i, link in enumerate(topo.nodes[n].links)
                    if link.network == net_name]
         members.sort(key=lambda m: (not forwards(topo.nodes[m[0]].kind), names.index(m[0]), m[1]))
         for family, prefix in ((6, net.ipv6), (4, net.ipv4)):
-            taken: dict[Any, tuple] = {}
+            taken: dict[IPAddress, tuple[str, int]] = {}
             for n, i, link in members:
                 explicit = link.ipv6 if family == 6 else link.ipv4
                 loc = ("nodes", n, "links", i, "ipv6" if family == 6 else "ipv4")
@@ -172,8 +178,8 @@ def _plan_addresses(topo: Topology, names: list[str], forwards) -> dict:
     return out
 
 
-def _check_overlaps(topo: Topology, owned: dict[str, tuple]) -> None:
-    seen: list[tuple[IPNetwork, tuple]] = []
+def _check_overlaps(topo: Topology, owned: dict[str, tuple[IPNetwork, ...]]) -> None:
+    seen: list[tuple[IPNetwork, Loc]] = []
     for net_name, net in topo.networks.items():
         for fam, prefix in (("ipv6", net.ipv6), ("ipv4", net.ipv4)):
             if prefix is not None:
@@ -188,7 +194,7 @@ def _check_overlaps(topo: Topology, owned: dict[str, tuple]) -> None:
                 raise PlanError(loc_a, f"{a} overlaps {b} (at {'.'.join(map(str, loc_b))})")
 
 
-def _neighbors(nodes: dict[str, NodePlan], name: str, family: int):
+def _neighbors(nodes: dict[str, NodePlan], name: str, family: int) -> Iterator[tuple[str, IPAddress]]:
     """(neighbor, its address) pairs sharing a network in `family`, in file order."""
     me = nodes[name]
     for iface in me.ifaces:
@@ -203,7 +209,8 @@ def _neighbors(nodes: dict[str, NodePlan], name: str, family: int):
                 yield other.name, addr
 
 
-def _plan_routes(topo: Topology, nodes: dict[str, NodePlan], owned, name: str) -> list[RoutePlan]:
+def _plan_routes(topo: Topology, nodes: dict[str, NodePlan], owned: dict[str, tuple[IPNetwork, ...]],
+                 name: str) -> list[RoutePlan]:
     me = nodes[name]
     routes: list[RoutePlan] = []
     for family in (6, 4):
@@ -231,9 +238,9 @@ def _plan_routes(topo: Topology, nodes: dict[str, NodePlan], owned, name: str) -
     return routes
 
 
-def _first_hop(nodes, src: str, family: int, holders: set[str]):
+def _first_hop(nodes: dict[str, NodePlan], src: str, family: int, holders: set[str]) -> IPAddress | None:
     """Breadth-first over forwarding nodes; returns the first hop's address or None."""
-    queue: deque[tuple[str, Any]] = deque()
+    queue: deque[tuple[str, IPAddress]] = deque()
     seen = {src}
     for nb, addr in _neighbors(nodes, src, family):
         if nb not in seen and nodes[nb].forwards:
@@ -250,7 +257,8 @@ def _first_hop(nodes, src: str, family: int, holders: set[str]):
     return None
 
 
-def _apply_explicit_routes(topo, nodes, name, routes: list[RoutePlan]) -> list[RoutePlan]:
+def _apply_explicit_routes(topo: Topology, nodes: dict[str, NodePlan], name: str,
+                           routes: list[RoutePlan]) -> list[RoutePlan]:
     """Each explicit route replaces the planned one to the same destination, in every
     family that the destination, the next hop and the node all have."""
     me = nodes[name]
@@ -268,7 +276,7 @@ def _apply_explicit_routes(topo, nodes, name, routes: list[RoutePlan]) -> list[R
     return routes
 
 
-def _route_dsts(topo, to: str, loc) -> list[IPNetwork]:
+def _route_dsts(topo: Topology, to: str, loc: Loc) -> list[IPNetwork]:
     if to == "default":
         return [ip_network("::/0"), ip_network("0.0.0.0/0")]
     if to in topo.networks:
@@ -280,11 +288,11 @@ def _route_dsts(topo, to: str, loc) -> list[IPNetwork]:
         raise PlanError(loc + ("to",), f"{to!r} is not 'default', a network name or a prefix") from None
 
 
-def _route_vias(nodes, name, via: str, loc) -> dict[int, Any]:
+def _route_vias(nodes: dict[str, NodePlan], name: str, via: str, loc: Loc) -> dict[int, IPAddress]:
     """family -> next-hop address; the next hop must be on one of the node's networks."""
     me = nodes[name]
     if via in nodes:
-        out = {}
+        out: dict[int, IPAddress] = {}
         for fam in (6, 4):
             for nb, addr in _neighbors(nodes, name, fam):
                 if nb == via and fam not in out:

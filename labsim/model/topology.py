@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 from ipaddress import IPv4Address, IPv4Network, IPv6Network
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SerializeAsAny, StringConstraints, model_validator
 
@@ -81,7 +81,7 @@ class Link(Strict):
 
     @model_validator(mode="before")
     @classmethod
-    def _shorthand(cls, value):
+    def _shorthand(cls, value: Any) -> Any:
         # `links: [lan6]` is short for `links: [{network: lan6}]`
         return {"network": value} if isinstance(value, str) else value
 
@@ -122,12 +122,27 @@ class NodeBase(Strict):
     impair: Impair | None = None
 
 
+# an interface name as the kernel takes it (IFNAMSIZ - 1 bytes, no '/', ':' or blanks)
+IfName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.@+-]{1,15}$")]
+
+
+class Attach(Strict):
+    """An existing host interface (a NIC, a tap, a veth end, a bridge) made a port of one of
+    the lab's networks for the lab's life (labsim.bringup.attach)."""
+
+    network: NetName
+    interface: IfName
+    # take it even if it is the host's default route or carries global addresses
+    force: bool = False
+
+
 class Topology(Strict):
     name: LabName
     description: Description = ""
     nat64_prefix: Nat64Prefix | None = None
     networks: dict[NetName, Network] = Field(min_length=1)
     nodes: dict[NodeName, SerializeAsAny[NodeBase]] = Field(min_length=1)
+    attach: list[Attach] = Field(default_factory=list, max_length=16)
 
 
 def is_global_ipv4(net: IPv4Network | IPv4Address) -> bool:

@@ -37,15 +37,16 @@ def _ascii_name(text: Any) -> str:
         raise ValueError("a DNS name is a string")
     if "%" in text and is_ip_literal(text.split("%", 1)[0].strip("[]")):
         raise ValueError("an address with a scope id ('%...') is not accepted")
-    if not text.isascii():
+    name: str = text
+    if not name.isascii():
         try:
-            text = idna.encode(text.rstrip("."), uts46=True).decode("ascii")
+            name = idna.encode(name.rstrip("."), uts46=True).decode("ascii")
         except idna.IDNAError as exc:
             raise ValueError(f"not a valid internationalized domain name: {exc}") from None
-    return text.lower()
+    return name.lower()
 
 
-def _check_labels(name: str, label: re.Pattern, what: str, *, wildcard: bool = False) -> None:
+def _check_labels(name: str, label: re.Pattern[str], what: str, *, wildcard: bool = False) -> None:
     if not name:
         raise ValueError(f"an empty {what}")
     if len(name) > MAX_NAME:
@@ -184,7 +185,7 @@ NodeOrAddress = Annotated[str, AfterValidator(node_or_address)]
 def route_destination(text: Any) -> str:
     """'default', a prefix (no scope id) or a network name."""
     if text == "default" or (isinstance(text, str) and NET_NAME.fullmatch(text)):
-        return text
+        return str(text)
     try:
         _no_scope(text)
         return str(ip_network(text))

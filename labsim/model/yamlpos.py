@@ -141,18 +141,29 @@ def parse_yaml(text: str, name: str = "<string>") -> tuple[Any, SourceMap]:
 def _check_depth(text: str, name: str) -> None:
     """Refuse nesting deeper than MAX_DEPTH from the parser's events (iterative), before the
     composer (recursive) could overflow the stack."""
-    depth = 0
     try:
-        for event in yaml.parse(text, Loader=_EVENTS):
-            if isinstance(event, yaml.CollectionStartEvent):
-                depth += 1
-                if depth > MAX_DEPTH:
-                    raise InputError(f"nested more than {MAX_DEPTH} levels deep", file=name,
-                                     line=event.start_mark.line + 1)
-            elif isinstance(event, yaml.CollectionEndEvent):
-                depth -= 1
+        _count_depth(text, name, _EVENTS)
     except yaml.YAMLError:
-        pass  # a syntax error: the composer reports it next, in PyYAML's words, at its line
+        # libyaml scans a flow collection's tokens before it emits its events, so its own
+        # nesting limit (1000) or a syntax error can come before our count reached
+        # MAX_DEPTH; PyYAML's parser (iterative, no limit of its own) counts again. A
+        # syntax error it meets too is the composer's to report, in PyYAML's words.
+        try:
+            _count_depth(text, name, yaml.SafeLoader)
+        except yaml.YAMLError:
+            pass
+
+
+def _count_depth(text: str, name: str, loader: Any) -> None:
+    depth = 0
+    for event in yaml.parse(text, Loader=loader):
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise InputError(f"nested more than {MAX_DEPTH} levels deep", file=name,
+                                 line=event.start_mark.line + 1 if event.start_mark else None)
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
 
 
 # libyaml's parser when present (events only, several times faster than PyYAML's own)
@@ -163,6 +174,7 @@ def _marked(exc: yaml.MarkedYAMLError, name: str) -> InputError:
     """PyYAML's error with its own words; the line is where the construct began when it
     says so ('while parsing a flow sequence'), since that is usually where the typo is."""
     problem = exc.problem or str(exc)
+    line: int | None
     if exc.context and exc.context_mark is not None:
         line = exc.context_mark.line + 1
         problem = f"{exc.context} starting here: {problem} (line {exc.problem_mark.line + 1})" \
@@ -200,7 +212,12 @@ class _Builder:
                              line=line, field=format_loc(loc) or None)
         self.smap.lines[loc] = line
         if isinstance(node, yaml.ScalarNode):
-            return _constructor.construct_object(node)
+            value = _constructor.construct_object(node)
+            if isinstance(value, bytes):
+                # no input field is binary, and pydantic would read bytes as text or a number
+                raise InputError("a binary value (!!binary) is not accepted here: write it as text",
+                                 file=self.smap.file, line=line, field=format_loc(loc) or None)
+            return value
         self.open.add(id(node))
         try:
             if isinstance(node, yaml.MappingNode):
@@ -209,7 +226,7 @@ class _Builder:
         finally:
             self.open.discard(id(node))
 
-    def _mapping(self, node: yaml.MappingNode, loc: Loc) -> dict:
+    def _mapping(self, node: yaml.MappingNode, loc: Loc) -> dict[Any, Any]:
         smap = self.smap
         own = {id(k) for k, _ in node.value if k.tag != "tag:yaml.org,2002:merge"}
         # apply `<<: *anchor` merges: merged pairs come first, the mapping's own keys override them
@@ -222,6 +239,9 @@ class _Builder:
                 raise InputError("mapping keys must be plain values", file=smap.file, line=line,
                                  field=format_loc(loc) or None)
             key = _constructor.construct_object(key_node)
+            if isinstance(key, bytes):
+                raise InputError("a binary key (!!binary) is not accepted: write it as text",
+                                 file=smap.file, line=line, field=format_loc(loc) or None)
             if isinstance(key, bool):
                 raise InputError(f"the key {key_node.value!r} is read by YAML as the boolean {key}: quote it",
                                  file=smap.file, line=line, field=format_loc(loc) or None)

@@ -3,8 +3,6 @@ description of what it did (shown in reports) and raises ActionError when it can
 
 from __future__ import annotations
 
-import dataclasses
-import ipaddress
 from pathlib import Path
 
 from labsim.bringup.impair import UNDROP_SCRIPT, drop_script
@@ -13,10 +11,10 @@ from labsim.bringup.labca import LabCA
 from labsim.bringup.readiness import wait_ready
 from labsim.errors import LabsimError
 from labsim.kinds import registry
-from labsim.kinds.authdns import zone_of
 from labsim.runtime.processes import stop_processes
 from labsim.runtime.state import LabState, alive
 from labsim.scenario.model import (
+    ICMP_CHAINS,
     ClampMss,
     DropAction,
     MoveAddress,
@@ -26,6 +24,11 @@ from labsim.scenario.model import (
     SetRecord,
     StartAction,
     StopAction,
+    icmp_rules,
+    networks_of,
+    with_address,
+    with_cert_names,
+    with_record,
 )
 from labsim.scenario.session import LabSession
 
@@ -77,55 +80,29 @@ def start(s: LabSession, a: StartAction) -> str:
 
 def move_address(s: LabSession, a: MoveAddress) -> str:
     plan = s.loaded.plan
-    node = plan.nodes[a.node]
-    iface = next(i for i in node.ifaces if i.network == a.network)
-    old = iface.ipv6 if a.to.version == 6 else iface.ipv4
-    if old is None:
-        raise ActionError(f"{a.node} has no IPv{a.to.version} address on {a.network}")
-    new = ipaddress.ip_interface(f"{a.to}/{old.network.prefixlen}")
+    try:
+        new_plan, old, new, ifname = with_address(plan, a)
+    except ValueError as exc:
+        raise ActionError(str(exc)) from None
     flags = ["nodad"] if a.to.version == 6 else []
     # old first: deleting a subnet's primary IPv4 address also deletes its secondaries
-    _exec(s, a.node, ["ip", "addr", "del", str(old), "dev", iface.ifname])
-    _exec(s, a.node, ["ip", "addr", "add", str(new), "dev", iface.ifname, *flags])
-    s.runtime.add_routes(a.node, list(node.routes))  # the address's removal flushed them
-    field = "ipv6" if a.to.version == 6 else "ipv4"
-    ifaces = tuple(dataclasses.replace(i, **{field: new}) if i is iface else i for i in node.ifaces)
-    nodes = {**plan.nodes, a.node: dataclasses.replace(node, ifaces=ifaces)}
-    s.replace_plan(dataclasses.replace(plan, nodes=nodes))
+    _exec(s, a.node, ["ip", "addr", "del", str(old), "dev", ifname])
+    _exec(s, a.node, ["ip", "addr", "add", str(new), "dev", ifname, *flags])
+    s.runtime.add_routes(a.node, list(plan.nodes[a.node].routes))  # the address's removal flushed them
+    s.replace_plan(new_plan)
     zones = s.rerender_zones()
     return f"{a.node} {old.ip} -> {a.to} on {a.network}; reloaded {', '.join(zones) or 'no zones'}"
 
 
 def set_record(s: LabSession, a: SetRecord) -> str:
-    topo = s.loaded.topology
-    auth, zone = zone_of(s.loaded.plan, a.name)
-    owner = a.name.rstrip(".").lower()
-    owner = "@" if owner == zone else owner[: -len(zone) - 1]
-    z = topo.nodes[auth].zones[zone]
-    records = {k: dict(v) for k, v in z.records.items()}
-    weighted = {k: dict(v) for k, v in z.weighted.items()}
-    records.get(owner, {}).pop(a.type, None)
-    weighted.get(owner, {}).pop(a.type, None)
-    # a name's other record sources (node `names`) would mix in: only explicit records change
-    if a.values is not None:
-        records.setdefault(owner, {})[a.type] = list(a.values)
-    else:
-        weighted.setdefault(owner, {})[a.type] = dict(a.weights)
-    new_zone = z.model_copy(update={"records": records, "weighted": weighted})
-    new_node = topo.nodes[auth].model_copy(update={"zones": {**topo.nodes[auth].zones, zone: new_zone}})
-    s.replace_plan(topology=topo.model_copy(update={"nodes": {**topo.nodes, auth: new_node}}))
+    try:
+        topo = with_record(s.loaded.plan, a)
+    except ValueError as exc:
+        raise ActionError(str(exc)) from None
+    s.replace_plan(topology=topo)
     s.rerender_zones()
-    what = a.values if a.values is not None else {k: v for k, v in a.weights.items()}
+    what = a.values if a.values is not None else dict(a.weights or {})
     return f"{a.name} {a.type} -> {what}"
-
-
-def _networks(s: LabSession, ref: str | None) -> list:
-    """A node's addresses (as /32 and /128 networks) or the address or prefix given."""
-    if ref is None:
-        return []
-    if ref in s.loaded.plan.nodes:
-        return [ipaddress.ip_network(a) for a in s.loaded.plan.nodes[ref].addresses()]
-    return [ipaddress.ip_network(ref, strict=False)]
 
 
 def _nft(s: LabSession, node: str, script: str) -> None:
@@ -135,34 +112,20 @@ def _nft(s: LabSession, node: str, script: str) -> None:
 
 
 ICMP_TABLE = "labsim_icmp"  # PMTU errors, apart from `drop`'s own table
-ICMP_MATCH = {"packet-too-big": "icmpv6 type packet-too-big",
-              "frag-needed": "icmp type destination-unreachable icmp code frag-needed"}
 MSS_TABLE = "labsim_mss"
 
 
 def drop_icmp(s: LabSession, a: DropAction) -> str:
     """Drop path-MTU errors in every direction through the node (its own and forwarded), in
     a table of their own, as one nft script (chain names are not nftables keywords)."""
-    chains = {"in": ("icmp_input", "input"), "out": ("icmp_output", "output"),
-              "fwd": ("icmp_forward", "forward")}
+    try:
+        rule_lines, rules = icmp_rules(s.loaded.plan, a)
+    except ValueError as exc:
+        raise ActionError(f"{a.node}: {exc}") from None
     lines = [f"add table inet {ICMP_TABLE}"]
     lines += [f"add chain inet {ICMP_TABLE} {name} {{ type filter hook {hook} priority 0 ; }}"
-              for name, hook in chains.values()]
-    where = [(n, "daddr", ("out", "fwd")) for n in _networks(s, a.to)]
-    where += [(n, "saddr", ("in", "fwd")) for n in _networks(s, a.source)]
-    rules = []
-    for kind in a.icmp:
-        version = 6 if kind == "packet-too-big" else 4
-        for net, direction, keys in where or [(None, "", tuple(chains))]:
-            if net is not None and net.version != version:
-                continue  # an address of the other family never carries this error
-            match = f"{'ip6' if version == 6 else 'ip'} {direction} {net} " if net is not None else ""
-            rule = f"{match}{ICMP_MATCH[kind]} counter drop"
-            lines += [f"add rule inet {ICMP_TABLE} {chains[k][0]} {rule}" for k in keys]
-            rules.append(rule)
-    if not rules:
-        raise ActionError(f"{a.node}: no {', '.join(a.icmp)} can match: the addresses given are "
-                          "of the other family")
+              for name, hook in ICMP_CHAINS.values()]
+    lines += [f"add rule inet {ICMP_TABLE} {line}" for line in rule_lines]
     _nft(s, a.node, "\n".join(lines) + "\n")
     return f"{a.node} drops: " + "; ".join(sorted(set(rules)))
 
@@ -182,7 +145,7 @@ def clamp_mss(s: LabSession, a: ClampMss) -> str:
 def drop(s: LabSession, a: DropAction) -> str:
     if a.icmp:
         return drop_icmp(s, a)
-    to, source = _networks(s, a.to), _networks(s, a.source)
+    to, source = networks_of(s.loaded.plan, a.to), networks_of(s.loaded.plan, a.source)
     _nft(s, a.node, drop_script(to, source, a.proto, a.port))
     what = " ".join(x for x in (f"to {a.to}" if a.to else "", f"from {a.source}" if a.source else "",
                                 a.proto if a.proto != "any" else "", f"port {a.port}" if a.port else "") if x)
@@ -196,7 +159,7 @@ def undrop(s: LabSession, a: NodeAction) -> str:
 
 
 def set_pref64(s: LabSession, a: SetPref64) -> str:
-    from labsim.ra import change_pref64
+    from labsim.kinds.ra import change_pref64
 
     try:
         return change_pref64(s.runtime, a.node, a.prefix, a.lifetime)
@@ -205,14 +168,13 @@ def set_pref64(s: LabSession, a: SetPref64) -> str:
 
 
 def reissue_cert(s: LabSession, a: ReissueCert) -> str:
-    topo = s.loaded.topology
-    spec = topo.nodes[a.node]
-    if "tls_names" not in type(spec).model_fields:
-        raise ActionError(f"{a.node} ({spec.kind}) serves no certificate")
-    new_node = spec.model_copy(update={"tls_names": list(a.names)})
-    s.replace_plan(topology=topo.model_copy(update={"nodes": {**topo.nodes, a.node: new_node}}))
-    ctx = s.ctx(a.node)
-    tls = registry.get(spec.kind).tls(ctx)
+    spec = s.loaded.topology.nodes[a.node]
+    try:
+        topo = with_cert_names(s.loaded.topology, a)
+    except ValueError as exc:
+        raise ActionError(str(exc)) from None
+    s.replace_plan(topology=topo)
+    tls = registry.get(spec.kind).tls(s.ctx(a.node))
     if tls is None:
         raise ActionError(f"{a.node} serves no HTTPS")
     ca = LabCA.load(Path(s.state.extra["ca"]), Path(s.state.extra["ca_key"]))

@@ -3,6 +3,7 @@ checks between them, all before anything is created. Errors carry file:line: fie
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from dataclasses import dataclass
 from ipaddress import ip_address, ip_network
@@ -14,7 +15,11 @@ from labsim.builtin import topology_path
 from labsim.errors import InputError, InputErrors
 from labsim.inputerrors import Errors, all_from_pydantic
 from labsim.inputfiles import read_text, relative_path
+from labsim.kinds import registry
+from labsim.kinds.base import NodeContext
+from labsim.kinds.escape import UnsafeValue
 from labsim.loader import LoadedLab, build_lab, load_lab_text
+from labsim.model.plan import Plan, PlanError
 from labsim.model.yamlpos import Loc, SourceMap, format_loc, parse_yaml
 from labsim.scenario.fields import MAX_BODY
 from labsim.scenario.model import (
@@ -22,10 +27,18 @@ from labsim.scenario.model import (
     STEP_KEYS,
     DropAction,
     MoveAddress,
+    ReissueCert,
     Scenario,
+    SetPref64,
     SetRecord,
+    StartAction,
     Step,
+    StopAction,
+    icmp_rules,
     step_model,
+    with_address,
+    with_cert_names,
+    with_record,
 )
 
 
@@ -71,8 +84,8 @@ def load_scenario(path: str | Path, lab_name: str | None = None) -> LoadedScenar
     except InputError as exc:
         errors.add(exc)
     if lab is not None:
-        for exc in _cross_check(steps, lab, smap):
-            errors.add(exc)
+        for found in _cross_check(steps, lab, smap):
+            errors.add(found)
     errors.raise_any()
     if sc is None or lab is None:  # every such path recorded an error above; never half a result
         raise smap.error(("topology",), "no topology")
@@ -146,18 +159,46 @@ def _load_topology(data: dict, smap: SourceMap, path: Path, name: str) -> Loaded
 
 
 def _cross_check(steps: dict[int, Step], lab: LoadedLab, smap: SourceMap) -> list[InputError]:
-    """What a step names in the lab (nodes, networks, zones) exists; one error per step."""
+    """What a step names in the lab (nodes, networks, zones, services) exists, and what an
+    action would fail on when run fails now: each action's effect on the model
+    (scenario.model: with_record, with_address, with_cert_names, icmp_rules) runs here on
+    the planned lab, step after step, and the kinds' renderers run on the result, as `run`
+    does. One error per step."""
     out = []
-    for i, step in steps.items():
+    plan = lab.plan
+    for i in sorted(steps):
+        step = steps[i]
         try:
-            _cross_check_step(("steps", i, step.kind), step.spec, lab, smap)
+            plan = _cross_check_step(("steps", i, step.kind), step.spec, plan, smap)
         except InputError as exc:
             out.append(exc)
     return out
 
 
-def _cross_check_step(loc: Loc, s: object, lab: LoadedLab, smap: SourceMap) -> None:
-    nodes = lab.plan.nodes
+def _ctx(plan: Plan, node: str) -> NodeContext:
+    return NodeContext(plan, plan.nodes[node], plan.topology.nodes[node], dir=f"/labsim/{node}")
+
+
+def _rendered(plan: Plan, nodes: list[str], loc: Loc, smap: SourceMap) -> None:
+    """The nodes' kinds check and render the changed lab, as the action does when run
+    (zone files rewritten, a certificate issued, daemons restarted)."""
+    for node in nodes:
+        kind = registry.get(plan.nodes[node].kind)
+        ctx = _ctx(plan, node)
+        try:
+            kind.validate(ctx)
+            kind.render(ctx)
+            kind.tls(ctx)
+            kind.services(ctx)
+        except PlanError as exc:
+            raise smap.error(loc, f"after this step, {format_loc(exc.loc) or node}: {exc.message}") from None
+        except UnsafeValue as exc:
+            raise smap.error(loc, f"after this step, node {node}: {exc}") from None
+
+
+def _cross_check_step(loc: Loc, s: object, plan: Plan, smap: SourceMap) -> Plan:
+    """Check one step against the lab as the steps before it left it; the lab after it."""
+    nodes = plan.nodes
     node = getattr(s, "node", None)
     if node is not None and node not in nodes:
         raise smap.error(loc, f"no node {node!r} in the topology; nodes: {', '.join(nodes)}")
@@ -167,8 +208,13 @@ def _cross_check_step(loc: Loc, s: object, lab: LoadedLab, smap: SourceMap) -> N
             ip_address(server)
         except ValueError:
             raise smap.error(loc + ("server",), f"{server!r} is neither a node nor an address") from None
+    if isinstance(s, (StopAction, StartAction)) and s.service is not None:
+        services = [svc.name for svc in registry.get(nodes[s.node].kind).services(_ctx(plan, s.node))]
+        if s.service not in services:
+            raise smap.error(loc + ("service",), f"node {s.node!r} runs no service {s.service!r}; "
+                             f"its services: {', '.join(services) or 'none'}")
     if isinstance(s, MoveAddress):
-        net = lab.topology.networks.get(s.network)
+        net = plan.topology.networks.get(s.network)
         if net is None or s.network not in {i.network for i in nodes[s.node].ifaces}:
             raise smap.error(loc, f"node {s.node!r} has no link to network {s.network!r}")
         prefix = net.ipv6 if s.to.version == 6 else net.ipv4
@@ -176,11 +222,15 @@ def _cross_check_step(loc: Loc, s: object, lab: LoadedLab, smap: SourceMap) -> N
             raise smap.error(loc, f"{s.to} is not in network {s.network!r}")
         if nodes[s.node].forwards:
             raise smap.error(loc, "moving the address of a forwarding node is not supported")
+        taken = [n for n, p in nodes.items() if n != s.node and s.to in p.addresses()]
+        if taken:
+            raise smap.error(loc, f"{s.to} is the address of node {taken[0]!r}")
+        try:
+            plan = with_address(plan, s)[0]
+        except ValueError as exc:
+            raise smap.error(loc, str(exc)) from None
+        _rendered(plan, [n for n in nodes if nodes[n].kind == "authdns"], loc, smap)
     if isinstance(s, SetRecord):
-        from labsim.kinds.authdns import zone_of
-
-        if zone_of(lab.plan, s.name) is None:
-            raise smap.error(loc, f"no authdns zone in the lab holds {s.name!r}")
         if s.type in ("A", "AAAA"):
             family = 4 if s.type == "A" else 6
             for v in s.values if s.values is not None else s.weights or {}:
@@ -191,6 +241,11 @@ def _cross_check_step(loc: Loc, s: object, lab: LoadedLab, smap: SourceMap) -> N
                         raise smap.error(loc, f"{v!r} is neither an IPv{family} address nor a node") from None
                     if not nodes[v].addresses(family):
                         raise smap.error(loc, f"node {v!r} has no IPv{family} address for an {s.type} record") from None
+        try:
+            plan = dataclasses.replace(plan, topology=with_record(plan, s))
+        except ValueError as exc:
+            raise smap.error(loc, str(exc)) from None
+        _rendered(plan, [n for n in nodes if nodes[n].kind == "authdns"], loc, smap)
     if isinstance(s, DropAction):
         for ref in (s.to, s.source):
             if ref is not None and ref not in nodes:
@@ -198,6 +253,24 @@ def _cross_check_step(loc: Loc, s: object, lab: LoadedLab, smap: SourceMap) -> N
                     ip_network(ref, strict=False)
                 except ValueError:
                     raise smap.error(loc, f"{ref!r} is neither a node, an address nor a prefix") from None
+        if s.icmp:
+            try:
+                icmp_rules(plan, s)
+            except ValueError as exc:
+                raise smap.error(loc, str(exc)) from None
+    if isinstance(s, SetPref64) and "pref64.json" not in registry.get(nodes[s.node].kind).render(_ctx(plan, s.node)):
+        raise smap.error(loc, f"node {s.node!r} sends no PREF64: set_pref64 changes what a router "
+                              "with `ra: {pref64: ...}` advertises")
+    if isinstance(s, ReissueCert):
+        try:
+            plan = dataclasses.replace(plan, topology=with_cert_names(plan.topology, s))
+        except ValueError as exc:
+            raise smap.error(loc, str(exc)) from None
+        if registry.get(nodes[s.node].kind).tls(_ctx(plan, s.node)) is None:
+            raise smap.error(loc, f"node {s.node!r} serves no HTTPS (no https_port): it has no certificate "
+                                  "to reissue")
+        _rendered(plan, [s.node], loc, smap)
+    return plan
 
 
 __all__ = ["LoadedScenario", "load_scenario", "InputError", "ip_address"]

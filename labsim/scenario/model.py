@@ -4,8 +4,18 @@ DNS record or weight, drop packets)."""
 
 from __future__ import annotations
 
-from ipaddress import IPv4Address, IPv6Address
-from typing import Annotated, Any, Literal
+import dataclasses
+from ipaddress import (
+    IPv4Address,
+    IPv4Interface,
+    IPv4Network,
+    IPv6Address,
+    IPv6Interface,
+    IPv6Network,
+    ip_interface,
+    ip_network,
+)
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
@@ -16,6 +26,10 @@ from labsim.model.types import TlsName, record_value
 from labsim.runtime import registry as runtimes
 from labsim.scenario import fields as f
 from labsim.scenario.expect import Expect, inapplicable
+
+if TYPE_CHECKING:
+    from labsim.model.plan import Plan
+    from labsim.model.topology import Topology
 
 
 class Strict(BaseModel):
@@ -199,6 +213,105 @@ class ReissueCert(Strict):
 
     node: str
     names: list[TlsName] = Field(min_length=1, max_length=100)
+
+
+# -- what an action does to the lab's model: pure, so the loader runs it on the planned lab
+# (every step in order) and refuses what the action would fail on when run -----------------
+ICMP_MATCH = {"packet-too-big": "icmpv6 type packet-too-big",
+              "frag-needed": "icmp type destination-unreachable icmp code frag-needed"}
+ICMP_CHAINS = {"in": ("icmp_input", "input"), "out": ("icmp_output", "output"),
+               "fwd": ("icmp_forward", "forward")}
+
+
+def networks_of(plan: Plan, ref: str | None) -> list[IPv4Network | IPv6Network]:
+    """A node's addresses (as /32 and /128 networks) or the address or prefix given."""
+    if ref is None:
+        return []
+    if ref in plan.nodes:
+        return [ip_network(a) for a in plan.nodes[ref].addresses()]
+    return [ip_network(ref, strict=False)]
+
+
+def icmp_rules(plan: Plan, a: DropAction) -> tuple[list[str], list[str]]:
+    """(nft rule lines for the chains, the rules) of a `drop: {icmp: ...}`: every such
+    error through the node, or only those to/from `to`/`from`. ValueError when none can
+    match (every address given is of the other family than every error named)."""
+    where: list[tuple[IPv4Network | IPv6Network | None, str, tuple[str, ...]]]
+    where = [(n, "daddr", ("out", "fwd")) for n in networks_of(plan, a.to)]
+    where += [(n, "saddr", ("in", "fwd")) for n in networks_of(plan, a.source)]
+    lines, rules = [], []
+    for kind in a.icmp:
+        version = 6 if kind == "packet-too-big" else 4
+        for net, direction, keys in where or [(None, "", tuple(ICMP_CHAINS))]:
+            if net is not None and net.version != version:
+                continue  # an address of the other family never carries this error
+            match = f"{'ip6' if version == 6 else 'ip'} {direction} {net} " if net is not None else ""
+            rule = f"{match}{ICMP_MATCH[kind]} counter drop"
+            lines += [(ICMP_CHAINS[k][0], rule) for k in keys]
+            rules.append(rule)
+    if not rules:
+        raise ValueError(f"no {', '.join(a.icmp)} can match: every address given is of the other "
+                         "family (packet-too-big is ICMPv6, frag-needed ICMPv4)")
+    return [f"{chain} {rule}" for chain, rule in lines], rules
+
+
+def with_record(plan: Plan, a: SetRecord) -> Topology:
+    """The topology with `a.name`'s records of `a.type` replaced by its values or weights."""
+    from labsim.kinds.authdns import zone_of
+
+    topo = plan.topology
+    found = zone_of(plan, a.name)
+    if found is None:
+        raise ValueError(f"no authdns zone in the lab holds {a.name!r}")
+    auth, zone = found
+    owner = a.name.rstrip(".").lower()
+    owner = "@" if owner == zone else owner[: -len(zone) - 1]
+    spec: Any = topo.nodes[auth]
+    z = spec.zones[zone]
+    records = {k: dict(v) for k, v in z.records.items()}
+    weighted = {k: dict(v) for k, v in z.weighted.items()}
+    records.get(owner, {}).pop(a.type, None)
+    weighted.get(owner, {}).pop(a.type, None)
+    # a name's other record sources (node `names`) would mix in: only explicit records change
+    if a.values is not None:
+        records.setdefault(owner, {})[a.type] = list(a.values)
+    else:
+        weighted.setdefault(owner, {})[a.type] = dict(a.weights or {})
+    new_zone = z.model_copy(update={"records": records, "weighted": weighted})
+    new_node = spec.model_copy(update={"zones": {**spec.zones, zone: new_zone}})
+    return topo.model_copy(update={"nodes": {**topo.nodes, auth: new_node}})
+
+
+def with_cert_names(topo: Topology, a: ReissueCert) -> Topology:
+    """The topology with the node's `tls_names` set to the new names; ValueError when its
+    kind has no certificate."""
+    spec = topo.nodes[a.node]
+    if "tls_names" not in type(spec).model_fields:
+        raise ValueError(f"{a.node} ({spec.kind}) serves no certificate: reissue_cert is for a "
+                         "node with 'tls_names' (backend, cdn, cloudapi)")
+    new_node = spec.model_copy(update={"tls_names": list(a.names)})
+    return topo.model_copy(update={"nodes": {**topo.nodes, a.node: new_node}})
+
+
+IPInterface = IPv4Interface | IPv6Interface
+
+
+def with_address(plan: Plan, a: MoveAddress) -> tuple[Plan, IPInterface, IPInterface, str]:
+    """(the plan with the node's address on `a.network` moved to `a.to`, old, new, its
+    interface); ValueError when the node has no address of that family there."""
+    node = plan.nodes[a.node]
+    iface = next((i for i in node.ifaces if i.network == a.network), None)
+    if iface is None:
+        raise ValueError(f"node {a.node!r} has no link to network {a.network!r}")
+    old = iface.ipv6 if a.to.version == 6 else iface.ipv4
+    if old is None:
+        raise ValueError(f"{a.node} has no IPv{a.to.version} address on {a.network}")
+    new = ip_interface(f"{a.to}/{old.network.prefixlen}")
+    moved = (dataclasses.replace(iface, ipv6=new) if isinstance(new, IPv6Interface)
+             else dataclasses.replace(iface, ipv4=new))
+    ifaces = tuple(moved if i is iface else i for i in node.ifaces)
+    nodes = {**plan.nodes, a.node: dataclasses.replace(node, ifaces=ifaces)}
+    return dataclasses.replace(plan, nodes=nodes), old, new, iface.ifname
 
 
 ACTIONS: dict[str, type[BaseModel]] = {

@@ -8,7 +8,7 @@ import json
 import jsonschema
 import pytest
 
-from labsim.report.schema import shipped
+from labsim.commands.schema import shipped
 from tests.helpers import run_labsim
 
 pytestmark = pytest.mark.root

@@ -20,9 +20,9 @@ from hypothesis import strategies as st
 from labsim.checks.http import HttpCheck
 from labsim.errors import InputError, InputErrors
 from labsim.measure.compare import load_comparison
+from labsim.review.inputs import endpoints_from, parse_resolve
 from labsim.scenario import fields
 from labsim.scenario.load import load_scenario
-from labsim.review.inputs import endpoints_from, parse_resolve
 from tests.helpers import REPO
 
 # a scenario load plans and dry-renders its lab (~40 ms): fewer examples there, to keep tier 1
@@ -145,6 +145,55 @@ def test_a_mutated_scenario_loads_or_names_file_and_line(doc):
     for step in loaded.scenario.steps:
         if isinstance(step.spec, HttpCheck):
             check_accepted_http(step.spec)
+
+
+SENTINEL = "labsim-raw-yaml-here"
+# YAML that only raw text can carry: tags and nesting past libyaml's own limit
+RAW_YAML = st.one_of(
+    st.sampled_from(["!!binary aGVsbG8=", "!!binary /w==", "!!binary MTA=", "[!!binary MTA=]",
+                     "{a: !!binary MTA=}", "!!python/object:os.system {}", "!!set {a: null}",
+                     "!!timestamp 2001-12-14", "!!float .nan", "!!int 0x10", "!!str", "!<tag:x> 1"]),
+    st.integers(60, 1500).map(lambda n: "[" * n + "]" * n),
+    st.integers(60, 1500).map(lambda n: "{a: " * n + "1" + "}" * n),
+    st.integers(990, 1100).map(lambda n: "[" * n))
+
+
+@SLOW
+@given(mutated(SCENARIO), st.data())
+def test_raw_yaml_anywhere_in_a_scenario_or_its_topology_names_file_and_line(doc, data):
+    """Tags (!!binary in an expectation, !!python, !!set) and nesting past libyaml's limit,
+    put at any path, the embedded topology included: loaded, or file:line."""
+    candidates = [p for p in paths(doc) if p]
+    path = data.draw(st.sampled_from(candidates))
+    parent = doc
+    for part in path[:-1]:
+        parent = parent[part]
+    parent[path[-1]] = SENTINEL
+    raw = data.draw(RAW_YAML)
+    with tempfile.TemporaryDirectory() as d:
+        f = Path(d) / "s.yml"
+        f.write_text(yaml.safe_dump(doc, allow_unicode=True, width=10_000).replace(SENTINEL, raw))
+        try:
+            load_scenario(f)
+        except InputError as exc:
+            assert_input_error(exc, str(f))
+            for e in exc.errors if isinstance(exc, InputErrors) else [exc]:
+                assert e.line is not None, e
+
+
+def test_binary_in_an_expectation_names_file_and_line(tmp_path):
+    """`!!binary` in `remote_ip_in` crashed the error formatter (KeyError 'ip_v4_network')."""
+    doc = copy.deepcopy(SCENARIO)
+    doc["steps"][0]["expect"] = {"remote_ip_in": SENTINEL, "status": 200}
+    f = tmp_path / "s.yml"
+    for raw in ("!!binary aGVsbG8=", "1.2.3.4.5"):
+        f.write_text(yaml.safe_dump(doc, width=10_000).replace(SENTINEL, raw))
+        try:
+            load_scenario(f)
+        except InputError as exc:
+            assert exc.line is not None and "remote_ip_in" in str(exc) and "lax-or-strict" not in str(exc), str(exc)
+        else:
+            raise AssertionError(f"{raw} accepted")
 
 
 @SLOW

@@ -192,7 +192,8 @@ nodes:
 
 @pytest.mark.parametrize("nodes, line, field, fragment", [
     pytest.param("  c:\n    links: [v6]\n", 7, "nodes.c",
-                 "missing 'kind'; valid kinds are: authdns, backend, cdn, client, cloudapi, container, dhcp4, dns64, nat64, process, proxy, router",
+                 "missing 'kind'; valid kinds are: authdns, backend, cdn, client, cloudapi, container, dhcp4, "
+                 "dns64, nat64, process, proxy, router",
                  id="missing-kind"),
     pytest.param("  c:\n    kind: client\n", 7, "nodes.c.links", "required field is missing",
                  id="missing-links"),
@@ -238,6 +239,15 @@ nodes:
                  "192.0.2.1 is not on any network 'c' is linked to", id="route-family-mismatch"),
     pytest.param("  a:\n    kind: backend\n    links: [v4]\n    http_port: 0\n", 10, "nodes.a.http_port",
                  "greater than or equal to 1", id="port-zero"),
+    # `up` issued a certificate for no name and crashed in trustme; refused here instead
+    pytest.param("  a:\n    kind: backend\n    links: [v4]\n    tls_names: []\n", 10, "nodes.a.tls_names",
+                 "a certificate needs at least one name", id="empty-tls-names"),
+    # a union's members: one error at the field itself, naming each way, no pydantic tags
+    pytest.param("  ns:\n    kind: authdns\n    links: [v4]\n    zones: {example.test: {records: {a: {A: 7}}}}\n",
+                 10, "nodes.ns.zones.example.test.records.a.A", "or:", id="union-error-at-the-field"),
+    pytest.param("  ns:\n    kind: authdns\n    links: [v4]\n    zones:\n      example.test:\n"
+                 "        records: {'@': {CNAME: www}}\n", 12, "nodes.ns.zones.example.test.records.@.CNAME",
+                 "the zone's SOA and NS", id="cname-at-the-apex"),
 ])
 def test_inline_input_errors(nodes, line, field, fragment):
     with pytest.raises(InputError) as info:

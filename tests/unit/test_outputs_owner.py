@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from labsim.commands.outputs import make_dirs, write_text
+from labsim.outputs import make_dirs, write_text
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="only root can give files away")
 
@@ -37,7 +37,7 @@ def test_a_symlink_is_not_followed(tmp_path):
         (tmp_path / "d").mkdir()
         (tmp_path / "d" / "link").symlink_to(victim)
         make_dirs(tmp_path / "d")  # exists: not ours, untouched
-        from labsim.commands.outputs import give_to_directory_owner
+        from labsim.outputs import give_to_directory_owner
         give_to_directory_owner(tmp_path / "d")
         assert os.stat(victim).st_uid == 0
     finally:

@@ -26,7 +26,7 @@ from labsim.measure.compare import VariantResult
 from labsim.report import compare as compare_report
 from labsim.report import console as console_report
 from labsim.review import report as review_report
-from labsim.report import schema
+from labsim.commands import schema
 from labsim.report.junit import to_xml
 from labsim.runtime.fake import Reply
 from labsim.scenario import runner
@@ -132,7 +132,7 @@ def bench_json(variants) -> dict:
 # -- schema ---------------------------------------------------------------------------------------
 def test_shipped_schema_is_the_generated_one():
     assert schema.shipped() == schema.generate(), \
-        "regenerate: python -m labsim.report.schema > labsim/schema/results.schema.json"
+        "regenerate: python -m labsim.commands.schema > labsim/schema/results.schema.json"
 
 
 @functools.cache

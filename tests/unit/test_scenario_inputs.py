@@ -14,6 +14,7 @@ from labsim.errors import InputError, InputErrors
 from labsim.inputerrors import MAX_ERRORS
 from labsim.scenario.load import load_scenario
 
+
 def cli(*args: str):
     """`labsim ARGS` in this process (a subprocess per case costs a second of imports)."""
     from typer.testing import CliRunner
@@ -205,7 +206,8 @@ def test_run_reports_the_errors_of_every_file_before_any_lab(tmp_path):
     a = scenario(tmp_path, '  - http: {from: client, url: "-K/etc/passwd"}\n', name="a.yml")
     b = scenario(tmp_path, '  - dns: {from: client, name: "a..b"}\n', name="b.yml")
     res = cli("run", str(a), str(b))
-    assert res.exit_code == 2 and f"{a}:9: steps[0].http.url" in res.stderr and f"{b}:9: steps[0].dns.name" in res.stderr
+    assert res.exit_code == 2
+    assert f"{a}:9: steps[0].http.url" in res.stderr and f"{b}:9: steps[0].dns.name" in res.stderr
 
 
 def test_set_pref64_refuses_a_scope_id(tmp_path):

@@ -21,7 +21,8 @@ import dns.rdatatype
 import dns.zone
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 
 from labsim.errors import InputError
 from labsim.kinds import registry
@@ -185,7 +186,8 @@ def check_file(path: str, text: str) -> None:
             assert re.match(r"^(#.*|global|defaults|resolvers lab|listen port-\d+|    \S.*|)$", line), line
     elif path.endswith("unbound.conf"):
         for line in text.splitlines():
-            assert re.match(r"^([a-z-]+:|  [a-z0-9-]+: (\"[^\"\s]*\"|\"dns64 iterator\"|[^\s\"]+)( nodefault| allow)?)$", line), line
+            assert re.match(r"^([a-z-]+:|  [a-z0-9-]+: (\"[^\"\s]*\"|\"dns64 iterator\"|[^\s\"]+)"
+                            r"( nodefault| allow)?)$", line), line
 
 
 def test_the_base_topology_loads_and_every_render_parses():
@@ -201,6 +203,9 @@ def test_the_base_topology_loads_and_every_render_parses():
 @given(st.sampled_from(PATHS),
        st.one_of(st.sampled_from(HOSTILE), st.text(max_size=40),
                  st.text(alphabet=st.sampled_from("aZ09.-_:/%@*;$\"'{}()#\\ \n\r\t"), max_size=30)))
+@example(path=(("nodes", "ns", "zones", "example.test", "records", "alias"), "key"), new="@")  # CNAME at the apex
+@example(path=(("nodes", "ns", "zones", "example.test", "records", "alias"), "key"), new="www")  # CNAME beside A
+@example(path=(("nodes", "ns", "zones", "example.test", "records", "alias"), "key"), new="ns-ns")  # the NS's own name
 def test_a_mutated_field_is_refused_with_a_line_or_renders_harmlessly(path, new):
     (loc, what) = path
     loaded = _load(_mutate(loc, what, new))
@@ -217,8 +222,8 @@ def _get(data, loc):
 
 
 ADDRESS_PATHS = [p for p, what in PATHS
-                 if what == "value" and "env" not in p and re.fullmatch(r"[0-9a-f:.]*:[0-9a-f:.]*(/\d+)?|[0-9.]+(/\d+)?",
-                                                     _get(BASE, p))]
+                 if what == "value" and "env" not in p
+                 and re.fullmatch(r"[0-9a-f:.]*:[0-9a-f:.]*(/\d+)?|[0-9.]+(/\d+)?", _get(BASE, p))]
 
 
 @pytest.mark.parametrize("loc", ADDRESS_PATHS, ids=lambda loc: ".".join(map(str, loc)))

@@ -9,7 +9,8 @@ import resource
 import time
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from labsim.errors import InputError
 from labsim.loader import load_lab, load_lab_text
@@ -34,8 +35,15 @@ def _laughs(levels: int = 9, fan: int = 10) -> str:
     (_laughs(), None, "more than 100000 values once aliases are expanded"),
     ("name: x\nnodes: {}\x00\n", 2, "control character '\\x00'"),
     ("name: x\n\n\x1b[31m: 1\n", 3, "control character '\\x1b'"),
+    # past libyaml's own nesting limit (1000), which it hits while scanning, before our count
+    ("a: " + "[" * 1200 + "]" * 1200 + "\n", 1, f"nested more than {MAX_DEPTH} levels"),
+    ("a: " + "{b: " * 1200 + "1" + "}" * 1200 + "\n", 1, f"nested more than {MAX_DEPTH} levels"),
+    ("a: " + "[" * 1200 + "\n", 1, f"nested more than {MAX_DEPTH} levels"),  # and unclosed
+    ("name: x\nnodes: !!binary aGVsbG8=\n", 2, "binary value"),
+    ("name: x\n!!binary aGVsbG8=: 1\n", 2, "binary key"),
 ], ids=["deep-flow", "deep-block", "self-alias-seq", "self-alias-map", "self-merge", "billion-laughs",
-        "nul", "escape"])
+        "nul", "escape", "deep-flow-past-libyaml", "deep-map-past-libyaml", "deep-unclosed", "binary-value",
+        "binary-key"])
 def test_hostile_yaml_is_an_input_error_with_a_line(text, line, fragment):
     start = time.monotonic()
     with pytest.raises(InputError) as info:
@@ -76,3 +84,47 @@ def test_any_text_is_data_or_an_input_error(text):
         load_lab_text(text, filename="g.yml")
     except InputError as exc:
         assert exc.file == "g.yml"
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(MAX_DEPTH + 1, 3000), st.sampled_from(["[", "{a: ", "- ", "[{a: "]), st.booleans(),
+       st.sampled_from(["topology", "scenario"]))
+@example(1200, "[", True, "topology")  # ended in a RecursionError: libyaml's limit hid our count
+@example(1001, "[", True, "scenario")
+def test_any_depth_is_an_input_error_with_a_line_in_both_loaders(tmp_path_factory, depth, opener, closed, loader):
+    """Deeper than MAX_DEPTH, in flow or block style, closed or not, however far past
+    libyaml's own limit: file:line, never a RecursionError."""
+    from labsim.scenario.load import load_scenario
+
+    if opener == "- ":
+        nested = "".join("  " * i + "- \n" for i in range(min(depth, 400))) + "  " * min(depth, 400) + "x\n"
+    else:
+        close = {"[": "]", "{a: ": "}", "[{a: ": "}]"}[opener]
+        nested = opener * depth + "1" + (close * depth if closed else "") + "\n"
+    f = tmp_path_factory.mktemp("deep") / "d.yml"
+    if loader == "topology":
+        f.write_text("name: x\nnetworks:\n" + nested if opener == "- " else "name: x\nnetworks: " + nested)
+        run = load_lab
+    else:
+        f.write_text("name: x\ntopology: t.yml\nsteps:\n" + nested if opener == "- " else
+                     "name: x\ntopology: t.yml\nsteps: " + nested)
+        run = load_scenario
+    with pytest.raises(InputError) as info:
+        run(f)
+    assert info.value.file == str(f) and info.value.line is not None, str(info.value)
+    if closed or opener == "- ":
+        assert "nested more than" in info.value.message, str(info.value)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.sampled_from(["name", "networks", "nodes", "description", "nat64_prefix"]),
+       st.sampled_from(["!!binary aGVsbG8=", "!!binary /w==", "[!!binary MTA=]", "{a: !!binary MTA=}",
+                        "!!binary |\n  aGVsbG8="]))
+def test_a_binary_value_anywhere_is_an_input_error_with_a_line(field, value):
+    text = "name: x\nnetworks: {lan: {ipv6: 2001:db8::/64}}\nnodes: {c: {kind: client, links: [lan]}}\n"
+    text = "\n".join(f"{field}: {value}" if line.startswith(field + ":") else line for line in text.splitlines())
+    if f"{field}:" not in text:
+        text += f"\n{field}: {value}\n"
+    with pytest.raises(InputError) as info:
+        load_lab_text(text, filename="b.yml")
+    assert info.value.line is not None and "binary" in info.value.message, str(info.value)

@@ -9,16 +9,14 @@ PlanError naming the implementation, never a silent drop.
 from __future__ import annotations
 
 from ipaddress import IPv4Address, IPv6Network
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
 from labsim.kinds.authdns import Schema as AuthDnsSpec
 from labsim.kinds.authdns import zone_of
 from labsim.kinds.base import DnsProbe, NodeContext, Probe, Service
+from labsim.kinds.dns64_impl.spec import Schema as Dns64Spec
 from labsim.kinds.nat64 import SLIRP_DNS4, SLIRP_DNS6, uplink_node
 from labsim.model.plan import PlanError
-
-if TYPE_CHECKING:  # the dns64 kind imports its implementations
-    from labsim.kinds.dns64 import Schema as Dns64Spec
 
 # RFC 7050 §2.2 / RFC 8880: the well-known name and its two A records
 IPV4ONLY = "ipv4only.arpa"

@@ -33,8 +33,6 @@ are unsigned and there is no way out.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from labsim.kinds import escape
 from labsim.kinds.base import CommandProbe, NodeContext, Probe, Service, run_dir
 from labsim.kinds.common import base_files
@@ -49,9 +47,7 @@ from labsim.kinds.dns64_impl.common import (
     stub_zones,
     uplink_forwarders,
 )
-
-if TYPE_CHECKING:  # the dns64 kind imports its implementations
-    from labsim.kinds.dns64 import Schema as Dns64Spec
+from labsim.kinds.dns64_impl.spec import Schema as Dns64Spec
 
 SELF = "127.0.0.170"  # the back's address: a loopback address of the node's own
 BACK = "stub"  # the back's run directory, inside the node's

@@ -10,8 +10,6 @@ and `dont-query` emptied (its default lists 2001:db8::/32 and the private ranges
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from labsim.kinds import escape
 from labsim.kinds.base import NodeContext, Service, run_dir
 from labsim.kinds.common import base_files
@@ -25,9 +23,7 @@ from labsim.kinds.dns64_impl.common import (
     stub_zones,
     uplink_forwarders,
 )
-
-if TYPE_CHECKING:  # the dns64 kind imports its implementations
-    from labsim.kinds.dns64 import Schema as Dns64Spec
+from labsim.kinds.dns64_impl.spec import Schema as Dns64Spec
 
 EXCLUDE_SCRIPT = "dns64-exclude.lua"
 USER = "pdns"  # the Debian package's own user

@@ -10,8 +10,6 @@ range (`dns64-ignore-aaaa` takes names, not address ranges), so `exclude` is ref
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from labsim.kinds import escape
 from labsim.kinds.base import NodeContext, Service
 from labsim.kinds.common import base_files
@@ -24,9 +22,7 @@ from labsim.kinds.dns64_impl.common import (
     stub_zones,
     uplink_forwarders,
 )
-
-if TYPE_CHECKING:  # the dns64 kind imports its implementations
-    from labsim.kinds.dns64 import Schema as Dns64Spec
+from labsim.kinds.dns64_impl.spec import Schema as Dns64Spec
 
 # Zones unbound answers itself by default (unbound.conf(5), local-zone, "default zones"):
 # special-use names and the AS112/RFC 6303 reverse zones, documentation ranges included.

@@ -7,7 +7,7 @@
 The schema ships as labsim/schema/results.schema.json (a test keeps it equal to what this
 module generates). Regenerate after changing a result type:
 
-    python -m labsim.report.schema > labsim/schema/results.schema.json
+    python -m labsim.commands.schema > labsim/schema/results.schema.json
 """
 
 from __future__ import annotations

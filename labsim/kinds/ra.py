@@ -16,18 +16,14 @@ Pure: the schema, radvd.conf, the PREF64 RA's bytes. Nothing here sends.
 from __future__ import annotations
 
 from ipaddress import IPv6Address, IPv6Network, ip_address
-from typing import TYPE_CHECKING, Any
+from typing import Any, Literal, Protocol
 
 from pydantic import Field
 
+from labsim.kinds.base import NodeContext
 from labsim.model.plan import PlanError
-from labsim.model.topology import Nat64Prefix, NetName, Strict
+from labsim.model.topology import Nat64Prefix, NetName, NodeBase, Strict
 from labsim.model.types import NodeOrAddress, SearchDomain
-
-if TYPE_CHECKING:  # the router kind imports this module
-    from labsim.kinds.base import NodeContext
-    from labsim.kinds.router import Schema as RouterSpec
-    from labsim.runtime.base import Runtime
 
 
 class Pref64Spec(Strict):
@@ -45,6 +41,22 @@ class RaSpec(Strict):
     router_lifetime: int = Field(1800, ge=0, le=9000)  # 0: not a default router
     interval: int = Field(4, ge=4, le=1800)  # MaxRtrAdvInterval (radvd: at least 4 s)
     pref64: Pref64Spec | None = None
+
+
+class RouterSpec(NodeBase):
+    """A `router` node (labsim.kinds.router): kernel forwarding, and RAs when `ra:` is given."""
+
+    kind: Literal["router"]
+    ra: RaSpec | None = None  # send router advertisements (radvd, and PREF64 from labsim)
+
+
+class WritesNodeFiles(Protocol):
+    """What `change_pref64` needs of a runtime (labsim.runtime.base.Runtime has both)."""
+
+    def node_dir(self, node: str) -> str: ...
+
+    def write_file(self, node: str, path: str, text: str | bytes, mode: int = 0o644,
+                   shared: str | None = None) -> str: ...
 
 
 def _ra(ctx: NodeContext[RouterSpec]) -> RaSpec:
@@ -140,7 +152,7 @@ def pref64_config(ctx: NodeContext[RouterSpec], generation: int = 0) -> dict[str
             "other": spec.other, "interval": spec.interval, "generation": generation}
 
 
-def change_pref64(runtime: Runtime, node: str, prefix: IPv6Network | None, lifetime: int | None,
+def change_pref64(runtime: WritesNodeFiles, node: str, prefix: IPv6Network | None, lifetime: int | None,
                   wait_s: float = 3.0) -> str:
     """Rewrite the router's PREF64 sender configuration (a new generation) and wait, bounded,
     until the sender has advertised it."""
