@@ -33,9 +33,9 @@ from pydantic import Field, field_validator
 from labsim.checks.base import CheckEnv, CheckSpec, guarded
 from labsim.checks.reasons import Reason
 from labsim.checks.result import ExecResult, Timings
-from labsim.runtime.records import confinement
 from labsim.kinds.common import confined, refuse_root
 from labsim.model.types import UserName
+from labsim.runtime.records import confinement
 
 OUTPUT_KEEP = 65536  # characters of stdout/stderr kept in the facts
 TIMEOUT_EXIT = 124  # coreutils timeout: the command timed out

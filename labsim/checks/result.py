@@ -157,8 +157,13 @@ class LearntFacts(Facts):
     addresses: list[str] = field(default_factory=list)
     resolvers: list[str] = field(default_factory=list)
     search: list[str] = field(default_factory=list)
-    pref64: dict[str, Any] | None = None
+    resolv_conf: dict[str, Any] | None = None  # the node's resolv.conf read back: nameservers, search
+    pref64: dict[str, Any] | None = None  # the PREF64 in use: prefix, lifetime
+    pref64_all: list[dict[str, Any]] = field(default_factory=list)  # every valid one: prefix, lifetime, used
     pref64_withdrawn: str | None = None
+    ra_sources: list[str] = field(default_factory=list)
+    default_routers: list[dict[str, Any]] = field(default_factory=list)
+    native_ipv4: str | None = None  # why the host has IPv4 of its own (then no CLAT)
     rfc7050: list[str] = field(default_factory=list)
     nat64_prefix: str | None = None
     nat64_prefix_source: str | None = None

@@ -29,6 +29,10 @@ class ClatSpec(Strict):
     wait: bool = True
     # PREF64 prefix lengths the host honours (Android: only /96); others fall back to RFC 7050
     pref64_lengths: list[Literal[32, 40, 48, 56, 64, 96]] | None = None
+    # which of several valid PREF64 prefixes the CLAT uses (RFC 8781 §5 leaves it to the host):
+    # sticky: the one in use while it stays valid (Android NetworkStack, updatePref64);
+    # newest: the last one first heard
+    pref64_policy: Literal["newest", "sticky"] = "newest"
 
 
 class Dhcp4Spec(Strict):
@@ -56,6 +60,8 @@ def _clat_conf(clat: ClatSpec) -> dict:
         out["wait"] = False
     if clat.pref64_lengths:
         out["pref64_lengths"] = clat.pref64_lengths
+    if clat.pref64_policy != "newest":
+        out["pref64_policy"] = clat.pref64_policy
     return out
 
 

@@ -1,0 +1,60 @@
+"""Tier 2: labsim.node.hostconf off the shipped path, on real namespaces: a CLAT host that
+holds a DHCPv4 lease keeps its own IPv4 (Android Nat464Xlat.requiresClat, clatd's
+v4-conncheck), and what a host reports learning is what its resolv.conf holds."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import subprocess
+import uuid
+
+import pytest
+
+from tests.helpers import LABSIM, REPO, run_labsim
+
+pytestmark = pytest.mark.root
+
+
+@pytest.fixture
+def w2h_lab():
+    name = "w2h" + uuid.uuid4().hex[:6]
+    yield name
+    subprocess.run([LABSIM, "down", name], capture_output=True, timeout=60)
+
+
+def _exec(lab: str, node: str, *argv: str) -> str:
+    res = run_labsim("exec", "--lab", lab, node, "--", *argv, timeout=30)
+    assert res.returncode == 0, res.stderr
+    return res.stdout
+
+
+def test_a_clat_host_with_a_lease_keeps_native_ipv4(w2h_lab, tmp_path):
+    text = (REPO / "topologies/ipv6-mostly.yml").read_text()
+    old = "    dhcp4: {ipv6_only_preferred: false}  # never asks for option 108: takes a lease"
+    assert old in text
+    # a legacy host that also has a CLAT configured: with its lease it needs none
+    topo = tmp_path / "lab.yml"
+    topo.write_text(text.replace(old, "    clat: {prefix: auto, wait: false}\n" + old))
+    up = run_labsim("up", str(topo), "--name", w2h_lab, timeout=120)
+    assert up.returncode == 0, up.stderr
+    [status] = json.loads(run_labsim("status", w2h_lab, "--json", check=True).stdout)
+    legacy, modern = status["learnt"]["legacy"], status["learnt"]["modern"]
+    assert legacy["dhcp4"]["state"] == "bound"
+    assert legacy["clat"]["state"] == "not needed" and "native IPv4" in legacy["clat"]["reason"]
+    assert legacy["nat64_prefix"] == "2001:db8:64::/96"  # it knows the prefix, and does not use it
+    routes = json.loads(_exec(w2h_lab, "legacy", "ip", "-j", "-4", "route", "show", "default"))
+    assert [r["dev"] for r in routes] != ["clat"] and routes and routes[0]["gateway"] == legacy["dhcp4"]["router"]
+    assert "clat" not in _exec(w2h_lab, "legacy", "ip", "-o", "link", "show")
+    # an IPv4 literal goes out natively: the backend sees the lease's address, not the NAT64 pool
+    body = json.loads(_exec(w2h_lab, "legacy", "curl", "-s", "-m", "5", "http://192.0.2.3/"))
+    assert body["remote"] == legacy["dhcp4"]["address"]
+    # the modern host (108 honoured) runs its CLAT; both report exactly their resolv.conf
+    assert modern["clat"]["state"] == "up" and modern["dhcp4"]["v6only_wait_used"] == 1800
+    for node, learnt in (("legacy", legacy), ("modern", modern)):
+        conf = _exec(w2h_lab, node, "cat", "/etc/resolv.conf")
+        servers = [line.split()[1] for line in conf.splitlines() if line.startswith("nameserver")]
+        assert servers == learnt["resolvers"] == learnt["resolv_conf"]["nameservers"] == ["2001:db8:1::3"]
+        assert learnt["default_routers"] and all(ipaddress.ip_address(r["gateway"]).is_link_local
+                                                 for r in learnt["default_routers"])
+    assert run_labsim("down", w2h_lab, timeout=60).returncode == 0
