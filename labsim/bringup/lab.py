@@ -21,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from labsim.bringup import attach
 from labsim.bringup.impair import loss_rules
 from labsim.bringup.labca import LabCA
 from labsim.bringup.preflight import container_problem
@@ -101,6 +102,7 @@ def up(loaded: LoadedLab, runtime: str = runtimes.DEFAULT, progress: Progress | 
     runs, reviews); `gc` removes it once the process is gone, even if it was up."""
     say = progress or (lambda msg: None)
     rt_cls = check_environment(loaded, runtime)
+    ports = attach.plan(loaded, rt_cls)  # host interfaces to attach: refused here, before anything
     plan = loaded.plan
     # ephemeral in the first write: a killed run's lab is gc's from the start (and one
     # write less: each costs a rename, ~2 ms on this machine's ext4 /run)
@@ -119,6 +121,8 @@ def up(loaded: LoadedLab, runtime: str = runtimes.DEFAULT, progress: Progress | 
         pending = _bring_up_nodes(rt, loaded, state, sysctls, say, timings, t0)
         say(f"waiting for {len(pending)} readiness probes")
         timings["ready_wait"] = wait_ready(rt, pending, ready_timeout)
+        if ports:  # once the router answers: a device's first router solicitation gets an RA
+            attach.attach_all(rt, state, ports, plan.bridges, say)
         for name in loaded.plan.nodes:
             ctx = _ctx(loaded, rt, name)
             _run_commands(rt, ctx, registry.get(ctx.node.kind).after_ready(ctx))

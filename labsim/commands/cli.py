@@ -166,14 +166,18 @@ def up(
     keep_on_failure: bool = typer.Option(False, "--keep-on-failure", help="If a daemon does not come up, "
                                          "leave the lab as it is to look inside (labsim logs, labsim exec); "
                                          "remove it with labsim down."),
+    attach: list[str] = typer.Option([], "--attach", metavar="NETWORK=IFACE", help="Make a host interface "
+                                     "(NIC, tap, veth, bridge) a port of NETWORK until `down`. Repeatable."),
+    attach_force: bool = typer.Option(False, "--attach-force", help="--attach even the host's default route."),
 ) -> None:
     """Bring a lab up; returns when every node's daemon answers, then prints nodes and addresses.
 
     If anything fails (or you press Ctrl-C) everything created so far is removed."""
+    from labsim.bringup.attach import with_cli
     from labsim.loader import load_lab
     from labsim.scenario.session import lab_session
 
-    loaded = load_lab(file, name)
+    loaded = with_cli(load_lab(file, name), attach, attach_force)
     with err.status("bringing up", spinner="dots") as status:
         with lab_session(loaded, runtime, keep=True, progress=lambda m: status.update(m),
                          ready_timeout=timeout, keep_on_failure=keep_on_failure) as session:
@@ -196,6 +200,7 @@ def status(
 ) -> None:
     """List labs, their state, nodes and addresses, which daemons are running, and what
     self-configuring clients learnt (SLAAC address, resolvers, NAT64 prefix, CLAT, DHCPv4)."""
+    from labsim.bringup.attach import port_lines, ports
     from labsim.node.hostconf import learnt_of
     from labsim.runtime.state import LabState, alive
 
@@ -207,7 +212,8 @@ def status(
                        "topology": st.topology, "ca": st.extra.get("ca"), "nodes": st.nodes,
                        "processes": procs,
                        # what self-configuring clients learnt (SLAAC, RDNSS, PREF64, CLAT, DHCPv4)
-                       "learnt": learnt_of(str(st.dir), st.nodes or {})})
+                       "learnt": learnt_of(str(st.dir), st.nodes or {}),
+                       "attached": ports(st)})  # host interfaces: what is behind each port
     if as_json:
         print(json.dumps(report, indent=1))
         return
@@ -223,6 +229,8 @@ def status(
 
         for node, learnt in r["learnt"].items():
             out.print(f"  {node} learnt: {summary(learnt)}", markup=False)
+        for line in port_lines(r["attached"]):
+            out.print(line, markup=False)
 
 
 @app.command(context_settings={"allow_interspersed_args": False, "ignore_unknown_options": True})

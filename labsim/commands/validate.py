@@ -55,6 +55,7 @@ def validate(
 
 def _validate_one(file: Path, as_json: bool) -> dict:
     from labsim.bringup.lab import _summary
+    from labsim.bringup.attach import check as check_attach
     from labsim.inputfiles import read_text
     from labsim.loader import load_lab
     from labsim.measure.compare import load_comparison
@@ -69,6 +70,7 @@ def _validate_one(file: Path, as_json: bool) -> dict:
         return {"file": str(file), "comparison": comp.name, "variants": len(plans)}
     scenario = load_scenario(file) if isinstance(data, dict) and "steps" in data else None
     loaded = scenario.lab if scenario else load_lab(file)
+    check_attach(loaded)  # attach: what can be known without looking at the host
     nodes = _summary(loaded)
     if not as_json:
         print_nodes(loaded.plan.lab, nodes)

@@ -133,6 +133,11 @@ class Runtime(ABC):
     def socket(self, node: str, family: int, type_: int = socket.SOCK_DGRAM, proto: int = 0) -> socket.socket:
         """A socket that lives in the node's network namespace (for probes and checks)."""
 
+    def attach_port(self, rec: dict, bridge: str) -> None:
+        """Make the host interface `rec` describes (labsim.bringup.attach, recorded in the
+        state first) a port of `bridge` in the lab's hub; teardown returns it as recorded."""
+        raise RuntimeOpError(f"the {self.name} runtime cannot attach host interfaces")
+
     def destroy(self) -> list[str]:
         """Remove everything the lab made; returns what was removed. Safe to call twice."""
         self.close()

@@ -13,6 +13,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -23,7 +24,15 @@ from labsim.runtime.base import Runtime
 from labsim.runtime.enter import netns_argv, node_ns
 from labsim.runtime.forkspawn import ForkSpawner
 from labsim.runtime.processes import stop_processes
-from labsim.runtime.state import LabState, alive, process_start_time, refuse, remove_under, valid_lab
+from labsim.runtime.state import (
+    LabState,
+    alive,
+    attach_record_problem,
+    process_start_time,
+    refuse,
+    remove_under,
+    valid_lab,
+)
 
 if TYPE_CHECKING:  # annotations only: `down` and `gc` use this module without the model
     from labsim.model.plan import IfacePlan, RoutePlan
@@ -248,6 +257,105 @@ class NetnsRuntime(Runtime):
     def socket(self, node: str, family: int, type_: int = socket.SOCK_DGRAM, proto: int = 0) -> socket.socket:
         return nsutil.socket_in(nsutil.netns_path(self.ns(node)), family, type_, proto)
 
+    def attach_port(self, rec: dict, bridge: str) -> None:
+        attach_port(self.hub, rec, bridge)
+
+
+# -- host interfaces attached to a lab network (labsim.bringup.attach plans them) -------------
+def _ip(netns: str, *args: str) -> subprocess.CompletedProcess:
+    """`ip` in the namespace at path `netns` (nsenter: the network namespace only, nothing of
+    `ip netns exec`'s /etc and /sys remounts)."""
+    return subprocess.run(["nsenter", f"--net={netns}", "ip", *args], capture_output=True, text=True, timeout=10)
+
+
+def _must(res: subprocess.CompletedProcess, what: str) -> None:
+    if res.returncode != 0:
+        raise RuntimeOpError(f"{what}: {res.stderr.strip() or f'ip exit {res.returncode}'}")
+
+
+def attach_port(hub: str, rec: dict, bridge: str) -> None:
+    """Move the recorded interface from this process's namespace into the hub, renamed to its
+    hub name in the same request (its own name may be taken there), then make it a port of
+    `bridge`, up. Its addresses go with the move (the kernel flushes them); `rec`, recorded
+    before, brings them back."""
+    what = f"attach {rec['name']} to network {rec['network']}"
+    _must(subprocess.run(["ip", "link", "set", "dev", rec["name"], "netns", hub, "name", rec["hub_name"]],
+                         capture_output=True, text=True, timeout=10), what)
+    _must(_ip(nsutil.netns_path(hub), "link", "set", "dev", rec["hub_name"], "master", bridge, "up"), what)
+
+
+def _link(netns: str, name: str) -> dict | None:
+    import json
+
+    res = _ip(netns, "-j", "link", "show", "dev", name)
+    try:
+        found = json.loads(res.stdout) if res.returncode == 0 else []
+    except ValueError:
+        found = []
+    return found[0] if found and isinstance(found[0], dict) else None
+
+
+def restore_ports(state: LabState) -> list[str]:
+    """Return each interface the state says labsim attached to where and as it was: only an
+    entry of the shape labsim writes, for an interface found in the lab's own hub under the
+    recorded hub name with the recorded MAC, to the recorded namespace if it is still the one
+    (same inode). Anything else is left and said: when the hub goes, the kernel gives a NIC
+    back to the host's namespace and removes a veth or tap with it."""
+    done: list[str] = []
+    hub = nsutil.netns_path(ns_prefix(state.lab))
+    if not valid_lab(state.lab) or not isinstance(state.attached, list) or not os.path.exists(hub):
+        return done
+    for rec in state.attached:
+        why = attach_record_problem(rec)
+        if why is not None:
+            refuse(state.lab, "an attached interface", why)
+            continue
+        link = _link(hub, rec["hub_name"])
+        if link is None:
+            continue  # never moved (a failure before it), or returned already
+        if link.get("address") != rec["mac"]:
+            refuse(state.lab, f"interface {rec['hub_name']}", "not the interface labsim attached (another MAC)")
+            continue
+        origin = rec["origin"]
+        try:
+            st = os.stat(origin["netns"])
+        except OSError:
+            st = None
+        if st is None or (st.st_dev, st.st_ino) != (origin["dev"], origin["ino"]):
+            refuse(state.lab, f"returning {rec['name']}", f"its namespace {origin['netns']} is gone or another one")
+            continue
+        target = "1" if origin["netns"] == "/proc/1/ns/net" else os.path.basename(origin["netns"])
+        try:
+            _must(_ip(hub, "link", "set", "dev", rec["hub_name"], "down", "nomaster"), f"detach {rec['name']}")
+            _must(_ip(hub, "link", "set", "dev", rec["hub_name"], "netns", target, "name", rec["name"]),
+                  f"return {rec['name']} to {origin['netns']}")
+        except RuntimeOpError as exc:
+            refuse(state.lab, f"interface {rec['hub_name']}", str(exc))
+            continue
+        _restore_settings(origin["netns"], rec)
+        done.append(f"interface {rec['name']} returned to {origin['netns']}")
+    return done
+
+
+def _restore_settings(netns: str, rec: dict) -> None:
+    """MTU, the static addresses, the bridge it was a port of, up/down: as recorded. A step
+    that fails is said, the rest still done."""
+    name = rec["name"]
+    steps = [["link", "set", "dev", name, "mtu", str(rec["mtu"])]]
+    for a in rec["addresses"]:
+        extra = ["broadcast", a["broadcast"]] if a.get("broadcast") else []
+        if ":" in a["local"]:
+            extra.append("nodad")  # it was usable before the lab: no DAD wait now
+        steps.append(["addr", "add", f"{a['local']}/{int(a['prefixlen'])}", *extra, "dev", name])
+    if rec["master"]:
+        steps.append(["link", "set", "dev", name, "master", rec["master"]])
+    if rec["up"]:
+        steps.append(["link", "set", "dev", name, "up"])
+    for argv in steps:
+        res = _ip(netns, *argv)
+        if res.returncode != 0:
+            print(f"labsim: returning {name}: ip {' '.join(argv)}: {res.stderr.strip()}", file=sys.stderr)
+
 
 def destroy_state(state: LabState, grace_s: float = 1.0) -> list[str]:
     """Remove what `state` lists and labsim can prove it made (down, gc, a failed bring-up).
@@ -272,6 +380,8 @@ def destroy_state(state: LabState, grace_s: float = 1.0) -> list[str]:
     victims.discard(os.getpid())
     removed += [f"process {pid}" for pid in sorted(victims)]
     stop_processes(victims, grace_s)
+    # before the hub goes: a veth or tap in it would go with it
+    removed += restore_ports(state)
     for ns in reversed(namespaces):
         if nsutil.remove_netns(ns):
             removed.append(f"netns {ns}")

@@ -63,6 +63,8 @@ class LabState:
     containers: list[str] = field(default_factory=list)
     processes: list[dict[str, Any]] = field(default_factory=list)
     nodes: dict[str, Any] = field(default_factory=dict)  # summary for `status`
+    # host interfaces made ports of the lab's networks, as they were: teardown returns them
+    attached: list[dict[str, Any]] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -143,6 +145,49 @@ class LabState:
             RUN_DIR.rmdir()  # only if no other lab is left
         except OSError:
             pass
+
+
+# the name an attached interface has in the lab's hub while it is a port there: no bridge
+# (a network name) or veth peer (`<node>-e<i>`, `~<n>e<i>`) has a '_', so none is called this
+ATTACH_HUB_NAME = re.compile(r"ls_att[0-9]{1,2}")
+IFNAME = re.compile(r"[A-Za-z0-9_.@+-]{1,15}")
+MAC = re.compile(r"(?:[0-9a-f]{2}:){5}[0-9a-f]{2}")
+# where an attached interface came from: the host's namespace (PID 1's) or a named one
+ORIGIN_NETNS = re.compile(r"/proc/1/ns/net|/run/netns/[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+
+
+def attach_record_problem(rec: object) -> str | None:
+    """Why a state file's `attached` entry is not one labsim writes (None: it is). Teardown
+    acts on nothing else: the entry names the port's hub name, the interface's own name and
+    MAC, its origin namespace by path and inode, its MTU, up/down and static addresses."""
+    import ipaddress
+
+    if not isinstance(rec, dict):
+        return "not a mapping"
+    origin = rec.get("origin")
+    checks = [
+        (isinstance(rec.get("hub_name"), str) and ATTACH_HUB_NAME.fullmatch(rec["hub_name"]), "hub_name"),
+        (isinstance(rec.get("name"), str) and IFNAME.fullmatch(rec["name"]), "name"),
+        (isinstance(rec.get("mac"), str) and MAC.fullmatch(rec["mac"]), "mac"),
+        (isinstance(rec.get("mtu"), int) and not isinstance(rec["mtu"], bool) and 68 <= rec["mtu"] <= 65535, "mtu"),
+        (isinstance(rec.get("up"), bool), "up"),
+        (rec.get("master") is None or (isinstance(rec["master"], str) and IFNAME.fullmatch(rec["master"])), "master"),
+        (isinstance(origin, dict) and isinstance(origin.get("netns"), str)
+         and ORIGIN_NETNS.fullmatch(origin["netns"]) and ".." not in origin["netns"]
+         and all(isinstance(origin.get(k), int) for k in ("dev", "ino")), "origin"),
+        (isinstance(rec.get("addresses"), list) and len(rec["addresses"]) <= 256, "addresses"),
+    ]
+    for ok, key in checks:
+        if not ok:
+            return f"its {key} is not one labsim records"
+    for a in rec["addresses"]:
+        try:
+            ipaddress.ip_interface(f"{a['local']}/{int(a['prefixlen'])}")
+            if a.get("broadcast") is not None:
+                ipaddress.IPv4Address(a["broadcast"])
+        except (TypeError, KeyError, ValueError):
+            return "an address that is not one"
+    return None
 
 
 def refuse(lab: str, what: str, why: str) -> None:

@@ -27,7 +27,7 @@ from labsim.runtime.docker.mountns import bind_in_mount_ns
 from labsim.runtime.docker.networks import DockerNet
 from labsim.runtime.docker.teardown import container_labs, destroy_docker_state
 from labsim.runtime.enter import docker_argv
-from labsim.runtime.netns import ns_prefix, write_private
+from labsim.runtime.netns import attach_port, ns_prefix, write_private
 from labsim.runtime.state import LabState, process_start_time
 
 PKG_MOUNT = "/opt/labsim"  # PYTHONPATH; the package itself is at /opt/labsim/labsim
@@ -106,6 +106,11 @@ class DockerRuntime(Runtime):
     @classmethod
     def exec_argv(cls, lab: str, node: str, cmd: list[str]) -> list[str]:
         return docker_argv(lab, node, cmd)
+
+    def attach_port(self, rec: dict, bridge: str) -> None:
+        # the hub is a named namespace with a bridge per network, as on netns; its teardown
+        # (the netns one, after the containers) returns the interface
+        attach_port(self.hub, rec, bridge)
 
     # -- helpers -----------------------------------------------------------------------
     @property

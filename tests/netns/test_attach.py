@@ -1,0 +1,198 @@
+"""Tier 2: `labsim up --attach lan=IFACE` with a device the test makes: a namespace holding one
+end of a veth pair, configured only by its kernel (accept_ra=2), the other end in a second
+namespace standing in for the host labsim runs in (nothing of the real host is touched). The
+device learns the lab's prefix and resolver from the RA, reaches the IPv4-only backend by
+name through DNS64/NAT64, and the veth end comes back unchanged after `down`, and after a
+SIGKILL of `labsim up` and `labsim gc`."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import signal
+import socket
+import struct
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from labsim.runtime import nsutil
+from tests.helpers import LABSIM, REPO, run_labsim
+
+pytestmark = pytest.mark.root
+
+TOPO = "topologies/ipv6-mostly.yml"
+LAN6 = ipaddress.ip_network("2001:db8:10::/64")
+PORT, DEV = "w2aport0", "w2adev0"
+
+
+def sh(*argv: str, timeout: float = 10) -> str:
+    res = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+    assert res.returncode == 0, f"{' '.join(argv)}: {res.stderr}"
+    return res.stdout
+
+
+class Rig:
+    """`host`: the namespace labsim runs in (the port's home); `dev`: the device."""
+
+    def __init__(self) -> None:
+        tag = uuid.uuid4().hex[:6]
+        self.host, self.dev, self.lab = f"w2a-h{tag}", f"w2a-d{tag}", f"w2a{tag}"
+        for ns in (self.host, self.dev):
+            sh("ip", "netns", "add", ns)
+        sh("ip", "-n", self.host, "link", "add", PORT, "type", "veth", "peer", "name", DEV, "netns", self.dev)
+        # the port as a user might have it: a custom MTU, up, a static address of its own
+        sh("ip", "-n", self.host, "link", "set", "dev", PORT, "mtu", "1400", "up")
+        sh("ip", "-n", self.host, "addr", "add", "192.168.77.1/24", "dev", PORT)
+        sh("ip", "-n", self.host, "addr", "add", "fd77::1/64", "nodad", "dev", PORT)
+        # the device: only its kernel configures it (SLAAC from the RA)
+        for key, val in (("accept_ra", "2"), ("autoconf", "1"), ("accept_dad", "0")):
+            sh("ip", "netns", "exec", self.dev, "sysctl", "-qw", f"net.ipv6.conf.{DEV}.{key}={val}")
+        sh("ip", "-n", self.dev, "link", "set", "dev", "lo", "up")
+        sh("ip", "-n", self.dev, "link", "set", "dev", DEV, "mtu", "1400", "up")
+
+    def labsim(self, *args: str) -> list[str]:
+        """argv of labsim run in the host stand-in (its network namespace only)."""
+        return ["nsenter", f"--net=/run/netns/{self.host}", LABSIM, *args]
+
+    def port(self) -> dict:
+        """What `down` must give back: name, MTU, up/down, static addresses."""
+        [link] = json.loads(sh("ip", "-n", self.host, "-j", "addr", "show", "dev", PORT))
+        return {"name": link["ifname"], "mtu": link["mtu"], "up": "UP" in link["flags"],
+                "addrs": sorted((a["local"], a["prefixlen"]) for a in link["addr_info"]
+                                if a.get("scope") != "link")}
+
+    def close(self) -> None:
+        subprocess.run([LABSIM, "down", self.lab], capture_output=True, timeout=60)
+        for ns in (self.dev, self.host):
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=10)
+        subprocess.run(["rm", "-rf", f"/etc/netns/{self.dev}"], timeout=10)
+
+
+@pytest.fixture
+def rig():
+    r = Rig()
+    yield r
+    r.close()
+
+
+def slaac_address(rig: Rig, deadline_s: float = 20) -> str | None:
+    end = time.monotonic() + deadline_s
+    while time.monotonic() < end:
+        out = json.loads(sh("ip", "-n", rig.dev, "-j", "-6", "addr", "show", "dev", DEV, "scope", "global"))
+        addrs = [a["local"] for i in out for a in i.get("addr_info", [])
+                 if "local" in a and ipaddress.ip_address(a["local"]) in LAN6]
+        if addrs:
+            return addrs[0]
+        time.sleep(0.2)
+    return None
+
+
+def ra_options(rig: Rig, want: tuple[int, ...] = (25, 38), timeout_s: float = 8) -> dict[int, list[bytes]]:
+    """Solicit RAs in the device and merge their options by type until every one in `want` is
+    seen (RDNSS 25 from radvd, PREF64 38 from labsim's own sender: two RAs) or time is up."""
+    sock = nsutil.socket_in(f"/run/netns/{rig.dev}", socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6)
+    opts: dict[int, list[bytes]] = {}
+    with sock:
+        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, 255)
+        idx = json.loads(sh("ip", "-n", rig.dev, "-j", "link", "show", "dev", DEV))[0]["ifindex"]
+        end = time.monotonic() + timeout_s
+        sock.sendto(struct.pack("!BBHI", 133, 0, 0, 0), ("ff02::2", 0, 0, idx))
+        while time.monotonic() < end and not all(k in opts for k in want):
+            sock.settimeout(max(0.05, min(1.0, end - time.monotonic())))
+            try:
+                data, _ = sock.recvfrom(4096)
+            except TimeoutError:
+                sock.sendto(struct.pack("!BBHI", 133, 0, 0, 0), ("ff02::2", 0, 0, idx))
+                continue
+            at = 16
+            while data[0] == 134 and at + 2 <= len(data) and data[at + 1]:
+                kind, size = data[at], data[at + 1] * 8
+                opts.setdefault(kind, []).append(data[at:at + size])
+                at += size
+    return opts
+
+
+def reach_backend(rig: Rig, deadline_s: float = 20) -> dict | None:
+    end = time.monotonic() + deadline_s
+    while time.monotonic() < end:
+        res = subprocess.run(["ip", "netns", "exec", rig.dev, "curl", "-s", "-m", "3", "http://api.example.test/"],
+                             capture_output=True, text=True, timeout=10)
+        if res.returncode == 0 and res.stdout:
+            return json.loads(res.stdout)
+        time.sleep(0.3)
+    return None
+
+
+def test_refusals_create_nothing(rig):
+    # the port carries addresses of "the host" (the namespace labsim runs in): refused unless forced
+    res = subprocess.run(rig.labsim("up", TOPO, "--name", rig.lab, "--attach", f"lan={PORT}"),
+                         capture_output=True, text=True, timeout=60, cwd=REPO)
+    assert res.returncode == 2 and "--attach" in res.stderr and "192.168.77.1" in res.stderr, res.stderr
+    res = subprocess.run(rig.labsim("up", TOPO, "--name", rig.lab, "--attach", "lan=w2anosuch"),
+                         capture_output=True, text=True, timeout=60, cwd=REPO)
+    assert res.returncode == 2 and "no interface 'w2anosuch'" in res.stderr, res.stderr
+    assert not Path(f"/run/labsim/{rig.lab}").exists() and not Path(f"/run/netns/ls-{rig.lab}").exists()
+    assert rig.port()["name"] == PORT
+
+
+def test_a_device_on_the_lan_reaches_the_ipv4_backend_and_the_port_comes_back(rig):
+    before = rig.port()
+    up = subprocess.run(rig.labsim("up", TOPO, "--name", rig.lab, "--attach", f"lan={PORT}", "--attach-force",
+                                   "--json"), capture_output=True, text=True, timeout=120, cwd=REPO)
+    assert up.returncode == 0, up.stderr
+    # the port left the host stand-in: it is a port of the lab's lan bridge
+    assert subprocess.run(["ip", "-n", rig.host, "link", "show", "dev", PORT], capture_output=True).returncode != 0
+    [br] = json.loads(sh("ip", "-n", f"ls-{rig.lab}", "-j", "link", "show", "dev", "ls_att0"))
+    assert br["master"] == "lan"
+    addr = slaac_address(rig)
+    assert addr is not None, "no SLAAC address from the lab's RA"
+    opts = ra_options(rig)
+    resolver = str(ipaddress.IPv6Address(opts[25][0][8:24]))
+    assert resolver == "2001:db8:1::3"  # the DNS64 resolver
+    # PREF64 (RFC 8781): scaled lifetime + PLC in 2 bytes, then the prefix's first 96 bits
+    assert opts[38][0][4:16] == ipaddress.IPv6Address("2001:db8:64::").packed[:12]
+    # the device's libc gets the RA's resolver (what a DHCPv6-less phone does with RDNSS)
+    Path(f"/etc/netns/{rig.dev}").mkdir(parents=True, exist_ok=True)
+    Path(f"/etc/netns/{rig.dev}/resolv.conf").write_text(f"nameserver {resolver}\n")
+    body = reach_backend(rig)
+    assert body is not None, "the backend was not reached by name through DNS64/NAT64"
+    assert ipaddress.ip_address(body["remote"]) in ipaddress.ip_network("198.18.0.0/24")  # the NAT64 pool
+    [status] = json.loads(run_labsim("status", rig.lab, "--json", check=True).stdout)
+    [port] = status["attached"]
+    assert port["interface"] == PORT and any(addr in d["addresses"] for d in port["devices"]), port
+    assert run_labsim("down", rig.lab, timeout=60).returncode == 0
+    assert rig.port() == before
+
+
+def test_sigkill_then_teardown_from_the_state_returns_the_port(rig):
+    """`labsim gc` and `down` share this teardown (the state file alone, in another process);
+    `down LAB` is used here because gc would also collect other people's dead labs."""
+    before = rig.port()
+    proc = subprocess.Popen(rig.labsim("up", TOPO, "--name", rig.lab, "--attach", f"lan={PORT}",
+                                       "--attach-force"), cwd=REPO, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        # killed once the port is in the lab, before the lab is up: gc's to collect
+        end = time.monotonic() + 60
+        while time.monotonic() < end and proc.poll() is None:
+            if subprocess.run(["ip", "-n", f"ls-{rig.lab}", "link", "show", "dev", "ls_att0"],
+                              capture_output=True).returncode == 0:
+                break
+            time.sleep(0.05)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+        st = json.loads(Path(f"/run/labsim/{rig.lab}/state.json").read_text())
+        assert st["attached"] and st["attached"][0]["name"] == PORT  # recorded before it moved
+        assert subprocess.run(["ip", "-n", rig.host, "link", "show", "dev", PORT], capture_output=True).returncode
+        down = run_labsim("down", rig.lab, timeout=60)
+        assert down.returncode == 0, down.stderr
+        assert rig.port() == before
+        assert not Path(f"/run/netns/ls-{rig.lab}").exists()
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
