@@ -68,3 +68,7 @@ clean:
 	-$(VENV)/bin/labsim down --all
 	-$(VENV)/bin/labsim gc
 	rm -rf $(VENV) *.egg-info
+
+# the console script's pre-rendered help screens (labsim/commands/helptext.py), after changing a command
+helptext: venv
+	$(PY) -m labsim.commands.gen_help --write </dev/null

@@ -64,6 +64,9 @@ class Reason(Hinted):
                        "router advertisements, or give it a DNS64 resolver that answers ipv4only.arpa")
     CLAT_DOWN = ("CLAT_DOWN", "the CLAT is not running (no NAT64 prefix known, or it was withdrawn): "
                  "advertise PREF64 or fix DNS64 so the CLAT can come up")
+    NOT_IN_LAB = ("NOT_IN_LAB", "the lab does not serve this name and has no way out: give --uplink to "
+                  "reach the real API through the lab's NAT64, or model it (--topology FILE; labsim init "
+                  "writes one to start from)")
     TOOL_ERROR = ("TOOL_ERROR", "the check's tool gave no usable result (it failed to start, was "
                   "killed, or printed nothing parseable): see its stderr in the facts")
     UNKNOWN = ("UNKNOWN", "see the detail")

@@ -83,8 +83,9 @@ authoritative DNS (PowerDNS) and backends in Linux network namespaces.
 Exit codes: 0 ok, 2 bad input (file:line: field: message, nothing created),
 3 environment or runtime problem (not root, daemon missing, not ready in time).""")
 # reports are wide tables: when not on a terminal (CI logs, pipes), don't squeeze to 80
-out = Console(width=None if sys.stdout.isatty() else int(os.environ.get("COLUMNS", 150)))
-err = Console(stderr=True)
+# emoji off: ":a:" inside an IPv6 address (2001:db8::a:2) must not print as an emoji
+out = Console(width=None if sys.stdout.isatty() else int(os.environ.get("COLUMNS", 150)), emoji=False)
+err = Console(stderr=True, emoji=False)
 
 
 # --capture's words, as the runner's type (scenario.runner.CaptureWhen)

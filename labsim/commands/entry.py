@@ -1,4 +1,5 @@
-"""The `labsim` command: a fast path for `labsim exec`, everything else to the full CLI.
+"""The `labsim` command: fast paths (`exec` here; help, `status`, `--version`: the table in
+labsim.commands.table), everything else to the full CLI.
 
 `labsim exec` is typed in loops and scripts, so it should cost about what `ip netns exec`
 does. The full CLI (typer, rich, the runtime registry) takes ~0.1 s to import before it
@@ -72,6 +73,19 @@ def main() -> None:
         argv = exec_target(sys.argv[2:])
         if argv is not None:
             os.execvp(argv[0], argv)
+    else:
+        try:
+            from labsim.commands.table import answer
+
+            fast = answer(sys.argv[1:])
+        except KeyboardInterrupt:  # Ctrl-C while reading: nothing was created
+            sys.stderr.write("labsim: interrupted\n")
+            raise SystemExit(130) from None
+        if fast is not None:
+            code, out, err = fast
+            sys.stdout.write(out)
+            sys.stderr.write(err)
+            raise SystemExit(code)
     try:
         from labsim.commands.cli import main as cli_main
     except KeyboardInterrupt:  # Ctrl-C while the CLI loads: nothing was created yet

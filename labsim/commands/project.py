@@ -20,8 +20,9 @@ from labsim.commands.options import runtime_option
 from labsim.errors import InputError, LabsimError
 from labsim.outputs import write_text
 
-out = Console(width=None if sys.stdout.isatty() else int(os.environ.get("COLUMNS", 150)))
-err = Console(stderr=True)
+# emoji off: ":a:" inside an IPv6 address (2001:db8::a:2) must not print as an emoji
+out = Console(width=None if sys.stdout.isatty() else int(os.environ.get("COLUMNS", 150)), emoji=False)
+err = Console(stderr=True, emoji=False)
 
 
 def guarded(command: Callable, fail: Callable[[LabsimError], None]) -> Callable:

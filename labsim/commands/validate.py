@@ -54,8 +54,8 @@ def validate(
 
 
 def _validate_one(file: Path, as_json: bool) -> dict:
-    from labsim.bringup.lab import _summary
     from labsim.bringup.attach import check as check_attach
+    from labsim.bringup.lab import _summary
     from labsim.inputfiles import read_text
     from labsim.loader import load_lab
     from labsim.measure.compare import load_comparison

@@ -6,8 +6,14 @@ responses; this finds them in a reviewed endpoint's answer:
 - URLs (http, https, ws, wss) anywhere in a JSON, HTML or text body, and in JSON string
   values that are bare host names (`"assets": "cdn.example.com"` becomes https://NAME/).
 
-Each is reported with where it was found. Bounded: at most MAX_NEW endpoints and MAX_HOSTS
-new hosts per review, nothing beyond DEPTH hops; the caller bounds the time. Following
+Each is reported with where it was found. URLs are compared in their normal form
+(labsim.review.urls.normalise), so one resource is reviewed once. Bounded: at most MAX_NEW
+endpoints and MAX_HOSTS new hosts per review, nothing beyond DEPTH hops; the caller bounds
+the time. What a bound leaves out is kept with the bound's name (LeftOut), for the report.
+
+A value the lab's own echo backend reflected from the request (its path, query, headers,
+cookies, body) is what the request carried, not something the app was handed: it is not
+followed, nor is any URL that is part of the request's own URL. Following
 never sends an unsafe method: everything found is fetched with GET (OPTIONS for a 307/308
 of an unsafe request, as HAR replay does).
 
@@ -24,9 +30,9 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from ipaddress import IPv4Network, IPv6Network, ip_address
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import unquote, urljoin, urlsplit
 
-from labsim.review.urls import blocked_kind, literal_address
+from labsim.review.urls import blocked_kind, literal_address, normalise
 
 MAX_NEW = 25
 MAX_HOSTS = 10
@@ -44,8 +50,29 @@ class Found:
     found_in: str  # where: "redirect from URL", "JSON body of URL at $.a.b", ...
 
 
+# the keys of the lab echo backend's answer (labsim.node.echo_server) and those of them that
+# carry the request back: what the client sent, not what the server hands out
+ECHO_KEYS = frozenset({"node", "method", "path", "query", "raw_query", "headers", "remote", "tls"})
+ECHO_REFLECTED = ("$.path", "$.query", "$.raw_query", "$.headers", "$.cookies", "$.body")
+
+
+def is_echo(doc) -> bool:
+    return isinstance(doc, dict) and ECHO_KEYS <= doc.keys()
+
+
+def _reflected(path: str, echo: bool) -> bool:
+    return echo and any(path == p or path.startswith((p + ".", p + "[")) for p in ECHO_REFLECTED)
+
+
 def found_in_answer(url: str, facts) -> list[Found]:
     """Endpoints one answer (an http check's HttpFacts) points the app at."""
+    out = _found(url, facts)
+    # a URL that is part of the request's own URL (its query, say) came back from the request
+    sent = unquote(url)
+    return [f for f in out if f.url not in sent and unquote(f.url) not in sent]
+
+
+def _found(url: str, facts) -> list[Found]:
     out: list[Found] = []
     status = facts.status or 0
     headers = facts.headers or {}
@@ -58,7 +85,10 @@ def found_in_answer(url: str, facts) -> list[Found]:
     ctype = (headers.get("content-type") or "").lower()
     doc = facts.json
     if doc is not None:
+        echo = is_echo(doc)
         for path, value in _strings(doc, "$"):
+            if _reflected(path, echo):
+                continue
             for u in URL.findall(value):
                 out.append(Found(_clean(u), f"JSON body of {url} at {path}"))
             if HOSTNAME.match(value) and value.rsplit(".", 1)[1].lower() not in NOT_TLDS:
@@ -88,33 +118,70 @@ def _clean(u: str) -> str:
     return u.rstrip(".,;:!?")
 
 
+@dataclass(frozen=True)
+class LeftOut:
+    """A URL --follow found and a bound kept it from: `bound` is max-new (MAX_NEW endpoints
+    taken), max-hosts (MAX_HOSTS new hosts taken), depth (found at the last hop) or time
+    (found after the network's time for following ran out)."""
+
+    url: str
+    found_in: str
+    bound: str
+
+
+def _host(url: str) -> str | None:
+    try:
+        return (urlsplit(url).hostname or "").rstrip(".") or None
+    except ValueError:  # not a URL after all (an unbalanced "[")
+        return None
+
+
 class Follower:
-    """Keeps the bounds across hops: what was seen, how many new endpoints and hosts."""
+    """Keeps the bounds across hops: what was seen (in normal form), how many new endpoints
+    and hosts, and what the bounds left out."""
 
     def __init__(self, depth: int, seen_urls: set[str]):
         self.depth = depth
-        self.seen = set(seen_urls)
-        self.hosts = {urlsplit(u).hostname for u in seen_urls}
+        self.seen = {normalise(u) for u in seen_urls}
+        self.hosts = {_host(u) for u in seen_urls}
         self.new_hosts: set[str] = set()
         self.added = 0
-        self.dropped: list[str] = []  # what the bounds left out, for the report
+        self.left_out: dict[str, LeftOut] = {}  # normal form -> what a bound left out
+
+    @property
+    def dropped(self) -> list[str]:
+        return [lo.url for lo in self.left_out.values()]
+
+    def fresh(self, found: list[Found]) -> list[Found]:
+        """What in `found` is new (in normal form, as the normal form), before any bound."""
+        out = []
+        for f in found:
+            url = normalise(f.url)
+            host = _host(url)
+            if url in self.seen or not host or (f.found_in.endswith("(host name)") and host in self.hosts):
+                continue  # a bare name of a host already reviewed adds nothing (an echoed Host header)
+            out.append(Found(url, f.found_in))
+        return out
+
+    def leave_out(self, found: list[Found], bound: str) -> None:
+        for f in self.fresh(found):
+            self.left_out.setdefault(f.url, LeftOut(f.url, f.found_in, bound))
 
     def next_hop(self, found: list[Found]) -> list[Found]:
         out = []
-        for f in found:
-            if f.url in self.seen:
+        for f in self.fresh(found):
+            if f.url in self.seen:  # twice in this answer
                 continue
-            try:
-                host = urlsplit(f.url).hostname
-            except ValueError:  # not a URL after all (an unbalanced "[")
+            host = _host(f.url)
+            if self.added >= MAX_NEW:
+                self.left_out.setdefault(f.url, LeftOut(f.url, f.found_in, "max-new"))
                 continue
-            if not host or (f.found_in.endswith("(host name)") and host in self.hosts):
-                continue  # a bare name of a host already reviewed adds nothing (an echoed Host header)
-            if self.added >= MAX_NEW or (host not in self.hosts and len(self.new_hosts) >= MAX_HOSTS):
-                self.dropped.append(f.url)
+            if host not in self.hosts and len(self.new_hosts) >= MAX_HOSTS:
+                self.left_out.setdefault(f.url, LeftOut(f.url, f.found_in, "max-hosts"))
                 continue
             self.seen.add(f.url)
-            if host not in self.hosts:
+            self.left_out.pop(f.url, None)  # found again within the bounds (a shallower hop)
+            if host not in self.hosts and host is not None:
                 self.new_hosts.add(host)
             self.hosts.add(host)
             self.added += 1

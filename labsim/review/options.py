@@ -27,7 +27,8 @@ class ReviewOptions:
     platforms: tuple[str, ...] = ("linux",)
     follow: int = 0  # hops of --follow; 0: off
     capture: str = "none"  # failed, all, none
-    capture_dir: Path = Path("labsim-captures")
+    # where pcaps go; None: a new temporary directory (labsim.review.run.captures_dir)
+    capture_dir: Path | None = None
     runtime: str = DEFAULT_RUNTIME
     full_bodies: bool = False  # the JSON report keeps whole bodies (else BODY_REPORT_BYTES)
 

@@ -14,8 +14,9 @@ docs/platforms.md cites the sources.
              the client with `clat: {prefix: auto, pref64_lengths: [96]}`.
     macos    a CLAT when the network advertises PREF64 (RFC 8781); else like iOS.
 
-A platform whose model is the same as another's for an endpoint (a name, not a literal:
-every platform resolves it the same way) shares that run; the facts say which.
+A platform whose run is the same as another's for an endpoint (a name, not a literal, from
+the same node) shares that run; the facts say which. A CLAT platform runs in its own sibling
+node, so it runs names itself (its CLAT may carry an A-only name's IPv4 address).
 """
 
 from __future__ import annotations

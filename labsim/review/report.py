@@ -26,7 +26,8 @@ def _facts(v) -> str:
     if remote:
         bits.append(str(remote))
     if v.via in VIA:
-        bits.append(f"({VIA[v.via]})")
+        # a CLAT carrying a name: no AAAA reached the client, only the CLAT saved it
+        bits.append(f"({VIA[v.via]}{': A-only name' if getattr(v, 'note', None) else ''})")
     return " ".join(bits)
 
 
@@ -72,13 +73,15 @@ def render(reviews: list[EndpointReview], networks: tuple[str, ...], console: Co
                                         style="dim italic"))
         table.add_row(name, *(network_cell(r.verdicts.get(n)) for n in networks))
     console.print(table)
-    seen = []
+    seen: dict[tuple, None] = {}  # (reason, platform when its hint is the platform's own)
     for r in reviews:
         for v in r.cells():
-            if v.reason and v.reason not in seen:
-                seen.append(v.reason)
-    for reason in seen:
-        console.print(f"  [bold]{inert(reason.value)}[/]: {inert(reason.hint)}", highlight=False, emoji=False)
+            if v.reason:
+                own = v.hint if v.hint and v.hint != v.reason.hint else None
+                seen[(v.reason, v.platform if own else None, own or v.reason.hint)] = None
+    for reason, platform, hint in seen:
+        label = f"{reason.value} ({platform})" if platform else reason.value
+        console.print(f"  [bold]{inert(label)}[/]: {inert(hint)}", highlight=False, emoji=False)
     shown = set()
     for r in reviews:  # the packets behind the failures: one capture per network
         for v in r.cells():

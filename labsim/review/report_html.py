@@ -211,7 +211,7 @@ def _detail(anchor: str, v: Verdict) -> str:
         facts["clat_host"] = v.clat_host
     shared = f" <small>(same run as {_e(v.shared_with)})</small>" if v.shared_with else ""
     reason = f" {_e(v.reason.value)}" if v.reason else ""
-    hint = f"<p><b>{_e(v.reason.value)}</b>: {_e(v.reason.hint)}</p>" if v.reason else ""
+    hint = f"<p><b>{_e(v.reason.value)}</b>: {_e(v.hint or v.reason.hint)}</p>" if v.reason else ""
     timings = ", ".join(f"{k} {t:.1f} ms" for k, t in dumped["timings_ms"].items() if t is not None)
     is_open = " open" if v.verdict != "PASS" else ""
     return (f'<details id="{anchor}"{is_open}><summary>{_e(v.network)} &middot; {_e(v.platform)}: '

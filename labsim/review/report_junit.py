@@ -24,7 +24,7 @@ def to_junit(reviews: list[EndpointReview], networks: tuple[str, ...]) -> str:
             case = ET.SubElement(suite, "testcase", classname=f"review.{net}.{v.platform}",
                                  name=f"{name} [{v.platform}]", time=f"{v.ms / 1000:.3f}")
             reason = v.reason.value if v.reason else ""
-            text = f"verdict: {v.verdict}\nreason: {reason}\nhint: {v.reason.hint if v.reason else ''}\n" \
+            text = f"verdict: {v.verdict}\nreason: {reason}\nhint: {v.hint or ''}\n" \
                    f"via: {v.via}\ndetail: {v.result.detail}"
             if r.endpoint.found_in:
                 text += f"\nfound in: {r.endpoint.found_in}"

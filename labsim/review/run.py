@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import ValidationError
@@ -27,7 +28,8 @@ from labsim.checks.reasons import Reason
 from labsim.checks.result import AnyResult, CheckResult, dump
 from labsim.errors import InputError
 from labsim.loader import LoadedLab, plan_lab
-from labsim.review.follow import Skipped, TargetGuard
+from labsim.outputs import give_to_directory_owner, make_dirs
+from labsim.review.follow import LeftOut, Skipped, TargetGuard
 from labsim.review.inputs import Endpoint, endpoints_from, parse_resolve  # noqa: F401 - the CLI's imports
 from labsim.review.options import BODY_REPORT_BYTES, NETWORKS, ReviewOptions  # noqa: F401 - NETWORKS: read from here too
 from labsim.scenario.capture import Capture, StepCapture
@@ -54,7 +56,8 @@ class Verdict:
     shared_with: str | None = None  # the platform whose run this cell shares
     ms: float = 0.0  # the check's wall time
     clat_host: dict[str, Any] | None = None  # a CLAT platform: the client's CLAT and prefix
-    hint: str | None = field(init=False, default=None)  # what to do about `reason`
+    note: str | None = None  # what `via` alone does not say (an A-only name through a CLAT)
+    hint: str | None = field(init=False, default=None)  # what to do about `reason` (on this platform)
     captures: list[Capture] = field(default_factory=list)  # the network's pcaps (FAIL verdicts)
 
     def __post_init__(self) -> None:
@@ -72,6 +75,7 @@ class EndpointReport:
     depth: int
     networks: dict[str, dict[str, Verdict]]
     skipped: Skipped | None = None  # --follow with an uplink: found, not fetched, and why
+    left_out: LeftOut | None = None  # --follow: found, not fetched, the bound that kept it out
 
 
 @dataclass
@@ -79,10 +83,11 @@ class EndpointReview:
     endpoint: Endpoint
     verdicts: dict[str, dict[str, Verdict]] = field(default_factory=dict)  # network -> platform ->
     skipped: Skipped | None = None  # not fetched (no verdicts): see labsim.review.follow
+    left_out: LeftOut | None = None  # not fetched: a bound of --follow kept it out
 
     def report(self) -> EndpointReport:
         e = self.endpoint
-        return EndpointReport(e.url, e.method, e.found_in, e.depth, self.verdicts, self.skipped)
+        return EndpointReport(e.url, e.method, e.found_in, e.depth, self.verdicts, self.skipped, self.left_out)
 
     def to_dict(self, full_bodies: bool = False) -> dict:
         """The endpoint as `review --json` writes it. A body a server sent is cut to its first
@@ -145,6 +150,7 @@ def review_labs(loaded: LoadedLab, opts: ReviewOptions, client: str | None = Non
     (labsim.review.platforms)."""
     from labsim.kinds.authdns import Schema as AuthSchema
     from labsim.kinds.client import ClatSpec
+    from labsim.kinds.client import Schema as ClientSchema
     from labsim.review.platforms import clat_siblings
 
     uplink, resolve, platforms = opts.uplink, opts.resolve, opts.platforms
@@ -164,19 +170,47 @@ def review_labs(loaded: LoadedLab, opts: ReviewOptions, client: str | None = Non
             spec = spec.model_copy(update={"synthesize": False})
         elif spec.kind == "nat64":
             spec = spec.model_copy(update={"translate": False})
+        elif (ra := getattr(spec, "ra", None)) is not None and ra.pref64 is not None:
+            # no translation means no NAT64 prefix either: a PREF64 would start the CLATs
+            spec = spec.model_copy(update={"ra": ra.model_copy(update={"pref64": None})})
         plain[name] = spec
     for name, clat in (clat_siblings(platforms, client, pref64, frozenset(topo.nodes)) if client else {}).items():
         assert client is not None  # siblings only come with a client
         spec = topo.nodes[client]
+        if not isinstance(spec, ClientSchema):
+            raise InputError(f"--client {client!r} is a {spec.kind} node: the android and macos platforms "
+                             "need a client node (or give --platform linux,ios)", file=loaded.path)
         links = [link.model_copy(update={"ipv6": None, "ipv4": None}) for link in spec.links]
-        # on the translated network the lab is ready once the CLAT is up; on the plain one it
-        # never comes up (no prefix to find), which is the point
-        translated[name] = spec.model_copy(update={"links": links, "clat": ClatSpec(**clat, wait=True)})
-        plain[name] = spec.model_copy(update={"links": links, "clat": ClatSpec(**clat, wait=False)})
+        # a phone or a Mac listens to router advertisements whatever the client was written
+        # as: SLAAC where a router advertises a prefix, RDNSS where one advertises resolvers
+        ra = sibling_ra(topo, {link.network for link in spec.links})
+        update = {"links": links, "slaac": spec.slaac or ra["slaac"],
+                  "resolver_from_ra": spec.resolver_from_ra or ra["rdnss"]}
+        # never wait for the CLAT: a sibling that learns no prefix gets CLAT_DOWN (or
+        # NO_NAT64_PREFIX) in its cells, not a review that cannot start
+        translated[name] = spec.model_copy(update={**update, "clat": ClatSpec(**clat, wait=False)})
+        plain[name] = spec.model_copy(update={**update, "clat": ClatSpec(**clat, wait=False)})
     base = lab_name_for("review")
     a = plan_lab(topo.model_copy(update={"name": base + "a", "nodes": translated}), loaded.source, loaded.path)
     b = plan_lab(topo.model_copy(update={"name": base + "b", "nodes": plain}), loaded.source, loaded.path)
     return {"dns64-nat64": a, "ipv6-only": b}
+
+
+def sibling_ra(topology, client_networks: set[str]) -> dict[str, bool]:
+    """What a host that listens to router advertisements learns on these networks: a SLAAC
+    address and default route (a router advertising an autonomous prefix with a nonzero
+    router lifetime), resolvers (a router advertising RDNSS)."""
+    out = {"slaac": False, "rdnss": False}
+    for spec in topology.nodes.values():
+        ra = getattr(spec, "ra", None)
+        if ra is None:
+            continue
+        nets = set(ra.networks) if ra.networks is not None else {link.network for link in spec.links}
+        if not nets & client_networks:
+            continue
+        out["slaac"] |= bool(ra.slaac and ra.router_lifetime > 0)
+        out["rdnss"] |= bool(ra.rdnss)
+    return out
 
 
 def _resolve_zones(resolve: Mapping[str, str]) -> dict:
@@ -225,7 +259,7 @@ def run_review(loaded: LoadedLab, endpoints: list[Endpoint], opts: ReviewOptions
     that leads into this host's or the user's own network is not fetched: it comes last, as
     an EndpointReview with `skipped` and no verdicts."""
     from labsim.review.follow import Found
-    from labsim.review.matrix import review_network
+    from labsim.review.matrix import CLAT_SETTLE_S, review_network
     from labsim.review.platforms import advertises_pref64, runners
 
     o = opts or ReviewOptions()
@@ -242,6 +276,7 @@ def run_review(loaded: LoadedLab, endpoints: list[Endpoint], opts: ReviewOptions
     prefix = topo.nat64_prefix
     make = lambda url, method, found_in, depth: Endpoint(url, method, found_in, depth)  # noqa: E731
     got: dict = {}
+    capture_dir = captures_dir(o) if capture != "none" else None
     caps: dict[str, StepCapture] = {}
     kept: dict[str, list[Capture]] = {}
     with ExitStack() as sessions:  # every lab down at the end, on every exit path
@@ -253,13 +288,13 @@ def run_review(loaded: LoadedLab, endpoints: list[Endpoint], opts: ReviewOptions
                 for net, lab in labs.items():
                     nodes = list(dict.fromkeys([who, *(r.node for r in run.values()),
                                                 *(n for n, p in lab.plan.nodes.items() if p.kind == "nat64")]))
-                    caps[net] = StepCapture(envs[net].runtime, nodes,
-                                            o.capture_dir.resolve() / lab.plan.lab, net)
+                    assert capture_dir is not None
+                    caps[net] = StepCapture(envs[net].runtime, nodes, capture_dir / lab.plan.lab, net)
                     caps[net].start()
             say(f"{len(endpoints)} endpoints x {len(o.platforms)} platforms x {len(labs)} networks")
             with ThreadPoolExecutor(max_workers=len(labs)) as pool:
                 futs = {net: pool.submit(review_network, env, list(endpoints), run, timeout, follow, prefix, make,
-                                         guards.get(net))
+                                         guards.get(net), CLAT_SETTLE_S if net == "dns64-nat64" else 0.0)
                         for net, env in envs.items()}
                 got = {net: f.result() for net, f in futs.items()}
             found = list(dict.fromkeys(e for g in got.values() for e in g.found))
@@ -276,21 +311,111 @@ def run_review(loaded: LoadedLab, endpoints: list[Endpoint], opts: ReviewOptions
                 cells = [c for row in got[net].cells.values() for c in row.values()] if net in got else None
                 failed = cells is None or any(verdict_of(c.result)[0] == "FAIL" for c in cells)
                 kept[net] = cap.stop(keep=capture == "all" or failed)
+                if capture_dir is not None and kept[net]:
+                    # the user's, like the directory they were put in (the capture made its
+                    # own subdirectory its capture user's, for tcpdump to write into)
+                    give_to_directory_owner(capture_dir / labs[net].plan.lab, top=capture_dir)
             say("tearing down")
+    served = lab_zones(loaded, o)
     for net in labs:
         for e, row in got[net].cells.items():
             rev = reviews.setdefault(e, EndpointReview(e))
             rev.verdicts[net] = {}
             for platform, cell in row.items():
                 verdict, reason = verdict_of(cell.result)
-                rev.verdicts[net][platform] = Verdict(
+                if verdict == "FAIL" and not o.uplink and not_in_lab(e.url, served):
+                    reason = Reason.NOT_IN_LAB
+                literal = literal_cell(got[net].cells, cell.result, platform)
+                verdict, hint = platform_verdict(verdict, reason, run[platform].via, cell.literals, literal, platform)
+                v = rev.verdicts[net][platform] = Verdict(
                     net, verdict, reason, cell.result, cell.via in ("nat64", "synthesized", "clat"),
-                    platform, cell.via, cell.shared_with, cell.ms, cell.clat_host)
-                v = rev.verdicts[net][platform]
+                    platform, cell.via, cell.shared_with, cell.ms, cell.clat_host, cell.note)
+                v.hint = hint or v.hint
                 v.captures = kept.get(net, []) if v.verdict == "FAIL" or capture == "all" else []
     skipped = {s.url: s for net in labs for s in got[net].skipped if Endpoint(s.url) not in reviews}
+    left = {lo.url: lo for net in labs for lo in got[net].left_out
+            if Endpoint(lo.url) not in reviews and lo.url not in skipped}
     return list(reviews.values()) + [EndpointReview(Endpoint(s.url, "GET", s.found_in, 0), skipped=s)
-                                     for s in skipped.values()]
+                                     for s in skipped.values()] \
+        + [EndpointReview(Endpoint(lo.url, "GET", lo.found_in, 0), left_out=lo) for lo in left.values()]
+
+
+# -- per platform ---------------------------------------------------------------------------
+LITERAL_REASONS = (Reason.REDIRECT_TO_IPV4_LITERAL, Reason.IPV4_LITERAL_IN_BODY)
+REACHED_BY = {"synthesize": "synthesizes an IPv6 address from the NAT64 prefix it discovers (RFC 7050)",
+              "clat": "carries it through its CLAT (464XLAT)"}
+
+
+def literal_cell(cells: dict, res: CheckResult, platform: str) -> str | None:
+    """The verdict this platform got on the redirect's literal Location itself, when
+    --follow reviewed it on this network (None: not reviewed)."""
+    from urllib.parse import urljoin
+
+    from labsim.review.urls import normalise
+
+    location = getattr(res.facts, "location", None)
+    if res.reason != Reason.REDIRECT_TO_IPV4_LITERAL or not location:
+        return None
+    target = normalise(urljoin(res.target, location))
+    for e, row in cells.items():
+        if normalise(e.url) == target and platform in row:
+            return verdict_of(row[platform].result)[0]
+    return None
+
+
+def platform_verdict(verdict: str, reason: Reason | None, runner: str, reaches: bool | None,
+                     literal: str | None, platform: str) -> tuple[Literal["PASS", "WARN", "FAIL"], str | None]:
+    """One model per platform for an IPv4 literal an answer hands out (a redirect to one, one
+    in a body): where the platform reaches literals on this network (`reaches`: synthesis
+    or a CLAT that is up) it is at most WARN, with the hint for that platform; it FAILs only
+    where the literal itself fails (`literal`: its own verdict when --follow reviewed it).
+    `runner`: how the platform handles a literal (plain, synthesize, clat)."""
+    v: Literal["PASS", "WARN", "FAIL"] = "FAIL" if verdict == "FAIL" else "WARN" if verdict == "WARN" else "PASS"
+    if reason not in LITERAL_REASONS:
+        return v, None
+    how = REACHED_BY.get(runner)
+    if reaches and literal != "FAIL" and how:
+        fix = "redirect to" if reason == Reason.REDIRECT_TO_IPV4_LITERAL else "return"
+        return "WARN", (f"{platform} {how}, so this works here; Linux hosts, AF_INET sockets and "
+                        f"AI_NUMERICHOST code do not: {fix} a name")
+    if reason == Reason.REDIRECT_TO_IPV4_LITERAL:
+        v = "FAIL"
+    return v, None
+
+
+# -- names the lab serves -------------------------------------------------------------------
+def lab_zones(loaded: LoadedLab, opts: ReviewOptions) -> tuple[str, ...]:
+    """Every zone the lab's authoritative servers serve, and the names --resolve adds."""
+    out = [str(z).rstrip(".").lower() for spec in loaded.topology.nodes.values()
+           if spec.kind == "authdns" for z in getattr(spec, "zones", {})]
+    out += [n.rstrip(".").lower() for n in opts.resolve]
+    return tuple(out)
+
+
+def not_in_lab(url: str, served: tuple[str, ...]) -> bool:
+    """A name under no zone the lab serves: without an uplink, nothing in the lab answers
+    for it and nothing leads out (an address literal is not a name)."""
+    from urllib.parse import urlsplit
+
+    from labsim.review.urls import literal_address
+
+    try:
+        host = (urlsplit(url).hostname or "").rstrip(".").lower()
+    except ValueError:
+        return False
+    if not host or literal_address(host) is not None:
+        return False
+    return not any(host == z or host.endswith("." + z) or z == "" for z in served)
+
+
+def captures_dir(o: ReviewOptions) -> Path:
+    """Where this review's pcaps go: `o.capture_dir`, else a new temporary directory (never
+    the current directory by default). Made as the user's (labsim.outputs)."""
+    import tempfile
+
+    if o.capture_dir is None:
+        return Path(tempfile.mkdtemp(prefix="labsim-captures-"))
+    return make_dirs(o.capture_dir.resolve())
 
 
 def follow_guard(loaded: LoadedLab, env: CheckEnv, client: str, timeout: float = 5.0) -> TargetGuard:

@@ -102,3 +102,71 @@ def blocked_kind(addr: IPv4Address | IPv6Address, nat64: tuple[IPv6Network, ...]
             what = "the cloud metadata address" if kind == "metadata" else f"{kind} ({net})"
             return kind, f"{shown}, {what}"
     return None
+
+
+# -- one resource, one URL (RFC 3986 §6.2.2 syntax-based, §6.2.3 scheme-based) ---------------
+DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
+_PCT = re.compile(r"%([0-9a-fA-F]{2})")
+# RFC 3986 §2.3: percent-encoded unreserved characters are the characters themselves
+_UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+
+
+def _pct(text: str) -> str:
+    def one(m: re.Match[str]) -> str:
+        ch = chr(int(m.group(1), 16))
+        return ch if ch in _UNRESERVED else "%" + m.group(1).upper()
+    return _PCT.sub(one, text)
+
+
+def remove_dot_segments(path: str) -> str:
+    """RFC 3986 §5.2.4."""
+    out: list[str] = []
+    rest = path
+    while rest:
+        if rest.startswith("../"):
+            rest = rest[3:]
+        elif rest.startswith("./"):
+            rest = rest[2:]
+        elif rest.startswith("/./") or rest == "/.":
+            rest = "/" + rest[3:]
+        elif rest.startswith("/../") or rest == "/..":
+            rest = "/" + rest[4:]
+            if out:
+                out.pop()
+        elif rest in (".", ".."):
+            rest = ""
+        else:
+            i = rest.find("/", 1)
+            seg, rest = (rest, "") if i < 0 else (rest[:i], rest[i:])
+            out.append(seg)
+    return "".join(out)
+
+
+def normalise(url: str) -> str:
+    """The form two URLs of one resource share: scheme and host in lower case, a host's
+    trailing dot dropped, the scheme's default port dropped, an empty path as "/",
+    percent-encoding in upper-case hex (unreserved characters decoded), dot segments
+    removed; query kept, fragment dropped (never sent). A URL that does not parse comes back
+    as it was."""
+    try:
+        u = urlsplit(url)
+        port = u.port
+    except ValueError:
+        return url
+    scheme = u.scheme.lower()
+    host = (u.hostname or "").rstrip(".")
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = host
+    if u.username is not None or u.password is not None:
+        cred = u.netloc.rpartition("@")[0]
+        netloc = f"{_pct(cred)}@{host}"
+    if port is not None and port != DEFAULT_PORTS.get(scheme):
+        netloc += f":{port}"
+    path = remove_dot_segments(_pct(u.path))
+    if scheme in DEFAULT_PORTS:
+        path = path or "/"
+    out = f"{scheme}://{netloc}{path}"
+    if u.query or url.split("#", 1)[0].endswith("?"):
+        out += "?" + _pct(u.query)
+    return out

@@ -4,6 +4,7 @@ reason for each kind of endpoint, on both networks (real labs, real daemons)."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -68,3 +69,55 @@ def test_review_har_entry_without_url_exits_2_naming_it(tmp_path):
     assert res.returncode == 2 and "tcp:// needs a port" in res.stderr
     res = run_labsim("review", "http://x.test/", "--platform", "windows")
     assert res.returncode == 2 and "linux, ios, android, macos" in res.stderr
+
+
+def test_a_name_the_lab_does_not_serve_is_not_in_lab(tmp_path):
+    """issue 22: the built-in lab has no zone for the app's real API and no way out: NOT_IN_LAB
+    on both networks (not DNS_SERVFAIL), said once above the table with what to do."""
+    out = tmp_path / "r.json"
+    res = run_labsim("review", "https://api.myapp.example/v1/", "--platform", "linux", "--follow", "0",
+                     "--capture", "none", "--json", str(out), timeout=120)
+    assert res.returncode == 1, res.stdout + res.stderr
+    row = json.loads(out.read_text())[0]["networks"]
+    assert {n: (c["linux"]["verdict"], c["linux"]["reason"]) for n, c in row.items()} == {
+        "dns64-nat64": ("FAIL", "NOT_IN_LAB"), "ipv6-only": ("FAIL", "NOT_IN_LAB")}
+    above = res.stdout.split("app-review replay")[0]
+    assert "not in the lab: api.myapp.example" in above and "--uplink" in above, res.stdout
+    assert res.stdout.count("not in the lab:") == 1
+
+
+def test_captures_go_beside_the_report_or_to_a_temporary_directory(tmp_path):
+    """issue 22: a plain review leaves nothing in the current directory."""
+    import os
+    import shutil
+    import subprocess
+
+    from tests.helpers import LABSIM, REPO
+
+    topo = str(REPO / "topologies/apple-review.yml")
+    args = [LABSIM, "review", "--topology", topo, "--platform", "linux", "--network", "dns64-nat64",
+            "--follow", "0", "http://192.0.2.2/v1/"]  # fails: the capture is kept
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    res = subprocess.run(args, capture_output=True, text=True, timeout=120, cwd=cwd)
+    assert res.returncode == 1, res.stdout + res.stderr
+    assert list(cwd.iterdir()) == []
+    where = [line.split("captures kept in ", 1)[1].strip() for line in res.stdout.splitlines()
+             if "captures kept in " in line]
+    assert len(where) == 1 and where[0].startswith("/tmp/labsim-captures-"), res.stdout
+    try:
+        assert list(Path(where[0]).rglob("*.pcap")), where
+    finally:
+        shutil.rmtree(where[0])
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    os.chown(reports, 65534, 65534)  # the user's directory (as under sudo or in the runner image)
+    res = subprocess.run([*args, "--json", str(reports / "r.json")], capture_output=True, text=True,
+                         timeout=120, cwd=cwd)
+    assert res.returncode == 1 and list(cwd.iterdir()) == []
+    pcaps = list((reports / "labsim-captures").rglob("*.pcap"))
+    assert pcaps
+    # what labsim wrote there is the user's: the report, the capture directories, the pcaps
+    for p in [reports / "r.json", reports / "labsim-captures", *pcaps, *(x.parent for x in pcaps)]:
+        assert p.stat().st_uid == 65534, p
+    assert f"captures kept in {reports / 'labsim-captures'}" in res.stdout.replace("\n", "")

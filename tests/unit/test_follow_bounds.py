@@ -200,3 +200,117 @@ def test_the_uplink_never_gives_the_lab_the_hosts_loopback():
     c = NodeContext(plan, plan.nodes["nat64"], loaded.topology.nodes["nat64"], dir="/labsim/nat64")
     uplink = next(s for s in registry.get("nat64").services(c) if s.name == "uplink")
     assert uplink.argv[0] == "slirp4netns" and "--disable-host-loopback" in uplink.argv
+
+
+# -- --follow exact: one resource once, every bound reported ---------------------------------
+@pytest.mark.parametrize("a, b", [
+    ("HTTP://Example.COM:80", "http://example.com/"),
+    ("http://example.com.", "http://example.com/"),
+    ("https://a.test:443/x", "https://a.test/x"),
+    ("wss://a.test:443/ws", "wss://a.test/ws"),
+    ("http://a.test/a/./b/../c", "http://a.test/a/c"),
+    ("http://a.test/%7euser/%2f", "http://a.test/~user/%2F"),
+    ("https://[2001:DB8::1]:443", "https://[2001:db8::1]/"),
+    ("http://a.test/p?q=%3a#frag", "http://a.test/p?q=%3A"),
+])
+def test_urls_of_one_resource_have_one_normal_form(a, b):
+    from labsim.review.urls import normalise
+
+    assert normalise(a) == normalise(b) == b
+
+
+@pytest.mark.parametrize("a, b", [("http://a.test:8080/", "http://a.test/"), ("http://a.test/x", "http://a.test/X"),
+                                  ("http://a.test/?a=1", "http://a.test/?a=2"), ("http://a.test/", "https://a.test/")])
+def test_different_resources_stay_different(a, b):
+    from labsim.review.urls import normalise
+
+    assert normalise(a) != normalise(b)
+
+
+def test_one_resource_is_reviewed_once():
+    from labsim.review.follow import Follower, Found
+
+    f = Follower(2, {"http://a.test/"})
+    got = f.next_hop([Found("HTTP://A.TEST:80", "x"), Found("http://a.test./", "y"),
+                      Found("http://B.test:80/x/../y", "z"), Found("http://b.test/y", "w")])
+    assert [x.url for x in got] == ["http://b.test/y"]
+
+
+def test_what_the_bounds_leave_out_is_kept_with_the_bound():
+    from labsim.review.follow import MAX_HOSTS, MAX_NEW, Follower, Found
+
+    f = Follower(2, {"http://a.test/"})
+    many_hosts = [Found(f"http://h{i}.test/", "body") for i in range(MAX_HOSTS + 3)]
+    taken = f.next_hop(many_hosts)
+    assert len(taken) == MAX_HOSTS
+    assert {lo.bound for lo in f.left_out.values()} == {"max-hosts"} and len(f.left_out) == 3
+    same_host = [Found(f"http://a.test/p{i}", "body") for i in range(MAX_NEW)]
+    f.next_hop(same_host)
+    assert "max-new" in {lo.bound for lo in f.left_out.values()}
+    assert len(f.dropped) == len(f.left_out)
+
+
+def test_depth_and_time_bounds_are_reported(monkeypatch):
+    from labsim.review import matrix
+
+    body = json.dumps({"next": "http://cdn.test/app.js"})
+
+    def curl(call):
+        url = next(a for a in call.argv if a.startswith("http://"))
+        if url == "http://api.test/":
+            return curl_reply(body=body, remote_ip="2001:db8:1::10", headers={"content-type": "application/json"})
+        return curl_reply(body="ok", remote_ip="2001:db8:1::11")
+    env, rt = env_for(handler(curl=curl))
+    run = review_network(env, [Endpoint("http://api.test/")], runners(("linux",), "client", False),
+                         5.0, 1, NAT64, make)
+    assert run.left_out == [] and "http://cdn.test/app.js" in fetched(rt)
+    # at the last hop: what the answer names is left out by depth (only when following)
+    env, rt = env_for(handler(curl=curl))
+    deeper = [Endpoint("http://api.test/", "GET", "x", 1)]
+    run = review_network(env, deeper, runners(("linux",), "client", False), 5.0, 1, NAT64, make)
+    assert [(lo.url, lo.bound) for lo in run.left_out] == [("http://cdn.test/app.js", "depth")]
+    env, rt = env_for(handler(curl=curl))
+    assert review_network(env, deeper, runners(("linux",), "client", False), 5.0, 0, NAT64, make).left_out == []
+    # out of time: nothing new is fetched, and it is said
+    monkeypatch.setattr(matrix, "FOLLOW_MAX_S", -1.0)
+    env, rt = env_for(handler(curl=curl))
+    run = review_network(env, [Endpoint("http://api.test/")], runners(("linux",), "client", False),
+                         5.0, 2, NAT64, make)
+    assert fetched(rt) == {"http://api.test/"}
+    assert [(lo.url, lo.bound) for lo in run.left_out] == [("http://cdn.test/app.js", "time")]
+
+
+def test_what_the_echo_backend_reflected_is_not_followed():
+    from labsim.review.follow import found_in_answer
+
+    url = "http://echo.test/cb?next=http://x.test/&r=https%3A%2F%2Fy.test%2F"
+    echo = {"node": "api", "method": "GET", "path": "/cb", "query": {"next": ["http://x.test/"],
+            "r": ["https://y.test/"]}, "raw_query": "next=http://x.test/&r=https%3A%2F%2Fy.test%2F",
+            "headers": {"Host": "echo.test", "Referer": "http://z.test/"}, "cookies": {}, "body": "",
+            "remote": "2001:db8:1::5", "tls": False}
+    facts = HttpFacts(status=200, body=json.dumps(echo), json=echo, headers={"content-type": "application/json"})
+    assert found_in_answer(url, facts) == []
+    # the same URL in a server's own answer is a pointer the app was given
+    own = {"next": "http://x.test/other", "cdn": "https://y.test/"}
+    facts = HttpFacts(status=200, body=json.dumps(own), json=own, headers={"content-type": "application/json"})
+    assert [f.url for f in found_in_answer("http://api.test/", facts)] == ["http://x.test/other", "https://y.test/"]
+
+
+def test_left_out_in_console_json_and_junit(tmp_path, monkeypatch, capsys):
+    from labsim.commands import review as cmd
+    from labsim.review.follow import LeftOut
+    from labsim.review.options import ReviewOutputs
+
+    lo = LeftOut("http://h99.test/", "JSON body of http://api.test/ at $.x", "max-hosts")
+    reviews = [_reviewed("ok"), EndpointReview(Endpoint(lo.url, "GET", lo.found_in), left_out=lo)]
+    monkeypatch.setattr("labsim.review.run.run_review", lambda *a, **kw: reviews)
+    out = ReviewOutputs(json=tmp_path / "r.json", junit=tmp_path / "r.xml")
+    assert cmd.review_and_report(None, [], ReviewOptions(networks=("dns64-nat64",)), out) == 0
+    assert "left out http://h99.test/" in capsys.readouterr().out.replace("\n", "")
+    doc = json.loads((tmp_path / "r.json").read_text())
+    assert doc[1]["left_out"] == {"url": lo.url, "found_in": lo.found_in, "bound": "max-hosts"}
+    assert doc[1]["networks"] == {} and doc[0]["left_out"] is None
+    case = ET.parse(tmp_path / "r.xml").getroot().find(".//testcase[@classname='review.follow']")
+    assert case is not None and case.get("name") == lo.url
+    el = case.find("skipped")
+    assert el is not None and el.get("type") == "max-hosts"

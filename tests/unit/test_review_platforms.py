@@ -16,12 +16,12 @@ from labsim.checks.reasons import Reason
 from labsim.checks.result import HttpFacts, HttpResult
 from labsim.errors import InputError
 from labsim.node.echo_server import BannerServer, EchoServer
+from labsim.node.sockprobe import probe
+from labsim.review.follow import MAX_HOSTS, MAX_NEW, Follower, Found, found_in_answer
+from labsim.review.platforms import PLATFORMS, clat_siblings, parse_platforms, runners
 from labsim.review.report import render
 from labsim.review.report_html import to_html
 from labsim.review.report_junit import to_junit
-from labsim.review.follow import MAX_HOSTS, MAX_NEW, Follower, Found, found_in_answer
-from labsim.review.platforms import PLATFORMS, clat_siblings, parse_platforms, runners
-from labsim.node.sockprobe import probe
 from labsim.review.run import Endpoint, EndpointReview, Verdict, endpoints_from
 from labsim.review.urls import endpoint_url
 
@@ -206,13 +206,16 @@ def test_websocket_handshake_reaches_101_and_banner_is_read(echo):
 def test_android_clat_honours_pref64_only_at_96(tmp_path):
     """The CLAT's prefix choice with `pref64_lengths: [96]` (the android sibling): a /64 PREF64
     is ignored for RFC 7050's answer; a /96 is taken; without the limit any length is."""
+    import time
     from ipaddress import IPv6Network
 
-    from labsim.node.hostconf import HostConf
+    from labsim.node.hostconf import HostConf, choose_pref64
+    from labsim.node.ndopts import Pref64
 
     def choose(lengths, pref64):
         hc = HostConf({"dir": str(tmp_path), "clat": {"prefix": "auto", "pref64_lengths": lengths}})
-        hc.learnt.pref64 = (IPv6Network(pref64), 1e12, 600)
+        hc.learnt.take(Pref64(600, IPv6Network(pref64)), time.monotonic())
+        hc.pref64_used = choose_pref64(hc.learnt, None, "sticky", lengths)  # what a step chooses
         hc.rfc7050 = [IPv6Network("2001:db8:99::/96")]
         return hc.prefix()
 
