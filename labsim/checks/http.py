@@ -13,6 +13,7 @@ from pydantic import Field
 
 from labsim.checks.base import CheckEnv, CheckSpec, ToolFailed, classify_unresolved, guarded, is_ipv4_literal, tool_run
 from labsim.checks.curl import WriteOut, curl_argv, exit_reason, parse_write_out, tried_addresses
+from labsim.checks.learnt import has_ipv4_route
 from labsim.checks.reasons import Reason
 from labsim.checks.result import HttpResult, HttpTimings
 from labsim.checks.synth import refine_ipv4_literal, synthesized_host
@@ -102,7 +103,8 @@ def interpret(spec: HttpCheck, env: CheckEnv | None, wo: WriteOut, verbose: str)
     f.tried = tried_addresses(verbose)
     if code != 0:
         res.detail = wo.fields.get("errormsg") or ""
-        res.reason = failure_reason(code, host, t, verbose)
+        has_ipv4 = env is not None and is_ipv4_literal(host) and has_ipv4_route(env, spec.node, host)
+        res.reason = failure_reason(code, host, t, verbose, has_ipv4)
         if res.reason in (Reason.NO_ROUTE, Reason.CONNECT_TIMEOUT) and not is_ipv4_literal(host) \
                 and f.tried and all(":" not in a for a in f.tried):
             # a name whose every address is IPv4, tried from a node that cannot reach IPv4
@@ -123,9 +125,11 @@ def interpret(spec: HttpCheck, env: CheckEnv | None, wo: WriteOut, verbose: str)
     return res
 
 
-def failure_reason(code: int, host: str, t: dict[str, float], verbose: str) -> Reason:
-    """curl's exit code, refined by what its verbose log and timings show."""
-    v4 = is_ipv4_literal(host)
+def failure_reason(code: int, host: str, t: dict[str, float], verbose: str, has_ipv4: bool = False) -> Reason:
+    """curl's exit code, refined by what its verbose log and timings show. An IPv4 literal that
+    fails is IPV4_LITERAL only on a node with no IPv4 route to it (`has_ipv4`: a lease's route,
+    or a CLAT's): on a node that has one, what happened is the reason (no route, a timeout)."""
+    v4 = is_ipv4_literal(host) and not has_ipv4
     if code == 7:
         if "Connection refused" in verbose:
             return Reason.CONNECT_REFUSED

@@ -59,7 +59,13 @@ def has_ipv4_route(env: CheckEnv | None, node: str, literal: str) -> bool:
     its CLAT's. Without an env (offline parsing), no."""
     if env is None:
         return False
-    return env.exec(node, ["ip", "-4", "route", "get", literal], timeout=10).returncode == 0
+    try:
+        proc = env.exec(node, ["ip", "-4", "route", "get", literal], timeout=10)
+    except ToolFailed:
+        return False
+    out = proc.stdout.decode(errors="replace") if isinstance(proc.stdout, bytes) else str(proc.stdout or "")
+    # a route prints "192.0.2.1 via … dev eth0 …"; no route is an error (exit 2, "unreachable")
+    return proc.returncode == 0 and " dev " in f" {out}"
 
 
 def ipv4_literal_reason(env: CheckEnv | None, node: str, host: str, name_reason: Reason) -> Reason:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing_extensions import TypedDict
 
 from labsim.checks.base import CheckEnv, CheckSpec, classify_unresolved, guarded, is_ipv4_literal
+from labsim.checks.learnt import ipv4_literal_reason
 from labsim.checks.reasons import Reason, errno_reason
 from labsim.checks.resolve import AgentResolve
 from labsim.checks.result import Attempt, TcpResult, TlsResult
@@ -57,8 +58,8 @@ def connect_result(res: TcpResult | TlsResult, host: str, out: AgentConnect, env
         return
     res.detail = ", ".join(f"{a.address}: {a.error}" for a in f.attempts)
     res.reason = errno_reason(f.attempts[-1].error if f.attempts else None)
-    if is_ipv4_literal(host) and res.reason in (Reason.NO_ROUTE, Reason.CONNECT_TIMEOUT):
-        res.reason = Reason.IPV4_LITERAL
+    if res.reason in (Reason.NO_ROUTE, Reason.CONNECT_TIMEOUT):
+        res.reason = ipv4_literal_reason(env, res.node, host, res.reason)
 
 
 @guarded("tcp", lambda spec: f"{spec.host}:{spec.port}")

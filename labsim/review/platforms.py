@@ -106,5 +106,8 @@ def clat_siblings(platforms: tuple[str, ...], client: str, pref64: bool,
     out = {}
     for p, r in runners(platforms, client, pref64, taken).items():
         if r.via == "clat":
-            out[r.node] = {"prefix": "auto", "pref64_lengths": [96] if p == "android" else None}
+            # Android: PREF64 only at /96, and the prefix in use kept while valid (NetworkStack's
+            # IpClientLinkObserver.updatePref64); macOS takes the newest
+            out[r.node] = {"prefix": "auto", "pref64_lengths": [96] if p == "android" else None,
+                           "pref64_policy": "sticky" if p == "android" else "newest"}
     return out

@@ -77,11 +77,12 @@ Route = Callable[[Exec], Reply]
 
 def handler(*, curl: Route | Reply | None = None, agent: dict[str, object] | None = None,
             ping: Reply | None = None, resolv_conf: str = "nameserver 2001:db8:1::53\n",
-            learnt: str | None = None,
+            learnt: str | None = None, ipv4_route: str | None = None,
             dns: Callable[[Datagram], bytes | None] | None = None):
     """A handler answering each tool from a script; anything unscripted fails the test.
     `agent` maps an agent operation (resolve, tcp, tls, measure, synthesize) to its JSON or a
-    Reply; `learnt` is the node's learnt.json (none: not a self-configuring host)."""
+    Reply; `learnt` is the node's learnt.json (none: not a self-configuring host);
+    `ipv4_route` is what `ip -4 route get` prints (none: an IPv6-only node, no route)."""
     def answer(call):
         if isinstance(call, Datagram):
             if dns is None:
@@ -95,6 +96,10 @@ def handler(*, curl: Route | Reply | None = None, agent: dict[str, object] | Non
             return Reply(resolv_conf)
         if tool == "cat" and call.argv[1].endswith("/learnt.json"):  # a self-configuring host's report
             return Reply(learnt, "", 0) if learnt is not None else Reply("", f"cat: {call.argv[1]}: No such file", 1)
+        if call.argv[:4] == ("ip", "-4", "route", "get"):
+            if ipv4_route is None:
+                return Reply("", "RTNETLINK answers: Network is unreachable\n", 2)
+            return Reply(ipv4_route, "", 0)
         if tool == "ping" and ping is not None:
             return ping
         prog = split_program(call.argv) if tool == PYTHON else None

@@ -284,6 +284,19 @@ def tcp_spec(host: str = "api.example.test") -> TcpCheck:
     return TcpCheck.model_validate({"from": "client", "host": host, "port": 443})
 
 
+def test_an_ipv4_literal_on_a_node_with_ipv4_fails_for_what_happened():
+    """A node holding a DHCPv4 lease (or a CLAT) has an IPv4 route: a literal that fails there
+    failed for what happened (a timeout, no route), never IPV4_LITERAL (Nat464Xlat.requiresClat:
+    such a node has IPv4 of its own)."""
+    route = "192.0.2.1 via 10.10.0.1 dev eth0 src 10.10.0.50 uid 0\n    cache\n"
+    res, _ = run(run_tcp, tcp_spec("192.0.2.1"), agent={"tcp": connect_out(["192.0.2.1"], [("192.0.2.1", "ETIMEDOUT")])},
+                 ipv4_route=route)
+    assert res.reason is Reason.CONNECT_TIMEOUT
+    res, _ = run(run_http, http("http://192.0.2.1/"), ipv4_route=route,
+                 curl=curl_reply(exitcode=28, http_code=0, errormsg="curl said so", times={"time_connect": 0}))
+    assert res.reason is Reason.CONNECT_TIMEOUT
+
+
 @pytest.mark.parametrize("host, attempts, reason", [
     ("api.example.test", [("2001:db8::1", "ECONNREFUSED")], Reason.CONNECT_REFUSED),
     ("api.example.test", [("2001:db8::1", "ETIMEDOUT")], Reason.CONNECT_TIMEOUT),

@@ -11,7 +11,7 @@ import time
 from labsim.bringup import lab
 from labsim.commands.cli import interrupted_message
 from labsim.runtime.state import LabState
-from tests.helpers import LABSIM
+from tests.helpers import LABSIM, REPO
 
 
 def test_an_interrupt_after_up_names_the_lab_that_stays(monkeypatch):
@@ -31,10 +31,10 @@ def test_ctrl_c_while_the_cli_loads_is_one_line_and_exit_130():
     missed exits 0. (A signal inside the interpreter's own start, before any labsim code, is
     Python's "init_import_site" fatal error: not labsim's to handle, so such a sample is left out.)"""
     codes = []
-    for i in range(12):
-        proc = subprocess.Popen([LABSIM, "topologies"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                text=True)
-        time.sleep(0.03 + 0.03 * i)
+    for i in range(16):  # `validate` of every built-in scenario: long enough to be interrupted anywhere
+        proc = subprocess.Popen([LABSIM, "validate", "scenarios/"], stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE, text=True, cwd=REPO)
+        time.sleep(0.03 + 0.05 * i)
         proc.send_signal(signal.SIGINT)
         _, stderr = proc.communicate(timeout=30)
         if "init_import_site" in stderr:

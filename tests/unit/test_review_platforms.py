@@ -45,8 +45,8 @@ def test_platform_models():
     assert runners(PLATFORMS, "client", pref64=True)["macos"].via == "clat"
     # Android takes PREF64 only at /96; macOS any length RFC 8781 allows
     assert clat_siblings(PLATFORMS, "client", pref64=True) == {
-        "client-android": {"prefix": "auto", "pref64_lengths": [96]},
-        "client-macos": {"prefix": "auto", "pref64_lengths": None}}
+        "client-android": {"prefix": "auto", "pref64_lengths": [96], "pref64_policy": "sticky"},
+        "client-macos": {"prefix": "auto", "pref64_lengths": None, "pref64_policy": "newest"}}
     assert clat_siblings(("linux", "ios"), "client", pref64=True) == {}
     # a topology that already has a node of that name keeps it; the sibling takes another
     taken = frozenset({"client", "client-android"})
