@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import hashlib
 import json
 import os
+import re
 import subprocess
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,6 +31,9 @@ if TYPE_CHECKING:
 HOST_NETNS = "/proc/1/ns/net"
 NETNS_DIR = Path("/run/netns")
 LEASE_FILE_BYTES = 1 << 20  # a lab's lease file is a few lines; a bigger one is not read
+DOCKER_PREFIX = "docker:"  # `--attach lan=docker:NAME`: an existing Docker network
+DOCKER_NETWORK_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
+SELF_NETNS = "/proc/self/ns/net"
 
 
 # -- input -------------------------------------------------------------------------------------
@@ -44,6 +49,9 @@ def with_cli(loaded: LoadedLab, values: list[str], force: bool = False) -> Loade
         net, sep, iface = value.partition("=")
         if not sep or not net or not iface:
             raise InputError(f"{value!r}: expected NETWORK=IFACE (e.g. lan=enx00e04c680001)", field="--attach")
+        if iface.startswith(DOCKER_PREFIX):
+            extra.append(_docker_entry(value, net, iface, force))
+            continue
         try:
             extra.append(Attach(network=net, interface=iface, force=force))
         except ValueError as exc:
@@ -51,6 +59,26 @@ def with_cli(loaded: LoadedLab, values: list[str], force: bool = False) -> Loade
             raise InputError(f"{value!r}: {first['msg']}", field="--attach") from None
     topo = loaded.topology.model_copy(update={"attach": [*loaded.topology.attach, *extra]})
     return dataclasses.replace(loaded, topology=topo)
+
+
+def _docker_entry(value: str, net: str, iface: str, force: bool) -> Any:
+    """`NETWORK=docker:NAME`, checked as the topology's `attach:` entries are (topology.Attach)."""
+    from labsim.model.topology import Attach
+
+    if not DOCKER_NETWORK_NAME.fullmatch(iface[len(DOCKER_PREFIX):]):
+        raise InputError(f"{value!r}: expected docker:NAME with a Docker network's name "
+                         "(letters, digits, '_', '.', '-')", field="--attach")
+    try:
+        return Attach(network=net, interface=iface, force=force)
+    except ValueError as exc:
+        first = exc.errors()[0] if hasattr(exc, "errors") else {"msg": str(exc)}
+        raise InputError(f"{value!r}: {first['msg']}", field="--attach") from None
+
+
+def docker_name(entry: Any) -> str | None:
+    """The Docker network an entry attaches (`docker:NAME`), or None (a host interface)."""
+    iface = str(entry.interface)
+    return iface[len(DOCKER_PREFIX):] if iface.startswith(DOCKER_PREFIX) else None
 
 
 def _error(loaded: LoadedLab, i: int, key: str, message: str) -> InputError:
@@ -94,6 +122,9 @@ def plan(loaded: LoadedLab, runtime: type[Runtime]) -> list[dict[str, Any]]:
     routes = default_route_devices()
     out = []
     for i, entry in enumerate(loaded.topology.attach):
+        if docker_name(entry) is not None:
+            out.append(_plan_docker(loaded, i, entry))
+            continue
         if origin is None:
             raise _error(loaded, i, "interface", "labsim runs in a network namespace that is neither the "
                                                  "host's nor a named one (ip netns): it could not return "
@@ -115,6 +146,57 @@ def plan(loaded: LoadedLab, runtime: type[Runtime]) -> list[dict[str, Any]]:
                     "origin": origin, "up": "UP" in link.get("flags", []), "mtu": link.get("mtu"),
                     "master": master, "addresses": static_addresses(addrs)})
     return out
+
+
+def _plan_docker(loaded: LoadedLab, i: int, entry: Any) -> dict[str, Any]:
+    """A Docker network to attach: it exists, is a bridge network, and its Linux bridge is in
+    the host's namespace. What to record for the veth pair labsim will make between that
+    bridge and the lab network's (names and MACs chosen now, so teardown recognises them)."""
+    from labsim.errors import EnvironmentMissingError
+    from labsim.runtime.docker.client import docker_client, docker_sdk
+
+    name = str(docker_name(entry))
+    try:
+        cli = docker_client(timeout=10)
+    except EnvironmentMissingError as exc:
+        raise _error(loaded, i, "interface", f"Docker network {name!r}: docker is not reachable ({exc})") from None
+    try:
+        net = cli.networks.get(name)
+        attrs = net.attrs
+    except docker_sdk().errors.NotFound:
+        raise _error(loaded, i, "interface", f"no Docker network {name!r} (docker network ls)") from None
+    finally:
+        cli.close()
+    if attrs.get("Driver") != "bridge":
+        raise _error(loaded, i, "interface", f"Docker network {name!r} has driver {attrs.get('Driver')!r}: "
+                                             "only a bridge network has a Linux bridge to attach")
+    bridge = (attrs.get("Options") or {}).get("com.docker.network.bridge.name") or f"br-{attrs['Id'][:12]}"
+    if name == "bridge" and not entry.force:
+        raise _error(loaded, i, "interface", "Docker's default network `bridge` (docker0) is every "
+                                             "container's: --attach-force if that is meant")
+    link, _ = inspect(bridge)
+    if link is None or (link.get("linkinfo") or {}).get("info_kind") != "bridge":
+        raise _error(loaded, i, "interface", f"Docker network {name!r}: no bridge {bridge!r} in the "
+                                             "namespace labsim runs in (run it where dockerd's bridges "
+                                             "are; a rootless or remote dockerd has them elsewhere)")
+    # the host's or a named namespace if it is one, else this process's (by inode: `down` from
+    # another namespace finds no such veth, and the pair still goes with the lab's hub)
+    origin = own_netns()
+    if origin is None:
+        st = os.stat(SELF_NETNS)
+        origin = {"netns": SELF_NETNS, "dev": st.st_dev, "ino": st.st_ino}
+    host_end = f"lsd{hashlib.sha1(loaded.plan.lab.encode()).hexdigest()[:8]}{i}"
+    return {"network": entry.network, "hub_name": f"ls_att{i}", "name": host_end, "kind": "docker",
+            "mac": random_mac(), "hub_mac": random_mac(), "docker_network": name,
+            "docker_id": attrs["Id"], "bridge": bridge,
+            "origin": origin}
+
+
+def random_mac() -> str:
+    """A locally administered unicast MAC (set at creation: teardown checks it)."""
+    b = bytearray(os.urandom(6))
+    b[0] = (b[0] & 0xFC) | 0x02
+    return ":".join(f"{x:02x}" for x in b)
 
 
 # -- the host, read only ------------------------------------------------------------------------
@@ -198,6 +280,10 @@ def attach_all(rt: Runtime, state: LabState, records: list[dict[str, Any]], brid
 
 
 # -- status: what is behind each port -------------------------------------------------------------
+def _ip_json_in(netns: str, args: list[str]) -> list[dict[str, Any]]:
+    return _json_in(netns, ["ip", "-j", *args])
+
+
 def _json_in(netns: str, argv: list[str]) -> list[dict[str, Any]]:
     try:
         res = subprocess.run(["nsenter", f"--net={netns}", *argv], capture_output=True, text=True, timeout=5)
@@ -221,20 +307,43 @@ def ports(state: LabState) -> list[dict[str, Any]]:
             continue
         fdb = _json_in(hub, ["bridge", "-j", "fdb", "show", "brport", rec["hub_name"]])
         macs = {e["mac"] for e in fdb if "permanent" not in e.get("state", "") and e.get("mac")}
-        macs.discard(rec["mac"])
+        macs.difference_update({rec["mac"], rec.get("hub_mac")})
         seen: dict[str, set[str]] = {}
         for node, info in (state.nodes or {}).items():
-            ns = NETNS_DIR / f"ls-{state.lab}_{node}"
+            ns = _node_netns(state, node)
             for iface in info.get("interfaces", []) if isinstance(info, dict) else []:
-                if iface.get("network") != rec["network"] or not ns.exists():
+                if iface.get("network") != rec["network"] or ns is None:
                     continue
                 for n in _json_in(str(ns), ["ip", "-j", "neigh", "show", "dev", str(iface.get("name"))]):
                     if n.get("lladdr") in macs and not str(n.get("dst", "")).startswith("fe80"):
                         seen.setdefault(n["lladdr"], set()).add(n["dst"])
-        out.append({"network": rec["network"], "interface": rec["name"], "kind": rec.get("kind", ""),
+        shown = f"docker:{rec['docker_network']}" if rec.get("docker_network") else rec["name"]
+        out.append({"network": rec["network"], "interface": shown, "kind": rec.get("kind", ""),
                     "devices": [{"mac": m, "addresses": sorted(seen.get(m, ())),
                                  "dhcp4_lease": leases.get(m)} for m in sorted(macs)]})
     return out
+
+
+def _node_netns(state: LabState, node: str) -> str | None:
+    """The path of a node's network namespace: its named one (netns), its container's (docker)."""
+    ns = NETNS_DIR / f"ls-{state.lab}_{node}"
+    if ns.exists():
+        return str(ns)
+    if state.runtime != "docker":
+        return None
+    try:
+        from labsim.runtime.docker.client import container_name, docker_client
+        from labsim.runtime.docker.teardown import ours
+
+        cli = docker_client(timeout=10)
+        try:
+            c = cli.containers.get(container_name(state.lab, node))
+            pid = c.attrs.get("State", {}).get("Pid") if ours(c.name, c.labels, state.lab) else 0
+        finally:
+            cli.close()
+    except Exception:  # docker unreachable, no such container: nothing to show
+        return None
+    return f"/proc/{pid}/ns/net" if isinstance(pid, int) and pid > 1 else None
 
 
 def port_lines(report: list[dict[str, Any]]) -> list[str]:

@@ -320,6 +320,7 @@ def run(
     A directory stands for its *.yml files. Exit 0 when every expectation holds, 1 when one
     fails, 2 on a bad file (every file is checked before any lab is made), 3 when a lab
     cannot be built."""
+    from labsim.outputs import write_text
     from labsim.report import console as console_report
     from labsim.report.junit import to_xml
     from labsim.scaleout import shard as sharding
@@ -359,11 +360,12 @@ def run(
         for ls in loaded if jobs == 1 else ():
             results.append(run_scenario(ls, progress=lambda m: status.update(m), keep=keep, runtime=runtime,
                                         capture=when, capture_dir=capture_dir))
-    console_report.render(results, out)
+    # the files first: a console that fails loses no report; they belong to the directory's owner
     if json_out:
-        json_out.write_text(json.dumps([r.to_dict() for r in results], indent=1, default=str))
+        write_text(json_out, json.dumps([r.to_dict() for r in results], indent=1, default=str))
     if junit_out:
-        junit_out.write_text(to_xml(results))
+        write_text(junit_out, to_xml(results))
+    console_report.render(results, out)
     passed = sum(r.passed for r in results)
     out.print(f"{passed} passed, {len(results) - passed} failed")
     raise typer.Exit(0 if passed == len(results) else 1)

@@ -116,6 +116,21 @@ def scenarios(as_json: bool = typer.Option(False, "--json", help="Machine-readab
     out.print(table)
 
 
+def docs(name: str | None = typer.Argument(None, help="A page's name (e.g. platforms); none: list them.")) -> None:
+    """Print one of labsim's documentation pages as installed with it (docs/ ships in the
+    package), or list them with where they are."""
+    from labsim import builtin
+
+    pages = {p.stem: p for p in sorted(builtin.data_dir("docs").glob("*.md"))}
+    if name is None:
+        for stem, path in pages.items():
+            print(f"{stem:14} {path}")
+        return
+    if name.removesuffix(".md") not in pages:
+        raise InputError(f"no documentation page {name!r}; pages: {', '.join(pages)}", field="NAME")
+    print(pages[name.removesuffix(".md")].read_text(), end="")
+
+
 def setup(
     topology: list[str] | None = typer.Argument(None, help="Topologies (files or built-in names) to "
                                                    "prepare for (default: every kind, --uplink, bench)."),
@@ -173,4 +188,4 @@ def init(
     print(f'      sudo "$(command -v labsim)" run {directory / "scenarios"}')
 
 
-COMMANDS = (topologies, scenarios, setup, merge, init)
+COMMANDS = (topologies, scenarios, docs, setup, merge, init)

@@ -63,7 +63,8 @@ def review(
                                                  "(default: labsim-captures beside the --json/--junit/--html "
                                                  "report, else a new temporary directory)."),
     platform: list[str] | None = typer.Option(None, "--platform", help="Client platforms (repeatable): "
-                                                 "linux, ios, android, macos (default: all). See docs/platforms.md."),
+                                                 "linux, ios, android, macos (default: all). How each is "
+                                                 "modelled, with sources: labsim docs platforms"),
     follow: int = typer.Option(2, "--follow", min=0, max=5, help="Also review what answers point at "
                                "(redirects, URLs and host names in bodies), this many hops deep; 0: off."),
     html_out: Path | None = typer.Option(None, "--html", help="Write a self-contained HTML report."),

@@ -124,6 +124,9 @@ class NodeBase(Strict):
 
 # an interface name as the kernel takes it (IFNAMSIZ - 1 bytes, no '/', ':' or blanks)
 IfName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.@+-]{1,15}$")]
+# what `attach:` takes: a host interface's name, or `docker:NAME` (an existing Docker network)
+AttachTarget = Annotated[str, StringConstraints(
+    pattern=r"^([A-Za-z0-9_.@+-]{1,15}|docker:[A-Za-z0-9][A-Za-z0-9_.-]{0,127})$")]
 
 
 class Attach(Strict):
@@ -131,7 +134,7 @@ class Attach(Strict):
     the lab's networks for the lab's life (labsim.bringup.attach)."""
 
     network: NetName
-    interface: IfName
+    interface: AttachTarget
     # take it even if it is the host's default route or carries global addresses
     force: bool = False
 

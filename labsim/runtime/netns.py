@@ -278,10 +278,55 @@ def attach_port(hub: str, rec: dict, bridge: str) -> None:
     hub name in the same request (its own name may be taken there), then make it a port of
     `bridge`, up. Its addresses go with the move (the kernel flushes them); `rec`, recorded
     before, brings them back."""
+    if "docker_network" in rec:
+        _attach_docker(hub, rec, bridge)
+        return
     what = f"attach {rec['name']} to network {rec['network']}"
     _must(subprocess.run(["ip", "link", "set", "dev", rec["name"], "netns", hub, "name", rec["hub_name"]],
                          capture_output=True, text=True, timeout=10), what)
     _must(_ip(nsutil.netns_path(hub), "link", "set", "dev", rec["hub_name"], "master", bridge, "up"), what)
+
+
+def _attach_docker(hub: str, rec: dict, bridge: str) -> None:
+    """A veth pair with the recorded names and MACs: the host end a port of the Docker
+    network's bridge (in dockerd's namespace), the other a port of the lab network's bridge."""
+    what = f"attach Docker network {rec['docker_network']} to network {rec['network']}"
+    origin = rec["origin"]["netns"]
+    _must(_ip(origin, "link", "add", rec["name"], "address", rec["mac"], "type", "veth", "peer", "name",
+              rec["hub_name"], "address", rec["hub_mac"], "netns", hub), what)
+    _must(_ip(origin, "link", "set", "dev", rec["name"], "master", rec["bridge"], "up"), what)
+    _must(_ip(nsutil.netns_path(hub), "link", "set", "dev", rec["hub_name"], "master", bridge, "up"), what)
+
+
+def _remove_docker_port(state: LabState, rec: dict) -> str | None:
+    """Delete the veth pair made for a Docker network (its peer goes with it): only the host
+    end found in dockerd's namespace (same inode) under the recorded name, with the recorded
+    MAC, a veth."""
+    import json
+
+    origin = rec["origin"]
+    try:
+        st = os.stat(origin["netns"])
+    except OSError:
+        return None
+    if (st.st_dev, st.st_ino) != (origin["dev"], origin["ino"]):
+        refuse(state.lab, f"veth {rec['name']}", f"its namespace {origin['netns']} is another one")
+        return None
+    res = _ip(origin["netns"], "-j", "-d", "link", "show", "dev", rec["name"])
+    try:
+        [link] = json.loads(res.stdout) if res.returncode == 0 else [None]
+    except ValueError:
+        link = None
+    if not isinstance(link, dict):
+        return None  # never made, or gone with the hub
+    if link.get("address") != rec["mac"] or (link.get("linkinfo") or {}).get("info_kind") != "veth":
+        refuse(state.lab, f"interface {rec['name']}", "not the veth labsim made (another MAC or kind)")
+        return None
+    res = _ip(origin["netns"], "link", "del", "dev", rec["name"])
+    if res.returncode != 0:
+        refuse(state.lab, f"veth {rec['name']}", res.stderr.strip())
+        return None
+    return f"veth {rec['name']} (Docker network {rec['docker_network']})"
 
 
 def _link(netns: str, name: str) -> dict | None:
@@ -309,6 +354,10 @@ def restore_ports(state: LabState) -> list[str]:
         why = attach_record_problem(rec)
         if why is not None:
             refuse(state.lab, "an attached interface", why)
+            continue
+        if "docker_network" in rec:
+            gone = _remove_docker_port(state, rec)
+            done += [gone] if gone else []
             continue
         link = _link(hub, rec["hub_name"])
         if link is None:

@@ -164,6 +164,8 @@ def attach_record_problem(rec: object) -> str | None:
 
     if not isinstance(rec, dict):
         return "not a mapping"
+    if "docker_network" in rec:
+        return _docker_record_problem(rec)
     origin = rec.get("origin")
     checks = [
         (isinstance(rec.get("hub_name"), str) and ATTACH_HUB_NAME.fullmatch(rec["hub_name"]), "hub_name"),
@@ -187,6 +189,35 @@ def attach_record_problem(rec: object) -> str | None:
                 ipaddress.IPv4Address(a["broadcast"])
         except (TypeError, KeyError, ValueError):
             return "an address that is not one"
+    return None
+
+
+# the host end of the veth pair labsim makes to a Docker network's bridge: `lsd<8 hex><i>`
+DOCKER_HOST_END = re.compile(r"lsd[0-9a-f]{8}[0-9]{1,2}")
+DOCKER_NET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
+
+
+def _docker_record_problem(rec: dict[str, Any]) -> str | None:
+    """An `attached` entry for `--attach NET=docker:NAME`: a veth pair labsim made, its host
+    end named `lsd...` with the recorded MAC, in dockerd's namespace by inode,
+    its hub end the recorded hub name and MAC. Its namespace: the host's, a named one, or
+    that of the process tearing down (`/proc/self/ns/net`), by inode."""
+    origin = rec.get("origin")
+    checks = [
+        (isinstance(rec.get("hub_name"), str) and ATTACH_HUB_NAME.fullmatch(rec["hub_name"]), "hub_name"),
+        (isinstance(rec.get("name"), str) and DOCKER_HOST_END.fullmatch(rec["name"]), "name"),
+        (isinstance(rec.get("mac"), str) and MAC.fullmatch(rec["mac"]), "mac"),
+        (isinstance(rec.get("hub_mac"), str) and MAC.fullmatch(rec["hub_mac"]), "hub_mac"),
+        (isinstance(rec.get("docker_network"), str) and DOCKER_NET_NAME.fullmatch(rec["docker_network"]),
+         "docker_network"),
+        (isinstance(rec.get("bridge"), str) and IFNAME.fullmatch(rec["bridge"]), "bridge"),
+        (isinstance(origin, dict) and isinstance(origin.get("netns"), str)
+         and (origin["netns"] == "/proc/self/ns/net" or ORIGIN_NETNS.fullmatch(origin["netns"]))
+         and ".." not in origin["netns"] and all(isinstance(origin.get(k), int) for k in ("dev", "ino")), "origin"),
+    ]
+    for ok, key in checks:
+        if not ok:
+            return f"its {key} is not one labsim records"
     return None
 
 
