@@ -32,7 +32,8 @@ from labsim.outputs import give_to_directory_owner, make_dirs
 from labsim.review.follow import LeftOut, Skipped, TargetGuard
 from labsim.review.inputs import Endpoint, endpoints_from, parse_resolve  # noqa: F401 - the CLI's imports
 from labsim.review.options import BODY_REPORT_BYTES, NETWORKS, ReviewOptions  # noqa: F401 - NETWORKS: read from here too
-from labsim.scenario.capture import Capture, StepCapture
+from labsim.scenario.capture import Capture, StepCapture, say_unavailable
+from labsim.scenario.capture import unavailable as capture_unavailable
 from labsim.scenario.expect import status_of
 from labsim.scenario.load import lab_name_for
 from labsim.scenario.model import HttpParams
@@ -284,7 +285,10 @@ def run_review(loaded: LoadedLab, endpoints: list[Endpoint], opts: ReviewOptions
         envs = {net: s.env for net, s in _open_sessions(labs, o.runtime, sessions).items()}
         guards = {net: follow_guard(loaded, env, who, timeout) for net, env in envs.items()} if o.uplink else {}
         try:
-            if capture != "none":
+            why = capture_unavailable() if capture != "none" else None
+            if why:
+                say_unavailable(why)
+            if capture != "none" and not why:
                 for net, lab in labs.items():
                     nodes = list(dict.fromkeys([who, *(r.node for r in run.values()),
                                                 *(n for n, p in lab.plan.nodes.items() if p.kind == "nat64")]))

@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import pwd
 import shutil
+import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -173,6 +174,27 @@ def _spawn(runtime, files: dict[str, Path], bound: list[str], ring: bool = False
         while time.monotonic() < deadline and not (first.exists() and first.stat().st_size >= PCAP_HEADER):
             time.sleep(0.01)
     return pids
+
+
+def unavailable() -> str | None:
+    """Why no packet capture can be taken here (None: it can): tcpdump runs on the host and
+    enters each node's namespace, so the host must have it."""
+    import shutil
+
+    if shutil.which("tcpdump") is None:
+        return "tcpdump is not installed (apt-get install tcpdump; the runner image ships it)"
+    return None
+
+
+_SAID: set[str] = set()
+
+
+def say_unavailable(why: str) -> None:
+    """Tell the user once per process that captures were asked for and cannot be taken: a
+    report with `captures: []` and no word of why looked like nothing worth keeping."""
+    if why not in _SAID:
+        _SAID.add(why)
+        sys.stderr.write(f"labsim: no packet captures: {why}\n")
 
 
 def _capture_user():

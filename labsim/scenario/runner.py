@@ -21,7 +21,8 @@ from labsim.checks.result import Rounded, dump
 from labsim.errors import LabsimError
 from labsim.runtime.records import DEFAULT as DEFAULT_RUNTIME
 from labsim.scenario import actions
-from labsim.scenario.capture import Capture, ScenarioCapture
+from labsim.scenario.capture import Capture, ScenarioCapture, say_unavailable
+from labsim.scenario.capture import unavailable as capture_unavailable
 from labsim.scenario.expect import Outcome, evaluate, hopeless, observed_value
 from labsim.scenario.load import LoadedScenario
 from labsim.scenario.model import Step
@@ -140,6 +141,10 @@ def start_capture(session: LabSession, steps: list[Step], capture: str, director
     """One tcpdump per node any check captures in, for the whole scenario (none without checks)."""
     nodes = list(dict.fromkeys(n for s in steps if s.is_check for n in capture_nodes(session, s)))
     if capture == "none" or not nodes:
+        return None
+    why = capture_unavailable()
+    if why:
+        say_unavailable(why)
         return None
     cap = ScenarioCapture(session.runtime, nodes, directory)
     cap.start()
