@@ -6,7 +6,11 @@ that configures itself and translates, as IPv6-only and IPv6-mostly networks exp
   knows a NAT64 prefix (PREF64 from router advertisements, else RFC 7050 through its own
   resolver) and follows it;
 - `slaac: true`: no planned IPv6 address; the address comes from router advertisements;
-- `resolver_from_ra: true`: resolv.conf from RDNSS/DNSSL.
+- `resolver_from_ra: true`: resolv.conf from RDNSS/DNSSL;
+- `stack: dhcpcd`: the same configuration done by Debian's dhcpcd 9.4.1 instead of labsim's
+  own hostconf (DHCPv4 with or without option 108, router solicitation, SLAAC, RDNSS/DNSSL
+  into resolv.conf), to check hostconf's models against a real client; it has no PREF64 and
+  no CLAT. labsim.node.dhcpcdview writes the same `learnt.json`.
 
 Its address families are those of its links: a client linked only to IPv6 networks has no
 IPv4 address but loopback and no IPv4 route at all (until a CLAT gives it one).
@@ -20,6 +24,7 @@ from typing import Literal
 from labsim.kinds.base import FileProbe, Kind, NodeContext, Service
 from labsim.kinds.common import base_files
 from labsim.model.topology import Nat64Prefix, NodeBase, Strict
+from labsim.node import dhcpcdview
 from labsim.node.nodeprog import stdlib_program
 
 
@@ -48,6 +53,7 @@ class Schema(NodeBase):
     slaac: bool = False  # take IPv6 addresses (and the default route) from router advertisements
     resolver_from_ra: bool = False  # resolv.conf from RDNSS/DNSSL (needs a router sending them)
     dhcp4: Dhcp4Spec | None = None  # IPv4 from a DHCPv4 server (a `dhcp4` node), not the plan
+    stack: Literal["hostconf", "dhcpcd"] = "hostconf"  # who does the above: labsim's hostconf or dhcpcd
 
 
 def self_configuring(spec: Schema) -> bool:
@@ -75,15 +81,19 @@ class Client(Kind):
     packages = ("curl", "iproute2", "iputils-ping", "dnsutils")
 
     def needs(self, spec):
-        return (("tayga",) if spec.clat else ()), self.packages + (("tayga",) if spec.clat else ())
+        dhcpcd = spec.stack == "dhcpcd" and self_configuring(spec)
+        return ((("tayga",) if spec.clat else ()) + (("dhcpcd",) if dhcpcd else ()),
+                self.packages + (("tayga",) if spec.clat else ()) + (("dhcpcd-base",) if dhcpcd else ()))
 
     def sysctls(self, node, spec):
         out = {}
         if spec.clat:
             # the CLAT's IPv6 address lives behind the TUN: forward to it, answer NS for it
             out |= {"net.ipv6.conf.all.forwarding": "1", "net.ipv6.conf.all.proxy_ndp": "1"}
-        if spec.slaac or spec.resolver_from_ra:
-            # 2: accept RAs even while forwarding (the CLAT turns forwarding on)
+        if (spec.clat or spec.slaac or spec.resolver_from_ra) and spec.stack == "hostconf":
+            # (dhcpcd handles RAs itself: it turns the kernel's accept_ra off on its links)
+            # 2: accept RAs even while forwarding (the CLAT turns forwarding on), so a CLAT
+            # host hears PREF64 in RAs even on a network whose RAs carry nothing else for it
             out |= {"net.ipv6.conf.default.accept_ra": "2", "net.ipv6.conf.all.accept_ra": "2",
                     "net.ipv6.conf.default.autoconf": "1" if spec.slaac else "0",
                     "net.ipv6.conf.default.accept_ra_defrtr": "1" if spec.slaac else "0",
@@ -93,7 +103,9 @@ class Client(Kind):
     def render(self, ctx: NodeContext) -> dict[str, str]:
         files = base_files(ctx)
         spec = ctx.spec
-        if self_configuring(spec):
+        if self_configuring(spec) and spec.stack == "dhcpcd":
+            files |= _dhcpcd_files(ctx)
+        elif self_configuring(spec):
             files["hostconf.json"] = json.dumps({
                 "dir": ctx.dir,
                 "clat": _clat_conf(spec.clat) if spec.clat else None,
@@ -119,6 +131,8 @@ class Client(Kind):
                        for n in ctx.plan.nodes.values()):
                 raise PlanError(("nodes", ctx.name, "dhcp4"),
                                 f"no dhcp4 node serves network {iface.network!r}: nothing would answer")
+        if spec.stack == "dhcpcd":
+            _validate_dhcpcd(ctx.name, spec)
         if spec.slaac or spec.resolver_from_ra:
             advertised = {net for name, n in topo.nodes.items() if (ra := getattr(n, "ra", None))
                           for net in (ra.networks if ra.networks is not None
@@ -151,10 +165,49 @@ class Client(Kind):
         # drops to nobody (labsim.node.privdrop.tayga_argv). Its capabilities are cut to
         # those (privdrop.NETWORK_MANAGER_CAPS) at its start, for it and every program it
         # runs: no CAP_SYS_ADMIN (mounts, namespaces), modules, ptrace, raw I/O...
+        if ctx.spec.stack == "dhcpcd":
+            # dhcpcd runs as root and drops to its own user (privilege separation, chroot);
+            # the view only reads its events and the kernel's state
+            return [Service("dhcpcd", ["sh", f"{ctx.dir}/dhcpcd-start.sh"]),
+                    Service("dhcpcdview", stdlib_program(ctx.python, "labsim.node.dhcpcdview",
+                                                         f"{ctx.dir}/dhcpcdview.json"))]
         return [Service("hostconf", stdlib_program(ctx.python, "labsim.node.hostconf", f"{ctx.dir}/hostconf.json"))]
 
     def probes(self, ctx: NodeContext):
         if not self_configuring(ctx.spec):
             return []
         # ready once hostconf reports what the node needs (SLAAC address, resolvers, CLAT)
-        return [FileProbe(f"{ctx.dir}/learnt.json", contains='"ready": true', service="hostconf")]
+        service = "dhcpcdview" if ctx.spec.stack == "dhcpcd" else "hostconf"
+        return [FileProbe(f"{ctx.dir}/learnt.json", contains='"ready": true', service=service)]
+
+
+def _validate_dhcpcd(name: str, spec: Schema) -> None:
+    from labsim.model.plan import PlanError
+
+    if spec.clat:
+        # dhcpcd 9.4.1 defines RDNSS (25) and DNSSL (31) but not PREF64 (38), and runs no CLAT
+        raise PlanError(("nodes", name, "clat"), "stack: dhcpcd has no PREF64 and no CLAT (use stack: hostconf)")
+    if spec.resolver_from_ra and not spec.slaac:
+        # dhcpcd takes router advertisements whole (ipv6rs) or not at all (noipv6rs)
+        raise PlanError(("nodes", name, "resolver_from_ra"), "stack: dhcpcd learns RDNSS/DNSSL only "
+                        "with SLAAC: set slaac: true too")
+    if not self_configuring(spec):
+        raise PlanError(("nodes", name, "stack"), "stack: dhcpcd needs something to configure: "
+                        "slaac, resolver_from_ra or dhcp4")
+
+
+def _dhcpcd_files(ctx: NodeContext) -> dict[str, str]:
+    spec, d = ctx.spec, ctx.dir
+    ifaces = [i.ifname for i in ctx.node.ifaces
+              if (spec.slaac and i.ipv6 is not None) or (spec.dhcp4 and i is _dhcp_iface(ctx))]
+    v6only = bool(spec.dhcp4 and spec.dhcp4.ipv6_only_preferred)
+    return {
+        "dhcpcd.conf": dhcpcdview.conf(d, dhcp4=spec.dhcp4 is not None, ipv6_only_preferred=v6only,
+                                       ra=spec.slaac, resolver=spec.resolver_from_ra),
+        "dhcpcd-hook": dhcpcdview.hook(f"{d}/dhcpcd-events.jsonl"),
+        # the docker runtime gives each node its own /run and /var/lib; netns shares the host's
+        "dhcpcd-start.sh": dhcpcdview.start_script(d, ifaces, own_mounts=ctx.confinement != "user"),
+        "dhcpcdview.json": json.dumps({"dir": d, "slaac": spec.slaac, "resolver_from_ra": spec.resolver_from_ra,
+                                       "dhcp4": spec.dhcp4 is not None, "ipv6_only_preferred": v6only,
+                                       "resolv_conf": "/etc/resolv.conf"}, indent=1) + "\n",
+    }

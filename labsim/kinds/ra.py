@@ -15,6 +15,7 @@ Pure: the schema, radvd.conf, the PREF64 RA's bytes. Nothing here sends.
 
 from __future__ import annotations
 
+import zlib
 from ipaddress import IPv6Address, IPv6Network, ip_address
 from typing import Any, Literal, Protocol
 
@@ -120,6 +121,16 @@ def _onoff(v: bool) -> str:
     return "on" if v else "off"
 
 
+def router_link_local(name: str) -> IPv6Address:
+    """The link-local address radvd sends this router's RAs from (`AdvRASrcAddress`), the same
+    on each of its RA interfaces and different per router. radvd otherwise takes the first
+    link-local the kernel lists, the newest: the PREF64 sender's fe80::64 once it is added, so
+    its RAs (router lifetime 0, no RDNSS) came from the "same" router as radvd's, and hosts that
+    keep one RA per router (dhcpcd; the kernel's default route too) lost their default route
+    and resolvers every few seconds."""
+    return IPv6Address(f"fe80::1:{zlib.crc32(name.encode()) & 0xffff:x}")
+
+
 def radvd_conf(ctx: NodeContext[RouterSpec]) -> str:
     spec = _ra(ctx)
     rdnss = rdnss_addresses(ctx)
@@ -132,6 +143,7 @@ def radvd_conf(ctx: NodeContext[RouterSpec]) -> str:
                   f"  AdvManagedFlag {_onoff(spec.managed)};",
                   f"  AdvOtherConfigFlag {_onoff(spec.other)};",
                   f"  AdvDefaultLifetime {spec.router_lifetime};",
+                  f"  AdvRASrcAddress {{ {router_link_local(ctx.name)}; }};",
                   f"  prefix {prefix} {{ AdvOnLink on; AdvAutonomous {_onoff(spec.slaac)}; }};"]
         if rdnss:
             lines.append(f"  RDNSS {' '.join(map(str, rdnss))} {{ AdvRDNSSLifetime {spec.interval * 3}; }};")

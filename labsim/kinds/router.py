@@ -11,7 +11,15 @@ import json
 
 from labsim.kinds.base import FileProbe, Kind, NodeContext, Probe, Service
 from labsim.kinds.common import base_files
-from labsim.kinds.ra import RouterSpec, pref64_config, pref64_prefix, ra_networks, radvd_conf, rdnss_addresses
+from labsim.kinds.ra import (
+    RouterSpec,
+    pref64_config,
+    pref64_prefix,
+    ra_networks,
+    radvd_conf,
+    rdnss_addresses,
+    router_link_local,
+)
 from labsim.model.plan import NodePlan
 from labsim.model.topology import NodeBase
 from labsim.node.nodeprog import stdlib_program
@@ -50,7 +58,9 @@ class Router(Kind):
     def setup(self, ctx: NodeContext[Schema]) -> list[list[str]]:
         if not ctx.spec.ra:
             return []
-        return [["radvd", "--configtest", "-C", f"{ctx.dir}/radvd.conf"]]
+        source = f"{router_link_local(ctx.name)}/64"  # radvd's RA source (kinds/ra.py)
+        return [*(["ip", "-6", "addr", "replace", source, "dev", ifname, "nodad"] for _, ifname, _ in ra_networks(ctx)),
+                ["radvd", "--configtest", "-C", f"{ctx.dir}/radvd.conf"]]
 
     def services(self, ctx: NodeContext[Schema]) -> list[Service]:
         ra = ctx.spec.ra

@@ -19,7 +19,8 @@ from pathlib import Path
 # the programs started this way: standard library and labsim only (a fork server may
 # preload them: runtime/forkspawn.py)
 NODE_PROGRAMS = frozenset({"labsim.node.echo_server", "labsim.node.relay", "labsim.node.pref64", "labsim.node.hostconf",
-                           "labsim.node.agent", "labsim.node.sockprobe", "labsim.node.forkserver"})
+                           "labsim.node.agent", "labsim.node.sockprobe", "labsim.node.forkserver",
+                           "labsim.node.dhcpcdview"})
 SRC = str(Path(__file__).resolve().parents[2])  # the directory holding the labsim package (above labsim/node/)
 # argv after `-c BOOT`: SRC, the module, its arguments; the module sees only its arguments
 BOOT = ("import sys, runpy; sys.path.insert(0, sys.argv.pop(1)); "

@@ -44,8 +44,13 @@ ND_ROUTER_SOLICIT = 133
 
 
 def open_socket(ifname: str) -> socket.socket:
-    subprocess.run(["ip", "-6", "addr", "replace", f"{PREF64_LINK_LOCAL}/64", "dev", ifname, "nodad"],
-                   check=True, capture_output=True, timeout=10)
+    # deprecated at once (preferred_lft 0): the kernel then never picks it as a source (RFC 6724
+    # rule 3), so radvd's own RAs keep the router's EUI-64 link-local; otherwise they left from
+    # fe80::64 too, and this sender's router-lifetime-0 RAs, from the "same" router, took the
+    # hosts' default route and resolvers away every few seconds (found by dhcpcd, which keeps
+    # one RA per router). An explicit source (pktinfo below) may still use it.
+    subprocess.run(["ip", "-6", "addr", "replace", f"{PREF64_LINK_LOCAL}/64", "dev", ifname, "nodad",
+                    "preferred_lft", "0"], check=True, capture_output=True, timeout=10)
     s = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6)
     s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, 255)
     s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_UNICAST_HOPS, 255)
