@@ -97,9 +97,12 @@ def check_environment(loaded: LoadedLab, runtime: str = runtimes.DEFAULT) -> typ
 
 
 def up(loaded: LoadedLab, runtime: str = runtimes.DEFAULT, progress: Progress | None = None,
-       ready_timeout: float = 15.0, ephemeral: bool = False, keep_on_failure: bool = False) -> UpResult:
+       ready_timeout: float = 15.0, ephemeral: bool = False, keep_on_failure: bool = False,
+       session: bool = False) -> UpResult:
     """Bring the lab up. `ephemeral`: the lab lives only as long as this process (scenario
-    runs, reviews); `gc` removes it once the process is gone, even if it was up."""
+    runs, reviews); `gc` removes it once the process is gone, even if it was up. `session`:
+    checks follow, and the runtime keeps what speeds them up (netns: the fork server, for
+    `Runtime.call`) until the caller's `end_session`."""
     say = progress or (lambda msg: None)
     rt_cls = check_environment(loaded, runtime)
     ports = attach.plan(loaded, rt_cls)  # host interfaces to attach: refused here, before anything
@@ -112,6 +115,8 @@ def up(loaded: LoadedLab, runtime: str = runtimes.DEFAULT, progress: Progress | 
     timings: dict[str, float] = {}
     t0 = time.monotonic()
     try:
+        if session:
+            rt.begin_session()
         rt.preload(_node_programs(loaded, rt))
         rt.prepare(loaded)
         say(f"creating {len(plan.nodes)} nodes on {len(plan.bridges)} networks")
@@ -134,6 +139,7 @@ def up(loaded: LoadedLab, runtime: str = runtimes.DEFAULT, progress: Progress | 
             KEPT_UP.add(plan.lab)  # from here an interrupt leaves it up: the CLI says so
         return UpResult(state, timings, rt)
     except BaseException as exc:
+        rt.end_session()  # no session follows a failed bring-up
         if keep_on_failure and not isinstance(exc, KeyboardInterrupt):
             state.status = "failed"
             state.save()

@@ -76,10 +76,19 @@ class CheckEnv:
         except (RuntimeOpError, OSError) as exc:
             raise ToolFailed(ToolRun(tool=argv[0], stderr=str(exc), problem="did not finish")) from exc
 
+    def call(self, node: str, module: str, args: list[str], timeout: float) -> subprocess.CompletedProcess:
+        """Run labsim's in-node program `module` (`Runtime.call`: on netns forked from a
+        server that has it imported, else exec'd); one that cannot be run or does not finish
+        is ToolFailed, naming the argv it stands for."""
+        try:
+            return self.runtime.call(node, module, list(args), timeout=timeout)
+        except (RuntimeOpError, OSError) as exc:
+            raise ToolFailed(ToolRun(tool=self.python, stderr=str(exc), problem="did not finish")) from exc
+
     def agent(self, node: str, shape: type[T], *args: str, timeout: float = 30.0) -> T:
         """Run the in-node agent; its JSON output must have `shape` (a TypedDict)."""
         argv = stdlib_program(self.python, AGENT, *args)
-        proc = self.exec(node, argv, timeout=timeout)
+        proc = self.call(node, AGENT, list(args), timeout=timeout)
         if proc.returncode != 0:
             raise ToolFailed(tool_run(argv, proc, f"exited with {proc.returncode}", AGENT))
         try:

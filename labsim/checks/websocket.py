@@ -73,8 +73,8 @@ def run_socket(spec: SocketCheck, env: CheckEnv) -> SocketResult:
 
 
 def probe(env: CheckEnv, spec: SocketCheck, argv: list[str]) -> dict:
-    full = stdlib_program(env.python, "labsim.node.sockprobe", *argv)
-    proc = env.exec(spec.node, full, timeout=spec.timeout * 4 + 30)
+    full = stdlib_program(env.python, "labsim.node.sockprobe", *argv)  # what a report names
+    proc = env.call(spec.node, "labsim.node.sockprobe", argv, timeout=spec.timeout * 4 + 30)
     try:
         out = json.loads(proc.stdout)
         out["resolve"]["addresses"]  # noqa: B018 - the shape connect_result reads

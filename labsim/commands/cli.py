@@ -181,7 +181,7 @@ def up(
     loaded = with_cli(load_lab(file, name), attach, attach_force)
     with err.status("bringing up", spinner="dots") as status:
         with lab_session(loaded, runtime, keep=True, progress=lambda m: status.update(m),
-                         ready_timeout=timeout, keep_on_failure=keep_on_failure) as session:
+                         ready_timeout=timeout, keep_on_failure=keep_on_failure, checks=False) as session:
             st, timings = session.state, session.timings
     if as_json:
         print(json.dumps({"lab": st.lab, "nodes": st.nodes, "timings": timings}, indent=1))
@@ -326,12 +326,13 @@ def run(
     from labsim.scaleout import shard as sharding
     from labsim.scaleout.parallel import run_parallel, start_workers
     from labsim.scenario.load import load_scenario
-    from labsim.scenario.runner import run_scenario
+    from labsim.scenario.runner import RunOptions, run_scenario
 
     runtimes.get(runtime)  # an unknown name is bad input, before any lab
     when = CAPTURE_WHEN.get(capture)
     if when is None:
         raise InputError(f"--capture {capture!r}: use failed, all or none")
+    opts = RunOptions(runtime=runtime, keep=keep, capture=when, capture_dir=capture_dir)
     files = sharding.expand(files)
     if shard:
         k, n = sharding.parse_shard(shard)
@@ -355,11 +356,9 @@ def run(
     results = []
     with err.status("running", spinner="dots") as status:
         if jobs > 1:
-            results = run_parallel(loaded, jobs, runtime, keep, progress=lambda m: status.update(m),
-                                   capture=when, capture_dir=capture_dir, pool=pool)
+            results = run_parallel(loaded, jobs, opts, progress=lambda m: status.update(m), pool=pool)
         for ls in loaded if jobs == 1 else ():
-            results.append(run_scenario(ls, progress=lambda m: status.update(m), keep=keep, runtime=runtime,
-                                        capture=when, capture_dir=capture_dir))
+            results.append(run_scenario(ls, opts, progress=lambda m: status.update(m)))
     # the files first: a console that fails loses no report; they belong to the directory's owner
     if json_out:
         write_text(json_out, json.dumps([r.to_dict() for r in results], indent=1, default=str))

@@ -86,14 +86,14 @@ class ScenarioItem(pytest.Item):
         self.loaded = loaded
 
     def runtest(self) -> None:
-        from labsim.scenario.runner import run_scenario
+        from labsim.scenario.runner import RunOptions, run_scenario
 
         if os.geteuid() != 0:
             msg = "labsim scenarios need root (network namespaces)"
             if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
                 pytest.fail(msg + "; CI=true makes that a failure")
             pytest.skip(msg)
-        result = run_scenario(self.loaded, runtime=self.config.getoption("--labsim-runtime"))
+        result = run_scenario(self.loaded, RunOptions(runtime=self.config.getoption("--labsim-runtime")))
         out_dir = self.config.getoption("--labsim-json")
         if out_dir:
             import json

@@ -1,4 +1,5 @@
-"""A fork server for labsim's own in-node programs while a netns lab comes up.
+"""A fork server for labsim's own in-node programs while a netns lab comes up, and for the
+checks of a lab session (the agent, the socket probe).
 
 Each of labsim's standard-library daemons (the echo backend, the DNS delay relay, the PREF64
 sender, hostconf) is a Python program, and most of its start is the interpreter importing
@@ -16,11 +17,22 @@ runs the module as `python -m` would (`__main__`), its command line showing the 
 would have been exec'd with. So it sees the node exactly as the exec'd program does; what
 differs is its parent (this server, then init).
 
-    python -S -c BOOT SRC labsim.node.forkserver LAB_DIR MODULE... PAD
-Protocol, one JSON object a line: stdin {"ns", "log", "module", "args", "cmdline"} -> stdout
-{"pid": n} (the child's PID; it reports its own failures in its log and exits 1), or
-{"error": msg} (a module not preloaded, a log outside LAB_DIR, a failed fork). At end of
-input the server exits; its children live on. Started and spoken to by
+    python -S -c BOOT SRC labsim.node.forkserver LAB_DIR MODULE... PAD   (fd 0: a unix
+                                                                         SOCK_SEQPACKET socket)
+Protocol, one JSON object a message on fd 0, a reply for each:
+  {"ns", "log", "module", "args", "cmdline"} -> {"pid": n}: a daemon as above; it reports its own
+      failures in its log and exits 1.
+  {"call": true, "ns", "module", "args", "cmdline"} with three descriptors (SCM_RIGHTS: the write
+      ends of the caller's pipes for stdout, stderr and the exit status) -> {"pid": n} at once,
+      never waiting for the child, so calls overlap: a short run of the module (the check agent,
+      the socket probe) in its node as `ip netns exec NS python -S ...` would run it, stdout and
+      stderr on the first two, its exit code in decimal on the third just before it exits
+      (nothing there: killed). Nothing is resolved or TLS-configured in this process before
+      forking: the child's libc reads the node's resolv.conf and nsswitch, `ssl` the node's
+      trust store, as a fresh interpreter's would.
+  anything refused -> {"error": msg} (a module not preloaded, a log outside LAB_DIR, a namespace
+      name with '/', the wrong descriptors, a failed fork).
+At the end of input the server exits; its children live on. Started and spoken to by
 `runtime/forkspawn.py`. Standard library only, and root only (setns, mount).
 """
 
@@ -32,6 +44,7 @@ import json
 import os
 import runpy
 import signal
+import socket
 import sys
 import traceback
 
@@ -100,21 +113,32 @@ def set_cmdline(argv: list[str]) -> None:
         ctypes.memset(start + len(data), 0, end - start - len(data))
 
 
-def _child(req: dict[str, Any]) -> None:
-    """In the forked child: become the daemon (never returns)."""
+def _child(req: dict[str, Any], fds: list[int]) -> None:
+    """In the forked child: become the daemon, or the call's program (never returns)."""
     code = 1
+    status = -1
     try:
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # the server's SIG_IGN is not the program's
         os.setsid()
-        log = os.open(req["log"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        null = os.open(os.devnull, os.O_RDONLY)
+        null = os.open(os.devnull, os.O_RDONLY)  # first: fd 0, the closed control socket's
+        if req.get("call"):
+            out, err, status = fds
+        else:
+            out = err = os.open(req["log"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         os.dup2(null, 0)
-        os.dup2(log, 1)
-        os.dup2(log, 2)
-        os.closerange(3, os.sysconf("SC_OPEN_MAX") if os.sysconf("SC_OPEN_MAX") > 0 else 65536)
+        os.dup2(out, 1)
+        os.dup2(err, 2)
+        if status >= 0:
+            os.dup2(status, 3)
+            status = 3
+        os.closerange(4 if status >= 0 else 3,
+                      os.sysconf("SC_OPEN_MAX") if os.sysconf("SC_OPEN_MAX") > 0 else 65536)
         enter_netns(req["ns"])
         set_cmdline(req["cmdline"])
         sys.argv = [req["module"], *req["args"]]
+        # as under `python -m`: the module runs as __main__ only (its imports stay preloaded);
+        # left in sys.modules, runpy would warn on stderr about running it twice
+        sys.modules.pop(req["module"], None)
         code = 0
         runpy.run_module(req["module"], run_name="__main__", alter_sys=True)
     except SystemExit as exc:
@@ -128,34 +152,65 @@ def _child(req: dict[str, Any]) -> None:
         try:
             sys.stdout.flush()
             sys.stderr.flush()
+            if status >= 0:  # last: the caller has all of stdout once it reads this
+                os.write(status, str(code).encode())
         finally:
             os._exit(code)
 
 
-def serve(lab_dir: str, modules: list[str]) -> None:
+def check(req: object, fds: list[int], modules: list[str], root: str) -> dict[str, Any]:
+    """The request, if this server serves it; ValueError naming what is wrong."""
+    if not isinstance(req, dict):
+        raise ValueError("a request is a JSON object")
+    if req.get("module") not in modules:
+        raise ValueError(f"not preloaded here: {req.get('module')!r}")
+    ns = req.get("ns")
+    if not isinstance(ns, str) or not ns or "/" in ns or ns in (".", ".."):
+        raise ValueError(f"ns must be a namespace name under {NETNS_RUN_DIR}: {ns!r}")
+    if req.get("call"):
+        if len(fds) != 3:
+            raise ValueError(f"a call comes with 3 descriptors (stdout, stderr, status), not {len(fds)}")
+    elif fds:
+        raise ValueError("a daemon's start comes with no descriptors")
+    elif not os.path.realpath(str(req.get("log"))).startswith(root):
+        raise ValueError(f"log outside {root.rstrip('/')}: {req.get('log')!r}")
+    for key in ("args", "cmdline"):
+        if not isinstance(req.get(key), list) or not all(isinstance(a, str) for a in req[key]):
+            raise ValueError(f"{key} must be a list of strings")
+    return req
+
+
+def serve(lab_dir: str, modules: list[str], ctl: socket.socket) -> None:
     for module in modules:  # the point of this process: pay for the imports once
         importlib.import_module(module)
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children reaped by the kernel while we live
     root = os.path.join(os.path.realpath(lab_dir), "")
-    for line in sys.stdin:
+    while True:
         try:
-            req = json.loads(line)
-            if req.get("module") not in modules:
-                raise ValueError(f"not preloaded here: {req.get('module')!r}")
-            if not os.path.realpath(str(req.get("log"))).startswith(root):
-                raise ValueError(f"log outside {lab_dir}: {req.get('log')!r}")
-            for key in ("args", "cmdline"):
-                if not isinstance(req.get(key), list) or not all(isinstance(a, str) for a in req[key]):
-                    raise ValueError(f"{key} must be a list of strings")
-            sys.stdout.flush()
+            msg, fds, _, _ = socket.recv_fds(ctl, 65536, 3)
+        except OSError:
+            return
+        if not msg:
+            return  # the caller has gone (or closed its end)
+        try:
+            req = check(json.loads(msg), fds, modules, root)
             pid = os.fork()
         except (ValueError, OSError) as exc:
-            print(json.dumps({"error": str(exc)}), flush=True)
-            continue
+            reply: dict[str, Any] = {"error": str(exc)}
+            pid = -1
         if pid == 0:
-            _child(req)
-        print(json.dumps({"pid": pid}), flush=True)
+            ctl.close()
+            _child(req, fds)
+        for fd in fds:  # the child has its copies; later children must not hold them
+            os.close(fd)
+        if pid > 0:
+            reply = {"pid": pid}
+        try:
+            ctl.send(json.dumps(reply).encode())
+        except OSError:
+            return
 
 
 if __name__ == "__main__":
-    serve(sys.argv[1], [m for m in sys.argv[2:] if m.strip()])
+    serve(sys.argv[1], [m for m in sys.argv[2:] if m.strip()],
+          socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET, fileno=0))

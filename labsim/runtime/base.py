@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import socket
 import subprocess
+import sys
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, ClassVar
 
 from labsim.errors import RuntimeOpError
+from labsim.node.nodeprog import stdlib_program
 
 if TYPE_CHECKING:
     from labsim.loader import LoadedLab
@@ -122,6 +124,22 @@ class Runtime(ABC):
     def exec(self, node: str, argv: list[str], timeout: float = 30.0,
              input: bytes | None = None) -> subprocess.CompletedProcess:
         """Run a command in the node and wait for it (bounded)."""
+
+    def call(self, node: str, module: str, args: list[str], timeout: float = 30.0,
+             input: bytes | None = None) -> subprocess.CompletedProcess:
+        """Run labsim's in-node program `module` (the check agent, the socket probe) in the node
+        and wait for it (bounded), as `exec` of its `stdlib_program` argv would: the same
+        output, exit code and view of the node (resolver, trust store). A runtime may answer
+        from a process that has the program imported already (netns: a fork server, kept for
+        a session); this default execs a fresh interpreter."""
+        return self.exec(node, stdlib_program(self.python or sys.executable, module, *args), timeout, input)
+
+    def begin_session(self) -> None:
+        """Told before `preload` when checks will follow bring-up (a lab session): a runtime may
+        keep what makes `call` fast until `end_session`."""
+
+    def end_session(self) -> None:
+        """The session is over: release what `begin_session` kept (the lab may stay up)."""
 
     @abstractmethod
     def spawn(self, node: str, service: str, argv: list[str], host: bool = False) -> int:

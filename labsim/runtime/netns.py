@@ -22,7 +22,7 @@ from labsim.runtime import links, nsutil
 from labsim.runtime import state as labstate
 from labsim.runtime.base import Runtime
 from labsim.runtime.enter import netns_argv, node_ns
-from labsim.runtime.forkspawn import ForkSpawner
+from labsim.runtime.forkspawn import Forks
 from labsim.runtime.processes import stop_processes
 from labsim.runtime.state import (
     LabState,
@@ -67,7 +67,7 @@ class NetnsRuntime(Runtime):
         self._rtnl: dict[str, links.Rtnl] = {}  # namespace -> its netlink socket
         self._fds: dict[str, int] = {}  # namespace -> an open fd of it (veth peers go there)
         self._bridges: dict[str, int] = {}  # bridge -> its index in the hub
-        self._forks: ForkSpawner | None = None  # during bring-up: labsim's programs, forked
+        self._forks = Forks(str(state.dir))  # labsim's programs forked: bring-up's daemons, a session's checks
 
     # -- helpers -----------------------------------------------------------------------
     def ns(self, node: str) -> str:
@@ -90,18 +90,24 @@ class NetnsRuntime(Runtime):
         self._rtnl[ns] = links.Rtnl(nsutil.create_netns_many([(ns, sysctls)], keep=True)[0])
 
     def preload(self, modules: set[str]) -> None:
-        """A fork server that imports labsim's programs now, while the namespaces are made,
-        and forks them into their nodes (`labsim.node.forkserver`): each echo backend then starts
-        in a few ms of CPU instead of ~0.1 s of imports."""
-        if modules and self._forks is None:
-            self._forks = ForkSpawner(str(self.state.dir), modules)
+        """A fork server imports labsim's programs now, while namespaces are made, and forks them into
+        their nodes (`labsim.node.forkserver`): a few ms of CPU each instead of ~0.1 s of imports."""
+        self._forks.preload(modules)
+
+    def begin_session(self) -> None:
+        self._forks.begin_session()  # the fork server then stays for checks (`call`)
+
+    def end_session(self) -> None:
+        self._forks.end_session()
+
+    def call(self, node: str, module: str, args: list[str], timeout: float = 30.0,
+             input: bytes | None = None) -> subprocess.CompletedProcess:
+        res = None if input else self._forks.call(self.ns(node), module, args, timeout, f"node {node}")
+        return res if res is not None else super().call(node, module, args, timeout, input)
 
     def close(self) -> None:
-        """Close the netlink sockets and namespace fds kept open during bring-up, and stop
-        the fork server (later starts exec)."""
-        if self._forks is not None:
-            self._forks.close()
-            self._forks = None
+        """Close bring-up's netlink sockets and namespace fds; later daemons exec (not checks)."""
+        self._forks.end_bringup()
         for rtnl in self._rtnl.values():
             rtnl.close()
         self._rtnl.clear()
@@ -233,17 +239,15 @@ class NetnsRuntime(Runtime):
     def spawn(self, node: str, service: str, argv: list[str], host: bool = False) -> int:
         log = self._host_dir(node) / f"{service}.log"
         log.parent.mkdir(parents=True, exist_ok=True, mode=0o755)
-        pid = None
+        pid: int | None = None
         if host:
             argv = [a.replace("{netns}", nsutil.netns_path(self.ns(node))) for a in argv]
         else:
-            if self._forks is not None:  # forked into the node as `ip netns exec` puts it there
-                pid = self._forks.spawn(self.ns(node), str(log), argv)
+            pid = self._forks.spawn(self.ns(node), str(log), argv)  # forked in as `ip netns exec` puts it
             argv = ["ip", "netns", "exec", self.ns(node), *argv]
         if pid is None:
             with open(log, "ab") as out:
-                proc = subprocess.Popen(argv,
-                                        stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                                         start_new_session=True, close_fds=True)
             proc.returncode = 0  # we never wait() on it here; teardown reaps or kills it
             pid = proc.pid

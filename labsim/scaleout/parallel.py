@@ -16,12 +16,11 @@ import signal
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from pathlib import Path
 
 from labsim.runtime.records import DEFAULT as DEFAULT_RUNTIME
 from labsim.scaleout.estimate import longest_first, scenario_s
 from labsim.scenario.load import LoadedScenario
-from labsim.scenario.runner import CaptureWhen, ScenarioResult
+from labsim.scenario.runner import RunOptions, ScenarioResult
 
 STOP_WAIT_S = 90  # a worker tearing its lab down after SIGTERM
 
@@ -33,14 +32,12 @@ def _worker_init() -> None:
     signal.signal(signal.SIGTERM, handler)
 
 
-def _run_one(path: str, lab: str, runtime: str, keep: bool, capture: CaptureWhen,
-             capture_dir: Path | None) -> ScenarioResult:
+def _run_one(path: str, lab: str, opts: RunOptions) -> ScenarioResult:
     from labsim.scenario.load import load_scenario
     from labsim.scenario.runner import run_scenario
 
     # reloaded here with the lab name the parent chose (a loaded scenario is not sent across)
-    return run_scenario(load_scenario(path, lab_name=lab), keep=keep, runtime=runtime, capture=capture,
-                        capture_dir=capture_dir)
+    return run_scenario(load_scenario(path, lab_name=lab), opts)
 
 
 def _warm() -> None:
@@ -59,9 +56,9 @@ def start_workers(jobs: int) -> ProcessPoolExecutor:
     return pool
 
 
-def run_parallel(loaded: list[LoadedScenario], jobs: int, runtime: str = DEFAULT_RUNTIME, keep: bool = False,
-                 progress: Callable[[str], None] | None = None, capture: CaptureWhen = "failed",
-                 capture_dir: Path | None = None, pool: ProcessPoolExecutor | None = None) -> list[ScenarioResult]:
+def run_parallel(loaded: list[LoadedScenario], jobs: int, opts: RunOptions,
+                 progress: Callable[[str], None] | None = None,
+                 pool: ProcessPoolExecutor | None = None) -> list[ScenarioResult]:
     """Run every scenario, `jobs` at a time (in `pool`, from `start_workers`, if given; it is
     shut down here either way); results in the input's order. The first LabsimError (a lab
     that cannot be built) is raised after every running scenario ended."""
@@ -72,8 +69,8 @@ def run_parallel(loaded: list[LoadedScenario], jobs: int, runtime: str = DEFAULT
     try:
         # the pool hands out work in submission order
         futures: dict[Future, int] = {
-            pool.submit(_run_one, loaded[i].path, loaded[i].lab.plan.lab, runtime, keep, capture, capture_dir): i
-            for i in start_order(loaded, runtime)}
+            pool.submit(_run_one, loaded[i].path, loaded[i].lab.plan.lab, opts): i
+            for i in start_order(loaded, opts.runtime)}
         pending = set(futures)
         while pending:
             done, pending = wait(pending, return_when=FIRST_COMPLETED)

@@ -87,12 +87,22 @@ class ScenarioResult:
         return dump(self)
 
 
-def run_scenario(ls: LoadedScenario, progress: Progress | None = None, keep: bool = False,
-                 runtime: str = DEFAULT_RUNTIME, capture: CaptureWhen = "none",
-                 capture_dir: Path | None = None) -> ScenarioResult:
+@dataclass(frozen=True)
+class RunOptions:
+    """How `labsim run` runs each scenario (one object from the CLI's edge to every worker)."""
+
+    runtime: str = DEFAULT_RUNTIME  # a scenario's own `runtime:` wins
+    keep: bool = False  # leave each lab up after its steps
+    capture: CaptureWhen = "none"  # packet captures kept for: failed steps, all, none
+    capture_dir: Path | None = None  # where (default ./labsim-captures)
+
+
+def run_scenario(ls: LoadedScenario, opts: RunOptions = RunOptions(), progress: Progress | None = None
+                 ) -> ScenarioResult:
     say = progress or (lambda m: None)
     sc = ls.scenario
-    runtime = sc.runtime or runtime  # a scenario that needs docker (Docker networks) says so
+    runtime = sc.runtime or opts.runtime  # a scenario that needs docker (Docker networks) says so
+    keep, capture, capture_dir = opts.keep, opts.capture, opts.capture_dir
     lab = ls.lab.plan.lab
     out = ScenarioResult(sc.name, ls.path, lab, sc.description)
     t0 = time.monotonic()

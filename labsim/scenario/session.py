@@ -36,22 +36,25 @@ if TYPE_CHECKING:  # the checks (~0.1 s of pydantic models to import) only where
 @contextmanager
 def lab_session(loaded: LoadedLab, runtime: str = DEFAULT_RUNTIME, *, keep: bool = False,
                 progress: Callable[[str], None] | None = None, ready_timeout: float = 15.0,
-                keep_on_failure: bool = False) -> Iterator[LabSession]:
+                keep_on_failure: bool = False, checks: bool = True) -> Iterator[LabSession]:
     """Bring `loaded` up on `runtime` and yield it; take it down however the block exits,
     unless `keep` (`labsim up`, `run --keep`: the lab stays until `labsim down`).
 
     Before anything is claimed or created: the runtime by name (unknown: InputError), what
     the topology needs of it, root and binaries. A failed bring-up removes what it made
     (unless `keep_on_failure`). A lab that is not kept is ephemeral: if this process is
-    killed, `labsim gc` removes it."""
+    killed, `labsim gc` removes it. `checks`: the block runs checks (the netns fork server
+    stays for them, so each forks instead of starting an interpreter); `labsim up`, which runs
+    none, says False."""
     say = progress or (lambda msg: None)
     up = labmod.up(loaded, runtime, progress=say, ready_timeout=ready_timeout,
-                   ephemeral=not keep, keep_on_failure=keep_on_failure)
+                   ephemeral=not keep, keep_on_failure=keep_on_failure, session=checks)
     assert up.runtime is not None  # up() returns the runtime it brought the lab up on
     session = LabSession(loaded, up.runtime, up.state, up.timings)
     try:
         yield session
     finally:
+        session.runtime.end_session()  # the fork server checks ran through (netns)
         session.runtime.close()
         if not keep:
             say(f"tearing down {up.state.lab}")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import os
 import subprocess
 import uuid
 
@@ -14,6 +15,9 @@ import pytest
 from tests.helpers import LABSIM, REPO, run_labsim
 
 pytestmark = pytest.mark.root
+# the docker tier runs this module again with LABSIM_DIFF_RUNTIME=docker
+# (tests/docker/test_client_stacks_docker.py): the same behaviour on both runtimes
+RUNTIME = os.environ.get("LABSIM_DIFF_RUNTIME", "netns")
 
 
 @pytest.fixture
@@ -36,7 +40,7 @@ def test_a_clat_host_with_a_lease_keeps_native_ipv4(w2h_lab, tmp_path):
     # a legacy host that also has a CLAT configured: with its lease it needs none
     topo = tmp_path / "lab.yml"
     topo.write_text(text.replace(old, "    clat: {prefix: auto, wait: false}\n" + old))
-    up = run_labsim("up", str(topo), "--name", w2h_lab, timeout=120)
+    up = run_labsim("up", str(topo), "--name", w2h_lab, "--runtime", RUNTIME, timeout=300)
     assert up.returncode == 0, up.stderr
     [status] = json.loads(run_labsim("status", w2h_lab, "--json", check=True).stdout)
     legacy, modern = status["learnt"]["legacy"], status["learnt"]["modern"]

@@ -22,7 +22,7 @@ import pytest
 
 from labsim.runtime.state import LabState, alive
 from labsim.scenario.load import load_scenario
-from labsim.scenario.runner import run_scenario
+from labsim.scenario.runner import RunOptions, run_scenario
 from tests.helpers import REPO
 
 pytestmark = pytest.mark.root
@@ -114,7 +114,7 @@ def service_pids(lab: str) -> dict[str, int]:
 def test_in_node_services_drop_root_and_still_answer(tmp_path, lab_name):
     path = tmp_path / "privdrop.yml"
     path.write_text(SCENARIO)
-    result = run_scenario(load_scenario(path, lab_name=lab_name), keep=True, runtime="netns")
+    result = run_scenario(load_scenario(path, lab_name=lab_name), RunOptions(keep=True))
     assert result.passed, [(s.title, s.error, s.outcomes) for s in result.steps if not s.passed]
 
     pids = service_pids(lab_name)
@@ -184,7 +184,7 @@ def test_moto_drops_root_where_its_python_is_open_to_others(tmp_path, lab_name):
 
     path = tmp_path / "cloud.yml"
     path.write_text(CLOUD % (REPO / "topologies" / "cloud-endpoints.yml"))
-    result = run_scenario(load_scenario(path, lab_name=lab_name), keep=True, runtime="netns")
+    result = run_scenario(load_scenario(path, lab_name=lab_name), RunOptions(keep=True))
     assert result.passed, [(s.title, s.error, s.outcomes) for s in result.steps if not s.passed]
     uid = status_ids(service_pids(lab_name)["cloud/moto"])["Uid"]
     blocked = next(filter(None, map(unreadable_dir, import_dirs())), None)

@@ -15,7 +15,7 @@ import pytest
 
 from labsim.runtime.state import LabState, alive
 from labsim.scenario.load import load_scenario
-from labsim.scenario.runner import run_scenario
+from labsim.scenario.runner import RunOptions, run_scenario
 from tests.helpers import assert_same_host, host_snapshot, lab_processes, run_labsim
 
 pytestmark = pytest.mark.root
@@ -67,7 +67,7 @@ def check_process_node(tmp_path: Path, lab_name: str, runtime: str) -> None:
     path.write_text(SCENARIO % {"app": "2001:db8:7::2"})
     ls = load_scenario(path, lab_name=lab_name)
     assert str(ls.lab.plan.nodes["app"].addresses(6)[0]) == "2001:db8:7::2"
-    result = run_scenario(ls, keep=True, runtime=runtime)
+    result = run_scenario(ls, RunOptions(runtime=runtime, keep=True))
     assert result.passed, [(s.title, s.error, s.detail) for s in result.steps if not s.passed]
 
     state = LabState.load(lab_name)
@@ -155,7 +155,7 @@ def check_binds(tmp_path: Path, lab_name: str, runtime: str) -> None:
     assert [str(a) for n in ("any6", "own6", "lo6", "any4") for a in plan[n].addresses()] == [
         "2001:db8:8::2", "192.0.2.2", "2001:db8:8::3", "192.0.2.3",
         "2001:db8:8::4", "192.0.2.4", "2001:db8:8::5", "192.0.2.5"]
-    result = run_scenario(ls, keep=False, runtime=runtime)
+    result = run_scenario(ls, RunOptions(runtime=runtime))
     assert result.passed, [(s.title, s.error, s.detail) for s in result.steps if not s.passed]
     assert len(result.steps) == 8
     assert_same_host(before, host_snapshot(lab_name))

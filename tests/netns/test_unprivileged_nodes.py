@@ -22,7 +22,7 @@ import pytest
 from labsim.trust import ALLOW_ROOT_ENV
 from labsim.runtime.state import LabState, alive
 from labsim.scenario.load import load_scenario
-from labsim.scenario.runner import run_scenario
+from labsim.scenario.runner import RunOptions, run_scenario
 from tests.helpers import run_labsim
 
 pytestmark = pytest.mark.root
@@ -74,7 +74,7 @@ def run(tmp_path: Path, lab_name: str, dirs: list[Path], root: bool):
                        "exec_user": "      user: root\n" if root else ""}
     path = tmp_path / "unprivileged.yml"
     path.write_text(text)
-    result = run_scenario(load_scenario(path, lab_name=lab_name), keep=True, runtime="netns")
+    result = run_scenario(load_scenario(path, lab_name=lab_name), RunOptions(keep=True))
     assert result.passed, [(s.title, s.error, s.detail if hasattr(s, "detail") else None,
                             getattr(s.result, "facts", None)) for s in result.steps if not s.passed]
     return expect, LabState.load(lab_name)

@@ -1,0 +1,38 @@
+"""The client stack's behaviour on the docker runtime too: the hostconf fidelity tests and the
+hostconf-vs-dhcpcd differential tests run again with every lab on docker (the same modules,
+LABSIM_DIFF_RUNTIME=docker), so what holds on netns is checked on docker."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.helpers import IN_CI, REPO
+
+pytestmark = pytest.mark.root
+
+MODULES = ["tests/netns/test_hostconf_fidelity.py", "tests/netns/test_dhcpcd_differential.py"]
+
+
+@pytest.fixture(scope="module")
+def docker_image():
+    from labsim.errors import EnvironmentMissingError
+    from labsim.runtime.docker.image import ensure_image
+
+    try:
+        return ensure_image()
+    except EnvironmentMissingError as exc:
+        if IN_CI:
+            pytest.fail(f"CI=true and docker is not usable: {exc}")
+        pytest.skip(f"docker is not usable: {exc}")
+
+
+def test_client_stacks_behave_alike_on_docker(docker_image):
+    env = {**os.environ, "LABSIM_DIFF_RUNTIME": "docker"}
+    res = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *MODULES],
+                         cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
+    assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-2000:]
+    assert " passed" in res.stdout and "skipped" not in res.stdout.splitlines()[-1], res.stdout[-500:]
