@@ -263,7 +263,7 @@ class AuthDns(Kind):
             "api=no",
             "loglevel=4",
             # failover records: a health check every second, so a dead edge leaves the
-            # answers within about a second (FACTS.md: ~0.5 s after the kill)
+            # answers within about a second (PowerDNS 4.7: ~0.5 s after the kill; docs/facts.md)
             *(["lua-health-checks-interval=1"] if has_failover(ctx.spec) else []),
             "",
         ])

@@ -3,7 +3,7 @@
 `bridge`, `plug`, `lo_up`, `routes` on `Rtnl`, which sends requests in batches on a plain
 netlink socket born inside a namespace (from `/run/netns/NAME` or `/proc/PID/ns/net`), so a
 container's namespace is plumbed exactly like a bare one, and no veth is ever created and
-then moved (FACTS.md: moving costs ~2.5x more). ~8 requests a node; through pyroute2's
+then moved (moving costs ~2.5x more: docs/facts.md). ~8 requests a node; through pyroute2's
 IPRoute each cost ~1 ms of Python, and importing it ~0.16-0.33 s.
 """
 

@@ -3,7 +3,7 @@
 Linux namespaces belong to threads, not processes: a thread can unshare(CLONE_NEWNET) or
 setns() into a namespace, create sockets there (a socket stays in the namespace it was born
 in) and end, while the rest of the process stays in the host namespace. pyroute2's own
-helpers fork a child for each of these, which costs ~3x more per node (see FACTS.md).
+helpers fork a child for each of these, which costs ~3x more per node (docs/facts.md).
 """
 
 from __future__ import annotations

@@ -376,7 +376,7 @@ class Step(Strict):
 class Scenario(Strict):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,63}$")
     description: f.Description = ""
-    catalog: int | None = Field(None, ge=0, le=10000)  # the failure-catalog row this reproduces (DESIGN.md)
+    catalog: int | None = Field(None, ge=0, le=10000)  # the failure-catalog row this reproduces (docs/architecture.md)
     topology: f.FileName | dict  # a file (relative to this one) or the topology itself
     # where it must run; unset: wherever `labsim run --runtime` says (netns by default)
     runtime: str | None = None
