@@ -1,6 +1,7 @@
-"""The client stack's behaviour on the docker runtime too: the hostconf fidelity tests and the
-hostconf-vs-dhcpcd differential tests run again with every lab on docker (the same modules,
-LABSIM_DIFF_RUNTIME=docker), so what holds on netns is checked on docker."""
+"""The client side's behaviour on the docker runtime too: the hostconf fidelity tests, the
+hostconf-vs-dhcpcd differential tests and review's derived-network tests run again with every
+lab on docker (the same tests, LABSIM_DIFF_RUNTIME=docker), so what holds on netns is checked
+on docker."""
 
 from __future__ import annotations
 
@@ -14,7 +15,10 @@ from tests.helpers import IN_CI, REPO
 
 pytestmark = pytest.mark.root
 
-MODULES = ["tests/netns/test_hostconf_fidelity.py", "tests/netns/test_dhcpcd_differential.py"]
+MODULES = ["tests/netns/test_hostconf_fidelity.py", "tests/netns/test_dhcpcd_differential.py",
+           # review's derived networks and platform siblings (PREF64, a static client, a /64 PREF64)
+           "tests/netns/test_review_platforms.py::test_pref64_network_per_platform",
+           "tests/netns/test_review_platforms.py::test_static_client_with_a_64_pref64_completes"]
 
 
 @pytest.fixture(scope="module")

@@ -4,6 +4,7 @@ endpoints, following, and the HTML/JUnit reports (real labs, real daemons, real 
 from __future__ import annotations
 
 import json
+import os
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -14,6 +15,9 @@ pytestmark = pytest.mark.root
 
 LITERAL = "http://192.0.2.2/v1/"
 NETS = ("dns64-nat64", "ipv6-only")
+# the docker tier runs the derived-network tests again with LABSIM_DIFF_RUNTIME=docker
+# (tests/docker/test_client_stacks_docker.py)
+RUNTIME = os.environ.get("LABSIM_DIFF_RUNTIME", "netns")
 
 
 @pytest.fixture(scope="module")
@@ -121,7 +125,7 @@ def _pref64_review(tmp_path, pref64: str, *urls: str):
     topo.write_text(PREF64_LAB.format(pref64=pref64, literal=_api_v4()))
     out = tmp_path / "r.json"
     res = run_labsim("review", "--topology", str(topo), "--follow", "0", "--capture", "none", *urls,
-                     "--json", str(out), timeout=300)
+                     "--json", str(out), "--runtime", RUNTIME, timeout=300)
     assert res.returncode in (0, 1), res.stdout + res.stderr  # never exit 3
     return res, {r["url"]: r["networks"] for r in json.loads(out.read_text())}
 
