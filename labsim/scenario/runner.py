@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 from labsim.checks import CHECKS, CheckResult
 from labsim.checks.result import Rounded, dump
 from labsim.errors import LabsimError
+from labsim.outputs import give_to_directory_owner
 from labsim.runtime.records import DEFAULT as DEFAULT_RUNTIME
 from labsim.scenario import actions
 from labsim.scenario.capture import Capture, ScenarioCapture, say_unavailable
@@ -110,7 +111,8 @@ def run_scenario(ls: LoadedScenario, opts: RunOptions = RunOptions(), progress: 
     # raises if the lab cannot be built; nothing is left to tear down then
     with lab_session(ls.lab, runtime, keep=keep, progress=lambda m: say(f"{sc.name}: {m}")) as session:
         out.bringup_s = session.timings["total"]
-        cap = start_capture(session, sc.steps, capture, (capture_dir or Path("labsim-captures")).resolve() / lab)
+        cap_root = (capture_dir or Path("labsim-captures")).resolve()
+        cap = start_capture(session, sc.steps, capture, cap_root / lab)
         try:
             failed_action = False
             for i, step in enumerate(sc.steps):
@@ -130,6 +132,8 @@ def run_scenario(ls: LoadedScenario, opts: RunOptions = RunOptions(), progress: 
                 failed_action = not step.is_check and not res.passed
         finally:
             kept = cap.stop() if cap is not None else {}
+            if any(kept.values()):  # the user's directory: its owner's files, not root's
+                give_to_directory_owner(cap_root / lab, top=cap_root.parent)
             for res in out.steps:
                 res.captures = kept.get(step_prefix(res.index), [])
     out.passed = all(s.passed for s in out.steps)

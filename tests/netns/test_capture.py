@@ -106,3 +106,21 @@ def test_a_failed_steps_pcap_holds_that_steps_packets_only(tmp_path, lab_name):
     assert "SYN to" in steps[1]["captures"][0]["summary"]
     # no ring or other leftovers: the two pcaps are the only files
     assert sorted(p.name for p in out.rglob("*") if p.is_file()) == ["02-client.pcap", "02-nat64.pcap"]
+
+
+def test_reports_and_pcaps_belong_to_the_directory_owner(tmp_path, lab_name):
+    """In a directory owned by someone else (a user's volume in the runner image, a checkout
+    under sudo), the JSON, JUnit and every capture folder and pcap labsim made are theirs."""
+    import os
+
+    home = tmp_path / "user"
+    home.mkdir()
+    os.chown(home, 65534, 65534)
+    f = tmp_path / "cap.yml"
+    f.write_text(SCENARIO.format(name=lab_name))
+    res = run_labsim("run", str(f), "--capture", "failed", "--capture-dir", str(home / "caps"),
+                     "--json", str(home / "r.json"), "--junit", str(home / "r.xml"), timeout=120)
+    assert res.returncode == 1, res.stdout + res.stderr
+    made = [home / "r.json", home / "r.xml", home / "caps", *(home / "caps").rglob("*")]
+    assert len(made) > 4 and any(p.suffix == ".pcap" for p in made)
+    assert {(p.name, p.stat().st_uid) for p in made} == {(p.name, 65534) for p in made}
