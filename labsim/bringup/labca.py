@@ -11,8 +11,10 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import trustme
+if TYPE_CHECKING:  # trustme imports cryptography (~0.05 s): only a lab that makes its CA needs it
+    import trustme
 
 SYSTEM_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 OPENSSL_CNF = Path("/etc/ssl/openssl.cnf")
@@ -24,11 +26,15 @@ class LabCA:
 
     @classmethod
     def create(cls, lab: str) -> LabCA:
+        import trustme
+
         return cls(trustme.CA(organization_name=f"labsim lab {lab}"))
 
     @classmethod
     def load(cls, cert_path: Path, key_path: Path) -> LabCA:
         """The running lab's CA again (to issue a certificate while the lab is up)."""
+        import trustme
+
         return cls(trustme.CA.from_pem(cert_path.read_bytes(), key_path.read_bytes()))
 
     def save_key(self, path: Path) -> Path:

@@ -5,6 +5,7 @@ interrupted (what the command had created is removed first)."""
 from __future__ import annotations
 
 import functools
+import gc as _gc  # `gc` is a command below
 import inspect
 import json
 import os
@@ -449,7 +450,16 @@ def _root(version: bool = typer.Option(False, "--version", help="Print labsim's 
 
 
 def main() -> None:
-    app(prog_name="labsim")
+    try:
+        app(prog_name="labsim")
+    finally:
+        # the command is over (its own interrupt handling has run): a Ctrl-C now would only
+        # turn the exit into a traceback. Finalize its garbage now, then spare the
+        # interpreter's shutdown from tracing every imported module's objects again (typer,
+        # rich, pydantic, cryptography: ~0.05 s of every exit, ~0.3 s once scapy is loaded)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        _gc.collect()
+        _gc.freeze()
 
 
 if __name__ == "__main__":

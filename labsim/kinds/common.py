@@ -139,8 +139,13 @@ def confined(confinement: str, python: str, argv: list[str], user: str | None,
     if not mount_ns and drop[0] is None:
         return argv
     # labsim's interpreter (an exec check's `{python}`) stays usable by the user: its prefix
-    # (bin/, lib/) is exposed should it lie under a closed directory (a pyenv under /root)
-    prefix = os.path.dirname(os.path.dirname(os.path.realpath(python))) if os.path.isabs(python) else "/"
-    expose = (prefix,) if prefix != "/" else ()
+    # (bin/, lib/) is exposed should it lie under a closed directory (a pyenv under /root), and
+    # so is its virtual environment (site-packages: boto3 for the cloud scenario) should it lie
+    # under a directory the mount namespace makes private (a checkout under /tmp)
+    expose: tuple[str, ...] = ()
+    if os.path.isabs(python):
+        real = os.path.dirname(os.path.dirname(os.path.realpath(python)))
+        venv = os.path.dirname(os.path.dirname(os.path.abspath(python)))
+        expose = tuple(p for p in dict.fromkeys((real, venv)) if p != "/")
     return confine_argv(python, argv, mount_ns=mount_ns, user=drop[0], group=drop[1],
                         node_dir=node_dir if mount_ns else None, expose=expose if mount_ns else ())

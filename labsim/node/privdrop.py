@@ -170,11 +170,21 @@ def enter_mount_ns(node_dir: str | None, expose: list[str] | None = None) -> Non
     # nothing mounted here reaches the host, nothing the host mounts later reaches here
     _check(libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None), "mount --make-rprivate /")
     keep = os.open(node_dir, os.O_PATH | os.O_DIRECTORY) if node_dir else None
+    # exposed directories under a scratch directory (a venv in a checkout under /tmp) are
+    # held open now and bound back, read-only, once the scratch directory is a private tmpfs
+    hidden = {p: os.open(p, os.O_PATH | os.O_DIRECTORY) for p in expose or ()
+              if os.path.isdir(p) and any(p.startswith(d + "/") for d, _ in PRIVATE_DIRS)}
     _set_readonly(libc, "/", True)
     for path, mode in PRIVATE_DIRS:
         if os.path.isdir(path):
             _check(libc.mount(b"tmpfs", path.encode(), b"tmpfs", MS_NOSUID | MS_NODEV,
                               f"mode={mode}".encode()), f"mount tmpfs on {path}")
+    for path, fd in hidden.items():
+        os.makedirs(path, mode=0o755, exist_ok=True)
+        _check(libc.mount(f"/proc/self/fd/{fd}".encode(), path.encode(), None, MS_BIND | MS_REC, None),
+               f"bind {path}")
+        _set_readonly(libc, path, True)
+        os.close(fd)
     if node_dir and keep is not None:
         os.makedirs(node_dir, exist_ok=True)  # again, when a tmpfs above now hides it
         _check(libc.mount(f"/proc/self/fd/{keep}".encode(), node_dir.encode(), None, MS_BIND | MS_REC, None),
