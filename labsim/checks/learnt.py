@@ -55,8 +55,9 @@ def run_learnt(spec: LearntCheck, env: CheckEnv) -> LearntResult:
 
 
 def has_ipv4_route(env: CheckEnv | None, node: str, literal: str) -> bool:
-    """Whether `node` routes IPv4 to `literal` at all (`ip -4 route get`): a native route, or
-    its CLAT's. Without an env (offline parsing), no."""
+    """Whether `node` has IPv4 of its own towards `literal` (`ip -4 route get`): a native
+    route (a lease's, a static one), not its CLAT's, whose IPv4 is a translation of IPv6 (a
+    literal failing through it is still the literal's doing). Without an env, no."""
     if env is None:
         return False
     try:
@@ -65,7 +66,7 @@ def has_ipv4_route(env: CheckEnv | None, node: str, literal: str) -> bool:
         return False
     out = proc.stdout.decode(errors="replace") if isinstance(proc.stdout, bytes) else str(proc.stdout or "")
     # a route prints "192.0.2.1 via … dev eth0 …"; no route is an error (exit 2, "unreachable")
-    return proc.returncode == 0 and " dev " in f" {out}"
+    return proc.returncode == 0 and " dev " in f" {out}" and " dev clat " not in f" {out} "
 
 
 def ipv4_literal_reason(env: CheckEnv | None, node: str, host: str, name_reason: Reason) -> Reason:

@@ -70,6 +70,10 @@ class Sender:
         self.burst: list[float] = []
         self.next_periodic = 0.0
         self.last_rs = 0.0
+        # a prefix this router advertised and replaced: announced with lifetime 0 through the
+        # change's burst, so hosts stop using it at once (RFC 8781 §4: 0 means no longer use)
+        # rather than keeping it, valid, beside the new one until it expires
+        self.retired: list[str] = []
         self.privileged = True  # until root is dropped: sockets can be opened
         # CONFIG.sent, emptied: ready only once this run has sent
         self.sent_fd = os.open(config_path + ".sent", os.O_WRONLY | os.O_CREAT | os.O_TRUNC
@@ -84,6 +88,9 @@ class Sender:
                 cfg = json.load(f)
         except ValueError:
             return  # caught mid-write: read it again on the next round
+        old = self.cfg.get("prefix") if self.cfg.get("lifetime") else None
+        if old is not None and old != cfg.get("prefix") and old not in self.retired:
+            self.retired.append(old)
         self.mtime, self.cfg = mtime, cfg
         for ifname in self.cfg["interfaces"]:
             if ifname in self.socks:
@@ -97,14 +104,19 @@ class Sender:
 
     def send(self) -> None:
         c = self.cfg
-        ra = pref64_ra(IPv6Network(c["prefix"]), c["lifetime"], c["managed"], c["other"])
+        ras = [pref64_ra(IPv6Network(old), 0, c["managed"], c["other"]) for old in self.retired]
+        ras.append(pref64_ra(IPv6Network(c["prefix"]), c["lifetime"], c["managed"], c["other"]))
         for ifname, s in self.socks.items():
             try:
                 index = socket.if_nametoindex(ifname)
                 pktinfo = struct.pack("16sI", PREF64_LINK_LOCAL.packed, index)  # the source address
-                s.sendmsg([ra], [(socket.IPPROTO_IPV6, socket.IPV6_PKTINFO, pktinfo)], 0, ("ff02::1", 0, 0, index))
+                for ra in ras:
+                    s.sendmsg([ra], [(socket.IPPROTO_IPV6, socket.IPV6_PKTINFO, pktinfo)], 0,
+                               ("ff02::1", 0, 0, index))
             except OSError as exc:  # a link taken down by a scenario: keep going
                 print(f"pref64: {ifname}: {exc}", file=sys.stderr, flush=True)
+        if not self.burst:
+            self.retired = []  # said through the whole burst
         self.sent += 1
         data = json.dumps({"generation": c["generation"], "count": self.sent, "prefix": c["prefix"],
                            "lifetime": c["lifetime"]}).encode()

@@ -59,6 +59,9 @@ topology:
       slaac: true
       resolver_from_ra: true
       clat: {prefix: auto}
+      # IPv6-only on the dual-stack LAN (108 honoured: no lease, no planned IPv4): a host with
+      # IPv4 of its own runs no CLAT (Nat464Xlat.requiresClat)
+      dhcp4: {ipv6_only_preferred: true}
     legacy:
       kind: client
       links: [lan]

@@ -223,3 +223,11 @@ def test_learnt_check_and_literal_reason_follow_native_ipv4(tmp_path, kernel):
     env = _learnt_env(text, False)
     assert ipv4_literal_reason(env, "modern", "192.0.2.3", Reason.CONNECT_TIMEOUT) == Reason.IPV4_LITERAL
     assert ipv4_literal_reason(env, "modern", "api.example.test", Reason.NO_ROUTE) == Reason.NO_ROUTE
+    # IPv4 through a CLAT is a translation, not IPv4 of the host's own: a literal failing
+    # there (a CLAT following a prefix no NAT64 serves) is still the literal's doing
+    def clat_route(call):
+        if call.argv[:4] == ("ip", "-4", "route", "get"):
+            return Reply("192.0.2.3 dev clat src 192.0.0.2 uid 0\n    cache mtu 1260\n", "", 0)
+        raise AssertionError(call)
+    env = env_for(clat_route)[0]
+    assert ipv4_literal_reason(env, "modern", "192.0.2.3", Reason.NO_ROUTE) == Reason.IPV4_LITERAL
