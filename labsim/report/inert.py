@@ -17,7 +17,6 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 
-from rich.markup import escape
 from rich.text import Text
 
 # C0 but newline and tab, DEL, C1, and lone surrogates (a JSON "\ud800" decodes to one)
@@ -40,6 +39,28 @@ def visible(value: object, newlines: bool = True) -> str:
     return (_CONTROL if newlines else _CONTROL_LINE).sub(_shown, str(value))
 
 
+# what rich reads as a tag: `[` then a letter, #, / or @, up to the next `]` (rich.markup)
+_TAG_LIKE = re.compile(r"\[[a-z#/@][^[]*?]")
+
+
+def _literal_markup(text: str) -> str:
+    """Markup that rich renders back as exactly `text`. rich.markup.escape is not enough: rich
+    also drops one backslash before every `[` of plain text (its renderer replaces "\\[" with
+    "["), so text holding a backslash before a bracket lost it (a property test found
+    "\\[" shown as "["). Before each `[` preceded by n backslashes: 2n+1 of them where rich
+    would read a tag (n shown, the tag escaped), n+1 elsewhere (n shown)."""
+    out: list[str] = []
+    i = 0
+    for m in re.finditer(r"(\\*)\[", text):
+        n = len(m.group(1))
+        out.append(text[i:m.start()])
+        tag = _TAG_LIKE.match(text, m.end() - 1) is not None
+        out.append("\\" * (2 * n + 1 if tag else (n + 1 if n else 0)) + "[")
+        i = m.end()
+    out.append(text[i:])
+    return "".join(out)
+
+
 def inert(value: object, newlines: bool = True) -> str:
     """`value` for a rich markup string: control characters shown, markup escaped. It reads
     back exactly as visible(value) wherever it stands, even right before a tag."""
@@ -47,11 +68,11 @@ def inert(value: object, newlines: bool = True) -> str:
     head = text.rstrip("\\")
     tail = text[len(head):]
     if not tail:
-        return escape(head)
+        return _literal_markup(head)
     # backslashes count as escapes only right before a tag, so a trailing run would read
     # differently at the end of a string ("\\" shows two) than before "[/]" (it shows one, or
     # escapes the tag when odd): doubled and followed by a no-op tag, it always shows as given
-    return escape(head) + tail * 2 + _NO_OP_TAG
+    return _literal_markup(head) + tail * 2 + _NO_OP_TAG
 
 
 def inert_text(value: object, style: str = "", newlines: bool = True) -> Text:
