@@ -301,6 +301,7 @@ def ports(state: LabState) -> list[dict[str, Any]]:
 
     hub = str(NETNS_DIR / f"ls-{state.lab}")
     leases = _leases(state.dir / "nodes")
+    offers = _kea_offers(state.dir / "nodes")
     out = []
     for rec in state.attached:
         if attach_record_problem(rec) is not None:
@@ -320,7 +321,8 @@ def ports(state: LabState) -> list[dict[str, Any]]:
         shown = f"docker:{rec['docker_network']}" if rec.get("docker_network") else rec["name"]
         out.append({"network": rec["network"], "interface": shown, "kind": rec.get("kind", ""),
                     "devices": [{"mac": m, "addresses": sorted(seen.get(m, ())),
-                                 "dhcp4_lease": leases.get(m)} for m in sorted(macs)]})
+                                 "dhcp4_lease": leases.get(m), "dhcp4": dhcp4_state(m, leases, offers)}
+                                for m in sorted(macs)]})
     return out
 
 
@@ -353,9 +355,50 @@ def port_lines(report: list[dict[str, Any]]) -> list[str]:
         lines.append(f"  {port['interface']} attached to {port['network']}: "
                      f"{len(port['devices'])} device(s) behind it")
         for d in port["devices"]:
-            lease = f"DHCPv4 lease {d['dhcp4_lease']}" if d["dhcp4_lease"] else "no DHCPv4 lease"
-            lines.append(f"    {d['mac']} {' '.join(d['addresses']) or '(no address seen)'}; {lease}")
+            lines.append(f"    {d['mac']} {' '.join(d['addresses']) or '(no address seen)'}; "
+                         f"DHCPv4: {DHCP4_WORDS[d['dhcp4']].format(lease=d['dhcp4_lease'])}")
     return lines
+
+
+# what a MAC behind a port did with the lab's DHCPv4 (`dhcp4_state`), and status's words for it
+DHCP4_WORDS = {"lease": "lease {lease} (took no option 108)",
+               "ipv6-only": "no lease (IPv6-only: offered with option 108, not taken)",
+               "offered": "offered, not taken (no option 108 on offer)",
+               "none": "no request seen"}
+# Kea 2.2 at INFO logs each offer (option 108 itself, asked for or sent, only at debug level):
+# "DHCP4_LEASE_ADVERT [hwtype=1 aa:bb:cc:dd:ee:ff], cid=[...], tid=0x1: lease 10.10.0.50 will be advertised"
+KEA_ADVERT = re.compile(r"DHCP4_LEASE_ADVERT \[hwtype=\d+ ([0-9a-f]{2}(?::[0-9a-f]{2}){5})\]", re.I)
+KEA_LOG_BYTES = 8 << 20  # kea.log at INFO: a few lines a client; a bigger one is read from its end
+
+
+def dhcp4_state(mac: str, leases: dict[str, str], offers: dict[str, bool]) -> str:
+    """A key of DHCP4_WORDS: the MAC holds a lease; or Kea offered it one and it took none,
+    from a server that offers option 108 (RFC 8925: what a client that asked for 108 does;
+    Kea sends 108 only to a client that asks) or one that does not; or Kea never offered it."""
+    if mac in leases:
+        return "lease"
+    if mac in offers:
+        return "ipv6-only" if offers[mac] else "offered"
+    return "none"
+
+
+def _kea_offers(nodes_dir: Path) -> dict[str, bool]:
+    """MAC -> whether the dhcp4 node that offered it a lease (its kea.log) has option 108 in its
+    configuration (kea-dhcp4.json)."""
+    out: dict[str, bool] = {}
+    for log in sorted(nodes_dir.glob("*/kea.log")) if nodes_dir.is_dir() else []:
+        try:
+            cfg = json.loads((log.parent / "kea-dhcp4.json").read_text())
+            subnets = cfg["Dhcp4"]["subnet4"]
+            v6only = any(o.get("name") == "v6-only-preferred" for s in subnets for o in s.get("option-data", []))
+            with log.open("rb") as f:
+                f.seek(max(0, log.stat().st_size - KEA_LOG_BYTES))
+                text = f.read(KEA_LOG_BYTES).decode(errors="replace")
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            continue  # not a dhcp4 node's directory, or not one labsim wrote
+        for mac in map(str.lower, KEA_ADVERT.findall(text)):
+            out[mac] = out.get(mac, False) or v6only
+    return out
 
 
 def _leases(nodes_dir: Path) -> dict[str, str]:

@@ -315,6 +315,9 @@ def run(
                                         "files (deterministic; every file in exactly one slice)."),
     durations: Path | None = typer.Option(None, "--durations", help="A previous run's --json: balance "
                                              "the --shard slices by the scenarios' durations."),
+    attach: list[str] = typer.Option([], "--attach", metavar="NETWORK=IFACE", help="Make a host interface "
+                                     "(or docker:NETWORK) a port of each scenario's lab network (repeatable)."),
+    attach_force: bool = typer.Option(False, "--attach-force", help="--attach even the host's default route."),
 ) -> None:
     """Run scenarios: bring each lab up, run its checks and actions, tear it down.
 
@@ -333,18 +336,22 @@ def run(
     when = CAPTURE_WHEN.get(capture)
     if when is None:
         raise InputError(f"--capture {capture!r}: use failed, all or none")
-    opts = RunOptions(runtime=runtime, keep=keep, capture=when, capture_dir=capture_dir)
+    opts = RunOptions(runtime=runtime, keep=keep, capture=when, capture_dir=capture_dir,
+                      attach=tuple(attach), attach_force=attach_force)
     files = sharding.expand(files)
     if shard:
         k, n = sharding.parse_shard(shard)
         files = sharding.select(files, k, n, sharding.load_durations(durations) if durations else None)
+    if attach and jobs > 1 and len(files) > 1:  # an interface is a port of one lab at a time
+        raise InputError(f"--attach with -j {jobs}: the attached interface can be in one lab at a time; "
+                         "use -j 1 (scenarios then take it in turn)", field="--attach")
     # with -j, the workers start (Python, imports) while the files are checked here
     pool = start_workers(min(jobs, len(files))) if jobs > 1 and len(files) > 1 else None
     loaded, bad = [], []
     try:
         for f in files:  # every file's errors, before any lab is made
             try:
-                loaded.append(load_scenario(f))
+                loaded.append(load_scenario(f, attach=opts.attach, attach_force=opts.attach_force))
             except InputError as exc:
                 bad.append(exc)
         if bad:

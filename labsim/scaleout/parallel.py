@@ -37,7 +37,7 @@ def _run_one(path: str, lab: str, opts: RunOptions) -> ScenarioResult:
     from labsim.scenario.runner import run_scenario
 
     # reloaded here with the lab name the parent chose (a loaded scenario is not sent across)
-    return run_scenario(load_scenario(path, lab_name=lab), opts)
+    return run_scenario(load_scenario(path, lab_name=lab, attach=opts.attach, attach_force=opts.attach_force), opts)
 
 
 def _warm() -> None:

@@ -1,5 +1,5 @@
 """Packet capture behind check steps: tcpdump in the check's node and in every NAT64 node,
-and a one-line summary of each pcap read back with scapy.
+and a one-line summary of each pcap read back (pcapread.py).
 
 The host's tcpdump runs inside the node's network namespace (`nsenter --net`, a host
 service of the runtime), so netns and docker nodes are captured alike and the node image
@@ -94,15 +94,21 @@ class ScenarioCapture:
         self.pids: dict[str, int] = {}
         self.made: list[Path] = []
         self.windows: list[tuple[str, list[str], float, float]] = []  # prefix, nodes, start, end
+        # host interfaces attached to the lab's networks (`--attach`): what the device behind
+        # each sent and got, captured on its port in the lab's hub, kept with every kept step
+        self.ports = attached_ports(runtime.state) if nodes else {}
 
     def start(self) -> None:
         _make_dirs(self.ring, levels=1)
-        self.pids = _spawn(self.runtime, {n: self.ring / f"{n}.pcap" for n in self.nodes},
-                           ["-C", str(RING_FILE_MB), "-W", str(RING_FILES)], ring=True)
+        bound = ["-C", str(RING_FILE_MB), "-W", str(RING_FILES)]
+        where = {n: (n, "{netns}", "any") for n in self.nodes}
+        where |= {label: (self.nodes[0], hub, iface) for label, (hub, iface) in self.ports.items()}
+        self.pids = _spawn(self.runtime, {n: self.ring / f"{n}.pcap" for n in where}, bound, ring=True, where=where)
 
     def keep(self, prefix: str, nodes: list[str], start: float, end: float) -> None:
-        """Keep the packets `nodes` saw from `start` to `end` (time.time()) as `prefix`-<node>.pcap."""
-        self.windows.append((prefix, [n for n in nodes if n in self.pids], start, end))
+        """Keep the packets `nodes` (and every attached port) saw from `start` to `end`
+        (time.time()) as `prefix`-<node>.pcap (`port-<interface>` for a port)."""
+        self.windows.append((prefix, [n for n in [*nodes, *self.ports] if n in self.pids], start, end))
 
     def stop(self) -> dict[str, list[Capture]]:
         """Stop every tcpdump; prefix -> the captures kept for it (in its nodes' order)."""
@@ -114,7 +120,7 @@ class ScenarioCapture:
         if self.windows:
             self.made = _make_dirs(self.directory, levels=2, owner=False)
         try:
-            for node in self.nodes:
+            for node in [*self.nodes, *self.ports]:
                 mine = [(prefix, Window(start, end, self.directory / f"{prefix}-{node}.pcap"))
                         for prefix, nodes, start, end in self.windows if node in nodes]
                 if not mine:
@@ -156,18 +162,32 @@ def _remove_made(made: list[Path]) -> None:
             break
 
 
-def _spawn(runtime, files: dict[str, Path], bound: list[str], ring: bool = False) -> dict[str, int]:
+def attached_ports(state) -> dict[str, tuple[str, str]]:
+    """`port-<interface>` -> (the lab's hub namespace, the port's name there) for each host
+    interface attached to the lab (labsim.bringup.attach; only records teardown accepts)."""
+    from labsim.runtime.state import attach_record_problem
+
+    hub = f"/run/netns/ls-{state.lab}"
+    recs = [r for r in getattr(state, "attached", None) or [] if attach_record_problem(r) is None]
+    return {f"port-{r['name']}": (hub, r["hub_name"]) for r in recs}
+
+
+def _spawn(runtime, files: dict[str, Path], bound: list[str], ring: bool = False,
+           where: dict[str, tuple[str, str, str]] | None = None) -> dict[str, int]:
     """tcpdump per node into its file, all started at once; returns once each has written its
-    pcap header (the capture is open), bounded by READY_WAIT_S."""
+    pcap header (the capture is open), bounded by READY_WAIT_S. `where`: per file's label,
+    (the node it is recorded under, the namespace, the interface), default the node's own on
+    every interface."""
     user = _capture_user()
     pids = {}
-    for node, path in files.items():
+    for label, path in files.items():
+        node, netns, iface = (where or {}).get(label, (label, "{netns}", "any"))
         # immediate mode: packets reach the file as they come, not in 1 s blocks that a
         # stop at the end of a short step would lose
-        argv = ["nsenter", "--net={netns}", "tcpdump", "-i", "any", "-n", "-U", "--immediate-mode",
+        argv = ["nsenter", f"--net={netns}", "tcpdump", "-i", iface, "-n", "-U", "--immediate-mode",
                 "-s", str(SNAPLEN), *bound, "-w", str(path)]
         argv += ["-Z", user.pw_name] if user is not None else []
-        pids[node] = runtime.spawn(node, "capture", argv, host=True)
+        pids[label] = runtime.spawn(node, "capture" if label == node else f"capture-{iface}", argv, host=True)
     deadline = time.monotonic() + READY_WAIT_S
     for path in files.values():  # with -W, tcpdump numbers the files: path0, path1, ...
         first = path.with_name(path.name + "0") if ring else path
@@ -205,61 +225,43 @@ def _capture_user():
 
 
 def summarize(path: Path) -> str:
-    """'12 pkts; SYN to [a]:443 x3, no SYN-ACK; 5 retransmissions; ICMPv6 PTB x2' (scapy)."""
-    try:
-        import scapy.all  # noqa: F401 - every layer bound, as dissecting any capture needs
-        from scapy.layers.dns import DNS
-        from scapy.layers.inet import ICMP, IP, TCP, UDP
-        from scapy.layers.inet6 import ICMPv6DestUnreach, ICMPv6PacketTooBig, IPv6
-        from scapy.utils import PcapReader
-    except ImportError:  # scapy is a dependency; a broken install still leaves the pcap
-        return "scapy missing: read the pcap with tcpdump -r"
+    """'12 pkts; SYN to [a]:443 x3, no SYN-ACK; 5 retransmissions; ICMPv6 PTB x2'."""
+    from labsim.scenario.pcapread import dissect, records
+
     syns: Counter[str] = Counter()
     icmp: Counter[str] = Counter()
     segments: Counter[tuple[object, ...]] = Counter()
     synacks, rsts, retrans, n = 0, 0, 0, 0
     dns_q, dns_nx = 0, 0
     try:
-        with PcapReader(str(path)) as reader:
-            for pkt in reader:
-                n += 1
-                if n > MAX_PACKETS:
-                    break
-                ip = pkt.getlayer(IPv6) or pkt.getlayer(IP)
-                if ip is None:
-                    continue
-                # an ICMP error quotes the packet it is about: count the error, not the quote
-                if pkt.haslayer(ICMPv6PacketTooBig):
-                    icmp[f"ICMPv6 PTB mtu={pkt[ICMPv6PacketTooBig].mtu}"] += 1
-                    continue
-                if pkt.haslayer(ICMPv6DestUnreach):
-                    icmp["ICMPv6 unreachable"] += 1
-                    continue
-                if pkt.haslayer(ICMP) and pkt[ICMP].type == 3:
-                    code = pkt[ICMP].code
-                    icmp[f"ICMP frag-needed mtu={pkt[ICMP].nexthopmtu}" if code == 4 else "ICMP unreachable"] += 1
-                    continue
-                if pkt.haslayer(TCP):
-                    t = pkt[TCP]
-                    flags = int(t.flags)
-                    if flags & 0x02 and not flags & 0x10:
-                        syns[_endpoint(ip.dst, t.dport)] += 1
-                    elif flags & 0x12 == 0x12:
-                        synacks += 1
-                    if flags & 0x04:
-                        rsts += 1
-                    size = len(t.payload)
-                    if size:  # per interface and direction: a forwarder sees each packet twice
-                        first = pkt.firstlayer()
-                        where = (getattr(first, "ifindex", None), getattr(first, "pkttype", None))
-                        key = (where, ip.src, ip.dst, t.sport, t.dport, t.seq, size)
-                        segments[key] += 1
-                        retrans += segments[key] > 1
-                if pkt.haslayer(UDP) and pkt.haslayer(DNS):
-                    d = pkt[DNS]
-                    dns_q += d.qr == 0
-                    dns_nx += d.qr == 1 and d.rcode == 3
-    except Exception as exc:  # a truncated pcap (killed capture): say so, keep what was read
+        for link, data in records(path):
+            n += 1
+            if n > MAX_PACKETS:
+                break
+            pkt = dissect(link, data)
+            if pkt.src is None:
+                continue
+            # an ICMP error quotes the packet it is about: count the error, not the quote
+            if pkt.icmp is not None:
+                icmp[pkt.icmp] += 1
+                continue
+            t = pkt.tcp
+            if t is not None:
+                if t.flags & 0x02 and not t.flags & 0x10:
+                    syns[_endpoint(str(pkt.dst), t.dport)] += 1
+                elif t.flags & 0x12 == 0x12:
+                    synacks += 1
+                if t.flags & 0x04:
+                    rsts += 1
+                if t.size:  # per interface and direction: a forwarder sees each packet twice
+                    key = (pkt.where, pkt.src, pkt.dst, t.sport, t.dport, t.seq, t.size)
+                    segments[key] += 1
+                    retrans += segments[key] > 1
+            if pkt.dns is not None:
+                qr, rcode = pkt.dns
+                dns_q += qr == 0
+                dns_nx += qr == 1 and rcode == 3
+    except Exception as exc:  # not a pcap, or unreadable (killed capture): say so, keep what was read
         return f"{n} pkts read, then: {exc}"
     parts = [f"{n} pkts"]
     for dst, count in syns.most_common(3):

@@ -55,7 +55,10 @@ def lab_name_for(scenario: str) -> str:
     return f"{scenario[:9].rstrip('-')}-{uuid.uuid4().hex[:6]}"
 
 
-def load_scenario(path: str | Path, lab_name: str | None = None) -> LoadedScenario:
+def load_scenario(path: str | Path, lab_name: str | None = None, attach: tuple[str, ...] = (),
+                  attach_force: bool = False) -> LoadedScenario:
+    """The scenario at `path`, its lab with `labsim run --attach NETWORK=IFACE` entries after
+    its topology's own `attach:` (checked as `validate` checks them: before any lab)."""
     path = Path(path)
     data, smap = parse_yaml(read_text(path, what="scenario"), str(path))
     if not isinstance(data, dict):
@@ -81,6 +84,11 @@ def load_scenario(path: str | Path, lab_name: str | None = None) -> LoadedScenar
     lab = None
     try:
         lab = _load_topology(data, smap, path, lab_name or lab_name_for(sc.name if sc else "scenario"))
+        if lab is not None and attach:
+            from labsim.bringup.attach import check, with_cli
+
+            lab = with_cli(lab, list(attach), attach_force)
+            check(lab)
     except InputError as exc:
         errors.add(exc)
     if lab is not None:

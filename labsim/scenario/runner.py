@@ -96,6 +96,8 @@ class RunOptions:
     keep: bool = False  # leave each lab up after its steps
     capture: CaptureWhen = "none"  # packet captures kept for: failed steps, all, none
     capture_dir: Path | None = None  # where (default ./labsim-captures)
+    attach: tuple[str, ...] = ()  # `--attach NETWORK=IFACE`: host interfaces made ports of each lab
+    attach_force: bool = False  # `--attach-force`: even the host's default route
 
 
 def run_scenario(ls: LoadedScenario, opts: RunOptions = RunOptions(), progress: Progress | None = None

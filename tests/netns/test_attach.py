@@ -41,7 +41,7 @@ class Rig:
 
     def __init__(self) -> None:
         tag = uuid.uuid4().hex[:6]
-        self.host, self.dev, self.lab = f"w2a-h{tag}", f"w2a-d{tag}", f"w2a{tag}"
+        self.host, self.dev, self.lab = f"w4a-h{tag}", f"w4a-d{tag}", f"w4a{tag}"
         for ns in (self.host, self.dev):
             sh("ip", "netns", "add", ns)
         sh("ip", "-n", self.host, "link", "add", PORT, "type", "veth", "peer", "name", DEV, "netns", self.dev)
@@ -128,6 +128,46 @@ def reach_backend(rig: Rig, deadline_s: float = 20) -> dict | None:
     return None
 
 
+def dhcp4_discover(rig: Rig, timeout_s: float = 10) -> dict[int, bytes]:
+    """What an RFC 8925 client does: DHCPDISCOVER from the device asking for option 108 among
+    others, the OFFER's options returned ({} if none came), and no REQUEST after it."""
+    mac = bytes.fromhex(json.loads(sh("ip", "-n", rig.dev, "-j", "link", "show", "dev", DEV))[0]["address"]
+                        .replace(":", ""))
+    xid = os.urandom(4)
+    prl = bytes([1, 3, 6, 108])
+    pkt = (bytes([1, 1, 6, 0]) + xid + struct.pack("!HH", 0, 0x8000) + bytes(16) + mac + bytes(10 + 64 + 128)
+           + bytes([99, 130, 83, 99, 53, 1, 1, 55, len(prl)]) + prl + bytes([255]))
+    sock = nsutil.socket_in(f"/run/netns/{rig.dev}", socket.AF_INET, socket.SOCK_DGRAM, socket.IPPROTO_UDP)
+    with sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, DEV.encode())
+        sock.bind(("0.0.0.0", 68))
+        end = time.monotonic() + timeout_s
+        for _ in range(int(timeout_s)):  # a DISCOVER a second until an OFFER (Kea may be starting)
+            if time.monotonic() >= end:
+                break
+            sock.sendto(pkt, ("255.255.255.255", 67))
+            sock.settimeout(1.0)
+            try:
+                data = sock.recv(2048)
+            except TimeoutError:
+                continue
+            if len(data) < 240 or data[4:8] != xid:
+                continue
+            opts: dict[int, bytes] = {}
+            at = 240
+            while at < len(data) and data[at] != 255:
+                if data[at] == 0:
+                    at += 1
+                    continue
+                opts[data[at]] = data[at + 2:at + 2 + data[at + 1]]
+                at += 2 + data[at + 1]
+            if opts.get(53) == b"\x02":
+                return opts
+    return {}
+
+
 def test_refusals_create_nothing(rig):
     # the port carries addresses of "the host" (the namespace labsim runs in): refused unless forced
     res = subprocess.run(rig.labsim("up", TOPO, "--name", rig.lab, "--attach", f"lan={PORT}"),
@@ -162,9 +202,16 @@ def test_a_device_on_the_lan_reaches_the_ipv4_backend_and_the_port_comes_back(ri
     body = reach_backend(rig)
     assert body is not None, "the backend was not reached by name through DNS64/NAT64"
     assert ipaddress.ip_address(body["remote"]) in ipaddress.ip_network("198.18.0.0/24")  # the NAT64 pool
+    # DHCPv4 as an RFC 8925 client does it: option 108 asked for, offered, no lease taken
+    offer = dhcp4_discover(rig)
+    assert struct.unpack("!I", offer[108]) == (1800,), offer  # the topology's ipv6_only_preferred
     [status] = json.loads(run_labsim("status", rig.lab, "--json", check=True).stdout)
     [port] = status["attached"]
     assert port["interface"] == PORT and any(addr in d["addresses"] for d in port["devices"]), port
+    [dev] = [d for d in port["devices"] if addr in d["addresses"]]
+    assert dev["dhcp4"] == "ipv6-only" and dev["dhcp4_lease"] is None, dev
+    text = " ".join(run_labsim("status", rig.lab, check=True).stdout.split())  # unwrapped
+    assert f"{dev['mac']} {' '.join(dev['addresses'])}; DHCPv4: no lease (IPv6-only" in text, text
     assert run_labsim("down", rig.lab, timeout=60).returncode == 0
     assert rig.port() == before
 
@@ -196,3 +243,84 @@ def test_sigkill_then_teardown_from_the_state_returns_the_port(rig):
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
+
+
+DEV_MAC = "02:00:5e:10:00:a4"  # the device's SLAAC address in the lan is then EUI-64 from it:
+DEV_ADDR = "2001:db8:10::5eff:fe10:a4"
+
+
+PING_DEVICE = f"""  - name: the attached device is on the lan, at its SLAAC address
+    ping: {{from: legacy, host: "{DEV_ADDR}", count: 1}}
+    within: 20
+"""
+
+
+def scenario(tmp_path: Path, name: str = "w4a-attach", steps: str = PING_DEVICE + "    expect: {ok: true}\n") -> Path:
+    path = tmp_path / f"{name}.yml"
+    path.write_text(f"name: {name}\ntopology: {REPO / TOPO}\nsteps:\n{steps}")
+    return path
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])  # -j 2: the worker process reloads the scenario with it
+def test_labsim_run_attaches_the_port_to_the_scenarios_lab(rig, tmp_path, jobs):
+    sh("ip", "-n", rig.dev, "link", "set", "dev", DEV, "address", DEV_MAC)
+    before = rig.port()
+    out = tmp_path / "results.json"
+    res = subprocess.run(rig.labsim("run", str(scenario(tmp_path)), "--attach", f"lan={PORT}", "--attach-force",
+                                    "-j", jobs, "--capture", "none", "--json", str(out)),
+                         capture_output=True, text=True, timeout=180, cwd=REPO)
+    assert res.returncode == 0, res.stdout + res.stderr
+    [result] = json.loads(out.read_text())
+    assert result["lab"].startswith("w4a-attac")
+    [step] = result["steps"]
+    assert step["passed"] and step["result"]["facts"]["received"] == 1, step  # the device answered
+    assert rig.port() == before  # the lab went down, the port came back
+    assert not Path(f"/run/labsim/{result['lab']}").exists()
+
+
+def test_labsim_run_attach_refusals(rig, tmp_path):
+    # without --attach-force: the port carries the host stand-in's addresses
+    res = subprocess.run(rig.labsim("run", str(scenario(tmp_path)), "--attach", f"lan={PORT}"),
+                         capture_output=True, text=True, timeout=60, cwd=REPO)
+    assert res.returncode == 2 and "192.168.77.1" in res.stderr, res.stderr
+    # a network the scenario's topology does not have: at load, before any lab
+    res = subprocess.run(rig.labsim("run", str(scenario(tmp_path)), "--attach", f"nope={PORT}"),
+                         capture_output=True, text=True, timeout=60, cwd=REPO)
+    assert res.returncode == 2 and "no network 'nope'" in res.stderr, res.stderr
+    # one interface, two labs at once: refused
+    res = subprocess.run(rig.labsim("run", str(scenario(tmp_path)), str(scenario(tmp_path, "w4a-other")), "-j", "2",
+                                    "--attach", f"lan={PORT}", "--attach-force"),
+                         capture_output=True, text=True, timeout=60, cwd=REPO)
+    assert res.returncode == 2 and "one lab at a time" in res.stderr, res.stderr
+    assert rig.port()["name"] == PORT and not list(Path("/run/labsim").glob("w4a-*"))
+
+
+def test_a_failed_steps_captures_include_the_attached_port(rig, tmp_path):
+    """The step fails on purpose (the device does answer); its pcaps then hold, besides the
+    node's, the port's: the echo requests to the device and its replies, seen in the hub."""
+    from labsim.scenario.pcapread import dissect, records
+
+    sh("ip", "-n", rig.dev, "link", "set", "dev", DEV, "address", DEV_MAC)
+    # once the device has its address (SLAAC), a step that fails on purpose: it does answer
+    path = scenario(tmp_path, "w4a-capture", PING_DEVICE + f"""  - name: the device is not there
+    ping: {{from: legacy, host: "{DEV_ADDR}", count: 1}}
+    expect: {{ok: false}}
+""")
+    out, caps = tmp_path / "results.json", tmp_path / "caps"
+    res = subprocess.run(rig.labsim("run", str(path), "--attach", f"lan={PORT}", "--attach-force",
+                                    "--capture", "failed", "--capture-dir", str(caps), "--json", str(out)),
+                         capture_output=True, text=True, timeout=180, cwd=REPO)
+    assert res.returncode == 1, res.stdout + res.stderr
+    [result] = json.loads(out.read_text())
+    passed, failed = result["steps"]
+    assert passed["passed"] and not passed["captures"]  # --capture failed: nothing of passing steps
+    assert not failed["passed"]
+    by_node = {c["node"]: c for c in failed["captures"]}
+    assert set(by_node) >= {"legacy", f"port-{PORT}"}, by_node
+    pcap = Path(by_node[f"port-{PORT}"]["path"])
+    assert pcap.parent.parent == caps and pcap.name.endswith(f"-port-{PORT}.pcap")
+    pkts = [dissect(link, data) for link, data in records(pcap)]
+    to_dev = [p for p in pkts if p.dst == DEV_ADDR]
+    from_dev = [p for p in pkts if p.src == DEV_ADDR]
+    assert to_dev and from_dev, [(p.src, p.dst) for p in pkts]
+    assert rig.port()["name"] == PORT

@@ -3,6 +3,7 @@ record teardown accepts (only the shape labsim writes)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -101,3 +102,40 @@ def test_status_reads_kea_leases_by_mac(tmp_path):
                      "10.10.0.50,aa:bb:cc:00:00:01,,600,0,1\n10.10.0.51,aa:bb:cc:00:00:02,,600,0,1\n"
                      "10.10.0.51,aa:bb:cc:00:00:02,,0,0,1\n")
     assert attach._leases(tmp_path) == {"aa:bb:cc:00:00:01": "10.10.0.50"}
+
+
+def _dhcp4_node(nodes, name: str, v6only: bool, log: str) -> None:
+    d = nodes / name
+    d.mkdir(parents=True)
+    opts = [{"name": "routers", "data": "10.10.0.1"}] + ([{"name": "v6-only-preferred", "data": "1800"}]
+                                                        if v6only else [])
+    (d / "kea-dhcp4.json").write_text(json.dumps({"Dhcp4": {"subnet4": [{"id": 1, "option-data": opts}]}}))
+    (d / "kea.log").write_text(log)
+
+
+ADVERT = ("2026-12-07 18:20:00.123 INFO  [kea-dhcp4.leases/77.140] DHCP4_LEASE_ADVERT [hwtype=1 {mac}], "
+          "cid=[no info], tid=0x5c2a: lease 10.10.0.{n} will be advertised\n")
+
+
+def test_status_tells_a_lease_from_an_ipv6_only_client_and_from_no_dhcp(tmp_path):
+    nodes = tmp_path / "nodes"
+    _dhcp4_node(nodes, "dhcp", True, "... DHCP4_STARTED Kea DHCPv4 server version 2.2.0 started\n"
+                + ADVERT.format(mac="aa:bb:cc:00:00:01", n=50) + ADVERT.format(mac="AA:BB:CC:00:00:02", n=51)
+                + "garbage line DHCP4_LEASE_ADVERT [hwtype=1 not-a-mac]\n")
+    (nodes / "dhcp" / "kea").mkdir()
+    (nodes / "dhcp" / "kea" / "leases4.csv").write_text(
+        "address,hwaddr,client_id,valid_lifetime,expire,subnet_id\n10.10.0.50,aa:bb:cc:00:00:01,,600,0,1\n")
+    _dhcp4_node(nodes, "old", False, ADVERT.format(mac="aa:bb:cc:00:00:03", n=60))
+    (nodes / "backend").mkdir()
+    (nodes / "backend" / "kea.log").write_text("not a dhcp4 node: no kea-dhcp4.json\n")
+    leases, offers = attach._leases(nodes), attach._kea_offers(nodes)
+    assert offers == {"aa:bb:cc:00:00:01": True, "aa:bb:cc:00:00:02": True, "aa:bb:cc:00:00:03": False}
+    states = {m: attach.dhcp4_state(m, leases, offers)
+              for m in ("aa:bb:cc:00:00:01", "aa:bb:cc:00:00:02", "aa:bb:cc:00:00:03", "aa:bb:cc:00:00:04")}
+    assert states == {"aa:bb:cc:00:00:01": "lease", "aa:bb:cc:00:00:02": "ipv6-only",
+                      "aa:bb:cc:00:00:03": "offered", "aa:bb:cc:00:00:04": "none"}
+    lines = attach.port_lines([{"interface": "enx0", "network": "lan", "devices": [
+        {"mac": m, "addresses": [], "dhcp4_lease": leases.get(m), "dhcp4": s} for m, s in states.items()]}])
+    assert "    aa:bb:cc:00:00:01 (no address seen); DHCPv4: lease 10.10.0.50 (took no option 108)" in lines
+    assert any("aa:bb:cc:00:00:02" in ln and "no lease (IPv6-only" in ln for ln in lines)
+    assert any("aa:bb:cc:00:00:04" in ln and "no request seen" in ln for ln in lines)

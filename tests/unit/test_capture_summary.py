@@ -3,7 +3,7 @@ writes the pcap too), and that a truncated pcap still gives a line (no root)."""
 
 from __future__ import annotations
 
-from scapy.all import ICMP, IP, TCP, IPerror, TCPerror, IPv6, ICMPv6PacketTooBig, wrpcap
+from scapy.all import ICMP, IP, TCP, ICMPv6PacketTooBig, IPerror, IPv6, TCPerror, wrpcap
 from scapy.layers.l2 import CookedLinux
 
 from labsim.scenario.capture import summarize
