@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from labsim.runtime import nsutil
-from tests.helpers import LABSIM, REPO, run_labsim
+from tests.helpers import IN_CI, LABSIM, REPO, run_labsim
 
 pytestmark = pytest.mark.root
 
@@ -217,8 +217,9 @@ def test_a_device_on_the_lan_reaches_the_ipv4_backend_and_the_port_comes_back(ri
 
 
 def test_sigkill_then_teardown_from_the_state_returns_the_port(rig):
-    """`labsim gc` and `down` share this teardown (the state file alone, in another process);
-    `down LAB` is used here because gc would also collect other people's dead labs."""
+    """After a SIGKILL of `labsim up`, `down LAB` returns the port from the state file alone
+    (gc leaves a kept lab that may already be up alone, by design: the next test kills an
+    ephemeral one, which gc collects)."""
     before = rig.port()
     proc = subprocess.Popen(rig.labsim("up", TOPO, "--name", rig.lab, "--attach", f"lan={PORT}",
                                        "--attach-force"), cwd=REPO, stdout=subprocess.DEVNULL,
@@ -240,6 +241,37 @@ def test_sigkill_then_teardown_from_the_state_returns_the_port(rig):
         assert down.returncode == 0, down.stderr
         assert rig.port() == before
         assert not Path(f"/run/netns/ls-{rig.lab}").exists()
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+@pytest.mark.skipif(not IN_CI, reason="gc collects every dead lab on the machine: run alone (CI)")
+def test_sigkill_of_a_run_then_gc_returns_the_port(rig, tmp_path):
+    """A `labsim run --attach` killed while its port is in the lab: its lab is ephemeral, so
+    `labsim gc` collects it, and the port comes back from the state file alone."""
+    before = rig.port()
+    steps = "  - name: long enough to be killed in\n    exec: {from: legacy, argv: [sleep, \"20\"], timeout: 30}\n"
+    path = scenario(tmp_path, rig.lab, steps)
+    proc = subprocess.Popen(rig.labsim("run", str(path), "--attach", f"lan={PORT}", "--attach-force",
+                                       "--capture", "none"), cwd=REPO, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        end, hub = time.monotonic() + 60, None
+        while time.monotonic() < end and proc.poll() is None and hub is None:
+            # the run names its lab itself: its hub is the lab namespace holding the port
+            hubs = [n for n in os.listdir("/run/netns") if n.startswith("ls-") and "_" not in n]
+            hub = next((n for n in hubs if subprocess.run(["ip", "-n", n, "link", "show", "dev", "ls_att0"],
+                                                          capture_output=True).returncode == 0), None)
+            time.sleep(0.05)
+        assert hub is not None and proc.poll() is None, "the run's lab never took the port"
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+        assert subprocess.run(["ip", "-n", rig.host, "link", "show", "dev", PORT], capture_output=True).returncode
+        gc = run_labsim("gc", timeout=60)
+        assert gc.returncode == 0, gc.stderr
+        assert rig.port() == before
+        assert not Path(f"/run/netns/{hub}").exists()
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
