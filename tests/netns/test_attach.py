@@ -356,3 +356,42 @@ def test_a_failed_steps_captures_include_the_attached_port(rig, tmp_path):
     from_dev = [p for p in pkts if p.src == DEV_ADDR]
     assert to_dev and from_dev, [(p.src, p.dst) for p in pkts]
     assert rig.port()["name"] == PORT
+
+
+@pytest.mark.parametrize("v6only", [True, False])
+def test_a_dhcpcd_device_honours_option_108(rig, tmp_path, v6only):
+    """The device configured by a real client daemon, Debian's dhcpcd 9.4.1: asking for option
+    108 it takes no IPv4 lease (RFC 8925 §3.2, and says so in its log); not asking, it takes
+    one in the lan's IPv4 network. Its SLAAC address comes from the lab's RA either way."""
+    from labsim.node import dhcpcdview
+
+    up = subprocess.run(rig.labsim("up", TOPO, "--name", rig.lab, "--attach", f"lan={PORT}", "--attach-force"),
+                        capture_output=True, text=True, timeout=120, cwd=REPO)
+    assert up.returncode == 0, up.stderr
+    d = tmp_path / "dhcpcd"
+    d.mkdir()
+    (d / "dhcpcd.conf").write_text(dhcpcdview.conf(str(d), dhcp4=True, ipv6_only_preferred=v6only, ra=True,
+                                                   resolver=False))
+    (d / "dhcpcd-hook").write_text(dhcpcdview.hook(str(d / "dhcpcd-events.jsonl")))
+    (d / "start.sh").write_text(dhcpcdview.start_script(str(d), [DEV], own_mounts=True))
+    proc = subprocess.Popen(["ip", "netns", "exec", rig.dev, "sh", str(d / "start.sh")],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        end, v4, log = time.monotonic() + 30, [], ""
+        while time.monotonic() < end:  # bounded: a lease, or 108's answer in dhcpcd's log
+            log = (d / "dhcpcd.log").read_text() if (d / "dhcpcd.log").exists() else ""
+            v4 = [a["local"] for i in json.loads(sh("ip", "-n", rig.dev, "-j", "-4", "addr", "show", "dev", DEV))
+                  for a in i.get("addr_info", [])]
+            if v4 or "IPv6-Only Preferred" in log:
+                break
+            time.sleep(0.3)
+        if v6only:
+            assert "IPv6-Only Preferred" in log and v4 == [], (v4, log[-2000:])
+        else:
+            assert v4 and ipaddress.ip_address(v4[0]) in ipaddress.ip_network("10.10.0.0/24"), (v4, log[-2000:])
+        six = json.loads(sh("ip", "-n", rig.dev, "-j", "-6", "addr", "show", "dev", DEV, "scope", "global"))
+        assert any(ipaddress.ip_address(a["local"]) in LAN6 for i in six for a in i.get("addr_info", []))
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=10)
+    assert run_labsim("down", rig.lab, timeout=60).returncode == 0
