@@ -203,7 +203,7 @@ def status(
     """List labs, their state, nodes and addresses, which daemons are running, and what
     self-configuring clients learnt (SLAAC address, resolvers, NAT64 prefix, CLAT, DHCPv4)."""
     from labsim.bringup.attach import port_lines, ports
-    from labsim.node.hostconf import learnt_of
+    from labsim.node.learntview import learnt_of
     from labsim.runtime.state import LabState, alive
 
     report = []
@@ -227,7 +227,7 @@ def status(
                   + (f" [red]stopped: {', '.join(dead)}[/]" if dead else ""))
         if r["nodes"]:
             _print_nodes(r["lab"], r["nodes"])
-        from labsim.node.hostconf import summary
+        from labsim.node.learntview import summary
 
         for node, learnt in r["learnt"].items():
             out.print(f"  {node} learnt: {summary(learnt)}", markup=False)

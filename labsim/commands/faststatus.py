@@ -16,6 +16,8 @@ import os
 import sys
 from typing import Any
 
+from labsim.node.learntview import learnt_of, summary  # shared with the full CLI (standard library)
+
 # labsim.runtime.state's: where labs live, what a lab name is, the fields LabState takes
 RUN_DIR = os.environ.get("LABSIM_RUN_DIR", "/run/labsim")
 _NAME_START = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
@@ -77,31 +79,6 @@ def alive(pid: object, start: object) -> bool:
     return process_start_time(pid) == start
 
 
-def learnt_of(lab_dir: str, nodes: Any) -> dict[str, Any]:
-    """labsim.node.hostconf.learnt_of (hostconf itself costs ~35 ms to import)."""
-    found = {}
-    for node in nodes:
-        try:
-            with open(os.path.join(lab_dir, "nodes", node, "learnt.json")) as f:
-                found[node] = json.load(f)
-        except (OSError, ValueError):
-            continue
-    return found
-
-
-def summary(learnt: dict[str, Any]) -> str:
-    """labsim.node.hostconf.summary."""
-    parts = [" ".join(a["address"] for a in learnt.get("addresses", []))]
-    if learnt.get("resolvers"):
-        parts.append("dns " + " ".join(learnt["resolvers"]))
-    parts.append(f"nat64 {learnt.get('nat64_prefix')} ({learnt.get('nat64_prefix_source')})"
-                 if learnt.get("nat64_prefix") else "no NAT64 prefix")
-    if learnt.get("clat"):
-        parts.append(f"clat {learnt['clat']['state']}")
-    if learnt.get("dhcp4"):
-        d = learnt["dhcp4"]
-        parts.append(f"dhcp4 {d['state']}" + (f" {d['address']}" if d.get("address") else ""))
-    return ", ".join(p for p in parts if p)
 
 
 def report(name: str | None) -> list[dict[str, Any]]:

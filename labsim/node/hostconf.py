@@ -27,7 +27,6 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address
 from typing import Any
@@ -372,31 +371,6 @@ class HostConf:
             write_atomic(os.path.join(self.cfg["dir"], "learnt.json"), text + "\n")
 
 
-def learnt_of(lab_dir: str, nodes: Iterable[str]) -> dict[str, dict[str, Any]]:
-    """What each self-configuring node of a lab reports (for `labsim status`)."""
-    out = {}
-    for node in nodes:
-        try:
-            with open(os.path.join(lab_dir, "nodes", node, "learnt.json")) as f:
-                out[node] = json.load(f)
-        except (OSError, ValueError):
-            continue
-    return out
-
-
-def summary(learnt: dict[str, Any]) -> str:
-    """One line: addresses, resolvers, NAT64 prefix and source, CLAT, DHCPv4."""
-    parts = [" ".join(a["address"] for a in learnt.get("addresses", []))]
-    if learnt.get("resolvers"):
-        parts.append("dns " + " ".join(learnt["resolvers"]))
-    parts.append(f"nat64 {learnt.get('nat64_prefix')} ({learnt.get('nat64_prefix_source')})"
-                 if learnt.get("nat64_prefix") else "no NAT64 prefix")
-    if learnt.get("clat"):
-        parts.append(f"clat {learnt['clat']['state']}")
-    if learnt.get("dhcp4"):
-        d = learnt["dhcp4"]
-        parts.append(f"dhcp4 {d['state']}" + (f" {d['address']}" if d.get("address") else ""))
-    return ", ".join(p for p in parts if p)
 
 
 def main(argv: list[str]) -> int:

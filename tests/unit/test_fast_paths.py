@@ -162,7 +162,7 @@ def test_lab_names_as_state_sees_them(name):
 
 @pytest.mark.parametrize("learnt", [LEARNT, {}, {"addresses": [], "clat": {"state": "up"}, "dhcp4": {"state": "bound",
                                                                                                       "address": "x"}}])
-def test_learnt_summary_is_hostconfs(learnt):
-    from labsim.node.hostconf import summary
+def test_learnt_summary_is_the_full_clis(learnt):
+    from labsim.node.learntview import summary
 
     assert faststatus.summary(learnt) == summary(learnt)
