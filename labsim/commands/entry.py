@@ -93,6 +93,11 @@ def main() -> None:
         raise SystemExit(130) from None
     try:
         cli_main()  # exits through SystemExit with the command's code
+    except KeyboardInterrupt:
+        # while typer builds the command tree, before any command runs (a command's own
+        # interrupt is handled in cli.Commands.invoke, which says what it left)
+        sys.stderr.write("labsim: interrupted\n")
+        raise SystemExit(130) from None
     finally:
         # the command is over (its own interrupt handling has run): a Ctrl-C now would only
         # turn the exit into a traceback from the interpreter's shutdown
