@@ -29,7 +29,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import IN_CI, REPO, run_labsim
+from tests.helpers import REPO, run_labsim
 from tests.netns.test_attach import PORT, Rig, reach_backend, sh, slaac_address
 
 pytestmark = pytest.mark.root
@@ -40,17 +40,6 @@ POOL4 = ipaddress.ip_network("198.18.0.0/24")
 DNS64 = "2001:db8:1::3"
 
 
-@pytest.fixture(scope="module")
-def docker_image():
-    from labsim.errors import EnvironmentMissingError
-    from labsim.runtime.docker.image import ensure_image
-
-    try:
-        return ensure_image()
-    except EnvironmentMissingError as exc:
-        if IN_CI:
-            pytest.fail(f"CI=true and docker is not usable: {exc}")
-        pytest.skip(f"docker is not usable: {exc}")
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from tests.helpers import IN_CI, REPO
+from tests.helpers import REPO
 
 pytestmark = pytest.mark.root
 
@@ -21,17 +21,6 @@ MODULES = ["tests/netns/test_hostconf_fidelity.py", "tests/netns/test_dhcpcd_dif
            "tests/netns/test_review_platforms.py::test_static_client_with_a_64_pref64_completes"]
 
 
-@pytest.fixture(scope="module")
-def docker_image():
-    from labsim.errors import EnvironmentMissingError
-    from labsim.runtime.docker.image import ensure_image
-
-    try:
-        return ensure_image()
-    except EnvironmentMissingError as exc:
-        if IN_CI:
-            pytest.fail(f"CI=true and docker is not usable: {exc}")
-        pytest.skip(f"docker is not usable: {exc}")
 
 
 def test_client_stacks_behave_alike_on_docker(docker_image):

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import edited, parse_curl, IN_CI, REPO, host_snapshot, run_labsim
+from tests.helpers import IN_CI, REPO, edited, host_snapshot, parse_curl, run_labsim
 
 pytestmark = pytest.mark.root
 
@@ -43,18 +43,6 @@ def child_up(topo: str, name: str) -> None:
 
 
 # -- fixtures ------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def docker_image():
-    """The node image (built when missing); skip outside CI without docker, fail in CI."""
-    from labsim.errors import EnvironmentMissingError
-    from labsim.runtime.docker.image import ensure_image
-
-    try:
-        return ensure_image()
-    except EnvironmentMissingError as exc:
-        if IN_CI:
-            pytest.fail(f"CI=true and docker is not usable: {exc}")
-        pytest.skip(f"docker is not usable: {exc}")
 
 
 @pytest.fixture
@@ -322,11 +310,9 @@ def test_gc_finds_containers_the_state_missed(wired, dlab):
     lab_name = dlab
     """Containers labelled for a lab are removed even if the state never listed them."""
     import docker
-
     from labsim.runtime.docker import destroy_docker_state
-    from labsim.runtime.state import LabState
-
     from labsim.runtime.docker.image_spec import image_name
+    from labsim.runtime.state import LabState
 
     cli = docker.from_env()
     try:
@@ -376,9 +362,9 @@ def test_image_python_has_the_pinned_pip_packages(docker_image):
 
 def test_package_list_covers_every_kind():
     """One list: every package a kind declares is in the image, except what runs on the host."""
-    from labsim.runtime.docker import image_spec as image
     from labsim.kinds import registry
     from labsim.runtime.docker import HOST_BINARIES
+    from labsim.runtime.docker import image_spec as image
 
     declared = {p for kind in registry.KINDS.values() for p in kind.packages}
     assert declared - set(image.packages()) - set(HOST_BINARIES) == set()

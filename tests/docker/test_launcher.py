@@ -22,7 +22,6 @@ import pytest
 from labsim.errors import RuntimeOpError
 from labsim.node import launcher
 from labsim.runtime.docker.agentconn import AgentConn
-from tests.docker.test_docker_runtime import docker_image  # noqa: F401  (fixture)
 
 SAME_AS_DOCKER_EXEC = ["sh", "-c", "grep -E '^(Cap|NoNewPrivs|Seccomp)' /proc/self/status; cat /proc/self/cgroup; "
                        "for n in mnt net pid uts ipc cgroup; do readlink /proc/self/ns/$n; done; env | sort"]
@@ -86,7 +85,7 @@ def test_spawn_gives_the_daemons_pid_and_log(local_launcher, tmp_path):
 
 # -- in a container ---------------------------------------------------------------------------
 @pytest.fixture
-def one_node(docker_image, lab_name):  # noqa: F811
+def one_node(docker_image, lab_name):
     """A lab of two bare nodes (a, b) started as bring-up starts them, launchers connected."""
     from labsim.bringup import lab
     from labsim.runtime.docker import DockerRuntime

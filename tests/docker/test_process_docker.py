@@ -9,16 +9,15 @@ from __future__ import annotations
 
 import pytest
 
-from tests.docker.test_docker_runtime import docker_image  # noqa: F401  (fixture)
 from tests.netns.test_process_kind import check_binds, check_process_node
 
 pytestmark = pytest.mark.root
 
 
-def test_process_node_on_docker(tmp_path, lab_name, docker_image):  # noqa: F811
+def test_process_node_on_docker(tmp_path, lab_name, docker_image):
     check_process_node(tmp_path, lab_name, "docker")
 
 
-def test_readiness_finds_either_family_on_docker(tmp_path, lab_name, docker_image):  # noqa: F811
+def test_readiness_finds_either_family_on_docker(tmp_path, lab_name, docker_image):
     """IPv6-only and IPv4-only binds come up in containers too; the checks tell them apart."""
     check_binds(tmp_path, lab_name, "docker")
