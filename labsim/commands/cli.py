@@ -49,6 +49,14 @@ class Commands(TyperGroup):
         except KeyboardInterrupt:
             err.print(f"labsim: {interrupted_message()}", highlight=False)
             raise typer.Exit(130) from None
+        except Exception:
+            from labsim.commands import sigint
+
+            if not sigint.seen():
+                raise
+            # an error the interrupt caused, e.g. pydantic-core's SchemaError wrapping it
+            err.print(f"labsim: {interrupted_message()}", highlight=False)
+            raise typer.Exit(130) from None
 
 
 def interrupted_message() -> str:

@@ -69,6 +69,9 @@ def exec_target(args: list[str]) -> list[str] | None:
 
 
 def main() -> None:
+    from labsim.commands import sigint
+
+    sigint.install()
     if sys.argv[1:2] == ["exec"]:
         argv = exec_target(sys.argv[2:])
         if argv is not None:
@@ -89,19 +92,30 @@ def main() -> None:
     try:
         from labsim.commands.cli import main as cli_main
     except KeyboardInterrupt:  # Ctrl-C while the CLI loads: nothing was created yet
-        sys.stderr.write("labsim: interrupted\n")
-        raise SystemExit(130) from None
+        _interrupted()
+    except Exception:
+        if not sigint.seen():
+            raise
+        _interrupted()  # an error the interrupt caused (labsim.commands.sigint)
     try:
         cli_main()  # exits through SystemExit with the command's code
     except KeyboardInterrupt:
         # while typer builds the command tree, before any command runs (a command's own
         # interrupt is handled in cli.Commands.invoke, which says what it left)
-        sys.stderr.write("labsim: interrupted\n")
-        raise SystemExit(130) from None
+        _interrupted()
+    except Exception:
+        if not sigint.seen():
+            raise
+        _interrupted()  # an error the interrupt caused (labsim.commands.sigint)
     finally:
         # the command is over (its own interrupt handling has run): a Ctrl-C now would only
         # turn the exit into a traceback from the interpreter's shutdown
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _interrupted() -> None:
+    sys.stderr.write("labsim: interrupted\n")
+    raise SystemExit(130) from None
 
 
 if __name__ == "__main__":

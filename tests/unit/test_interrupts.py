@@ -5,6 +5,7 @@ line and exit 130, never a traceback."""
 from __future__ import annotations
 
 import signal
+import sys
 import subprocess
 import time
 
@@ -47,3 +48,38 @@ def test_ctrl_c_while_the_cli_loads_is_one_line_and_exit_130():
         if proc.returncode == 130:
             assert stderr.strip().splitlines()[-1].startswith("labsim: interrupted"), stderr
     assert 130 in codes, codes
+
+
+# the command, interrupted the way pydantic-core reports it: the KeyboardInterrupt raised while
+# it builds a validator lazily comes back wrapped in its SchemaError (seen in CI, inside validate)
+_WRAPPED = """
+import os, signal, sys
+import labsim.commands.validate as validate
+
+def interrupted_inside_a_library(*args, **kwargs):
+    try:
+        os.kill(os.getpid(), signal.SIGINT)
+    except KeyboardInterrupt as exc:
+        raise RuntimeError("SchemaError: Field 'implementation': KeyboardInterrupt") from exc
+
+validate._validate_one = interrupted_inside_a_library
+sys.argv = ["labsim", "validate", "scenarios/"]
+from labsim.commands.entry import main
+main()
+"""
+
+
+def test_an_error_a_ctrl_c_caused_inside_a_library_is_the_interrupt_one_line_and_exit_130():
+    proc = subprocess.run([sys.executable, "-c", _WRAPPED], capture_output=True, text=True,
+                          cwd=REPO, timeout=60)
+    assert proc.returncode == 130, proc.stderr
+    assert proc.stderr.strip().splitlines() == ["labsim: interrupted; what it had created was removed"]
+
+
+def test_the_same_error_without_a_ctrl_c_is_not_hidden():
+    """Only an interrupt excuses an error: without SIGINT the same exception is a traceback."""
+    source = _WRAPPED.replace("os.kill(os.getpid(), signal.SIGINT)", "raise KeyboardInterrupt")
+    source = source.replace("except KeyboardInterrupt as exc:", "except KeyboardInterrupt as exc:  # raised, not signalled")
+    proc = subprocess.run([sys.executable, "-c", source], capture_output=True, text=True,
+                          cwd=REPO, timeout=60)
+    assert proc.returncode == 1 and "RuntimeError" in proc.stderr
