@@ -15,9 +15,7 @@ import socket
 import time
 from dataclasses import dataclass
 
-import dns.message
-import dns.rcode
-
+from labsim.bringup import dnswire
 from labsim.bringup.filewatch import DirWatch, file_ready
 from labsim.errors import ReadinessError
 from labsim.kinds.base import CommandProbe, DnsProbe, FileProbe, LinkProbe, Probe, TcpProbe
@@ -85,7 +83,7 @@ class _Watch:
         self.sock: socket.socket | DirWatch | None = None
         self.backoff = RETRY_FIRST_S
         self.due = now
-        self.query: dns.message.QueryMessage | None = None
+        self.query_id: int | None = None  # of the DNS probe's last query
         self.at = 0  # TCP: which of the probe's addresses is tried now
 
     def fileno(self) -> int:
@@ -137,9 +135,9 @@ class _Watch:
                 self.sock = sock = self.rt.socket(self.item.node, fam, socket.SOCK_DGRAM)
                 sock.setblocking(False)
                 sock.connect((str(p.server), 53))
-            self.query = dns.message.make_query(p.qname, p.rdtype)
+            self.query_id, wire = dnswire.query(p.qname, p.rdtype)
             try:
-                self._net().send(self.query.to_wire())
+                self._net().send(wire)
             except OSError:  # a refusal from the last send: try again later
                 self._retry(now)
                 return False
@@ -211,13 +209,10 @@ class _Watch:
             except OSError:  # refused: nothing listens on port 53 yet
                 self._retry(now)
                 return False
-            try:
-                r = dns.message.from_wire(wire)
-            except Exception:  # not a DNS answer: keep waiting for one
-                return False
-            if self.query is None or r.id != self.query.id:
-                return False  # an answer to an earlier query
-            if p.rcode is None or dns.rcode.to_text(r.rcode()) == p.rcode:
+            rcode = None if self.query_id is None else dnswire.answer_rcode(wire, self.query_id)
+            if rcode is None:
+                return False  # not an answer to the last query (an earlier one's, or not DNS)
+            if p.rcode is None or rcode == p.rcode:
                 return True
             self._retry(now)
             return False
