@@ -84,7 +84,7 @@ def needs(topology_refs: list[str] | None = None, extra: tuple[str, ...] = ()) -
         bins.update(builtin.binaries)
 
         for kind in registry.KINDS.values():
-            pkgs += kind.packages
+            pkgs += kind.packages + kind.setting_packages
             pymods.update(kind.python_modules)
             for b in kind.binaries:
                 bins.setdefault(b, kind.packages)

@@ -125,6 +125,9 @@ class Kind:
     schema: ClassVar[type[NodeBase]]
     forwards: ClassVar[bool] = False  # routes packets between its links
     packages: ClassVar[tuple[str, ...]] = ()  # Debian packages it needs
+    # Debian packages `needs` adds only with some settings (a client's dhcpcd stack): `labsim
+    # setup` without a topology installs them too, as it does `packages`
+    setting_packages: ClassVar[tuple[str, ...]] = ()
     binaries: ClassVar[tuple[str, ...]] = ()  # checked before anything is created
     # Python modules its in-node programs import from site-packages on the host (netns), with
     # the labsim extra that brings them: the doctor checks them and `up` refuses without them

@@ -79,6 +79,7 @@ class Client(Kind):
     name = "client"
     schema = Schema
     packages = ("curl", "iproute2", "iputils-ping", "dnsutils")
+    setting_packages = ("tayga", "dhcpcd-base")  # clat; stack: dhcpcd
 
     def needs(self, spec):
         dhcpcd = spec.stack == "dhcpcd" and self_configuring(spec)

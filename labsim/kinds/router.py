@@ -32,6 +32,7 @@ class Router(Kind):
     name = "router"
     schema = Schema
     forwards = True
+    setting_packages = ("radvd",)  # ra
 
     def needs(self, spec: NodeBase) -> tuple[tuple[str, ...], tuple[str, ...]]:
         assert isinstance(spec, Schema)  # a router node's spec

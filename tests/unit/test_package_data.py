@@ -76,6 +76,9 @@ def test_setup_needs_come_from_the_kinds():
     debs = re.search(r"^DEBS\s*:=\s*((?:.*\\\n)*.*)$", makefile, re.M).group(1).replace("\\\n", " ").split()
     # every daemon the Makefile's list has is one some kind (or an extra) declares
     assert set(debs) - set(everything.packages) == set()
+    # and what kinds need only with some settings (a fresh CI machine had no dhcpcd for the
+    # client's `stack: dhcpcd` after `make setup`): a client's clat and dhcpcd, a router's ra
+    assert {"dhcpcd-base", "tayga", "radvd"} <= set(everything.packages)
 
 
 def test_setup_dry_run_and_bad_topology(tmp_path):
