@@ -37,7 +37,7 @@ class Dns64(Kind):
     name = "dns64"
     schema = Schema
     packages = tuple(dict.fromkeys(p for i in IMPLEMENTATIONS.values() for p in i.packages))
-    binaries = ("unbound", "unbound-checkconf")
+    binaries = ("unbound",)
 
     def needs(self, spec: NodeBase) -> tuple[tuple[str, ...], tuple[str, ...]]:
         assert isinstance(spec, Schema)  # a dns64 node's spec

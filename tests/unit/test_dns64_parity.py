@@ -79,7 +79,7 @@ def test_golden(golden_lab, impl):
 
 
 @pytest.mark.parametrize("impl, binaries, packages, service", [
-    ("unbound", ("unbound", "unbound-checkconf"), ("unbound",), "unbound"),
+    ("unbound", ("unbound",), ("unbound",), "unbound"),
     ("bind9", ("named", "named-checkconf"), ("bind9", "bind9-utils"), "named"),
     ("knot", ("kresd", "dig"), ("knot-resolver", "dnsutils"), "kresd"),
     ("pdns-recursor", ("pdns_recursor",), ("pdns-recursor",), "pdns-recursor"),
@@ -97,7 +97,8 @@ def test_needs_and_services_per_implementation(golden_lab, impl, binaries, packa
 
 def test_config_checks_in_setup(golden_lab):
     kind = registry.get("dns64")
-    assert kind.setup(ctx(golden_lab, "unbound")) == [["unbound-checkconf", "/labsim/unbound/unbound.conf"]]
+    # unbound checks its own configuration at start (a bad one: its errors in its log, exit 1)
+    assert kind.setup(ctx(golden_lab, "unbound")) == []
     # the directory a daemon writes in after dropping root: made with its owner and mode at once
     own = ["install", "-d", "-o"]
     assert kind.setup(ctx(golden_lab, "bind9")) == [
