@@ -26,6 +26,7 @@ import select
 import socket
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address
@@ -41,6 +42,9 @@ TICK_S = 0.5
 RTNLGRP_IPV4_IFADDR, RTNLGRP_IPV4_ROUTE, RTNLGRP_IPV6_IFADDR, RTNLGRP_IPV6_ROUTE = 5, 7, 9, 11
 RFC7050_EVERY_S = 1.0  # while no prefix is known
 RFC7050_RECHECK_S = 30.0  # once one is
+# how long a step waits for its RFC 7050 lookup before it goes on (a lab resolver answers in
+# milliseconds; an unreachable one keeps libc waiting timeout x attempts per nameserver)
+RFC7050_WAIT_S = 0.2
 CLAT_NET = IPv4Network("192.0.0.0/29")  # the CLAT's own IPv4 (RFC 7335): not native IPv4
 
 
@@ -158,6 +162,58 @@ def rfc7050() -> list[IPv6Network]:
     return discover_prefixes([a for i in infos if isinstance(a := ip_address(str(i[4][0]).split("%")[0]), IPv6Address)])
 
 
+class Discovery:
+    """RFC 7050 lookups on a thread of their own, so RAs, leases and the CLAT never wait on
+    libc: against a resolver nobody holds, getaddrinfo blocks for resolv.conf's timeout x
+    attempts per nameserver, and hostconf's loop used to block with it. A result that comes
+    after the step stopped waiting wakes the loop through `wake_fd`."""
+
+    def __init__(self) -> None:
+        self._thread: threading.Thread | None = None
+        self._done = threading.Event()
+        self._result: list[IPv6Network] = []
+        self._pipe: tuple[int, int] | None = None  # made on first use (tests make many hosts)
+
+    def _wake_pipe(self) -> tuple[int, int]:
+        if self._pipe is None:
+            self._pipe = os.pipe()
+            os.set_blocking(self._pipe[0], False)
+        return self._pipe
+
+    @property
+    def wake_fd(self) -> int:
+        return self._wake_pipe()[0]
+
+    def start(self) -> None:
+        """Begin a lookup, unless one is in flight."""
+        if self._thread is not None:
+            return
+        self._done.clear()
+        self._result = []  # what a lookup that raises leaves
+        wake_w = self._wake_pipe()[1]
+
+        def run() -> None:
+            try:
+                self._result = rfc7050()  # the module's function (tests replace it)
+            finally:
+                self._done.set()
+                os.write(wake_w, b"\0")
+
+        self._thread = threading.Thread(target=run, name="rfc7050", daemon=True)
+        self._thread.start()
+
+    def take(self, wait: float) -> list[IPv6Network] | None:
+        """The prefixes of the lookup in flight, once it is done (within `wait` seconds), else None."""
+        if self._thread is None or not self._done.wait(wait):
+            return None
+        self._thread = None
+        try:
+            os.read(self.wake_fd, 64)
+        except BlockingIOError:
+            pass  # read already (select woke on it, then a step took the result)
+        return self._result
+
+
 def resolv_conf(servers: list[str], search: list[str], options: list[str]) -> str:
     lines = ["# labsim: written by labsim.node.hostconf from router advertisements (RDNSS/DNSSL)"]
     if search:
@@ -253,6 +309,7 @@ class HostConf:
         self.dhcp = Dhcp4Client(d["dev"], d["ipv6_only_preferred"]) if d else None
         self.rfc7050: list[IPv6Network] = []
         self.next_7050 = 0.0
+        self.discovery = Discovery()
         self.last_report = ""
         self.addresses: list[dict[str, Any]] | None = None  # None: to be read again
         self.routers: list[dict[str, Any]] = []
@@ -299,8 +356,11 @@ class HostConf:
         # (Android: not /96) leaves discovery on, as Android's DNS64 discovery is separate
         wants_7050 = self.cfg.get("discover", True) and self.pref64_used is None
         if wants_7050 and now >= self.next_7050:
-            self.rfc7050 = rfc7050()
-            self.next_7050 = now + (RFC7050_RECHECK_S if self.rfc7050 else RFC7050_EVERY_S)
+            self.discovery.start()
+        found = self.discovery.take(RFC7050_WAIT_S)
+        if found is not None:
+            self.rfc7050 = found
+            self.next_7050 = now + (RFC7050_RECHECK_S if found else RFC7050_EVERY_S)
         if self.addresses is None:
             self.reread()
         prefix, _ = self.prefix()
@@ -382,10 +442,11 @@ def main(argv: list[str]) -> int:
     nl = netlink_socket()
     if cfg.get("slaac") or cfg.get("resolver_from_ra") or (cfg.get("clat") or {}).get("prefix") == "auto":
         solicit_routers()
+    waits: list[Any] = [nl, host.discovery.wake_fd]  # netlink, or a late RFC 7050 answer
     first = True
     try:
         while True:
-            ready, _, _ = select.select([nl], [], [], 0 if first else TICK_S)
+            select.select(waits, [], [], 0 if first else TICK_S)
             first = False
             messages = []
             for _ in range(64):  # drain what is queued, bounded

@@ -8,6 +8,7 @@ import ipaddress
 import json
 import os
 import subprocess
+import time
 import uuid
 
 import pytest
@@ -62,3 +63,51 @@ def test_a_clat_host_with_a_lease_keeps_native_ipv4(w2h_lab, tmp_path):
         assert learnt["default_routers"] and all(ipaddress.ip_address(r["gateway"]).is_link_local
                                                  for r in learnt["default_routers"])
     assert run_labsim("down", w2h_lab, timeout=60).returncode == 0
+
+
+BLACKHOLE_RDNSS = """\
+name: w2h-blackhole
+networks:
+  lan: {ipv6: "2001:db8:10::/64"}
+nodes:
+  gw:
+    kind: router
+    links: [lan]
+    ra:
+      networks: [lan]
+      rdnss: ["2001:db8:10::53"]   # nobody holds it: every lookup waits out libc's timeouts
+  host:
+    kind: client
+    links: [lan]
+    slaac: true
+    resolver_from_ra: true
+    clat: {prefix: auto, wait: false}  # no PREF64 in the RA: RFC 7050 asks that resolver, again and again
+"""
+
+
+def test_a_resolver_nobody_holds_does_not_stall_the_host(w2h_lab, tmp_path):
+    """RFC 7050 discovery against a resolver that never answers (libc: 5 s x 2 attempts a
+    lookup, retried every second) runs beside hostconf's loop, not in it: the host is ready
+    with the RA's resolver, and an address added while a lookup hangs is in its report
+    within 3 s (the loop used to wait the lookup out first)."""
+    topo = tmp_path / "blackhole.yml"
+    topo.write_text(BLACKHOLE_RDNSS)
+    res = run_labsim("up", str(topo), "--name", w2h_lab, "--runtime", RUNTIME, "--timeout", "8", timeout=60)
+    assert res.returncode == 0, res.stderr
+    [status] = json.loads(run_labsim("status", w2h_lab, "--json", check=True).stdout)
+    learnt = status["learnt"]["host"]
+    assert learnt["ready"] and learnt["resolvers"] == ["2001:db8:10::53"]
+    assert learnt["rfc7050"] == [] and learnt["nat64_prefix"] is None
+    assert "nameserver 2001:db8:10::53" in _exec(w2h_lab, "host", "cat", "/etc/resolv.conf")
+    time.sleep(2)  # a lookup is in flight now (one starts every second while none answers)
+    [iface] = [i["ifname"] for i in json.loads(_exec(w2h_lab, "host", "ip", "-j", "link", "show"))
+               if i["ifname"] not in ("lo", "clat")]
+    _exec(w2h_lab, "host", "ip", "addr", "add", "2001:db8:10::77/64", "dev", iface, "nodad")
+    seen = []
+    for _ in range(30):  # bounded: 30 x 0.1 s
+        [status] = json.loads(run_labsim("status", w2h_lab, "--json", check=True).stdout)
+        seen = [a["address"] for a in status["learnt"]["host"]["addresses"]]
+        if "2001:db8:10::77" in seen:
+            break
+        time.sleep(0.1)
+    assert "2001:db8:10::77" in seen, seen

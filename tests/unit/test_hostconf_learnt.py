@@ -184,6 +184,31 @@ def test_an_ignored_pref64_does_not_block_rfc7050(tmp_path, kernel):
     assert (out["nat64_prefix"], out["nat64_prefix_source"]) == (str(A), "rfc7050")
 
 
+def test_a_resolver_that_never_answers_does_not_stall_the_ra_loop(tmp_path, monkeypatch, kernel):
+    """RFC 7050's lookup runs on a thread: while libc waits on a resolver nobody holds (here
+    a lookup held until the test lets it go), RAs are still taken, resolv.conf written and
+    learnt.json reported; the answer, when it comes, wakes the loop and is used."""
+    import select
+    import threading
+
+    release = threading.Event()
+
+    def blocked_lookup():
+        assert release.wait(30)  # bounded: the test releases it
+        return [A]
+
+    monkeypatch.setattr(hostconf, "rfc7050", blocked_lookup)
+    h = host(tmp_path, clat={"prefix": "auto"}, discover=True)
+    out = step(h, tmp_path, msgs((R1, rdnss(600, "2001:db8:1::3"))), 0)
+    assert out["resolvers"] == ["2001:db8:1::3"] and out["nat64_prefix"] is None
+    out = step(h, tmp_path, msgs((R1, rdnss(600, "2001:db8:1::4"))), 1)  # the lookup still hangs
+    assert out["resolvers"] == ["2001:db8:1::3", "2001:db8:1::4"] and out["rfc7050"] == []
+    release.set()
+    assert select.select([h.discovery.wake_fd], [], [], 10)[0]  # the loop is woken
+    out = step(h, tmp_path, [], 2)
+    assert (out["nat64_prefix"], out["nat64_prefix_source"]) == (str(A), "rfc7050")
+
+
 # -- 3. a CLAT only without native IPv4 ----------------------------------------------------------
 def test_clat_not_needed_while_the_host_has_ipv4(tmp_path, kernel):
     kernel["ipv4"] = "native IPv4 (default route via 10.10.0.1 dev eth0)"
