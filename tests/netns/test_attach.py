@@ -389,8 +389,17 @@ def test_a_dhcpcd_device_honours_option_108(rig, tmp_path, v6only):
             assert "IPv6-Only Preferred" in log and v4 == [], (v4, log[-2000:])
         else:
             assert v4 and ipaddress.ip_address(v4[0]) in ipaddress.ip_network("10.10.0.0/24"), (v4, log[-2000:])
-        six = json.loads(sh("ip", "-n", rig.dev, "-j", "-6", "addr", "show", "dev", DEV, "scope", "global"))
-        assert any(ipaddress.ip_address(a["local"]) in LAN6 for i in six for a in i.get("addr_info", []))
+        # SLAAC is dhcpcd's own, on its own clock (RS, RA, then DAD): bounded wait for it too,
+        # since the IPv4 answer above may come first (a fresh CI machine: it did)
+        slaac: list[str] = []
+        end = time.monotonic() + 15
+        while not slaac and time.monotonic() < end:
+            six = json.loads(sh("ip", "-n", rig.dev, "-j", "-6", "addr", "show", "dev", DEV, "scope", "global"))
+            slaac = [a["local"] for i in six for a in i.get("addr_info", [])
+                     if "local" in a and ipaddress.ip_address(a["local"]) in LAN6 and not a.get("tentative")]
+            if not slaac:
+                time.sleep(0.3)
+        assert slaac, (six, log[-2000:])
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=10)
