@@ -2,8 +2,8 @@
 end of a veth pair, configured only by its kernel (accept_ra=2), the other end in a second
 namespace standing in for the host labsim runs in (nothing of the real host is touched). The
 device learns the lab's prefix and resolver from the RA, reaches the IPv4-only backend by
-name through DNS64/NAT64, and the veth end comes back unchanged after `down`, and after a
-SIGKILL of `labsim up` and `labsim gc`."""
+name through DNS64/NAT64, and the veth end comes back unchanged after `down`, after a
+Ctrl-C during bring-up, and after a SIGKILL of `labsim up` and `labsim gc`."""
 
 from __future__ import annotations
 
@@ -244,6 +244,45 @@ def test_sigkill_then_teardown_from_the_state_returns_the_port(rig):
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
+
+
+def test_ctrl_c_during_bring_up_returns_the_port(rig):
+    """SIGINT (Ctrl-C) once the port is in the lab: landing before the lab is ready, `up`
+    takes its failure path, says what it created was removed, exits 130, and the port is
+    back in the host stand-in unchanged with no lab left, without a `down`. Landing after,
+    the lab is up to stay (and says so, or up exits 0): `down` gives the port back. Tried
+    until the first case happened (bounded: 6 tries; it is the usual one)."""
+    before = rig.port()
+    outcomes = []
+    for _ in range(6):
+        proc = subprocess.Popen(rig.labsim("up", TOPO, "--name", rig.lab, "--attach", f"lan={PORT}",
+                                           "--attach-force"), cwd=REPO, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE, text=True, start_new_session=True)
+        try:
+            end = time.monotonic() + 60
+            while time.monotonic() < end and proc.poll() is None:  # bounded: until the port moved
+                if subprocess.run(["ip", "-n", f"ls-{rig.lab}", "link", "show", "dev", "ls_att0"],
+                                  capture_output=True).returncode == 0:
+                    break
+                time.sleep(0.02)
+            os.killpg(proc.pid, signal.SIGINT)  # as a terminal's Ctrl-C reaches the whole group
+            _, err = proc.communicate(timeout=60)
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+        assert "Traceback" not in err, err
+        if proc.returncode == 130 and "what it had created was removed" in err:
+            outcomes.append("removed")
+        else:  # the interrupt came once the lab was up: it stays, and says so
+            assert proc.returncode == 0 or (proc.returncode == 130 and f"labsim down {rig.lab}" in err), err
+            outcomes.append("kept")
+            down = run_labsim("down", rig.lab, timeout=60)
+            assert down.returncode == 0, down.stderr
+        assert rig.port() == before, (outcomes, err)
+        assert not Path(f"/run/netns/ls-{rig.lab}").exists() and not Path(f"/run/labsim/{rig.lab}").exists()
+        if outcomes[-1] == "removed":
+            break
+    assert outcomes[-1] == "removed", outcomes
 
 
 @pytest.mark.skipif(not IN_CI, reason="gc collects every dead lab on the machine: run alone (CI)")
