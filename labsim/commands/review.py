@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
@@ -16,7 +15,6 @@ from rich.console import Console
 
 from labsim.commands.options import runtime_option
 from labsim.errors import InputError
-from labsim.report.inert import inert_text, xml_safe
 from labsim.review.options import ReviewOptions, ReviewOutputs
 from labsim.runtime import registry as runtimes
 
@@ -132,6 +130,7 @@ def review_and_report(loaded: LoadedLab, endpoints: list[Endpoint], opts: Review
                       outputs: ReviewOutputs) -> int:
     """Run the review and write every report; the exit status: 1 when something FAILs."""
     from labsim.outputs import write_text
+    from labsim.report.inert import inert_text
     from labsim.review.report import render
     from labsim.review.run import run_review
 
@@ -177,6 +176,10 @@ def with_skipped(junit: str, skipped: list[EndpointReview]) -> str:
     platform: they were never sent)."""
     if not skipped:
         return junit
+    import xml.etree.ElementTree as ET
+
+    from labsim.report.inert import xml_safe
+
     root = ET.fromstring(junit)
     suite = ET.SubElement(root, "testsuite", name="review follow (not fetched)", tests=str(len(skipped)),
                           failures="0", errors="0", skipped=str(len(skipped)), time="0.000")
