@@ -19,8 +19,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import IN_CI
-
 pytestmark = pytest.mark.root
 
 # runs inside the user's container (python3 of the node image): rewrite what it can reach
@@ -72,19 +70,6 @@ nodes:
 """
 
 
-@pytest.fixture(scope="module")
-def node_image():
-    from labsim.errors import EnvironmentMissingError
-    from labsim.runtime.docker.image import ensure_image
-
-    try:
-        return ensure_image()
-    except EnvironmentMissingError as exc:
-        if IN_CI:
-            pytest.fail(f"CI=true and docker is not usable: {exc}")
-        pytest.skip(f"docker is not usable: {exc}")
-
-
 @pytest.fixture
 def bystanders(tmp_path):
     """What labsim did not create: a host directory, a process, a namespace."""
@@ -105,7 +90,7 @@ def bystanders(tmp_path):
         nsutil.remove_netns(ns)
 
 
-def test_container_rewriting_its_mounts_cannot_steer_down(node_image, bystanders, lab_name):
+def test_container_rewriting_its_mounts_cannot_steer_down(docker_image, bystanders, lab_name):
     from labsim.bringup import lab
     from labsim.loader import load_lab_text
     from labsim.runtime.docker import docker_client, remove_containers
@@ -114,7 +99,7 @@ def test_container_rewriting_its_mounts_cannot_steer_down(node_image, bystanders
     b = bystanders
     args = [str(b["sentinel"]), str(b["proc"].pid), str(b["start"]), b["ns"]]
     script = base64.b64encode(HOSTILE.encode()).decode()
-    loaded = load_lab_text(TOPO.format(name=lab_name, image=node_image, script=json.dumps(script),
+    loaded = load_lab_text(TOPO.format(name=lab_name, image=docker_image, script=json.dumps(script),
                                        args=", ".join(json.dumps(a) for a in args)), name=lab_name)
     state_file = LabState(lab=lab_name, runtime="docker").file
     res = lab.up(loaded, runtime="docker")

@@ -9,9 +9,9 @@ import subprocess
 
 import pytest
 
-from tests.helpers import IN_CI, LABSIM, REPO
+from tests.helpers import LABSIM, REPO
 
-pytestmark = pytest.mark.root
+pytestmark = [pytest.mark.root, pytest.mark.usefixtures("docker_image")]  # tests/docker/conftest.py
 
 SMALL_COMPARISON = """\
 name: small
@@ -27,19 +27,6 @@ variants:
     from: client-fastfail
     count: 3
 """
-
-
-@pytest.fixture(scope="module", autouse=True)
-def docker_image():
-    from labsim.errors import EnvironmentMissingError
-    from labsim.runtime.docker.image import ensure_image
-
-    try:
-        return ensure_image()
-    except EnvironmentMissingError as exc:
-        if IN_CI:
-            pytest.fail(f"CI=true and docker is not usable: {exc}")
-        pytest.skip(f"docker is not usable: {exc}")
 
 
 def labsim_leaving_nothing(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
