@@ -216,6 +216,16 @@ def test_a_device_on_the_lan_reaches_the_ipv4_backend_and_the_port_comes_back(ri
     assert rig.port() == before
 
 
+def wait_port_in_lab(rig: Rig, proc: subprocess.Popen, deadline_s: float = 60) -> None:
+    """Until `labsim up` (still running) has moved the port into its lab (bounded)."""
+    end = time.monotonic() + deadline_s
+    while time.monotonic() < end and proc.poll() is None:
+        if subprocess.run(["ip", "-n", f"ls-{rig.lab}", "link", "show", "dev", "ls_att0"],
+                          capture_output=True).returncode == 0:
+            return
+        time.sleep(0.02)
+
+
 def test_sigkill_then_teardown_from_the_state_returns_the_port(rig):
     """After a SIGKILL of `labsim up`, `down LAB` returns the port from the state file alone
     (gc leaves a kept lab that may already be up alone, by design: the next test kills an
@@ -226,12 +236,7 @@ def test_sigkill_then_teardown_from_the_state_returns_the_port(rig):
                             stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         # killed once the port is in the lab, before the lab is up: gc's to collect
-        end = time.monotonic() + 60
-        while time.monotonic() < end and proc.poll() is None:
-            if subprocess.run(["ip", "-n", f"ls-{rig.lab}", "link", "show", "dev", "ls_att0"],
-                              capture_output=True).returncode == 0:
-                break
-            time.sleep(0.05)
+        wait_port_in_lab(rig, proc)
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=10)
         st = json.loads(Path(f"/run/labsim/{rig.lab}/state.json").read_text())
@@ -259,12 +264,7 @@ def test_ctrl_c_during_bring_up_returns_the_port(rig):
                                            "--attach-force"), cwd=REPO, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.PIPE, text=True, start_new_session=True)
         try:
-            end = time.monotonic() + 60
-            while time.monotonic() < end and proc.poll() is None:  # bounded: until the port moved
-                if subprocess.run(["ip", "-n", f"ls-{rig.lab}", "link", "show", "dev", "ls_att0"],
-                                  capture_output=True).returncode == 0:
-                    break
-                time.sleep(0.02)
+            wait_port_in_lab(rig, proc)
             os.killpg(proc.pid, signal.SIGINT)  # as a terminal's Ctrl-C reaches the whole group
             _, err = proc.communicate(timeout=60)
         finally:
