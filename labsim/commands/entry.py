@@ -91,17 +91,12 @@ def main() -> None:
             raise SystemExit(code)
     try:
         from labsim.commands.cli import main as cli_main
-    except KeyboardInterrupt:  # Ctrl-C while the CLI loads: nothing was created yet
-        _interrupted()
-    except Exception:
-        if not sigint.seen():
-            raise
-        _interrupted()  # an error the interrupt caused (labsim.commands.sigint)
-    try:
+
         cli_main()  # exits through SystemExit with the command's code
     except KeyboardInterrupt:
-        # while typer builds the command tree, before any command runs (a command's own
-        # interrupt is handled in cli.Commands.invoke, which says what it left)
+        # while the CLI loads or typer builds the command tree, before any command runs:
+        # nothing was created (a command's own interrupt is handled in cli.Commands.invoke,
+        # which says what it left)
         _interrupted()
     except Exception:
         if not sigint.seen():
