@@ -44,3 +44,15 @@ def test_package_list_and_dockerfile_change_rebuild(tmp_path, monkeypatch):
     assert changed != before
     (d / "Dockerfile").write_text((d / "Dockerfile").read_text() + "RUN true\n")
     assert image_spec.packages_hash() != changed
+
+
+def test_the_library_volume_is_named_by_its_image_and_only_labsims_own_are_taken():
+    from labsim.runtime.docker import lib_volume
+
+    image = "sha256:" + "ab12" * 16
+    assert lib_volume.volume_name(image) == "labsim-node-lib-ab12ab12ab12"
+    assert lib_volume.volume_name("ab12" * 16) == "labsim-node-lib-ab12ab12ab12"
+    vols = [{"Name": "labsim-node-lib-ab12ab12ab12", "Labels": {lib_volume.LABEL_IMAGE: image}},
+            {"Name": "labsim-node-lib-user", "Labels": None},  # a user's volume of that name
+            {"Name": "pgdata", "Labels": {lib_volume.LABEL_IMAGE: image}}]
+    assert [v["Name"] for v in lib_volume.ours(vols)] == ["labsim-node-lib-ab12ab12ab12"]

@@ -19,10 +19,11 @@ from labsim.node.launcher import NAME as AGENT_NAME
 from labsim.node.nodeprog import SRC
 from labsim.runtime import links, nsutil
 from labsim.runtime.base import DOCKER_NETWORKS, USER_IMAGES, Runtime
-from labsim.runtime.docker import exec_stream, networks
+from labsim.runtime.docker import exec_stream, lib_volume, networks
 from labsim.runtime.docker.agentconn import AgentConn
 from labsim.runtime.docker.client import LABEL_LAB, LABEL_NODE, container_name, docker_client, docker_sdk, op_error
 from labsim.runtime.docker.image import node_image_id
+from labsim.runtime.docker.image import say as image_say
 from labsim.runtime.docker.mountns import bind_in_mount_ns
 from labsim.runtime.docker.networks import DockerNet
 from labsim.runtime.docker.teardown import container_labs, destroy_docker_state
@@ -54,7 +55,8 @@ class DockerRuntime(Runtime):
         self.state = state
         self.lab = state.lab
         self.hub = ns_prefix(self.lab)
-        self.image = image
+        self.image = image  # the node image's ID (create_hub finds it when None)
+        self.lib_volume: str | None = None  # its /usr/lib as a volume (lib_volume.py)
         # nodes started from a user's image (kind `container`): node -> (image, command, env);
         # set by `prepare`. The command None means the image's own.
         self.images: dict[str, tuple[str, list[str] | None, dict[str, str]]] = {}
@@ -245,6 +247,8 @@ class DockerRuntime(Runtime):
     def create_hub(self) -> None:
         if self.image is None:
             self.image = node_image_id(self.cli)
+        if self.lib_volume is None:
+            self.lib_volume = lib_volume.ensure(self.cli.api, self.image, say=image_say)
         self.state.record(namespaces=[self.hub])
         nsutil.create_netns(self.hub, {"net.ipv6.conf.all.disable_ipv6": "1",
                                        "net.ipv6.conf.default.disable_ipv6": "1"})
@@ -325,6 +329,8 @@ class DockerRuntime(Runtime):
             image, command = self.image or node_image_id(self.cli), LAUNCHER
             env = {"PYTHONPATH": PKG_MOUNT, "PYTHONDONTWRITEBYTECODE": "1"}
             volumes[pkg] = {"bind": f"{PKG_MOUNT}/labsim", "mode": "ro"}
+            if self.lib_volume is not None:
+                volumes[self.lib_volume] = {"bind": lib_volume.TARGET, "mode": "ro"}
             extra = {"log_config": docker.types.LogConfig(type="none"),
                      "devices": ["/dev/net/tun:/dev/net/tun:rwm"]}
         d = self._dnet_of(node)
