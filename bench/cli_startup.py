@@ -9,8 +9,11 @@ stdout not a terminal (as in scripts and CI):
   less the `timings.total` it reports: imports, parsing, loading, the summary, exit); the
   references `ip netns exec NS true`, `docker exec CONTAINER true` (a
   container of the labsim/node image, no network), the interpreter floor `python -c pass`,
-  and `load apple-review only` (import labsim.loader and load the topology: the pydantic
-  validation `up` cannot skip, so the part of `up` outside its bring-up no CLI work removes).
+  `load apple-review only` (import labsim.loader and load the topology: the pydantic
+  validation `up` cannot skip, so the part of `up` outside its bring-up no CLI work removes),
+  and `pydantic, one model` (import pydantic, define a one-field model, validate a value: the
+  least any pydantic-validating command pays; `up` outside its bring-up is also printed as
+  a ratio to it).
 Printed: medians, and each as the median of its per-round ratio to `python -c pass` of the
 same round, with the range of those ratios (issue 21: --help and status <= 3x, up + down
 <= 0.8 s, up outside its bring-up <= 2x), and as a ratio
@@ -49,6 +52,7 @@ RATIO_TARGETS = {"labsim --help": 3.0, "labsim run --help": 3.0, "labsim status"
                  "up: outside bring-up": 2.0}
 OUTSIDE = "up: outside bring-up"
 LOAD_ONLY = "load apple-review only"
+PYDANTIC = "pydantic, one model"
 FLOOR = "python -c pass"
 
 
@@ -125,6 +129,11 @@ def main() -> int:
             # loader's imports and apple-review loaded, nothing else (no CLI, no bring-up)
             LOAD_ONLY: [[sys.executable, "-c", "from pathlib import Path; from labsim.loader import load_lab; "
                          "load_lab(Path('apple-review'))"]],
+            # the least any command that validates with pydantic pays: import it, define a
+            # one-field model, validate one value (pydantic builds its schema machinery on
+            # the first model)
+            PYDANTIC: [[sys.executable, "-c", "from pydantic import BaseModel\n"
+                        "class M(BaseModel):\n    x: int\nM(x=1)"]],
         }
         if have_docker:
             container = name
@@ -162,6 +171,10 @@ def main() -> int:
             ok = statistics.median(ratios) <= RATIO_TARGETS[key]
             goals.append(f"<= {RATIO_TARGETS[key]:g}x {'PASS' if ok else 'MISS'}")
         print(f"{key:22} {med[key]:7.3f} {min(v):7.3f} {spread(ratios):>25} {r_ip:10.1f} {r_dk}  {', '.join(goals)}")
+    per = [o / p for o, p in zip(samples[OUTSIDE], samples[PYDANTIC], strict=True)]
+    print(f"\n{OUTSIDE}: {spread(per)} x `{PYDANTIC}` in the same rounds (that process alone is "
+          f"{statistics.median(samples[PYDANTIC]) / med[FLOOR]:.2f}x python -c pass: the {RATIO_TARGETS[OUTSIDE]:g}x "
+          "target is below what validating with pydantic costs)")
     if args.json:
         Path(args.json).write_text(json.dumps({"runs": args.runs, "load": load, "samples": samples}, indent=1))
     return 0
