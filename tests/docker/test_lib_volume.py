@@ -106,3 +106,31 @@ def test_each_image_gets_one_volume_and_a_gone_images_volume_is_removed(docker_i
         with contextlib.suppress(docker.errors.APIError):
             api.remove_volume(name, force=True)
         cli.close()
+
+
+def test_a_moved_tag_does_not_change_the_node_image(docker_image):
+    """Containers start from the node image by ID; the tag is a shortcut to it, taken only
+    when the image it names carries the package hash and nothing but labsim's config. An
+    image built FROM the node image (its labels inherited, an entrypoint of its own) and
+    given the tag is passed over."""
+    import docker
+    from labsim.runtime.docker.image import node_image_id
+    from labsim.runtime.docker.image_spec import image_name
+
+    cli = docker.from_env()
+    api = cli.api
+    node_id = node_image_id()
+    cid = api.create_container(node_id, ["true"], labels={"labsim.test": "moved-tag"})["Id"]
+    other = api.commit(cid, repository="labsim-test-moved", tag="x",
+                       changes=['ENTRYPOINT ["/bin/true"]'])["Id"]
+    api.remove_container(cid, force=True)
+    repo, tag = image_name().split(":")
+    try:
+        api.tag(other, repo, tag, force=True)
+        assert node_image_id() == node_id
+    finally:
+        api.tag(node_id, repo, tag, force=True)
+        with contextlib.suppress(docker.errors.APIError):
+            api.remove_image(other, force=True)
+    assert cli.images.get(image_name()).id == node_id
+    cli.close()

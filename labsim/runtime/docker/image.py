@@ -110,6 +110,13 @@ def node_image_id(cli=None) -> str:
     """The node image for this package list, by ID (built first when missing). Containers
     start from the ID: a tag is a name anyone on the host can move."""
     cli = cli or client()
+    import docker.errors
+
+    with contextlib.suppress(docker.errors.ImageNotFound):
+        # the tag, checked as the label search would (~2 ms instead of ~15 ms for the search)
+        img = cli.images.get(image_name())
+        if (img.labels or {}).get(LABEL_PACKAGES) == packages_hash() and _is_ours(img):
+            return img.id
     img = _find(cli, LABEL_PACKAGES, packages_hash())
     if img is None:
         ensure_image(cli)
