@@ -287,7 +287,8 @@ def down(
 
     for lab in LabState.all_labs() if all_labs else [_pick_lab(name)]:
         removed = teardown.down(lab)
-        err.print(f"lab {lab}: removed {len(removed)} objects")
+        # plain, as the fast path (commands/fastdown.py) prints it
+        err.print(f"lab {lab}: removed {len(removed)} objects", highlight=False, soft_wrap=True)
 
 
 @app.command()

@@ -6,11 +6,13 @@ CLI (typer, rich, pydantic: ~0.15-0.25 s before anything is printed), and by wha
                                       where typer would render exactly that one: off a
                                       terminal, at 80 columns, no colour forced, UTF-8
   labsim status [NAME] [--json]       faststatus (the same report from the same state files)
+  labsim down [NAME]                  fastdown (the same teardown; a lab with a state file)
   labsim exec ...                     entry.exec_target (replaces the process)
 
 Anything else, or any of these where the answer would differ from the full CLI's in any byte,
 goes to the full CLI (labsim.commands.cli), which stays the one definition of every command.
-Standard library only. LABSIM_NO_FAST=1 sends everything to the full CLI.
+No typer, rich or pydantic on these paths (rich only to colour an error on a terminal).
+LABSIM_NO_FAST=1 sends everything to the full CLI.
 """
 
 from __future__ import annotations
@@ -54,10 +56,19 @@ def answer(args: list[str]) -> tuple[int, str, str] | None:
 
         stored = HELP.get(tuple(args))
         if stored is None or help_width() != WIDTH or (stored[2] and (sys.stderr.isatty() or not utf8(sys.stderr))):
-            return None if stored is not None or args[:1] != ["status"] else _status(args[1:])
+            return None if stored is not None else _command(args)
         return stored
-    if args[0] == "status":
+    return _command(args)
+
+
+def _command(args: list[str]) -> tuple[int, str, str] | None:
+    if args[:1] == ["status"]:
         return _status(args[1:])
+    if args[:1] == ["down"]:
+        from labsim.commands import fastdown
+
+        lab = fastdown.target(args[1:])
+        return None if lab is None else fastdown.down(lab)
     return None
 
 

@@ -166,3 +166,31 @@ def test_learnt_summary_is_the_full_clis(learnt):
     from labsim.node.learntview import summary
 
     assert faststatus.summary(learnt) == summary(learnt)
+
+
+# -- down ----------------------------------------------------------------------------------
+def down_labs(run_dir, names):
+    run_dir.mkdir()
+    for lab in names:
+        write_lab(run_dir, lab, {"c": node("c", lab, "client", [("2001:db8::2/64", None)])}, processes=[])
+    return {"LABSIM_RUN_DIR": str(run_dir)}
+
+
+@pytest.mark.parametrize("argv,labs", [(("down", "fdn1"), ["fdn1", "fdn2"]), (("down",), ["fdn1"]),
+                                       (("down",), ["fdn1", "fdn2"]), (("down",), []),
+                                       (("down", "nosuch"), ["fdn1"]), (("down", "../fdn1"), ["fdn1"]),
+                                       (("down", "--all"), ["fdn1", "fdn2"]), (("down", "-x"), ["fdn1"]),
+                                       (("down", "fdn1", "fdn2"), ["fdn1", "fdn2"])],
+                         ids=lambda v: " ".join(v) if isinstance(v, tuple) else ",".join(v) or "none")
+def test_down_ends_as_the_full_cli_ends(tmp_path, argv, labs):
+    """The same exit code, output and labs left, each run on its own copy of the labs (a
+    down removes them)."""
+    fast_env, full_env = down_labs(tmp_path / "fast", labs), down_labs(tmp_path / "full", labs)
+    code, out, err, imported = labsim(*argv, env=fast_env)
+    assert (code, out, err) == labsim(*argv, env=full_env, fast=False)[:3]
+    left = [sorted(os.listdir(d)) if d.exists() else None for d in (tmp_path / "fast", tmp_path / "full")]
+    assert left[0] == left[1]  # (teardown removes an emptied run directory)
+    taken = code == 0 and "--all" not in argv  # the plain forms, on a lab that has a state file
+    assert (not imported & set(HEAVY)) == taken, imported
+    if taken:
+        assert err.startswith("lab fdn1: removed ") and not (tmp_path / "fast" / "fdn1").exists()
