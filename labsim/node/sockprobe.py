@@ -17,14 +17,13 @@ import argparse
 import base64
 import errno
 import hashlib
-import json
 import os
 import socket
 import ssl
 import sys
 import time
 
-from labsim.node.agent import resolve
+from labsim.node.agent import resolve, write_json
 
 # mypy reads any name `TYPE_CHECKING` as true; in the node `typing` is never imported (start-up cost)
 TYPE_CHECKING = False
@@ -137,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--banner-ms", type=float, default=300.0)
     ap.add_argument("--timeout", type=float, default=5.0)
     a = ap.parse_args(argv)
-    json.dump(probe(a.kind, a.host, a.port, a.tls, a.path, a.connect, a.banner_ms, a.timeout), sys.stdout)
+    write_json(probe(a.kind, a.host, a.port, a.tls, a.path, a.connect, a.banner_ms, a.timeout))
     return 0
 
 

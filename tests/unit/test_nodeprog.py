@@ -52,3 +52,21 @@ def test_node_programs_start_from_any_directory(tmp_path):
     res = subprocess.run(stdlib_program(sys.executable, "labsim.node.agent", "--help"), cwd=tmp_path,
                          capture_output=True, text=True, timeout=30)
     assert res.returncode == 0 and "usage" in res.stdout.lower(), res.stderr
+
+
+TIMED_LOOKUP = """import json, sys
+from labsim.node import agent
+before = set(sys.modules)
+out = agent.resolve(sys.argv[1])
+print(json.dumps({"imported": sorted(set(sys.modules) - before), "addresses": out["addresses"]}))
+"""
+
+
+def test_no_import_happens_inside_a_timed_lookup():
+    """The agent's first lookup in a fresh interpreter (as a check runs it) times libc only:
+    Python imports the idna codec (stringprep, unicodedata) on the first getaddrinfo of a
+    str host, ~4 ms that a check reported as resolution time; the agent imports it first."""
+    argv = [sys.executable, "-S", "-c", "import sys; sys.path.insert(0, sys.argv.pop(1)); exec(sys.argv.pop(1))",
+            SRC, TIMED_LOOKUP, "localhost"]
+    seen = json.loads(subprocess.run(argv, capture_output=True, text=True, timeout=30, check=True).stdout)
+    assert seen["imported"] == [] and seen["addresses"], seen
