@@ -9,7 +9,7 @@ DEBS   := tayga unbound bind9 bind9-utils knot-resolver pdns-recursor pdns-serve
           debootstrap radvd kea-dhcp4-server postgresql postgresql-client
 # what only the tests use: headless chromium renders the HTML review report (test_review_html.py);
 # QEMU, a Debian kernel and a static busybox boot the guest of tests/netns/test_attach_qemu.py
-TEST_DEBS := chromium qemu-system-x86 linux-image-amd64 busybox-static
+TEST_DEBS := chromium qemu-system-x86 linux-image-amd64 busybox-static strace
 BENCH_DEBS := mininet bridge-utils
 
 .PHONY: setup debs venv image demo lint test test-fast bench clean

@@ -7,7 +7,8 @@ see exactly what crossed a proxy or CDN. Run inside a node:
 
 `--listen ::` is dual-stack (IPV6_V6ONLY off); `--listen 0.0.0.0` is IPv4 only, the classic
 "daemon bound to 0.0.0.0" mistake a lab can reproduce. With `--user nobody --group nogroup`
-(what the backend kind passes) it drops root once every port is bound and the key is read.
+(what the backend kind passes) it drops root once every port is bound and the key is read,
+and only then listens: a connection accepted (a readiness probe's) means root is gone.
 """
 
 from __future__ import annotations
@@ -140,12 +141,12 @@ class EchoServer(ThreadingHTTPServer):
     daemon_threads = True
 
     def __init__(self, listen: str, port: int, node_name: str, tls: ssl.SSLContext | None = None,
-                 responses: dict[str, Any] | None = None):
+                 responses: dict[str, Any] | None = None, bind_and_activate: bool = True):
         self.address_family = socket.AF_INET6 if ":" in listen else socket.AF_INET
         self.node_name = node_name
         self.responses = responses or {}
         self.tls = tls
-        super().__init__((listen, port), EchoHandler)
+        super().__init__((listen, port), EchoHandler, bind_and_activate)
 
     def finish_request(self, request: Any, client_address: Any) -> None:
         # the TLS handshake happens in the request's thread, so a silent client (a port
@@ -191,10 +192,10 @@ class BannerServer(socketserver.ThreadingTCPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, listen: str, port: int, banner: str):
+    def __init__(self, listen: str, port: int, banner: str, bind_and_activate: bool = True):
         self.address_family = socket.AF_INET6 if ":" in listen else socket.AF_INET
         self.banner = banner
-        super().__init__((listen, port), BannerHandler)
+        super().__init__((listen, port), BannerHandler, bind_and_activate)
 
     def server_bind(self) -> None:
         if self.address_family == socket.AF_INET6:
@@ -216,19 +217,25 @@ def main(argv: list[str] | None = None) -> None:
     user_args(ap)
     args = ap.parse_args(argv)
     responses = json.loads(open(args.responses).read()) if args.responses else {}
-    servers: list[socketserver.BaseServer] = []
+    servers: list[socketserver.TCPServer] = []  # bound below, then listening once root is gone
     for listen in args.listen or ["::"]:
         if args.http:
-            servers.append(EchoServer(listen, args.http, args.name, responses=responses))
+            servers.append(EchoServer(listen, args.http, args.name, responses=responses, bind_and_activate=False))
         if args.https:
             ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             ctx.load_cert_chain(args.cert, args.key)
-            servers.append(EchoServer(listen, args.https, args.name, tls=ctx, responses=responses))
+            servers.append(EchoServer(listen, args.https, args.name, tls=ctx, responses=responses,
+                                      bind_and_activate=False))
         if args.tcp:
-            servers.append(BannerServer(listen, args.tcp, args.banner))
+            servers.append(BannerServer(listen, args.tcp, args.banner, bind_and_activate=False))
     # every port bound (80 and 443 need root), the key and the responses read: nothing
-    # left that needs root, and a request can no longer reach anything root could
+    # left that needs root. Listening comes after the drop, so nothing connects to this
+    # process while it is root: the readiness probe's connection says root is gone.
+    for server in servers:
+        server.server_bind()
     drop_root(args.user, args.group)
+    for server in servers:
+        server.server_activate()
     threads = [threading.Thread(target=s.serve_forever, daemon=True) for s in servers]
     for t in threads:
         t.start()
