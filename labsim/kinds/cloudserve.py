@@ -4,10 +4,12 @@ CERT -k KEY` does, with root dropped once the port is bound and the key is read.
     python -m labsim.kinds.cloudserve --host :: --port 443 --cert C --key K --user nobody --group nogroup
 
 moto's own main binds inside werkzeug's run_simple, so there is no point between bind and
-serve to drop root at; werkzeug's make_server binds (and wraps the socket in TLS) in its
-constructor, and serve_forever comes after. moto imports a service's backend (and the
-standard library modules it uses) on its first request, after the drop; importing all 160
-backends first would take seconds of every lab's start. So Python's own library, moto's and
+serve to drop root at. Here the port is bound as root, root is dropped, and only then does
+the socket listen and werkzeug's make_server take it (`fd`: no bind of its own, and none of
+its reverse lookup of the host's name): a readiness probe's connection means root is gone.
+moto imports a service's backend (and the standard library modules it uses) on its first
+request, after the drop; importing all 160 backends first would take seconds of every lab's
+start. So Python's own library, moto's and
 werkzeug's must be open to others: when one is not (a Python under /root, mode 0700) the
 server stays root and says so on its log, rather than fail every request.
 """
@@ -17,6 +19,7 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+import socket
 import ssl
 import stat
 import sys
@@ -61,14 +64,20 @@ def main(argv: list[str] | None = None) -> None:
     app = DomainDispatcherApplication(create_backend_app)
     tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     tls.load_cert_chain(args.cert, args.key)
-    server = make_server(args.host, args.port, app, threaded=True, ssl_context=tls,
-                         request_handler=MotoRequestHandler)
+    family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((args.host, args.port))  # 443 needs root
     blocked = next(filter(None, map(unreadable_dir, import_dirs())), None) if args.user else None
     if blocked:
         print(f"cloudserve: staying root: {blocked} is closed to others, and moto imports from "
               "there on each service's first request", file=sys.stderr, flush=True)
     else:
         drop_root(args.user, args.group)
+    sock.listen(128)  # werkzeug's own backlog (BaseWSGIServer.request_queue_size)
+    server = make_server(args.host, args.port, app, threaded=True, ssl_context=tls,
+                         request_handler=MotoRequestHandler, fd=sock.fileno())
+    sock.close()  # the server holds its own descriptor (socket.fromfd duplicates it)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     print(f"cloudserve: moto {moto.__version__} on [{args.host}]:{args.port}", flush=True)
     server.serve_forever()

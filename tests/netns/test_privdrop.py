@@ -198,39 +198,51 @@ def test_moto_drops_root_where_its_python_is_open_to_others(tmp_path, lab_name):
         assert uid == {0} and f"staying root: {blocked}" in log
 
 
-def test_the_echo_backend_listens_only_once_root_is_gone(tmp_path):
-    """Readiness is a TCP connect, so the backend must not accept one while it is root: it
-    binds its ports as root, drops to nobody, then listens. strace (every thread) gives the
-    order of the system calls; run in a network namespace of its own (`unshare -n`: only a
-    loopback, down), as the backend kind runs it, on its usual ports."""
+def _trace_start(tmp_path, argv: list[str], ready: str) -> list[str]:
+    """`argv` under strace (every thread: bind, listen, setuid) in a network namespace of its
+    own (`unshare -n`: only a loopback, down) until it prints `ready`; its calls, in order."""
     import shutil
     import subprocess
-    import sys
     import time
-
-    from labsim.node.nodeprog import stdlib_program
-    from labsim.node.privdrop import GROUP, USER
 
     if shutil.which("strace") is None:
         pytest.fail("strace is missing (make setup installs it)")
     trace = tmp_path / "trace"
-    argv = stdlib_program(sys.executable, "labsim.node.echo_server", "--name", "api", "--listen", "::",
-                          "--http", "80", "--tcp", "1883", "--user", USER, "--group", GROUP)
     proc = subprocess.Popen(["unshare", "-n", "strace", "-f", "-qq", "-e", "trace=bind,listen,setuid",
                              "-o", str(trace), *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         line = ""
-        deadline = time.monotonic() + 20
-        while "listening" not in line and time.monotonic() < deadline and proc.poll() is None:
+        deadline = time.monotonic() + 30
+        while ready not in line and time.monotonic() < deadline and proc.poll() is None:
             line = proc.stdout.readline()  # type: ignore[union-attr]
-        assert "listening" in line, (line, proc.stderr.read() if proc.poll() is not None else "")  # type: ignore[union-attr]
+        assert ready in line, (line, proc.stderr.read() if proc.poll() is not None else "")  # type: ignore[union-attr]
     finally:
         proc.kill()
         proc.wait(timeout=10)
-    calls = [c.split(None, 1)[1] for c in trace.read_text().splitlines() if c.split(None, 1)[1:]]
-    order = [c.split("(", 1)[0] for c in calls if c.startswith(("bind(", "listen(", "setuid("))]
+    return [c.split(None, 1)[1] for c in trace.read_text().splitlines() if c.split(None, 1)[1:]]
+
+
+def _listens_only_after_the_drop(calls: list[str], binds: int, listens: int) -> None:
+    from labsim.node.privdrop import USER
+
     uid = pwd.getpwnam(USER).pw_uid
+    order = [c.split("(", 1)[0] for c in calls if c.startswith(("bind(", "listen(", "setuid("))]
     assert any(c.startswith(f"setuid({uid})") for c in calls), calls
-    # (the second setuid is privdrop's check that root cannot be taken back: EPERM)
+    # (a second setuid is privdrop's check that root cannot be taken back: EPERM)
     first = order.index("setuid")
-    assert order[:first] == ["bind", "bind"] and order[first:].count("listen") == 2, calls
+    assert order[:first] == ["bind"] * binds and order[first:].count("listen") == listens, calls
+
+
+def test_the_echo_backend_listens_only_once_root_is_gone(tmp_path):
+    """Readiness is a TCP connect, so the backend must not accept one while it is root: it
+    binds its ports as root, drops to nobody, then listens; on its usual ports, as the
+    backend kind runs it."""
+    import sys
+
+    from labsim.node.nodeprog import stdlib_program
+    from labsim.node.privdrop import GROUP, USER
+
+    argv = stdlib_program(sys.executable, "labsim.node.echo_server", "--name", "api", "--listen", "::",
+                          "--http", "80", "--tcp", "1883", "--user", USER, "--group", GROUP)
+    _listens_only_after_the_drop(_trace_start(tmp_path, argv, "listening"), binds=2, listens=2)
+
