@@ -125,6 +125,10 @@ def test_a_moved_tag_does_not_change_the_node_image(docker_image):
                        changes=['ENTRYPOINT ["/bin/true"]'])["Id"]
     api.remove_container(cid, force=True)
     repo, tag = image_name().split(":")
+    # a second name for the node image while the test moves its tag: an image that lost its
+    # only tag and has a child is an intermediate layer to Docker, and the label search
+    # would not see it (labsim would then build the node image again)
+    api.tag(node_id, "labsim-test-keep", "x")
     try:
         api.tag(other, repo, tag, force=True)
         assert node_image_id() == node_id
@@ -132,5 +136,7 @@ def test_a_moved_tag_does_not_change_the_node_image(docker_image):
         api.tag(node_id, repo, tag, force=True)
         with contextlib.suppress(docker.errors.APIError):
             api.remove_image(other, force=True)
+        with contextlib.suppress(docker.errors.APIError):
+            api.remove_image("labsim-test-keep:x")
     assert cli.images.get(image_name()).id == node_id
     cli.close()

@@ -78,6 +78,8 @@ def _find(cli, label: str, value: str):
     """Our image carrying `label=value`. An image built FROM it (a runner image with labsim
     as its entrypoint) inherits its labels: never take that one for the node image (its
     containers would run `sleep infinity` as a labsim command and exit at once)."""
+    # not all=True: the intermediate layers of an image built FROM ours (the runner image)
+    # carry our labels and no entrypoint yet, and would pass for the node image
     imgs = cli.images.list(filters={"label": f"{label}={value}"})
     return next((i for i in imgs if _is_ours(i)), None)
 
@@ -156,7 +158,8 @@ def build_image(offline: bool = False, force: bool = False) -> str:
                 with contextlib.suppress(docker.errors.APIError):
                     cli.images.remove(prev.id)
                     say(f"removed the superseded image {prev.short_id}")
-        for vol in lib_volume.remove_stale(cli.api, {i.id for i in cli.images.list()}):
+        # all=True: an untagged image still there (a parent of another) keeps its volume
+        for vol in lib_volume.remove_stale(cli.api, {i.id for i in cli.images.list(all=True)}):
             say(f"removed the volume {vol} (its image is gone)")
         lib_volume.ensure(cli.api, cli.images.get(name).id, say=say)
         say(f"{name} built in {time.monotonic() - t0:.1f}s")
