@@ -6,6 +6,8 @@ import os
 import signal
 import time
 
+from labsim.runtime.state import exited
+
 
 def stop_processes(pids: set[int], grace_s: float = 1.0) -> None:
     """SIGTERM, wait up to `grace_s`, then SIGKILL what is left; reap our own children."""
@@ -34,9 +36,10 @@ def _signal(pid: int, sig: int) -> None:
 
 
 def _running(pid: int) -> bool:
-    """False once the process is gone: reaped if it is our child, else exited or a zombie.
-    A multi-threaded daemon (pdns) shows 'Z' while its other threads still exit and cannot
-    be reaped yet; for our own child that means: keep waiting, or it stays a zombie."""
+    """False once the process is gone: reaped if it is our child, else exited (state.exited:
+    gone, or a zombie with no thread left; the same test `alive` makes, so a `start` right
+    after a `stop` sees the daemon stopped). A multi-threaded daemon (pdns) shows 'Z' while
+    its other threads still exit; our own child stays ours to reap, or it stays a zombie."""
     try:
         done, _ = os.waitpid(pid, os.WNOHANG)
         if done == pid:
@@ -44,9 +47,6 @@ def _running(pid: int) -> bool:
         ours = True
     except ChildProcessError:
         ours = False
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            state = f.read().rsplit(")", 1)[1].split()[0]
-    except OSError:
+    if not os.path.exists(f"/proc/{pid}"):
         return False
-    return ours or state != "Z"
+    return ours or not exited(pid)

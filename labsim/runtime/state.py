@@ -41,12 +41,24 @@ def process_start_time(pid: int) -> int | None:
     return int(stat.rsplit(")", 1)[1].split()[19])
 
 
+def exited(pid: int) -> bool:
+    """`pid` is gone, or a zombie whose every thread has exited: dead, its parent (in a
+    container: the container's init) not having reaped it yet. A multi-threaded daemon's
+    leader shows 'Z' while its other threads still run (and hold its ports): not exited."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            fields = dict(line.split(":", 1) for line in f.read().splitlines() if ":" in line)
+    except OSError:
+        return True
+    return fields.get("State", "").strip().startswith("Z") and fields.get("Threads", "").strip() == "1"
+
+
 def alive(pid: object, start: object) -> bool:
-    """`pid` is the very process whose start time was recorded. Without a recorded start
-    nothing proves it is the one started then (PIDs are reused): not alive."""
+    """`pid` is the very process whose start time was recorded, and it has not exited. Without
+    a recorded start nothing proves it is the one started then (PIDs are reused): not alive."""
     if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 1 or not isinstance(start, int):
         return False
-    return process_start_time(pid) == start
+    return process_start_time(pid) == start and not exited(pid)
 
 
 @dataclass
