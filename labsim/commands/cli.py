@@ -21,6 +21,7 @@ from typer.core import TyperGroup
 
 from labsim import __version__
 from labsim.commands.options import runtime_option
+from labsim.commands.sigint import interrupt_on_term, interrupted_message
 from labsim.commands.validate import print_nodes, validate
 from labsim.errors import InputError, InputErrors, LabNotFoundError, LabsimError
 from labsim.runtime import registry as runtimes
@@ -41,7 +42,7 @@ class Commands(TyperGroup):
             raise typer.Exit(130) from None
 
     def invoke(self, ctx):
-        _interrupt_on_term()
+        interrupt_on_term()
         try:
             return super().invoke(ctx)
         except LabsimError as exc:
@@ -57,23 +58,6 @@ class Commands(TyperGroup):
             # an error the interrupt caused, e.g. pydantic-core's SchemaError wrapping it
             err.print(f"labsim: {interrupted_message()}", highlight=False)
             raise typer.Exit(130) from None
-
-
-def interrupted_message() -> str:
-    """What an interrupt left: labs this process brought up to stay are up (and how to remove
-    them); anything else it created was removed on the way out."""
-    lab_mod = sys.modules.get("labsim.bringup.lab")
-    kept = sorted(getattr(lab_mod, "KEPT_UP", ()))
-    if not kept:
-        return "interrupted; what it had created was removed"
-    from labsim.runtime.state import LabState
-
-    present = set(LabState.all_labs())
-    up = [name for name in kept if name in present]
-    if not up:
-        return "interrupted; what it had created was removed"
-    return (f"interrupted; lab {', '.join(up)} {'is' if len(up) == 1 else 'are'} up: "
-            f"remove {'it' if len(up) == 1 else 'them'} with labsim down {' '.join(up)}")
 
 
 app = typer.Typer(
@@ -124,16 +108,6 @@ def _fail(exc: LabsimError) -> None:
     # the message quotes user input ('[/]' is valid YAML): never read it as markup
     err.print(f"[bold red]labsim: error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
     raise typer.Exit(exc.exit_code)
-
-
-def _interrupt_on_term() -> None:
-    # SIGTERM/SIGHUP become KeyboardInterrupt so bring-up's cleanup runs on every exit path
-    # (`exec` replaces the process: its command gets the default handlers back)
-    def handler(signum, frame):
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    for sig in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, handler)
 
 
 def _pick_lab(lab: str | None) -> str:

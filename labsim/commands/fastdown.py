@@ -13,10 +13,9 @@ other message.
 
 from __future__ import annotations
 
-import signal
 import sys
 
-INTERRUPTED = "labsim: interrupted; what it had created was removed"
+from labsim.commands.sigint import interrupt_on_term, interrupted_message
 
 
 def target(args: list[str]) -> str | None:
@@ -39,15 +38,11 @@ def down(lab: str) -> tuple[int, str, str]:
     from labsim.bringup import teardown
     from labsim.errors import LabsimError
 
-    def interrupt(signum, frame):  # as the full CLI: teardown's cleanup runs on every exit path
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    for sig in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, interrupt)
+    interrupt_on_term()  # as the full CLI: teardown's cleanup runs on every exit path
     try:
         removed = teardown.down(lab)
     except KeyboardInterrupt:
-        return 130, "", INTERRUPTED + "\n"
+        return 130, "", f"labsim: {interrupted_message()}\n"
     except LabsimError as exc:
         return exc.exit_code, "", _error(str(exc))
     return 0, "", f"lab {lab}: removed {len(removed)} objects\n"

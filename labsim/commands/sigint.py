@@ -1,5 +1,6 @@
-"""Whether a Ctrl-C has reached this process (standard library only: the entry point installs
-it before anything else loads).
+"""Interrupts, for the full CLI and the fast paths alike: whether a Ctrl-C has reached this
+process (standard library only: the entry point installs it before anything else loads),
+SIGTERM and SIGHUP as interrupts, and the line that says what an interrupt left.
 
 A KeyboardInterrupt raised while a library runs Python code from native code can come back
 as another exception: pydantic-core builds a model's validator lazily, on first use, and
@@ -10,6 +11,7 @@ traceback (tests/unit/test_interrupts.py)."""
 from __future__ import annotations
 
 import signal
+import sys
 
 _seen = False
 
@@ -27,3 +29,30 @@ def install() -> None:
 
 def seen() -> bool:
     return _seen
+
+
+def interrupt_on_term() -> None:
+    """SIGTERM and SIGHUP become KeyboardInterrupt, so a command's cleanup runs on every exit
+    path (`exec` replaces the process: its command gets the default handlers back)."""
+    def handler(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, handler)
+
+
+def interrupted_message() -> str:
+    """What an interrupt left: labs this process brought up to stay are up (and how to remove
+    them); anything else it created was removed on the way out."""
+    lab_mod = sys.modules.get("labsim.bringup.lab")
+    kept = sorted(getattr(lab_mod, "KEPT_UP", ()))
+    if not kept:
+        return "interrupted; what it had created was removed"
+    from labsim.runtime.state import LabState
+
+    present = set(LabState.all_labs())
+    up = [name for name in kept if name in present]
+    if not up:
+        return "interrupted; what it had created was removed"
+    return (f"interrupted; lab {', '.join(up)} {'is' if len(up) == 1 else 'are'} up: "
+            f"remove {'it' if len(up) == 1 else 'them'} with labsim down {' '.join(up)}")

@@ -47,6 +47,4 @@ def _running(pid: int) -> bool:
         ours = True
     except ChildProcessError:
         ours = False
-    if not os.path.exists(f"/proc/{pid}"):
-        return False
     return ours or not exited(pid)
