@@ -196,8 +196,14 @@ class Discovery:
             try:
                 self._result = rfc7050()  # the module's function (tests replace it)
             finally:
-                self._done.set()
-                os.write(wake_w, b"\0")
+                # the byte first: a `take` that sees the lookup done always finds it to read.
+                # The other way round, `take` could read before the write, and the byte
+                # written after it kept the loop's select readable: hostconf spun at 100 %
+                # CPU until the next lookup (30 s once a prefix was found)
+                try:
+                    os.write(wake_w, b"\0")
+                finally:
+                    self._done.set()
 
         self._thread = threading.Thread(target=run, name="rfc7050", daemon=True)
         self._thread.start()
@@ -208,9 +214,9 @@ class Discovery:
             return None
         self._thread = None
         try:
-            os.read(self.wake_fd, 64)
+            os.read(self.wake_fd, 64)  # the lookup's one byte, written before it said done
         except BlockingIOError:
-            pass  # read already (select woke on it, then a step took the result)
+            pass  # its write failed: nothing to drain
         return self._result
 
 

@@ -111,3 +111,27 @@ def test_a_resolver_nobody_holds_does_not_stall_the_host(w2h_lab, tmp_path):
             break
         time.sleep(0.1)
     assert "2001:db8:10::77" in seen, seen
+
+
+def _cpu_s(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
+def test_an_idle_host_after_rfc7050_discovery_does_not_spin(w2h_lab):
+    """Once RFC 7050 has answered (the next lookup is 30 s away), hostconf's loop sleeps on
+    netlink and its 0.5 s tick. Its lookup thread used to say "done" before writing the byte
+    that wakes the loop; the step that took the answer then found no byte to read, the byte
+    came after, and select stayed readable: hostconf used a whole core until the next lookup
+    (in a review, ~1.6 s of CPU a network, on a 2-core machine)."""
+    res = run_labsim("up", "ipv6-first", "--name", w2h_lab, "--runtime", RUNTIME, timeout=300)
+    assert res.returncode == 0, res.stderr
+    [status] = json.loads(run_labsim("status", w2h_lab, "--json", check=True).stdout)
+    assert status["learnt"]["app-clat"]["nat64_prefix_source"] == "rfc7050"
+    [proc] = [p for p in status["processes"] if p["node"] == "app-clat" and p["service"] == "hostconf"]
+    before, t0 = _cpu_s(proc["pid"]), time.monotonic()
+    time.sleep(2.0)
+    used = _cpu_s(proc["pid"]) - before
+    assert used < 0.2 * (time.monotonic() - t0), f"hostconf used {used:.2f} s of CPU in 2 s idle"
+    assert run_labsim("down", w2h_lab, timeout=60).returncode == 0
