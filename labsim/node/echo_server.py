@@ -54,6 +54,10 @@ MAX_BYTES = 100_000_000
 class EchoHandler(BaseHTTPRequestHandler):
     server_version = "labsim-echo/1"
     protocol_version = "HTTP/1.1"
+    # a response leaves in one write (flushed after each request), as nginx sends a small
+    # one: unbuffered, the headers and the body went as two TLS records, and the second
+    # waited on Nagle for the client's delayed ACK, 40 ms on every https check
+    wbufsize = 1 << 16
 
     def _echo(self) -> None:
         if self.headers.get("Upgrade", "").lower() == "websocket":
@@ -151,6 +155,8 @@ class EchoServer(ThreadingHTTPServer):
     def finish_request(self, request: Any, client_address: Any) -> None:
         # the TLS handshake happens in the request's thread, so a silent client (a port
         # probe) never blocks accept()
+        # nginx's tcp_nodelay: what a response writes is sent at once, never held for an ACK
+        request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if self.tls is not None:
             request.settimeout(10)
             request = self.tls.wrap_socket(request, server_side=True)
