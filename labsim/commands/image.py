@@ -37,7 +37,7 @@ def image_status() -> None:
     else:
         state = "current" if st.current else f"STALE (built from {st.have}, packages.txt is {st.want})"
         print(f"{st.name}: {state}; id {st.id}, {st.size_mb} MB, created {st.created}")
-        print(f"library volume: {st.lib_volume}")
+        print(f"/usr volume: {st.usr_volume}")
     print(f"package list: {len(packages())} packages, {LABEL_PACKAGES}={st.want}")
     print(f"offline bases: {', '.join(st.bases) or 'none'}")
     raise typer.Exit(0 if st.current else 1)

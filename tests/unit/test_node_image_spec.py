@@ -46,13 +46,16 @@ def test_package_list_and_dockerfile_change_rebuild(tmp_path, monkeypatch):
     assert image_spec.packages_hash() != changed
 
 
-def test_the_library_volume_is_named_by_its_image_and_only_labsims_own_are_taken():
-    from labsim.runtime.docker import lib_volume
+def test_the_usr_volume_is_named_by_its_image_and_only_labsims_own_are_taken():
+    from labsim.runtime.docker import usr_volume
 
     image = "sha256:" + "ab12" * 16
-    assert lib_volume.volume_name(image) == "labsim-node-lib-ab12ab12ab12"
-    assert lib_volume.volume_name("ab12" * 16) == "labsim-node-lib-ab12ab12ab12"
-    vols = [{"Name": "labsim-node-lib-ab12ab12ab12", "Labels": {lib_volume.LABEL_IMAGE: image}},
-            {"Name": "labsim-node-lib-user", "Labels": None},  # a user's volume of that name
-            {"Name": "pgdata", "Labels": {lib_volume.LABEL_IMAGE: image}}]
-    assert [v["Name"] for v in lib_volume.ours(vols)] == ["labsim-node-lib-ab12ab12ab12"]
+    assert usr_volume.volume_name(image) == "labsim-node-usr-ab12ab12ab12"
+    assert usr_volume.volume_name("ab12" * 16) == "labsim-node-usr-ab12ab12ab12"
+    vols = [{"Name": "labsim-node-usr-ab12ab12ab12", "Labels": {usr_volume.LABEL_IMAGE: image}},
+            {"Name": "labsim-node-usr-user", "Labels": None},  # a user's volume of that name
+            {"Name": "pgdata", "Labels": {usr_volume.LABEL_IMAGE: image}},
+            # the earlier /usr/lib layout's: labsim's too, for a build to remove
+            {"Name": "labsim-node-lib-ab12ab12ab12", "Labels": {usr_volume.LABEL_IMAGE: image}}]
+    assert [v["Name"] for v in usr_volume.ours(vols)] == ["labsim-node-usr-ab12ab12ab12",
+                                                          "labsim-node-lib-ab12ab12ab12"]

@@ -40,7 +40,7 @@ from pathlib import Path
 
 from labsim import __version__
 from labsim.errors import EnvironmentMissingError, RuntimeOpError
-from labsim.runtime.docker import lib_volume
+from labsim.runtime.docker import usr_volume
 from labsim.runtime.docker.apt_sources import AptSource, debian_archive, image_sources
 from labsim.runtime.docker.client import docker_client as client
 from labsim.runtime.docker.image_pip import pip_install
@@ -141,7 +141,7 @@ def build_image(offline: bool = False, force: bool = False) -> str:
         if img is not None:
             if name not in img.tags:
                 img.tag(IMAGE_REPO, __version__)
-            lib_volume.ensure(cli.api, img.id, say=say)
+            usr_volume.ensure(cli.api, img.id, say=say)
             say(f"{name} is up to date ({LABEL_PACKAGES}={want}, {time.monotonic() - t0:.2f}s)")
             return name
         old = _find_tag(cli, name)
@@ -159,9 +159,9 @@ def build_image(offline: bool = False, force: bool = False) -> str:
                     cli.images.remove(prev.id)
                     say(f"removed the superseded image {prev.short_id}")
         # all=True: an untagged image still there (a parent of another) keeps its volume
-        for vol in lib_volume.remove_stale(cli.api, {i.id for i in cli.images.list(all=True)}):
-            say(f"removed the volume {vol} (its image is gone)")
-        lib_volume.ensure(cli.api, cli.images.get(name).id, say=say)
+        for vol in usr_volume.remove_stale(cli.api, {i.id for i in cli.images.list(all=True)}):
+            say(f"removed the volume {vol} (its image is gone, or its layout is)")
+        usr_volume.ensure(cli.api, cli.images.get(name).id, say=say)
         say(f"{name} built in {time.monotonic() - t0:.1f}s")
         return name
     except docker.errors.DockerException as exc:
@@ -351,7 +351,7 @@ class ImageStatus:
     size_mb: float | None = None
     created: str | None = None
     bases: list[str] = field(default_factory=list)
-    lib_volume: str | None = None  # the image's /usr/lib volume (lib_volume.state)
+    usr_volume: str | None = None  # the image's /usr volume (usr_volume.state)
 
 
 def status() -> ImageStatus:
@@ -365,7 +365,7 @@ def status() -> ImageStatus:
         st.id = img.short_id
         st.size_mb = round(img.attrs.get("Size", 0) / 1e6, 1)
         st.created = img.attrs.get("Created")
-        st.lib_volume = lib_volume.state(cli.api, img.id)
+        st.usr_volume = usr_volume.state(cli.api, img.id)
     st.bases = [t for i in cli.images.list(name=BASE_REPO) for t in i.tags]
     return st
 

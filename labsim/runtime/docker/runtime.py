@@ -19,7 +19,7 @@ from labsim.node.launcher import NAME as AGENT_NAME
 from labsim.node.nodeprog import SRC
 from labsim.runtime import links, nsutil
 from labsim.runtime.base import DOCKER_NETWORKS, USER_IMAGES, Runtime
-from labsim.runtime.docker import exec_stream, lib_volume, networks
+from labsim.runtime.docker import exec_stream, networks, usr_volume
 from labsim.runtime.docker.agentconn import AgentConn
 from labsim.runtime.docker.client import LABEL_LAB, LABEL_NODE, container_name, docker_client, docker_sdk, op_error
 from labsim.runtime.docker.image import node_image_id
@@ -43,6 +43,9 @@ HOST_BINARIES = ("slirp4netns",)  # host services (Service.host) run on the host
 # fuse-overlayfs on the way to listening)
 LAUNCHER = [NODE_PYTHON, "-I", "-S", "-X", "frozen_modules=on",
             f"{PKG_MOUNT}/labsim/node/launcher.py"]
+# PID 1 of a node of labsim's image, in place of Docker's `--init` (the same tini 0.19): from
+# the image's /usr, which the node's /usr volume hides Docker's own under (usr_volume.py)
+NODE_INIT = ["/usr/bin/tini", "--"]
 
 
 class DockerRuntime(Runtime):
@@ -56,7 +59,7 @@ class DockerRuntime(Runtime):
         self.lab = state.lab
         self.hub = ns_prefix(self.lab)
         self.image = image  # the node image's ID (create_hub finds it when None)
-        self.lib_volume: str | None = None  # its /usr/lib as a volume (lib_volume.py)
+        self.usr_volume: str | None = None  # its /usr as a volume (usr_volume.py)
         # nodes started from a user's image (kind `container`): node -> (image, command, env);
         # set by `prepare`. The command None means the image's own.
         self.images: dict[str, tuple[str, list[str] | None, dict[str, str]]] = {}
@@ -247,8 +250,8 @@ class DockerRuntime(Runtime):
     def create_hub(self) -> None:
         if self.image is None:
             self.image = node_image_id(self.cli)
-        if self.lib_volume is None:
-            self.lib_volume = lib_volume.ensure(self.cli.api, self.image, say=image_say)
+        if self.usr_volume is None:
+            self.usr_volume = usr_volume.ensure(self.cli.api, self.image, say=image_say)
         self.state.record(namespaces=[self.hub])
         nsutil.create_netns(self.hub, {"net.ipv6.conf.all.disable_ipv6": "1",
                                        "net.ipv6.conf.default.disable_ipv6": "1"})
@@ -321,6 +324,7 @@ class DockerRuntime(Runtime):
         sysctls = {"net.ipv6.conf.all.disable_ipv6": "0", "net.ipv6.conf.default.disable_ipv6": "0",
                    **sysctls}
         volumes = self._mounts(node)
+        init = True  # Docker's own init (tini) as PID 1: it reaps what the node's processes leave
         if node in self.images:
             # the user's image, command and environment; nothing of labsim runs inside it
             image, command, env = self.images[node]
@@ -329,10 +333,12 @@ class DockerRuntime(Runtime):
             image, command = self.image or node_image_id(self.cli), LAUNCHER
             env = {"PYTHONPATH": PKG_MOUNT, "PYTHONDONTWRITEBYTECODE": "1"}
             volumes[pkg] = {"bind": f"{PKG_MOUNT}/labsim", "mode": "ro"}
-            if self.lib_volume is not None:
-                volumes[self.lib_volume] = {"bind": lib_volume.TARGET, "mode": "ro"}
             extra = {"log_config": docker.types.LogConfig(type="none"),
                      "devices": ["/dev/net/tun:/dev/net/tun:rwm"]}
+            if self.usr_volume is not None:
+                # the volume hides Docker's init (/sbin/docker-init is in /usr): the image's tini
+                volumes[self.usr_volume] = {"bind": usr_volume.TARGET, "mode": "ro"}
+                command, init = [*NODE_INIT, *LAUNCHER], False
         d = self._dnet_of(node)
         if d is None:
             extra["network_mode"] = "none"
@@ -349,7 +355,7 @@ class DockerRuntime(Runtime):
         try:
             cid = api.create_container(**_create_container_args(dict(
                 image=image, command=command, name=self.container(node),
-                detach=True, init=True, hostname=socket.gethostname(),
+                detach=True, init=init, hostname=socket.gethostname(),
                 cap_add=CAPS, sysctls=sysctls,
                 labels={LABEL_LAB: self.lab, LABEL_NODE: node},
                 volumes=volumes, environment=env, version=api._version, **extra)))["Id"]
@@ -366,7 +372,7 @@ class DockerRuntime(Runtime):
                     pass
             raise RuntimeOpError(f"node {node}: container {self.container(node)} exited at once{out}")
         self._pids[node] = pid
-        if command is LAUNCHER:
+        if node not in self.images:
             # connected while other containers start (it listens ~20 ms after the start, more
             # under load); create_node does not wait for it, the first exec or spawn does
             self._locks[node] = threading.Lock()

@@ -1,23 +1,30 @@
-"""The node image's /usr/lib as a Docker volume, mounted read-only over /usr/lib in every
-container of labsim's node image.
+"""The node image's /usr as a Docker volume, mounted read-only over /usr in every container
+of labsim's node image.
 
 Why: Docker's storage driver on this kind of machine is fuse-overlayfs (`docker info`), so
-every file a process in a container opens from the image is a round trip to a user-space
-process, one per container, while seven containers start at once on two cores. /usr/lib
-holds what the node's processes open on the way up: the Python standard library of the
-launcher and of labsim's in-node programs, and the shared libraries of unbound, pdns, tayga
-and the rest. A volume lives on the host's own file system and is bind-mounted, so those
-opens go straight to the kernel. Measured on apple-review (7 nodes, 12 interleaved rounds):
-labsim's part above Docker's floor went from +0.66 s to +0.37 s (docs/facts.md).
+every file a process in a container opens or maps from the image is a round trip to a
+user-space process, one per container, while seven containers start at once on two cores;
+the page cache is not shared between those mounts either, so each container reads python3
+and every daemon's binary again. /usr holds what the node's processes open on the way up:
+the interpreter and the Python standard library of the launcher and of labsim's in-node
+programs, unbound, pdns, tayga, ip, install and their shared libraries. A volume lives on
+the host's own file system and is bind-mounted, so those opens go straight to the kernel.
+Measured on apple-review (7 nodes, interleaved rounds, labsim's part above Docker's floor):
++0.66 s with nothing mounted, +0.37 s with /usr/lib alone (12 rounds), /usr whole another
+~0.1 s less (14 rounds; docs/facts.md).
+
+A node of the image then runs the image's own `tini` as its init (`runtime.NODE_INIT`), not
+Docker's `--init`: Docker mounts its init at /sbin/docker-init, which is /usr/sbin on a
+merged-/usr Debian, before the volumes, so the volume would hide it. Both are tini 0.19.
 
 Docker fills an empty volume from the image's directory when a container that mounts it is
 created, daemon-side and in one call: `ensure` makes the volume, then creates (and removes)
 one container that mounts it, under a lock, so parallel bring-ups never copy twice. A node
 mounts it without `nocopy`: should a volume ever be left empty (its filling container never
 created), the first node's create fills it. It is read-only in every node (nothing a node
-runs can change another node's libraries), and kept as long as its image: a build removes
-the volumes of images that are gone. Only labsim's own image gets one; a user's image
-(kind `container`) is left as it is.
+runs can change another node's programs), and kept as long as its image: a build removes
+the volumes of images that are gone, those of the earlier /usr/lib-only layout included.
+Only labsim's own image gets one; a user's image (kind `container`) is left as it is.
 """
 
 from __future__ import annotations
@@ -30,14 +37,15 @@ from collections.abc import Iterator
 from labsim.errors import RuntimeOpError
 from labsim.runtime.docker.client import op_error
 
-PREFIX = "labsim-node-lib-"
-TARGET = "/usr/lib"
+PREFIX = "labsim-node-usr-"
+LEGACY_PREFIXES = ("labsim-node-lib-",)  # /usr/lib only (labsim 0.1 until the move to /usr)
+TARGET = "/usr"
 LABEL_IMAGE = "labsim.image"  # the image ID the volume was filled from
-LOCK = "/run/lock/labsim-node-lib.lock"
+LOCK = "/run/lock/labsim-node-usr.lock"
 
 
 def volume_name(image_id: str) -> str:
-    """`labsim-node-lib-<12 hex digits of the image ID>`."""
+    """`labsim-node-usr-<12 hex digits of the image ID>`."""
     return PREFIX + image_id.split(":", 1)[-1][:12]
 
 
@@ -81,14 +89,16 @@ def ensure(api, image_id: str, say=None) -> str:
 
 
 def ours(volumes: list[dict]) -> list[dict]:
-    """labsim's library volumes among `docker volume ls` entries (name and label both)."""
-    return [v for v in volumes if (v.get("Name") or "").startswith(PREFIX)
+    """labsim's /usr volumes, and those of the earlier /usr/lib layout, among `docker volume
+    ls` entries (name and label both)."""
+    return [v for v in volumes if (v.get("Name") or "").startswith((PREFIX, *LEGACY_PREFIXES))
             and LABEL_IMAGE in (v.get("Labels") or {})]
 
 
 def remove_stale(api, image_ids: set[str]) -> list[str]:
-    """Remove labsim's library volumes whose image is not in `image_ids` (full IDs); one in
-    use stays (Docker refuses). A filling container left by a killed `ensure` (created,
+    """Remove labsim's /usr volumes whose image is not in `image_ids` (full IDs), and every
+    one of the /usr/lib layout (no node mounts those any more); one in use stays (Docker
+    refuses). A filling container left by a killed `ensure` (created,
     never started) goes first. Returns the names removed."""
     import docker.errors
 
@@ -98,7 +108,7 @@ def remove_stale(api, image_ids: set[str]) -> list[str]:
             with contextlib.suppress(docker.errors.APIError):
                 api.remove_container(c["Id"], force=True)
     for vol in ours(api.volumes().get("Volumes") or []):
-        if vol["Labels"][LABEL_IMAGE] not in image_ids:
+        if vol["Name"].startswith(LEGACY_PREFIXES) or vol["Labels"][LABEL_IMAGE] not in image_ids:
             try:
                 api.remove_volume(vol["Name"])
                 gone.append(vol["Name"])
