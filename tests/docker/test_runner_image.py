@@ -88,3 +88,25 @@ def test_runner_without_its_flags_names_the_missing_ones_and_exits_3(runner, tmp
     assert "sudo" not in res.stdout and "MISSING" not in res.stdout
     left = subprocess.run(["docker", "ps", "-aq", "--filter", f"label={LABEL}"], capture_output=True, text=True)
     assert left.stdout.split() == []
+
+
+def test_no_layer_of_the_runner_build_passes_for_the_node_image(runner):
+    """The runner image is built FROM the node image and inherits its labels. Each of its
+    build's layers stays as an image of its own (the final image's parents); the newest one is
+    dangling while the build runs, so Docker's default listing shows it then. None may pass
+    the node image finder's test, or a docker bring-up during a runner build would start
+    its nodes from it (seen once: the node image's tag check and label search returned a
+    runner layer while tests built the runner image in parallel)."""
+    import docker
+
+    from labsim.runtime.docker.image import _is_ours, node_image_id
+    from labsim.runtime.docker.image_spec import LABEL_PACKAGES, packages_hash
+
+    cli = docker.from_env()
+    try:
+        found = cli.images.list(all=True, filters={"label": f"{LABEL_PACKAGES}={packages_hash()}"})
+        runner_id = cli.images.get(runner).id
+        assert runner_id in {i.id for i in found}  # the runner's layers are in this listing
+        assert [i.id for i in found if _is_ours(i)] == [node_image_id()]
+    finally:
+        cli.close()
