@@ -83,6 +83,13 @@ class Unbound(Implementation):
             "  do-not-query-localhost: no",
             "  qname-minimisation: no",
             "  prefetch: no",
+            # unbound shuffles its outgoing port set at every start with one arc4random per
+            # port, and Debian 12's glibc (2.36) makes each a getrandom(2) call: ~71,000
+            # calls, 55-66 ms to the first answer here, far more under a docker bring-up's
+            # load. 1024 ports, still random, from the dynamic range (RFC 6335): 15-28 ms.
+            # A lab resolver never has 1024 queries outstanding (docs/facts.md)
+            "  outgoing-port-avoid: 0-65535",
+            "  outgoing-port-permit: 49152-50175",
         ]
         zones = stub_zones(ctx)
         local = sorted({d for z in zones for d in default_zones_covering(z)})
