@@ -294,7 +294,7 @@ def run_review(loaded: LoadedLab, endpoints: list[Endpoint], opts: ReviewOptions
                                                 *(n for n, p in lab.plan.nodes.items() if p.kind == "nat64")]))
                     assert capture_dir is not None
                     caps[net] = StepCapture(envs[net].runtime, nodes, capture_dir / lab.plan.lab, net)
-                    caps[net].start()
+                _each_at_once(caps, lambda net, cap: cap.start())
             say(f"{len(endpoints)} endpoints x {len(o.platforms)} platforms x {len(labs)} networks")
             with ThreadPoolExecutor(max_workers=len(labs)) as pool:
                 futs = {net: pool.submit(review_network, env, list(endpoints), run, timeout, follow, prefix, make,
@@ -311,10 +311,13 @@ def run_review(loaded: LoadedLab, endpoints: list[Endpoint], opts: ReviewOptions
                 if missing:
                     g.cells.update(review_network(envs[net], missing, run, timeout, 0, prefix, make).cells)
         finally:
-            for net, cap in caps.items():
+            def stop(net: str, cap: StepCapture) -> list[Capture]:
                 cells = [c for row in got[net].cells.values() for c in row.values()] if net in got else None
                 failed = cells is None or any(verdict_of(c.result)[0] == "FAIL" for c in cells)
-                kept[net] = cap.stop(keep=capture == "all" or failed)
+                return cap.stop(keep=capture == "all" or failed)
+
+            kept.update(_each_at_once(caps, stop))
+            for net in caps:
                 if capture_dir is not None and kept[net]:
                     # the user's, like the directory they were put in (the capture made its
                     # own subdirectory its capture user's, for tcpdump to write into)
@@ -468,6 +471,18 @@ def judge(network: str, res: CheckResult, prefix, platform: str = "linux") -> Ve
     translated = bool(prefix and remote and ipaddress.ip_address(remote) in prefix)
     return Verdict(network, verdict, reason, res, translated, platform,
                    "nat64" if translated else "native" if remote else "none")
+
+
+def _each_at_once(caps: dict[str, StepCapture], fn: Callable[[str, StepCapture], Any]) -> dict[str, Any]:
+    """`fn(net, cap)` for every network's capture on a thread each: starting one is ~45 ms
+    (tcpdump in each node, until it listens) and stopping one ~0.1 s (its last packets
+    settle, tcpdump flushes and exits, the summary), most of it waiting. Every one runs to
+    the end before the first error, if any, is raised."""
+    if len(caps) < 2:
+        return {net: fn(net, cap) for net, cap in caps.items()}
+    with ThreadPoolExecutor(max_workers=len(caps)) as pool:
+        futs = {net: pool.submit(fn, net, cap) for net, cap in caps.items()}
+    return {net: f.result() for net, f in futs.items()}
 
 
 def _open_sessions(labs: dict[str, LoadedLab], runtime: str, stack: ExitStack) -> dict:
