@@ -29,6 +29,7 @@ from labsim.checks.result import AnyResult, CheckResult, dump
 from labsim.errors import InputError
 from labsim.loader import LoadedLab, plan_lab
 from labsim.outputs import give_to_directory_owner, make_dirs
+from labsim.review.at_once import each_at_once, open_sessions
 from labsim.review.follow import LeftOut, Skipped, TargetGuard
 from labsim.review.inputs import Endpoint, endpoints_from, parse_resolve  # noqa: F401 - the CLI's imports
 from labsim.review.options import BODY_REPORT_BYTES, NETWORKS, ReviewOptions  # noqa: F401 - NETWORKS: read from here too
@@ -37,7 +38,6 @@ from labsim.scenario.capture import unavailable as capture_unavailable
 from labsim.scenario.expect import status_of
 from labsim.scenario.load import lab_name_for
 from labsim.scenario.model import HttpParams
-from labsim.scenario.session import lab_session
 
 if TYPE_CHECKING:
     Result = CheckResult  # what mypy can check; every result class is one
@@ -282,7 +282,7 @@ def run_review(loaded: LoadedLab, endpoints: list[Endpoint], opts: ReviewOptions
     kept: dict[str, list[Capture]] = {}
     with ExitStack() as sessions:  # every lab down at the end, on every exit path
         say(f"bringing up {', '.join(labs)}")
-        envs = {net: s.env for net, s in _open_sessions(labs, o.runtime, sessions).items()}
+        envs = {net: s.env for net, s in open_sessions(labs, o.runtime, sessions).items()}
         guards = {net: follow_guard(loaded, env, who, timeout) for net, env in envs.items()} if o.uplink else {}
         try:
             why = capture_unavailable() if capture != "none" else None
@@ -294,7 +294,7 @@ def run_review(loaded: LoadedLab, endpoints: list[Endpoint], opts: ReviewOptions
                                                 *(n for n, p in lab.plan.nodes.items() if p.kind == "nat64")]))
                     assert capture_dir is not None
                     caps[net] = StepCapture(envs[net].runtime, nodes, capture_dir / lab.plan.lab, net)
-                _each_at_once(caps, lambda net, cap: cap.start())
+                each_at_once(caps, lambda net, cap: cap.start())
             say(f"{len(endpoints)} endpoints x {len(o.platforms)} platforms x {len(labs)} networks")
             with ThreadPoolExecutor(max_workers=len(labs)) as pool:
                 futs = {net: pool.submit(review_network, env, list(endpoints), run, timeout, follow, prefix, make,
@@ -316,7 +316,7 @@ def run_review(loaded: LoadedLab, endpoints: list[Endpoint], opts: ReviewOptions
                 failed = cells is None or any(verdict_of(c.result)[0] == "FAIL" for c in cells)
                 return cap.stop(keep=capture == "all" or failed)
 
-            kept.update(_each_at_once(caps, stop))
+            kept.update(each_at_once(caps, stop))
             for net in caps:
                 if capture_dir is not None and kept[net]:
                     # the user's, like the directory they were put in (the capture made its
@@ -471,35 +471,3 @@ def judge(network: str, res: CheckResult, prefix, platform: str = "linux") -> Ve
     translated = bool(prefix and remote and ipaddress.ip_address(remote) in prefix)
     return Verdict(network, verdict, reason, res, translated, platform,
                    "nat64" if translated else "native" if remote else "none")
-
-
-def _each_at_once(caps: dict[str, StepCapture], fn: Callable[[str, StepCapture], Any]) -> dict[str, Any]:
-    """`fn(net, cap)` for every network's capture on a thread each: starting one is ~45 ms
-    (tcpdump in each node, until it listens) and stopping one ~0.1 s (its last packets
-    settle, tcpdump flushes and exits, the summary), most of it waiting. Every one runs to
-    the end before the first error, if any, is raised."""
-    if len(caps) < 2:
-        return {net: fn(net, cap) for net, cap in caps.items()}
-    with ThreadPoolExecutor(max_workers=len(caps)) as pool:
-        futs = {net: pool.submit(fn, net, cap) for net, cap in caps.items()}
-    return {net: f.result() for net, f in futs.items()}
-
-
-def _open_sessions(labs: dict[str, LoadedLab], runtime: str, stack: ExitStack) -> dict:
-    """A lab session per network, brought up at once; each one that came up is on `stack`
-    (taken down when it closes) before the first failure, if any, is raised."""
-    def open_one(lab: LoadedLab):
-        cm = lab_session(lab, runtime)
-        return cm, cm.__enter__()
-
-    with ThreadPoolExecutor(max_workers=len(labs)) as pool:
-        futs = {net: pool.submit(open_one, lab) for net, lab in labs.items()}
-    out = {}
-    for net, f in futs.items():
-        if f.exception() is None:
-            cm, session = f.result()
-            stack.push(cm)
-            out[net] = session
-    for f in futs.values():
-        f.result()  # the first failure, after every bring-up has finished
-    return out
