@@ -208,6 +208,11 @@ class Discovery:
         self._thread = threading.Thread(target=run, name="rfc7050", daemon=True)
         self._thread.start()
 
+    @property
+    def busy(self) -> bool:
+        """A lookup is in flight (its answer wakes the loop through `wake_fd`)."""
+        return self._thread is not None
+
     def take(self, wait: float) -> list[IPv6Network] | None:
         """The prefixes of the lookup in flight, once it is done (within `wait` seconds), else None."""
         if self._thread is None or not self._done.wait(wait):
@@ -358,10 +363,7 @@ class HostConf:
             # nameserver, and libc's lookups fail at once instead of asking a stale one
             write_in_place(self.cfg["resolv_conf"], resolv_conf(
                 list(self.learnt.rdnss), list(self.learnt.dnssl), self.cfg.get("resolver_options", [])))
-        # RFC 7050 runs whenever no PREF64 the platform uses is known: an ignored one
-        # (Android: not /96) leaves discovery on, as Android's DNS64 discovery is separate
-        wants_7050 = self.cfg.get("discover", True) and self.pref64_used is None
-        if wants_7050 and now >= self.next_7050:
+        if self.wants_7050() and now >= self.next_7050:
             self.discovery.start()
         found = self.discovery.take(RFC7050_WAIT_S)
         if found is not None:
@@ -376,6 +378,19 @@ class HostConf:
             if self.clat.reconcile(None if self.ipv4 else prefix):
                 self.reread()
         self.report(now)
+
+    def wants_7050(self) -> bool:
+        """RFC 7050 runs whenever no PREF64 the platform uses is known: an ignored one
+        (Android: not /96) leaves discovery on, as Android's DNS64 discovery is separate."""
+        return bool(self.cfg.get("discover", True)) and self.pref64_used is None
+
+    def wait_s(self, now: float) -> float:
+        """How long the loop may sleep before its next step: its tick, or less when the next
+        RFC 7050 lookup falls due sooner (every RFC7050_EVERY_S while none has answered, not
+        at the tick after). A lookup in flight wakes the loop itself."""
+        if self.discovery.busy or not self.wants_7050():
+            return TICK_S
+        return min(TICK_S, max(0.0, self.next_7050 - now))
 
     def clat_status(self) -> dict[str, Any] | None:
         if self.clat is None:
@@ -452,7 +467,7 @@ def main(argv: list[str]) -> int:
     first = True
     try:
         while True:
-            select.select(waits, [], [], 0 if first else TICK_S)
+            select.select(waits, [], [], 0 if first else host.wait_s(time.monotonic()))
             first = False
             messages = []
             for _ in range(64):  # drain what is queued, bounded

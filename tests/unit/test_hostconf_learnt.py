@@ -224,6 +224,22 @@ def test_a_taken_answer_leaves_nothing_to_wake_the_loop(monkeypatch):
         assert d.take(5.0) == [A]
         assert not select.select([d.wake_fd], [], [], 0.005)[0]
 
+
+def test_a_lookup_that_found_nothing_is_asked_again_on_time(tmp_path, monkeypatch, kernel):
+    """With no prefix from RFC 7050 yet, the next lookup is RFC7050_EVERY_S after the last,
+    and the loop sleeps no longer than that: not until its next tick (up to 0.5 s late, which
+    a host's first seconds, before its resolver answers, depend on). While a lookup is in
+    flight, or once a prefix is known, the loop sleeps a whole tick."""
+    monkeypatch.setattr(hostconf, "rfc7050", lambda: [])
+    h = host(tmp_path, clat={"prefix": "auto"}, discover=True)
+    step(h, tmp_path, msgs((R1, rdnss(600, "2001:db8:1::3"))), 100.0)
+    assert h.next_7050 == 100.0 + hostconf.RFC7050_EVERY_S
+    assert h.wait_s(100.8) == pytest.approx(0.2)
+    assert h.wait_s(101.5) == 0.0  # overdue: at once
+    monkeypatch.setattr(hostconf, "rfc7050", lambda: [A])
+    h.step([], 101.5)
+    assert h.wait_s(101.6) == hostconf.TICK_S  # answered: the next lookup is 30 s away
+
 # -- 3. a CLAT only without native IPv4 ----------------------------------------------------------
 def test_clat_not_needed_while_the_host_has_ipv4(tmp_path, kernel):
     kernel["ipv4"] = "native IPv4 (default route via 10.10.0.1 dev eth0)"
