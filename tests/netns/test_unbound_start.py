@@ -10,24 +10,17 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
-import uuid
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import LABSIM, run_labsim
+from tests.helpers import run_labsim
 
 pytestmark = pytest.mark.root
 
 
-@pytest.fixture
-def lab():
-    name = "ub" + uuid.uuid4().hex[:6]
-    yield name
-    subprocess.run([LABSIM, "down", name], capture_output=True, timeout=60)
-
-
-def test_unbound_starts_with_few_getrandom_calls_and_still_resolves(lab, tmp_path):
+def test_unbound_starts_with_few_getrandom_calls_and_still_resolves(lab_name, tmp_path):
+    lab = lab_name  # tests/conftest.py: taken down after the test, whatever it left
     if shutil.which("strace") is None:
         pytest.fail("strace is missing (make setup installs it)")
     res = run_labsim("up", "apple-review", "--name", lab, timeout=300)
